@@ -1,0 +1,56 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Postern",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "postern", targets: ["postern"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "CPosternSys"),
+        .systemLibrary(name: "CLDNS", pkgConfig: "ldns", providers: [.apt(["libldns-dev"])]),
+        .target(name: "DNSModel"),
+        .target(name: "DNS", dependencies: ["CLDNS", "DNSModel"]),
+        .target(name: "SPF", dependencies: ["DNSModel"]),
+        .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(name: "MailQueue", dependencies: ["SMTPCore", "CPosternSys"]),
+        .target(name: "SMTPServer", dependencies: [
+            "SMTPCore", "MailMessage", "MailQueue",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "PosternDaemon", dependencies: [
+            "SMTPServer", "MailQueue", "SMTPCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "postern", dependencies: [
+            "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        // libFuzzer target; see README "Fuzzing". A normal build replays corpus files.
+        .executableTarget(name: "PosternFuzzer", dependencies: [
+            "SMTPCore", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
+        .testTarget(name: "SMTPServerTests", dependencies: [
+            "SMTPServer", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
+        .testTarget(name: "PosternDaemonTests", dependencies: ["PosternDaemon"]),
+    ]
+)

@@ -1,0 +1,93 @@
+import CLDNS
+import DNSModel
+
+/// A `DNSResolver` over libldns, for the configured servers only.
+///
+/// ldns blocks the calling thread for the whole exchange, so queries never run on the
+/// caller's thread: each goes to a fixed pool of threads (each with its own ldns
+/// resolvers) and the caller awaits the result. Servers are tried in order: a timeout,
+/// a transport error or an RCODE other than NOERROR/NXDOMAIN moves on to the next one;
+/// a truncated UDP answer is asked again over TCP.
+public final class LDNSResolver: DNSResolver {
+    public struct Configuration: Sendable, Hashable {
+        /// Tried in this order. Never empty.
+        public var servers: [DNSServerAddress]
+        /// How long to wait for one answer over UDP, or for a TCP exchange.
+        public var timeout: Duration
+        /// Tries per server (ldns "retry").
+        public var attempts: Int
+        /// Threads in the pool: how many queries can be in flight at once.
+        public var threads: Int
+        /// EDNS0 UDP payload size to advertise, 0 for none (answers over 512 octets
+        /// then come truncated and are fetched over TCP).
+        public var ednsUDPSize: UInt16
+
+        public init(
+            servers: [DNSServerAddress], timeout: Duration = .seconds(3), attempts: Int = 2,
+            threads: Int = 4, ednsUDPSize: UInt16 = 1232
+        ) {
+            self.servers = servers
+            self.timeout = timeout
+            self.attempts = attempts
+            self.threads = threads
+            self.ednsUDPSize = ednsUDPSize
+        }
+    }
+
+    public enum ConfigurationError: Error, Hashable {
+        case noServers
+    }
+
+    /// Longest CNAME chain followed across queries.
+    static let maximumRestarts = 8
+
+    public let configuration: Configuration
+    private let pool: LDNSWorkerPool<[LDNSServerSession]>
+
+    public init(configuration: Configuration) throws(ConfigurationError) {
+        guard !configuration.servers.isEmpty else { throw .noServers }
+        self.configuration = configuration
+        pool = LDNSWorkerPool(threads: configuration.threads, name: "postern-dns") {
+            configuration.servers.map { LDNSServerSession(server: $0, configuration: configuration) }
+        }
+    }
+
+    deinit { pool.shutdown() }
+
+    public func lookup(_ name: DNSName, type: DNSRecordType) async -> DNSLookupResult<DNSRecord> {
+        await withCheckedContinuation { continuation in
+            pool.submit { sessions in
+                continuation.resume(returning: Self.resolve(name, type: type, sessions: sessions))
+            }
+        }
+    }
+
+    /// Runs on a pool thread.
+    private static func resolve(_ name: DNSName, type: DNSRecordType, sessions: [LDNSServerSession]) -> DNSLookupResult<DNSRecord> {
+        var lastFailure = DNSError.transport("no server answered")
+        var current = name
+        for _ in 0..<maximumRestarts {
+            var reading: LDNSResponseReader.Reading?
+            for session in sessions {
+                switch session.query(current, type: type) {
+                case .failure(let error):
+                    lastFailure = error
+                case .packet(let response):
+                    let read = LDNSResponseReader.read(response, name: current, type: type)
+                    if case .result(.failure(let error)) = read {
+                        lastFailure = error
+                    } else {
+                        reading = read
+                    }
+                }
+                if reading != nil { break }
+            }
+            switch reading {
+            case nil: return .failure(lastFailure)
+            case .result(let result)?: return result
+            case .restart(let target)?: current = target
+            }
+        }
+        return .failure(.aliasLoop)
+    }
+}

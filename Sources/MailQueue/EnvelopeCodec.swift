@@ -1,0 +1,138 @@
+import Foundation
+
+/// The envelope's file format: line-oriented text, a version line first and
+/// an explicit end marker last, so a torn or truncated file is recognised
+/// and set aside instead of being half-read.
+///
+///     postern-envelope 1
+///     id 0005F1A2B3C4D5E6
+///     created 1764277000.123456
+///     sender alice@example.org
+///     rcpt pending - bob@example.net
+///     …
+///     end
+///
+/// Values are percent-encoded where they hold space, controls or '%'.
+public enum EnvelopeCodec {
+    static let magic = "postern-envelope 1"
+
+    public enum DecodeError: Error, CustomStringConvertible, Equatable {
+        case badHeader
+        case missingEnd
+        case badLine(Int, String)
+        case missingField(String)
+
+        public var description: String {
+            switch self {
+            case .badHeader: return "not a version 1 envelope"
+            case .missingEnd: return "no end marker (truncated)"
+            case .badLine(let line, let why): return "line \(line): \(why)"
+            case .missingField(let name): return "missing field \(name)"
+            }
+        }
+    }
+
+    public static func encode(_ envelope: Envelope) -> [UInt8] {
+        var text = magic + "\n"
+        func field(_ name: String, _ value: String) { text += "\(name) \(percentEncode(value))\n" }
+        field("id", envelope.id.description)
+        field("created", timestamp(envelope.created))
+        field("sender", envelope.sender)
+        field("size", String(envelope.size))
+        field("state", envelope.state.rawValue)
+        field("attempts", String(envelope.attempts))
+        if let next = envelope.nextAttempt { field("next-attempt", timestamp(next)) }
+        if let reply = envelope.lastReply { field("last-reply", reply) }
+        field("client", envelope.clientAddress)
+        if let helo = envelope.clientHelo { field("helo", helo) }
+        field("protocol", envelope.receivedProtocol)
+        field("8bitmime", envelope.eightBitMIME ? "1" : "0")
+        field("smtputf8", envelope.smtpUTF8 ? "1" : "0")
+        for rcpt in envelope.recipients {
+            text += "rcpt \(rcpt.status.rawValue) \(rcpt.lastReply.map(percentEncode) ?? "-") \(percentEncode(rcpt.address))\n"
+        }
+        text += "end\n"
+        return Array(text.utf8)
+    }
+
+    public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Envelope {
+        let text = String(decoding: bytes, as: UTF8.self)
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        guard lines.first == Substring(magic) else { throw .badHeader }
+        if lines.last == "" { lines.removeLast() }
+        guard lines.last == "end" else { throw .missingEnd }
+        var fields: [String: String] = [:]
+        var recipients: [Envelope.Recipient] = []
+        for (number, line) in lines.enumerated().dropFirst().dropLast() {
+            guard let space = line.firstIndex(of: " ") else { throw .badLine(number + 1, "no value") }
+            let name = String(line[..<space])
+            let rest = line[line.index(after: space)...]
+            if name == "rcpt" {
+                let parts = rest.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
+                guard parts.count == 3, let status = Envelope.Recipient.Status(rawValue: String(parts[0])),
+                      let address = percentDecode(parts[2]) else { throw .badLine(number + 1, "bad recipient") }
+                let reply = parts[1] == "-" ? nil : percentDecode(parts[1])
+                recipients.append(Envelope.Recipient(address: address, status: status, lastReply: reply))
+                continue
+            }
+            guard let value = percentDecode(rest) else { throw .badLine(number + 1, "bad encoding") }
+            fields[name] = value
+        }
+        func required(_ name: String) throws(DecodeError) -> String {
+            guard let value = fields[name] else { throw .missingField(name) }
+            return value
+        }
+        guard let id = QueueID(try required("id")) else { throw .missingField("id") }
+        guard let created = date(try required("created")) else { throw .missingField("created") }
+        guard let size = Int(try required("size")) else { throw .missingField("size") }
+        guard let state = Envelope.State(rawValue: try required("state")) else { throw .missingField("state") }
+        guard let attempts = Int(try required("attempts")) else { throw .missingField("attempts") }
+        guard !recipients.isEmpty else { throw .missingField("rcpt") }
+        return Envelope(id: id, created: created, sender: try required("sender"), recipients: recipients,
+                        size: size, state: state, attempts: attempts,
+                        nextAttempt: fields["next-attempt"].flatMap(date), lastReply: fields["last-reply"],
+                        clientAddress: try required("client"), clientHelo: fields["helo"],
+                        receivedProtocol: try required("protocol"),
+                        eightBitMIME: fields["8bitmime"] == "1", smtpUTF8: fields["smtputf8"] == "1")
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        String(format: "%.6f", date.timeIntervalSince1970)
+    }
+
+    static func date(_ text: String) -> Date? {
+        Double(text).map { Date(timeIntervalSince1970: $0) }
+    }
+
+    static func percentEncode(_ value: String) -> String {
+        if value.isEmpty { return "%" } // an empty value still needs a token
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(value.utf8.count)
+        for byte in value.utf8 {
+            if byte <= 0x20 || byte == 0x7F || byte == UInt8(ascii: "%") {
+                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+            } else {
+                out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func percentDecode(_ text: Substring) -> String? {
+        if text == "%" { return "" }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var iterator = text.utf8.makeIterator()
+        while let byte = iterator.next() {
+            if byte == UInt8(ascii: "%") {
+                guard let high = iterator.next(), let low = iterator.next(),
+                      let value = UInt8(String(decoding: [high, low], as: UTF8.self), radix: 16) else { return nil }
+                bytes.append(value)
+            } else {
+                bytes.append(byte)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+}

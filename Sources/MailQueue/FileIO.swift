@@ -1,0 +1,99 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A failed system call, with the path it concerned.
+public struct QueueIOError: Error, CustomStringConvertible, Sendable {
+    public var operation: String
+    public var path: String
+    public var errno: Int32
+
+    public var description: String {
+        "\(operation) \(path): \(String(cString: strerror(errno)))"
+    }
+}
+
+/// Thin wrappers over the POSIX calls the queue needs; EINTR retried.
+enum FileIO {
+    static func open(_ path: String, flags: Int32, mode: mode_t = 0o600, at dirfd: Int32 = AT_FDCWD) throws(QueueIOError) -> Int32 {
+        while true {
+            let fd = openat(dirfd, path, flags | O_CLOEXEC, mode)
+            if fd >= 0 { return fd }
+            if errno != EINTR { throw QueueIOError(operation: "open", path: path, errno: errno) }
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws(QueueIOError) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw QueueIOError(operation: "write", path: path, errno: errno)
+            }
+            offset += n
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(QueueIOError) {
+        let result: Result<Void, QueueIOError> = bytes.withUnsafeBytes { raw in
+            do throws(QueueIOError) { try writeAll(fd, raw, path: path); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    static func fsync(_ fd: Int32, path: String) throws(QueueIOError) {
+        #if canImport(Darwin)
+        let result = fcntl(fd, F_FULLFSYNC)
+        #else
+        let result = Glibc.fsync(fd)
+        #endif
+        if result != 0 { throw QueueIOError(operation: "fsync", path: path, errno: errno) }
+    }
+
+    static func readAll(_ path: String) throws(QueueIOError) -> [UInt8] {
+        let fd = try open(path, flags: O_RDONLY)
+        defer { close(fd) }
+        var result: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw QueueIOError(operation: "read", path: path, errno: errno)
+            }
+            if n == 0 { return result }
+            result += chunk[0..<n]
+        }
+    }
+
+    /// mkdir -p, mode 0700 for what it creates.
+    static func makeDirectory(_ path: String) throws(QueueIOError) {
+        if mkdir(path, 0o700) == 0 || errno == EEXIST { return }
+        guard errno == ENOENT else { throw QueueIOError(operation: "mkdir", path: path, errno: errno) }
+        let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
+        guard !parent.isEmpty, parent != path else { throw QueueIOError(operation: "mkdir", path: path, errno: ENOENT) }
+        try makeDirectory(parent)
+        if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            throw QueueIOError(operation: "mkdir", path: path, errno: errno)
+        }
+    }
+
+    /// Names in a directory, without "." and "..".
+    static func list(_ path: String) throws(QueueIOError) -> [String] {
+        guard let dir = opendir(path) else { throw QueueIOError(operation: "opendir", path: path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}

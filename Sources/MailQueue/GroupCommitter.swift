@@ -1,0 +1,183 @@
+import CPosternSys
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Group commit: one thread takes every commit that arrived while the
+/// previous batch was syncing and makes them durable together, so under
+/// load the syncs per message fall well below one while each 250 still
+/// waits for its own data (DESIGN.md "Group commit").
+final class GroupCommitter: @unchecked Sendable {
+    struct Job {
+        let spool: Spool
+        let envelope: Envelope
+        let completion: @Sendable (Result<Void, QueueIOError>) -> Void
+    }
+
+    private let incomingPath: String
+    private let messagesPath: String
+    private let syncMode: MailQueue.SyncMode
+    private let incomingFD: Int32
+    private let messagesFD: Int32
+    private let condition = NSCondition()
+    private var pending: [Job] = []
+    private var stopping = false
+    private var running = false
+    private var thread: Thread?
+    private var _stats = MailQueue.Stats()
+
+    init(incomingPath: String, messagesPath: String, syncMode: MailQueue.SyncMode) throws(QueueIOError) {
+        self.incomingPath = incomingPath
+        self.messagesPath = messagesPath
+        self.syncMode = syncMode
+        incomingFD = try FileIO.open(incomingPath, flags: O_RDONLY | O_DIRECTORY)
+        messagesFD = try FileIO.open(messagesPath, flags: O_RDONLY | O_DIRECTORY)
+    }
+
+    deinit {
+        close(incomingFD)
+        close(messagesFD)
+    }
+
+    var stats: MailQueue.Stats {
+        condition.lock()
+        defer { condition.unlock() }
+        return _stats
+    }
+
+    func start() {
+        condition.lock()
+        running = true
+        condition.unlock()
+        let thread = Thread { [self] in self.run() }
+        thread.name = "postern-commit"
+        thread.start()
+        self.thread = thread
+    }
+
+    func enqueue(_ job: Job) {
+        condition.lock()
+        guard running, !stopping else {
+            condition.unlock()
+            job.spool.discard()
+            job.completion(.failure(QueueIOError(operation: "commit", path: incomingPath, errno: ESHUTDOWN)))
+            return
+        }
+        pending.append(job)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Finishes queued batches, then ends the thread.
+    func stop() {
+        condition.lock()
+        guard running else { condition.unlock(); return }
+        stopping = true
+        condition.broadcast()
+        while running { condition.wait() }
+        condition.unlock()
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while pending.isEmpty && !stopping { condition.wait() }
+            if pending.isEmpty && stopping {
+                running = false
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let batch = pending
+            pending = []
+            condition.unlock()
+            let (results, syncs) = commitBatch(batch)
+            condition.lock()
+            _stats.batches += 1
+            _stats.syncCalls += syncs
+            for result in results {
+                if case .success = result { _stats.messages += 1 } else { _stats.failures += 1 }
+            }
+            condition.unlock()
+            for (job, result) in zip(batch, results) { job.completion(result) }
+        }
+    }
+
+    /// Writes, syncs and renames one batch. Returns each job's outcome and
+    /// the number of sync calls made.
+    private func commitBatch(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
+        var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
+        var syncs = 0
+        let perFileSync = syncMode == .fsync
+        // 1. Body and envelope complete in incoming/.
+        for (index, job) in batch.enumerated() {
+            do {
+                try job.spool.finish(fsync: perFileSync)
+                try writeEnvelope(job.envelope, fsync: perFileSync)
+                if perFileSync { syncs += 2 }
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        // 2. One syncfs covers every file of the batch.
+        if syncMode == .syncfs, results.contains(where: { if case .success = $0 { true } else { false } }) {
+            syncs += 1
+            if postern_syncfs(incomingFD) != 0 {
+                let error = QueueIOError(operation: "syncfs", path: incomingPath, errno: errno)
+                results = results.map { _ in .failure(error) }
+            }
+        }
+        // 3. Into msg/: body first, envelope last — the envelope is the commit record.
+        var renamed: [Int] = []
+        for (index, job) in batch.enumerated() where isSuccess(results[index]) {
+            let id = job.envelope.id.description
+            do {
+                try rename("\(id).eml")
+                try rename("\(id).env")
+                renamed.append(index)
+            } catch {
+                unlinkat(messagesFD, "\(id).eml", 0)
+                results[index] = .failure(error)
+            }
+        }
+        // 4. The directory entries themselves.
+        if !renamed.isEmpty {
+            syncs += 1
+            if fsync(messagesFD) != 0 {
+                let error = QueueIOError(operation: "fsync", path: messagesPath, errno: errno)
+                for index in renamed {
+                    // Not durable: take it back so the client's retry is not a duplicate.
+                    let id = batch[index].envelope.id.description
+                    unlinkat(messagesFD, "\(id).env", 0)
+                    unlinkat(messagesFD, "\(id).eml", 0)
+                    results[index] = .failure(error)
+                }
+            }
+        }
+        for (index, job) in batch.enumerated() where !isSuccess(results[index]) {
+            job.spool.discard()
+            unlinkat(incomingFD, "\(job.envelope.id).env", 0)
+        }
+        return (results, syncs)
+    }
+
+    private func isSuccess(_ result: Result<Void, QueueIOError>) -> Bool {
+        if case .success = result { return true }
+        return false
+    }
+
+    private func writeEnvelope(_ envelope: Envelope, fsync: Bool) throws(QueueIOError) {
+        let name = "\(envelope.id).env"
+        let fd = try FileIO.open(name, flags: O_WRONLY | O_CREAT | O_EXCL, at: incomingFD)
+        defer { close(fd) }
+        try FileIO.writeAll(fd, EnvelopeCodec.encode(envelope), path: name)
+        if fsync { try FileIO.fsync(fd, path: name) }
+    }
+
+    private func rename(_ name: String) throws(QueueIOError) {
+        if postern_rename_noreplace(incomingFD, name, messagesFD, name) != 0 {
+            throw QueueIOError(operation: "rename", path: name, errno: errno)
+        }
+    }
+}

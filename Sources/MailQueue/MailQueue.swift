@@ -1,0 +1,92 @@
+import CPosternSys
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The durable message store (see DESIGN.md "On disk"):
+///
+///     DIR/incoming/   bodies and envelopes being written (purged at start)
+///     DIR/msg/        ID.eml (body, immutable) and ID.env (envelope)
+///     DIR/corrupt/    envelopes that could not be read, set aside
+///
+/// `commit` promises durability: the completion reports success only after
+/// body, envelope and the directory entry are on stable storage.
+public final class MailQueue: @unchecked Sendable {
+    /// How a commit batch reaches stable storage.
+    public enum SyncMode: String, Sendable, CaseIterable {
+        /// One syncfs(2) for the whole batch, then one directory fsync:
+        /// group commit, two journal commits however many messages.
+        case syncfs
+        /// fsync(2) of every file, then one directory fsync per batch.
+        case fsync
+    }
+
+    public struct Stats: Sendable, Equatable {
+        public var messages = 0
+        public var batches = 0
+        /// fsync + syncfs calls, directory syncs included.
+        public var syncCalls = 0
+        public var failures = 0
+    }
+
+    public let directory: String
+    public let syncMode: SyncMode
+    /// Bodies up to this size are held in memory until commit.
+    public let spoolMemoryLimit: Int
+    let incomingPath: String
+    let messagesPath: String
+    let corruptPath: String
+    private let idGenerator: QueueIDGenerator
+    /// What the start-up scan found.
+    public let recovery: RecoveryReport
+    private let committer: GroupCommitter
+
+    /// Opens (creating if needed) the queue at `directory`, purges
+    /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
+    public init(directory: String, syncMode: SyncMode = .syncfs, spoolMemoryLimit: Int = 128 * 1024) throws {
+        self.directory = directory
+        self.syncMode = syncMode
+        self.spoolMemoryLimit = spoolMemoryLimit
+        incomingPath = directory + "/incoming"
+        messagesPath = directory + "/msg"
+        corruptPath = directory + "/corrupt"
+        for path in [directory, incomingPath, messagesPath, corruptPath] { try FileIO.makeDirectory(path) }
+        for name in try FileIO.list(incomingPath) { unlink(incomingPath + "/" + name) }
+        recovery = try QueueRecovery.run(messagesPath: messagesPath, corruptPath: corruptPath)
+        idGenerator = QueueIDGenerator(after: recovery.highestID)
+        committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode)
+        committer.start()
+    }
+
+    deinit {
+        committer.stop()
+    }
+
+    /// Starts a body for a new message under a fresh queue ID.
+    public func makeSpool() -> Spool {
+        let id = idGenerator.next()
+        return Spool(id: id, path: "\(incomingPath)/\(id).eml", memoryLimit: spoolMemoryLimit)
+    }
+
+    /// Makes the message durable, then calls `completion` on the committer
+    /// thread: `.success` only once the 250 may be sent.
+    public func commit(_ spool: Spool, envelope: Envelope,
+                       completion: @escaping @Sendable (Result<Void, QueueIOError>) -> Void) {
+        committer.enqueue(GroupCommitter.Job(spool: spool, envelope: envelope, completion: completion))
+    }
+
+    public func commit(_ spool: Spool, envelope: Envelope) async throws(QueueIOError) {
+        let result = await withCheckedContinuation { continuation in
+            commit(spool, envelope: envelope) { continuation.resume(returning: $0) }
+        }
+        try result.get()
+    }
+
+    public var stats: Stats { committer.stats }
+
+    /// Stops the committer after the batches already enqueued are done.
+    public func close() {
+        committer.stop()
+    }
+}

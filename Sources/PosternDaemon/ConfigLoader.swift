@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+import MailQueue
+
+/// Reads `postern.toml` into a `PosternConfig`, collecting every mistake
+/// (unknown keys, wrong types, bad values, unreadable files) with its line,
+/// rather than stopping at the first.
+public enum ConfigLoader {
+    public static func load(file path: String) throws(ConfigErrors) -> PosternConfig {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigErrors(issues: [ConfigIssue(file: path, line: nil, key: nil, message: "cannot read file: \(error.localizedDescription)")])
+        }
+        return try load(text: text, file: path)
+    }
+
+    public static func load(text: String, file: String) throws(ConfigErrors) -> PosternConfig {
+        let root: TOMLTable
+        do {
+            root = try TOML.parse(text)
+        } catch {
+            throw ConfigErrors(issues: [ConfigIssue(file: file, line: error.line, key: nil, message: error.message)])
+        }
+        var reader = TableReader(file: file, baseDirectory: (file as NSString).deletingLastPathComponent)
+        let config = reader.read(root)
+        guard reader.issues.isEmpty else { throw ConfigErrors(issues: reader.issues) }
+        return config
+    }
+}
+
+/// Walks the TOML tables; each accessor records an issue instead of throwing.
+struct TableReader {
+    let file: String
+    let baseDirectory: String
+    var issues: [ConfigIssue] = []
+
+    mutating func read(_ root: TOMLTable) -> PosternConfig {
+        var config = PosternConfig()
+        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log"], prefix: "")
+        if let hostname = string(root, "hostname", prefix: "") {
+            if hostname.isEmpty || hostname.contains(" ") { issue(root, "hostname", "must be a host name") }
+            else { config.hostname = hostname }
+        }
+        if root["listener"] != nil {
+            if let listeners = root.tables("listener") {
+                config.listeners = []
+                for table in listeners {
+                    checkKeys(table, allowed: ["address"], prefix: "listener.")
+                    guard let text = string(table, "address", prefix: "listener.") else {
+                        if table["address"] == nil { issue(table, nil, "listener.address is required", line: table.headerLine) }
+                        continue
+                    }
+                    if let listener = PosternConfig.parseListenAddress(text) { config.listeners.append(listener) }
+                    else { issue(table, "address", "expected HOST:PORT, e.g. 127.0.0.1:2525", prefix: "listener.") }
+                }
+            } else {
+                issue(root, "listener", "must be an array of tables: [[listener]]")
+            }
+        }
+        if let queue = table(root, "queue") {
+            checkKeys(queue, allowed: ["directory", "sync"], prefix: "queue.")
+            if let directory = string(queue, "directory", prefix: "queue.") { config.queueDirectory = resolve(directory) }
+            if let sync = string(queue, "sync", prefix: "queue.") {
+                if let mode = MailQueue.SyncMode(rawValue: sync) { config.syncMode = mode }
+                else { issue(queue, "sync", "must be one of: syncfs, fsync", prefix: "queue.") }
+            }
+        }
+        if let limits = table(root, "limits") { readLimits(limits, into: &config) }
+        if let tls = table(root, "tls") {
+            checkKeys(tls, allowed: ["certificate", "key"], prefix: "tls.")
+            let certificate = string(tls, "certificate", prefix: "tls.").map(resolve)
+            let key = string(tls, "key", prefix: "tls.").map(resolve)
+            for (name, path) in [("certificate", certificate), ("key", key)] {
+                if let path, !FileManager.default.isReadableFile(atPath: path) {
+                    issue(tls, name, "cannot read \(path)", prefix: "tls.")
+                }
+            }
+            if let certificate, let key { config.tls = .init(certificateFile: certificate, keyFile: key) }
+            else { issue(tls, nil, "tls needs both certificate and key", line: tls.headerLine) }
+        }
+        if let log = table(root, "log") {
+            checkKeys(log, allowed: ["level", "format"], prefix: "log.")
+            if let level = string(log, "level", prefix: "log.") {
+                if let value = Logger.Level(rawValue: level) { config.logLevel = value }
+                else { issue(log, "level", "must be one of: \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))", prefix: "log.") }
+            }
+            if let format = string(log, "format", prefix: "log.") {
+                if let value = PosternLogHandler.Format(rawValue: format) { config.logFormat = value }
+                else { issue(log, "format", "must be logfmt or json", prefix: "log.") }
+            }
+        }
+        return config
+    }
+
+    private mutating func readLimits(_ table: TOMLTable, into config: inout PosternConfig) {
+        let keys: [(String, WritableKeyPath<PosternConfig, Int>, ClosedRange<Int>)] = [
+            ("max_message_size", \.limits.maxMessageSize, 1024...(1 << 40)),
+            ("max_recipients", \.limits.maxRecipients, 1...100_000),
+            ("max_errors", \.limits.maxErrors, 1...1000),
+            ("max_connections", \.limits.maxConnections, 1...1_000_000),
+            ("max_connections_per_ip", \.limits.maxConnectionsPerIP, 1...1_000_000),
+            ("command_timeout", \.limits.commandTimeoutSeconds, 1...86400),
+            ("data_timeout", \.limits.dataTimeoutSeconds, 1...86400),
+            ("max_header_size", \.limits.maxHeaderBytes, 1024...(64 << 20)),
+            ("shutdown_grace", \.shutdownGraceSeconds, 0...3600),
+        ]
+        checkKeys(table, allowed: Set(keys.map(\.0)), prefix: "limits.")
+        for (key, path, range) in keys {
+            guard let entry = table.entry(key) else { continue }
+            guard let value = entry.value.integerValue else {
+                issue(table, key, "must be an integer, not \(entry.value.typeName)", prefix: "limits.")
+                continue
+            }
+            guard range.contains(Int(value)) else {
+                issue(table, key, "must be between \(range.lowerBound) and \(range.upperBound)", prefix: "limits.")
+                continue
+            }
+            config[keyPath: path] = Int(value)
+        }
+    }
+
+    // MARK: helpers
+
+    private func resolve(_ path: String) -> String {
+        path.hasPrefix("/") || baseDirectory.isEmpty ? path : baseDirectory + "/" + path
+    }
+
+    private mutating func checkKeys(_ table: TOMLTable, allowed: Set<String>, prefix: String) {
+        for entry in table.entries where !allowed.contains(entry.key) {
+            issues.append(ConfigIssue(file: file, line: entry.line, key: prefix + entry.key,
+                                      message: "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))"))
+        }
+    }
+
+    private mutating func string(_ table: TOMLTable, _ key: String, prefix: String) -> String? {
+        guard let entry = table.entry(key) else { return nil }
+        guard let value = entry.value.stringValue else {
+            issue(table, key, "must be a string, not \(entry.value.typeName)", prefix: prefix)
+            return nil
+        }
+        return value
+    }
+
+    private mutating func table(_ root: TOMLTable, _ key: String) -> TOMLTable? {
+        guard let entry = root.entry(key) else { return nil }
+        guard let table = entry.value.tableValue else {
+            issue(root, key, "must be a table: [\(key)]")
+            return nil
+        }
+        return table
+    }
+
+    private mutating func issue(_ table: TOMLTable, _ key: String?, _ message: String, prefix: String = "", line: Int? = nil) {
+        let where_ = line ?? key.flatMap { table.line(of: $0) } ?? table.headerLine
+        issues.append(ConfigIssue(file: file, line: where_, key: key.map { prefix + $0 }, message: message))
+    }
+}

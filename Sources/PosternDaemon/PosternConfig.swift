@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import MailQueue
+import SMTPCore
+
+/// Everything `postern serve` needs. Every setting has a safe default, so
+/// no file at all gives a loopback-only relay queueing under ./var/queue.
+public struct PosternConfig: Sendable {
+    public struct Listener: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    public struct TLS: Sendable, Equatable {
+        public var certificateFile: String
+        public var keyFile: String
+    }
+
+    public var hostname: String = PosternConfig.systemHostname()
+    public var listeners: [Listener] = [Listener(host: SMTPDefaults.host, port: SMTPDefaults.port)]
+    public var queueDirectory = "./var/queue"
+    public var syncMode: MailQueue.SyncMode = .syncfs
+    public var limits = SMTPLimits()
+    public var tls: TLS?
+    public var logLevel: Logger.Level = .info
+    public var logFormat: PosternLogHandler.Format = .logfmt
+    /// Seconds SIGTERM waits for sessions in flight before closing them.
+    public var shutdownGraceSeconds = 10
+
+    public init() {}
+
+    static func systemHostname() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return name.isEmpty ? "localhost" : name
+    }
+
+    /// "HOST:PORT" or "[V6]:PORT".
+    public static func parseListenAddress(_ text: String) -> Listener? {
+        let host: Substring
+        let portText: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            portText = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            portText = text[text.index(after: colon)...]
+        }
+        guard !host.isEmpty, let port = Int(portText), (1...65535).contains(port) else { return nil }
+        return Listener(host: String(host), port: port)
+    }
+}
+
+/// One mistake in a configuration file: where it is and what is wrong.
+public struct ConfigIssue: Error, Sendable, Equatable, CustomStringConvertible {
+    public var file: String
+    public var line: Int?
+    public var key: String?
+    public var message: String
+
+    public var description: String {
+        var text = file
+        if let line { text += ":\(line)" }
+        if let key { text += ": \(key)" }
+        return text + ": " + message
+    }
+}
+
+public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
+    public var issues: [ConfigIssue]
+    public var description: String { issues.map(\.description).joined(separator: "\n") }
+}

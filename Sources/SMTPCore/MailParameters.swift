@@ -1,0 +1,62 @@
+/// The MAIL FROM parameters Postern understands, validated against what EHLO
+/// advertised. Anything else is refused with 555 5.5.4 (RFC 5321 §4.1.1.11).
+public struct MailParameters: Sendable, Hashable {
+    /// BODY= (RFC 6152).
+    public enum BodyType: String, Sendable, Hashable {
+        case sevenBit = "7BIT"
+        case eightBitMIME = "8BITMIME"
+    }
+
+    /// SIZE= the client's estimate of the message size (RFC 1870).
+    public var declaredSize: Int?
+    public var body: BodyType?
+    /// SMTPUTF8 (RFC 6531 §3.4).
+    public var smtpUTF8 = false
+
+    public init() {}
+
+    public init(parsing params: [ESMTPParameter], maxMessageSize: Int) throws(ParameterError) {
+        var seen = Set<String>()
+        for param in params {
+            guard seen.insert(param.keyword).inserted else { throw .duplicate(param.keyword) }
+            switch param.keyword {
+            case "SIZE":
+                guard let text = param.value, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                      let size = Int(text) else { throw .badValue("SIZE") }
+                guard size <= maxMessageSize else { throw .tooBig(limit: maxMessageSize) }
+                declaredSize = size
+            case "BODY":
+                guard let value = param.value, let body = BodyType(rawValue: value.uppercased()) else {
+                    throw param.value?.uppercased() == "BINARYMIME" ? .unsupported("BODY=BINARYMIME") : .badValue("BODY")
+                }
+                self.body = body
+            case "SMTPUTF8":
+                guard param.value == nil else { throw .badValue("SMTPUTF8") }
+                smtpUTF8 = true
+            default:
+                throw .unsupported(param.keyword)
+            }
+        }
+    }
+
+    public enum ParameterError: Error, Sendable, Hashable {
+        case unsupported(String)
+        case badValue(String)
+        case duplicate(String)
+        case tooBig(limit: Int)
+
+        public var reply: SMTPReply {
+            switch self {
+            case .unsupported(let keyword):
+                return SMTPReply(code: 555, enhanced: .invalidArguments, text: "Unsupported parameter \(keyword)")
+            case .badValue(let keyword):
+                return SMTPReply(code: 501, enhanced: .invalidArguments, text: "Bad value for parameter \(keyword)")
+            case .duplicate(let keyword):
+                return SMTPReply(code: 501, enhanced: .invalidArguments, text: "Parameter \(keyword) given twice")
+            case .tooBig(let limit):
+                return SMTPReply(code: 552, enhanced: EnhancedStatusCode(5, 3, 4),
+                                 text: "Message size exceeds fixed maximum message size (\(limit) octets)")
+            }
+        }
+    }
+}

@@ -1,0 +1,325 @@
+/// The server side of one SMTP session as a pure state machine (no I/O):
+/// the handler feeds it commands and framing events and carries out the
+/// `Action`s it returns. Modelled on swift-nio's state machines.
+public struct ServerSession: Sendable {
+    public struct Configuration: Sendable {
+        public var hostname: String
+        public var limits: SMTPLimits
+        /// STARTTLS is offered when a certificate is configured.
+        public var tlsAvailable: Bool
+
+        public init(hostname: String, limits: SMTPLimits = SMTPDefaults.limits, tlsAvailable: Bool = false) {
+            self.hostname = hostname
+            self.limits = limits
+            self.tlsAvailable = tlsAvailable
+        }
+    }
+
+    public enum Action: Sendable, Equatable {
+        case reply(SMTPReply)
+        /// Send the replies, then close the connection.
+        case close([SMTPReply])
+        /// Send the 220, then put TLS at the front of the pipeline.
+        case startTLS(SMTPReply)
+        /// Send 354 and switch the framing to DATA; open a spool for the body.
+        case startData(SMTPReply)
+        /// Read the chunk's bytes; open a spool if this is the first chunk.
+        case startChunk(size: Int)
+        /// Read and discard `size` octets of a refused chunk, then reply.
+        case discardChunk(size: Int, SMTPReply)
+        /// The message is complete: make it durable, then call
+        /// `commitSucceeded` or `commitFailed`.
+        case commit(Transaction)
+        /// The body is refused: throw the spool away and send the reply.
+        case abortMessage(SMTPReply)
+    }
+
+    enum State: Sendable, Equatable {
+        case awaitingGreeting
+        case ready
+        case inData
+        case inChunk(last: Bool)
+        case committing
+        case closed
+    }
+
+    public let configuration: Configuration
+    private(set) var state: State = .awaitingGreeting
+    public private(set) var greeting: ClientGreeting?
+    public private(set) var transaction: Transaction?
+    public private(set) var tlsActive = false
+    public private(set) var errorCount = 0
+
+    public init(configuration: Configuration) {
+        self.configuration = configuration
+    }
+
+    private var limits: SMTPLimits { configuration.limits }
+
+    /// The 220 banner (RFC 5321 §4.2; no enhanced code on the greeting).
+    public var banner: SMTPReply {
+        SMTPReply(code: 220, text: "\(configuration.hostname) ESMTP Postern")
+    }
+
+    /// Whether the client holds an open transaction (for logs and limits).
+    public var isReceivingMessage: Bool { state == .inData || state == .committing || state.isChunk }
+
+    // MARK: commands
+
+    public mutating func receive(_ command: SMTPCommand) -> Action {
+        switch command {
+        case .helo(let name): return hello(name, extended: false)
+        case .ehlo(let name): return hello(name, extended: true)
+        case .mail(let sender, let params): return mail(sender, params)
+        case .rcpt(let recipient, let params): return rcpt(recipient, params)
+        case .data: return data()
+        case .bdat(let size, let last): return bdat(size: size, last: last)
+        case .rset:
+            transaction = nil
+            return .reply(SMTPReply(code: 250, enhanced: .success, text: "Ok"))
+        case .noop:
+            return .reply(SMTPReply(code: 250, enhanced: .success, text: "Ok"))
+        case .quit:
+            state = .closed
+            return .close([SMTPReply(code: 221, enhanced: .success, text: "\(configuration.hostname) closing connection")])
+        case .vrfy:
+            // RFC 5321 §3.5.3: 252 when we will not verify but would accept.
+            return .reply(SMTPReply(code: 252, enhanced: .success, text: "Cannot VRFY user, but will accept message and attempt delivery"))
+        case .expn:
+            return .reply(SMTPReply(code: 502, enhanced: .badSequence, text: "EXPN not available"))
+        case .help:
+            return .reply(SMTPReply(code: 214, enhanced: .success,
+                                    text: "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS"))
+        case .startTLS: return startTLS()
+        case .auth:
+            return error(SMTPReply(code: 502, enhanced: .badSequence, text: "Authentication not enabled"))
+        }
+    }
+
+    /// A command line that did not parse.
+    public mutating func receive(_ parseError: SMTPCommandError) -> Action {
+        if parseError == .httpRequest {
+            state = .closed
+            return .close([])
+        }
+        if case .badChunkSize = parseError {
+            // The chunk's length is unknown, so the stream can't be followed.
+            state = .closed
+            return .close([parseError.reply])
+        }
+        return error(parseError.reply)
+    }
+
+    /// A command line longer than the limit (RFC 5321 §4.5.3.1.4).
+    public mutating func lineTooLong() -> Action {
+        error(SMTPReply(code: 500, enhanced: EnhancedStatusCode(5, 5, 6), text: "Line too long"))
+    }
+
+    private mutating func hello(_ name: String, extended: Bool) -> Action {
+        guard state == .awaitingGreeting || state == .ready else { return sequenceError("Command out of sequence") }
+        transaction = nil // §4.1.4: EHLO/HELO reset the transaction
+        greeting = ClientGreeting(name: name, extended: extended)
+        state = .ready
+        guard extended else {
+            return .reply(SMTPReply(code: 250, text: "\(configuration.hostname)"))
+        }
+        var lines = ["\(configuration.hostname)", "PIPELINING", "SIZE \(limits.maxMessageSize)", "8BITMIME",
+                     "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"]
+        if configuration.tlsAvailable && !tlsActive { lines.append("STARTTLS") }
+        return .reply(SMTPReply(code: 250, lines: lines))
+    }
+
+    private mutating func mail(_ sender: ReversePath, _ params: [ESMTPParameter]) -> Action {
+        guard state == .ready, greeting != nil else {
+            return sequenceError(state == .awaitingGreeting ? "Send HELO/EHLO first" : "Command out of sequence")
+        }
+        guard transaction == nil else { return sequenceError("Nested MAIL command") }
+        let parameters: MailParameters
+        do {
+            parameters = try MailParameters(parsing: params, maxMessageSize: limits.maxMessageSize)
+        } catch {
+            if case .tooBig = error { return .reply(error.reply) } // a refusal, not a protocol error
+            return self.error(error.reply)
+        }
+        if let mailbox = sender.mailbox, mailbox.isInternationalized, !parameters.smtpUTF8 {
+            return .reply(Self.needsSMTPUTF8)
+        }
+        transaction = Transaction(sender: sender, parameters: parameters)
+        return .reply(SMTPReply(code: 250, enhanced: .senderOK, text: "Sender \(sender) ok"))
+    }
+
+    private mutating func rcpt(_ recipient: ForwardPath, _ params: [ESMTPParameter]) -> Action {
+        guard state == .ready, var transaction else { return sequenceError("Need MAIL command") }
+        guard !transaction.usedChunking else { return sequenceError("RCPT not allowed after BDAT") }
+        if let first = params.first {
+            return error(SMTPReply(code: 555, enhanced: .invalidArguments, text: "Unsupported parameter \(first.keyword)"))
+        }
+        guard transaction.recipients.count < limits.maxRecipients else {
+            // RFC 5321 §4.5.3.1.10: 452 for too many recipients, not an error.
+            return .reply(SMTPReply(code: 452, enhanced: EnhancedStatusCode(4, 5, 3), text: "Too many recipients"))
+        }
+        if case .mailbox(let mailbox) = recipient, mailbox.isInternationalized, !transaction.parameters.smtpUTF8 {
+            return .reply(Self.needsSMTPUTF8)
+        }
+        transaction.recipients.append(recipient)
+        self.transaction = transaction
+        return .reply(SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok"))
+    }
+
+    private mutating func data() -> Action {
+        guard state == .ready, let transaction else { return sequenceError("Need MAIL command") }
+        guard !transaction.usedChunking else { return sequenceError("DATA not allowed after BDAT") }
+        guard !transaction.recipients.isEmpty else {
+            // §3.3: no valid recipients; the client then sends no body.
+            return error(SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 5, 1), text: "No valid recipients"))
+        }
+        state = .inData
+        return .startData(SMTPReply(code: 354, text: "End data with <CR><LF>.<CR><LF>"))
+    }
+
+    private mutating func bdat(size: Int, last: Bool) -> Action {
+        // The chunk's octets follow the command whatever we answer: read them.
+        guard state == .ready, var transaction else {
+            errorCount += 1
+            return .discardChunk(size: size, SMTPReply(code: 503, enhanced: .badSequence, text: "Need MAIL command"))
+        }
+        guard !transaction.recipients.isEmpty else {
+            errorCount += 1
+            return .discardChunk(size: size, SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 5, 1), text: "No valid recipients"))
+        }
+        transaction.usedChunking = true
+        self.transaction = transaction
+        state = .inChunk(last: last)
+        return .startChunk(size: size)
+    }
+
+    private mutating func startTLS() -> Action {
+        guard configuration.tlsAvailable else {
+            return error(SMTPReply(code: 502, enhanced: .badSequence, text: "STARTTLS not available"))
+        }
+        guard !tlsActive else { return sequenceError("TLS already active") }
+        guard state == .ready || state == .awaitingGreeting, transaction == nil else {
+            return sequenceError("STARTTLS not allowed during a mail transaction")
+        }
+        return .startTLS(SMTPReply(code: 220, enhanced: .success, text: "Ready to start TLS"))
+    }
+
+    /// The TLS handshake finished: forget everything learned in plaintext
+    /// (RFC 3207 §4.2); the client must send EHLO again.
+    public mutating func tlsEstablished() {
+        tlsActive = true
+        greeting = nil
+        transaction = nil
+        state = .awaitingGreeting
+    }
+
+    // MARK: message content
+
+    /// Octets of message content arrived. Returns false once the message is
+    /// over the limit, so the caller stops spooling and just reads on.
+    public mutating func contentReceived(_ count: Int) -> Bool {
+        guard var transaction else { return false }
+        transaction.receivedSize += count
+        if transaction.receivedSize > limits.maxMessageSize { transaction.oversized = true }
+        self.transaction = transaction
+        return !transaction.oversized
+    }
+
+    /// BDAT content held a bare CR or LF: refused at the last chunk, since
+    /// relaying it would let it smuggle a message past the next hop.
+    public mutating func markBareLineEnding() {
+        transaction?.bareLineEnding = true
+    }
+
+    /// The end of DATA, or of a BDAT chunk.
+    public mutating func contentEnded() -> Action {
+        switch state {
+        case .inData:
+            return finishMessage()
+        case .inChunk(let last):
+            if last { return finishMessage() }
+            state = .ready
+            let size = transaction?.receivedSize ?? 0
+            return .reply(SMTPReply(code: 250, enhanced: .success, text: "\(size) octets received"))
+        default:
+            return .reply(SMTPReply(code: 250, enhanced: .success, text: "Ok")) // discarded chunk
+        }
+    }
+
+    private mutating func finishMessage() -> Action {
+        guard let transaction else { state = .ready; return sequenceError("No transaction") }
+        if transaction.oversized {
+            self.transaction = nil
+            state = .ready
+            return .abortMessage(SMTPReply(code: 552, enhanced: EnhancedStatusCode(5, 3, 4),
+                                           text: "Message size exceeds fixed maximum message size (\(limits.maxMessageSize) octets)"))
+        }
+        if transaction.bareLineEnding {
+            self.transaction = nil
+            state = .ready
+            return .abortMessage(SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 6, 0),
+                                           text: "Bare CR or LF in message text refused (RFC 5321 section 2.3.8)"))
+        }
+        if transaction.needsSMTPUTF8 && !transaction.parameters.smtpUTF8 {
+            self.transaction = nil
+            state = .ready
+            return .abortMessage(Self.needsSMTPUTF8)
+        }
+        state = .committing
+        return .commit(transaction)
+    }
+
+    /// A bare CR or LF inside DATA (RFC 5321 §2.3.8): refuse and close, since
+    /// where the message ends can no longer be trusted.
+    public mutating func bareLineEnding() -> Action {
+        transaction = nil
+        state = .closed
+        return .close([SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 6, 0),
+                                 text: "Bare CR or LF in message text refused (RFC 5321 section 2.3.8)")])
+    }
+
+    /// The queue made the message durable: now, and only now, 250.
+    public mutating func commitSucceeded(queueID: String) -> SMTPReply {
+        transaction = nil
+        state = .ready
+        return SMTPReply(code: 250, enhanced: .success, text: "Ok: queued as \(queueID)")
+    }
+
+    /// The queue could not store the message (disk full, permissions…).
+    public mutating func commitFailed() -> SMTPReply {
+        transaction = nil
+        state = .ready
+        return SMTPReply(code: 451, enhanced: EnhancedStatusCode(4, 3, 0), text: "Local error in processing, try again later")
+    }
+
+    /// The idle timer fired (RFC 5321 §4.5.3.2).
+    public mutating func timedOut() -> Action {
+        state = .closed
+        return .close([SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 4, 2), text: "\(configuration.hostname) Timeout, closing connection")])
+    }
+
+    // MARK: errors
+
+    private static let needsSMTPUTF8 = SMTPReply(code: 553, enhanced: EnhancedStatusCode(5, 6, 7),
+                                                 text: "Non-ASCII address requires SMTPUTF8")
+
+    private mutating func sequenceError(_ text: String) -> Action {
+        error(SMTPReply(code: 503, enhanced: .badSequence, text: text))
+    }
+
+    /// A protocol error: reply, and after too many, 421 and close.
+    private mutating func error(_ reply: SMTPReply) -> Action {
+        errorCount += 1
+        guard errorCount >= limits.maxErrors else { return .reply(reply) }
+        state = .closed
+        return .close([reply, SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 7, 0),
+                                        text: "\(configuration.hostname) Too many errors, closing connection")])
+    }
+}
+
+extension ServerSession.State {
+    var isChunk: Bool {
+        if case .inChunk = self { return true }
+        return false
+    }
+}

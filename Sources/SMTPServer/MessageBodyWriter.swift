@@ -1,0 +1,93 @@
+import MailMessage
+import MailQueue
+import NIOCore
+
+/// Streams a message body into its spool, prepending the Received line and
+/// adding Message-ID and Date when the client left them out (RFC 5322
+/// §3.6: Date is required; Message-ID should be present). The header
+/// section is held in memory (bounded) until its end is seen; the rest is
+/// passed straight through.
+struct MessageBodyWriter {
+    let spool: Spool
+    private let receivedLine: String
+    private let messageIDDomain: String
+    private let maxHeaderBytes: Int
+    private var headerBytes: [UInt8]? = []
+    /// Tracks CR at the end of the previous block for bare CR/LF detection in
+    /// BDAT content (DATA framing already guarantees CRLF pairs).
+    private var previousWasCR = false
+    private(set) var sawBareLineEnding = false
+
+    init(spool: Spool, receivedLine: String, messageIDDomain: String, maxHeaderBytes: Int) {
+        self.spool = spool
+        self.receivedLine = receivedLine
+        self.messageIDDomain = messageIDDomain
+        self.maxHeaderBytes = maxHeaderBytes
+    }
+
+    mutating func append(_ buffer: ByteBuffer, checkLineEndings: Bool) {
+        buffer.withUnsafeReadableBytes { raw in
+            if checkLineEndings { checkBareLineEndings(raw) }
+            guard headerBytes != nil else {
+                spool.append(raw)
+                return
+            }
+            headerBytes!.append(contentsOf: raw)
+            if let length = HeaderSection.headerBlockLength(in: headerBytes!, isComplete: false) {
+                writeHeaders(blockLength: length)
+            } else if headerBytes!.count > maxHeaderBytes {
+                // Not a header section we can make sense of: pass it on untouched.
+                spool.append(receivedLine)
+                spool.append(headerBytes!)
+                headerBytes = nil
+            }
+        }
+    }
+
+    /// The message is complete; returns the spool ready to commit.
+    mutating func finish() -> Spool {
+        if let bytes = headerBytes {
+            let length = HeaderSection.headerBlockLength(in: bytes, isComplete: true) ?? bytes.count
+            writeHeaders(blockLength: length)
+        }
+        return spool
+    }
+
+    private mutating func writeHeaders(blockLength: Int) {
+        guard let bytes = headerBytes else { return }
+        headerBytes = nil
+        let block = bytes[..<blockLength]
+        let headers = HeaderSection(parsing: block)
+        spool.append(receivedLine)
+        spool.append(Array(block))
+        if block.last != UInt8(ascii: "\n") && !block.isEmpty { spool.append("\r\n") }
+        if !headers.contains("Date") {
+            spool.append("Date: \(MessageDate.string(from: .now))\r\n")
+        }
+        if !headers.contains("Message-ID") {
+            spool.append("Message-ID: \(MessageID.generate(uniquePart: spool.id.description, domain: messageIDDomain))\r\n")
+        }
+        if blockLength == bytes.count {
+            // No empty line followed (headers only): end the header section.
+            spool.append("\r\n")
+        } else {
+            let rest = bytes[blockLength...]
+            // A body with no empty line before it gets one (RFC 5322 §2.1).
+            if rest.first != UInt8(ascii: "\r") && rest.first != UInt8(ascii: "\n") { spool.append("\r\n") }
+            spool.append(Array(rest))
+        }
+    }
+
+    private mutating func checkBareLineEndings(_ raw: UnsafeRawBufferPointer) {
+        var previous = previousWasCR
+        for byte in raw {
+            if previous && byte != UInt8(ascii: "\n") { sawBareLineEnding = true }
+            if byte == UInt8(ascii: "\n") && !previous { sawBareLineEnding = true }
+            previous = byte == UInt8(ascii: "\r")
+        }
+        previousWasCR = previous
+    }
+
+    /// A message may not end in the middle of a CRLF pair.
+    var endsCleanly: Bool { !previousWasCR && !sawBareLineEnding }
+}

@@ -1,0 +1,68 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SMTPCore
+
+/// One listening socket: accepts connections, applies the connection
+/// limits, and gives each client its own `SMTPServerHandler`.
+public final class SMTPListener: Sendable {
+    public let context: ServerContext
+    public let host: String
+    public let port: Int
+    private let group: EventLoopGroup
+
+    public init(host: String, port: Int, context: ServerContext, group: EventLoopGroup) {
+        self.host = host
+        self.port = port
+        self.context = context
+        self.group = group
+    }
+
+    /// Binds and returns the server channel; close it to stop accepting.
+    public func bind() async throws -> Channel {
+        let context = self.context
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                if let refusal = context.connections.acquire(address) {
+                    return channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal, hostname: context.hostname))
+                    }
+                }
+                channel.closeFuture.whenComplete { _ in context.connections.release(address) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address))
+                }
+            }
+        return try await bootstrap.bind(host: host, port: port).get()
+    }
+}
+
+/// Greets a client over the connection limits with 421 and hangs up
+/// (RFC 5321 §3.8).
+final class RefuseConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    let refusal: ConnectionLimiter.Refusal
+    let hostname: String
+
+    init(refusal: ConnectionLimiter.Refusal, hostname: String) {
+        self.refusal = refusal
+        self.hostname = hostname
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        let text = refusal == .tooManyConnections ? "Too many connections" : "Too many connections from your address"
+        var buffer = context.channel.allocator.buffer(capacity: 80)
+        SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 7, 0), text: "\(hostname) \(text), try again later")
+            .write(into: &buffer)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+}

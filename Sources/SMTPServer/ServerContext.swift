@@ -1,0 +1,26 @@
+import Logging
+import MailQueue
+import NIOCore
+import NIOSSL
+import SMTPCore
+
+/// What every session of one listener shares.
+public struct ServerContext: Sendable {
+    public var hostname: String
+    public var limits: SMTPLimits
+    /// Offered through STARTTLS when set.
+    public var tls: NIOSSLContext?
+    public var queue: MailQueue
+    public var logger: Logger
+    public var connections: ConnectionLimiter
+
+    public init(hostname: String, limits: SMTPLimits, tls: NIOSSLContext?, queue: MailQueue, logger: Logger,
+                connections: ConnectionLimiter) {
+        self.hostname = hostname
+        self.limits = limits
+        self.tls = tls
+        self.queue = queue
+        self.logger = logger
+        self.connections = connections
+    }
+}

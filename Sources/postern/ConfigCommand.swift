@@ -1,0 +1,27 @@
+import ArgumentParser
+import Foundation
+import PosternDaemon
+
+struct ConfigCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "config", abstract: "Work with configuration files.", subcommands: [Check.self])
+
+    struct Check: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a configuration file; print FILE:LINE: KEY: problem for each mistake.")
+
+        @Argument(help: "The configuration file.")
+        var file: String
+
+        func run() throws {
+            do {
+                let config = try ConfigLoader.load(file: file)
+                let listeners = config.listeners.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
+                print("\(file): OK (hostname \(config.hostname), listeners \(listeners), queue \(config.queueDirectory))")
+            } catch {
+                for issue in error.issues { print(issue) }
+                throw ExitCode(1)
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import ArgumentParser
+import DNS
+import DNSModel
+import Foundation
+import SPF
+
+/// `postern spf …`: Sender Policy Framework tools.
+struct SPFCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "spf",
+        abstract: "Sender Policy Framework (RFC 7208) tools.",
+        subcommands: [SPFCheck.self])
+}
+
+/// `postern spf check`: runs one SPF check against real DNS and prints the result.
+struct SPFCheck: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Check whether an IP address may send mail for a sender (RFC 7208).",
+        discussion: """
+            Prints three lines: the result (pass, fail, softfail, neutral, none, permerror, \
+            temperror); the explanation when the result is fail, else an empty line; and \
+            the mechanism or error that decided. The exit status is 0 whatever the result.
+            An empty --sender (the null sender of a bounce) checks postmaster@<helo>.
+            Without --dns the name servers of /etc/resolv.conf are used.
+            """)
+
+    @Option(help: "The client's IP address (IPv4 or IPv6).")
+    var ip: String
+
+    @Option(help: ArgumentHelp("The MAIL FROM address, without angle brackets; empty for the null sender.", valueName: "address"))
+    var sender: String
+
+    @Option(help: ArgumentHelp("The HELO/EHLO name the client gave.", valueName: "name"))
+    var helo: String
+
+    @Option(name: .customLong("dns"), help: ArgumentHelp("A name server as HOST or HOST:PORT ([V6]:PORT); repeat for more, tried in order.", valueName: "host:port"))
+    var servers: [String] = []
+
+    @Option(help: ArgumentHelp("Seconds to wait for each DNS answer.", valueName: "seconds"))
+    var timeout: Double = 3
+
+    @Option(help: ArgumentHelp("Tries per name server.", valueName: "count"))
+    var attempts: Int = 2
+
+    @Option(help: ArgumentHelp("Explanation for a fail when the record gives none (macros allowed).", valueName: "text"))
+    var defaultExplanation: String = SPFConfiguration.standardExplanation
+
+    @Option(help: ArgumentHelp("This host's name, for the %{r} macro.", valueName: "name"))
+    var receivingHost: String = "unknown"
+
+    func validate() throws {
+        guard IPAddress(ip) != nil else { throw ValidationError("--ip '\(ip)' is not an IPv4 or IPv6 address") }
+        for server in servers where DNSServerAddress(parsing: server) == nil {
+            throw ValidationError("--dns '\(server)' is not HOST or HOST:PORT with a numeric address")
+        }
+        guard timeout > 0, timeout <= 120 else { throw ValidationError("--timeout must be between 0 and 120 seconds") }
+        guard (1...10).contains(attempts) else { throw ValidationError("--attempts must be between 1 and 10") }
+    }
+
+    func run() async throws {
+        let addresses = try nameServers()
+        let resolver = try LDNSResolver(configuration: LDNSResolver.Configuration(
+            servers: addresses, timeout: .milliseconds(Int64(timeout * 1000)), attempts: attempts, threads: 2))
+        let evaluator = SPFEvaluator(
+            resolver: CachingResolver(upstream: resolver),
+            configuration: SPFConfiguration(defaultExplanation: defaultExplanation, receivingHost: receivingHost))
+        // `validate()` has checked the address.
+        let result = await evaluator.check(ip: IPAddress(ip) ?? .v4(IPv4Address(0)), sender: sender, helo: helo)
+        print(result.verdict.rawValue)
+        print(result.explanation.map(Self.singleLine) ?? "")
+        print(Self.singleLine(result.decidedBy))
+    }
+
+    private func nameServers() throws -> [DNSServerAddress] {
+        if !servers.isEmpty { return servers.compactMap { DNSServerAddress(parsing: $0) } }
+        let fromSystem = try DNSServerAddress.fromResolvConf()
+        guard !fromSystem.isEmpty else { throw ValidationError("no nameserver in /etc/resolv.conf; give --dns") }
+        return fromSystem
+    }
+
+    /// Keeps the three-line output three lines whatever a record's text contains.
+    private static func singleLine(_ text: String) -> String {
+        String(text.map { $0.isNewline ? " " : $0 })
+    }
+}
+
+extension AsyncParsableCommand {
+    /// Like `main()`, except that a usage error (bad or missing arguments) exits with
+    /// status 2, as `postern spf check` documents, instead of ArgumentParser's 64.
+    static func mainWithUsageStatus2(_ arguments: [String]? = nil) async {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}

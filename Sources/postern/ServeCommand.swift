@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import PosternDaemon
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the relay. With no file: 127.0.0.1:2525, queue under ./var/queue.")
+
+    @Option(name: .long, help: "Configuration file (TOML).")
+    var config: String?
+
+    @Option(name: .long, help: "Listen on HOST:PORT instead of the configured listeners.")
+    var listen: String?
+
+    @Option(name: .customLong("queue-dir"), help: "Queue directory, overriding the configuration.")
+    var queueDir: String?
+
+    func run() async throws {
+        var settings = PosternConfig()
+        if let config {
+            do {
+                settings = try ConfigLoader.load(file: config)
+            } catch {
+                FileHandle.standardError.write(Data("postern: configuration errors:\n\(error)\n".utf8))
+                throw ExitCode(78) // EX_CONFIG
+            }
+        }
+        if let listen {
+            guard let listener = PosternConfig.parseListenAddress(listen) else {
+                throw ValidationError("--listen expects HOST:PORT, e.g. 127.0.0.1:2525")
+            }
+            settings.listeners = [listener]
+        }
+        if let queueDir { settings.queueDirectory = queueDir }
+        let logger = Daemon.makeLogger(config: settings)
+        do {
+            try await Daemon(config: settings, logger: logger).run()
+        } catch {
+            logger.critical("cannot start", metadata: ["error": "\(error)"])
+            throw ExitCode(1)
+        }
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Installs what Postern's build, run and tests need on Debian, and nothing
+# that is already there. Safe to run again. Needs root (or sudo) for apt.
+set -euo pipefail
+
+APT_PACKAGES=(
+  libldns-dev ldnsutils        # DNS (CLDNS), drill for debugging
+  libclamav-dev                # in-process ClamAV
+  libcrypt-dev                 # crypt(3) for SMTP AUTH passwords
+  openssl                      # test certificates
+  swaks                        # test client
+  postfix                      # smtp-source / smtp-sink, and the benchmark peer
+  dnsmasq-base                 # loopback DNS for tests
+  procps psmisc                # ps, pkill, fuser used by the test harness
+  python3 python3-pip
+)
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}"
+  # Postfix must not ask questions or configure itself as a system MTA.
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Python modules for the integration tests and the SPF conformance runner.
+PY_MODULES=(pytest dnslib yaml aiosmtpd)
+PY_PIP=(pytest dnslib pyyaml aiosmtpd)
+PY_APT=(python3-pytest python3-dnslib python3-yaml python3-aiosmtpd)
+need_py=0
+for module in "${PY_MODULES[@]}"; do
+  python3 -c "import $module" 2>/dev/null || need_py=1
+done
+if [ $need_py -eq 1 ]; then
+  echo "deps: installing Python modules"
+  if ! python3 -m pip install --quiet --disable-pip-version-check "${PY_PIP[@]}" 2>/dev/null; then
+    # Debian's system Python refuses pip (PEP 668): use its packages.
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${PY_APT[@]}" >/dev/null
+  fi
+fi
+
+command -v swift >/dev/null || { echo "deps: Swift 6 toolchain not found on PATH (https://www.swift.org/install/linux/)" >&2; exit 1; }
