@@ -27,6 +27,8 @@ public struct SMTPFrameDecoder: Sendable {
         case command
         case data
         case chunk(remaining: Int)
+        /// After a bare CR/LF in DATA nothing more is framed: the session ends.
+        case stopped
     }
 
     public private(set) var mode: Mode = .command
@@ -68,6 +70,7 @@ public struct SMTPFrameDecoder: Sendable {
     /// The next frame, or nil when more bytes are needed.
     public mutating func next(_ buffer: inout ByteBuffer) -> SMTPFrame? {
         switch mode {
+        case .stopped: return nil
         case .command: return nextCommand(&buffer)
         case .data: return nextData(&buffer)
         case .chunk(let remaining):
@@ -183,7 +186,7 @@ public struct SMTPFrameDecoder: Sendable {
             return .dataContent(slice)
         case .dataEnd, .dataBareLineEnding:
             buffer.moveReaderIndex(to: consumed)
-            mode = .command
+            mode = result == .dataEnd ? .command : .stopped
             dataState = .lineStart
             return result
         default:

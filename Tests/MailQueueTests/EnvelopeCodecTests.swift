@@ -1,0 +1,71 @@
+import Foundation
+import Testing
+@testable import MailQueue
+
+@Suite("Envelope codec")
+struct EnvelopeCodecTests {
+    static func sample(sender: String = "alice@example.org") -> Envelope {
+        Envelope(id: QueueID(value: 0x0006_1234_5678_9ABC), created: Date(timeIntervalSince1970: 1_764_277_000.25),
+                 sender: sender,
+                 recipients: [.init(address: "bob@example.net"),
+                              .init(address: "\"odd name\"@example.net", status: .deferred, lastReply: "451 4.3.0 try later"),
+                              .init(address: "用户@例子.广告", status: .failed, lastReply: "550 5.1.1 100% gone")],
+                 size: 1234, state: .deferred, attempts: 3, nextAttempt: Date(timeIntervalSince1970: 1_764_280_000),
+                 lastReply: "451 4.3.0 try later", clientAddress: "::1", clientHelo: "client example",
+                 receivedProtocol: "ESMTPS", eightBitMIME: true, smtpUTF8: true)
+    }
+
+    @Test("round trip", arguments: ["alice@example.org", "", "\"a b\"@x.example", "100%@x.example"])
+    func roundTrip(sender: String) throws {
+        let envelope = Self.sample(sender: sender)
+        #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope)) == envelope)
+    }
+
+    @Test func fileIsReadableText() {
+        let text = String(decoding: EnvelopeCodec.encode(Self.sample()), as: UTF8.self)
+        #expect(text.hasPrefix("postern-envelope 1\nid 0006123456789ABC\n"))
+        #expect(text.hasSuffix("\nend\n"))
+        #expect(text.contains("rcpt deferred 451%204.3.0%20try%20later \"odd%20name\"@example.net\n"))
+    }
+
+    @Test func truncatedEnvelopeIsRefused() {
+        let bytes = EnvelopeCodec.encode(Self.sample())
+        for cut in [0, 5, 20, bytes.count / 2, bytes.count - 4] {
+            #expect(throws: EnvelopeCodec.DecodeError.self) { try EnvelopeCodec.decode(Array(bytes[..<cut])) }
+        }
+    }
+
+    static let broken: [(String, EnvelopeCodec.DecodeError)] = [
+        ("postern-envelope 2\nend\n", .badHeader),
+        ("postern-envelope 1\nid 0006123456789ABC\n", .missingEnd),
+        ("postern-envelope 1\nid 0006123456789ABC\nend\n", .missingField("created")),
+        ("postern-envelope 1\nrcpt pending - a@b\nend\n", .missingField("id")),
+        ("postern-envelope 1\nnovalue\nend\n", .badLine(2, "no value")),
+        ("postern-envelope 1\nrcpt lost - a@b\nend\n", .badLine(2, "bad recipient")),
+        ("postern-envelope 1\nsender a%zz\nend\n", .badLine(2, "bad encoding")),
+    ]
+
+    @Test("broken envelopes", arguments: broken)
+    func brokenEnvelope(text: String, error: EnvelopeCodec.DecodeError) {
+        #expect(throws: error) { try EnvelopeCodec.decode(Array(text.utf8)) }
+    }
+
+    @Test func queueIDsAreUniqueAndSorted() {
+        let generator = QueueIDGenerator()
+        let ids = (0..<10_000).map { _ in generator.next() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids == ids.sorted())
+        #expect(ids.allSatisfy { $0.description.count == 16 && QueueID($0.description) == $0 })
+        #expect(abs(ids[0].date.timeIntervalSinceNow) < 60)
+    }
+
+    @Test func generatorNeverGoesBehindExistingIDs() {
+        let future = QueueID(value: UInt64(Date().timeIntervalSince1970 * 1_000_000) + 3_600_000_000)
+        #expect(QueueIDGenerator(after: future).next() > future)
+    }
+
+    @Test("queue ID parsing", arguments: [("0006123456789ABC", true), ("0006123456789abc", false), ("123", false), ("000612345678ZZZZ", false)])
+    func queueIDParsing(text: String, valid: Bool) {
+        #expect((QueueID(text) != nil) == valid)
+    }
+}
