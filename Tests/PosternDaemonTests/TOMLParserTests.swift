@@ -19,7 +19,7 @@ private func parseError(_ text: String) -> TOMLError? {
 
 // MARK: Values
 
-struct ValueCase: Sendable, CustomTestStringConvertible {
+struct TOMLValueCase: Sendable, CustomTestStringConvertible {
     let toml: String
     let expected: TOMLValue
     init(_ toml: String, _ expected: TOMLValue) {
@@ -31,113 +31,113 @@ struct ValueCase: Sendable, CustomTestStringConvertible {
 
 @Suite("TOML values")
 struct TOMLValueTests {
-    static let strings: [ValueCase] = [
-        ValueCase(#""plain""#, .string("plain")),
-        ValueCase(#""""#, .string("")),
-        ValueCase(#""tab\there""#, .string("tab\there")),
-        ValueCase(#""\b\t\n\f\r\"\\""#, .string("\u{08}\t\n\u{0C}\r\"\\")),
-        ValueCase(#""caf\u00E9 \U0001F600""#, .string("café 😀")),
-        ValueCase(#""ünïcødé ✓""#, .string("ünïcødé ✓")),
-        ValueCase("\"with\ttab\"", .string("with\ttab")),
-        ValueCase(#"'C:\Users\nodejs'"#, .string(#"C:\Users\nodejs"#)),
-        ValueCase(#"'Tom "Dubs" P'"#, .string(#"Tom "Dubs" P"#)),
-        ValueCase("\"\"\"\nRoses are red\nViolets are blue\"\"\"", .string("Roses are red\nViolets are blue")),
-        ValueCase("\"\"\"\r\nfirst\r\nsecond\"\"\"", .string("first\nsecond")),
-        ValueCase("\"\"\"\\\n    The quick \\\n\n    brown fox.\\\n    \"\"\"", .string("The quick brown fox.")),
-        ValueCase("\"\"\"ends with \\   \n  trimmed\"\"\"", .string("ends with trimmed")),
-        ValueCase("\"\"\"two \"\" quotes\"\"\"", .string("two \"\" quotes")),
-        ValueCase("\"\"\"\"quote first\"\"\"", .string("\"quote first")),
-        ValueCase("\"\"\"one at the end\"\"\"\"", .string("one at the end\"")),
-        ValueCase("\"\"\"two at the end\"\"\"\"\"", .string("two at the end\"\"")),
-        ValueCase("\"\"\"escaped \\\"\\\"\\\" run\"\"\"", .string("escaped \"\"\" run")),
-        ValueCase("'''\nThe first newline is\ntrimmed in raw strings.\n   Kept.\n'''", .string("The first newline is\ntrimmed in raw strings.\n   Kept.\n")),
-        ValueCase(#"'''I [dw]on't need \d{2}'''"#, .string(#"I [dw]on't need \d{2}"#)),
-        ValueCase(#"''''That,' she said''''"#, .string("'That,' she said'")),
+    static let strings: [TOMLValueCase] = [
+        TOMLValueCase(#""plain""#, .string("plain")),
+        TOMLValueCase(#""""#, .string("")),
+        TOMLValueCase(#""tab\there""#, .string("tab\there")),
+        TOMLValueCase(#""\b\t\n\f\r\"\\""#, .string("\u{08}\t\n\u{0C}\r\"\\")),
+        TOMLValueCase(#""caf\u00E9 \U0001F600""#, .string("café 😀")),
+        TOMLValueCase(#""ünïcødé ✓""#, .string("ünïcødé ✓")),
+        TOMLValueCase("\"with\ttab\"", .string("with\ttab")),
+        TOMLValueCase(#"'C:\Users\nodejs'"#, .string(#"C:\Users\nodejs"#)),
+        TOMLValueCase(#"'Tom "Dubs" P'"#, .string(#"Tom "Dubs" P"#)),
+        TOMLValueCase("\"\"\"\nRoses are red\nViolets are blue\"\"\"", .string("Roses are red\nViolets are blue")),
+        TOMLValueCase("\"\"\"\r\nfirst\r\nsecond\"\"\"", .string("first\nsecond")),
+        TOMLValueCase("\"\"\"\\\n    The quick \\\n\n    brown fox.\\\n    \"\"\"", .string("The quick brown fox.")),
+        TOMLValueCase("\"\"\"ends with \\   \n  trimmed\"\"\"", .string("ends with trimmed")),
+        TOMLValueCase("\"\"\"two \"\" quotes\"\"\"", .string("two \"\" quotes")),
+        TOMLValueCase("\"\"\"\"quote first\"\"\"", .string("\"quote first")),
+        TOMLValueCase("\"\"\"one at the end\"\"\"\"", .string("one at the end\"")),
+        TOMLValueCase("\"\"\"two at the end\"\"\"\"\"", .string("two at the end\"\"")),
+        TOMLValueCase("\"\"\"escaped \\\"\\\"\\\" run\"\"\"", .string("escaped \"\"\" run")),
+        TOMLValueCase("'''\nThe first newline is\ntrimmed in raw strings.\n   Kept.\n'''", .string("The first newline is\ntrimmed in raw strings.\n   Kept.\n")),
+        TOMLValueCase(#"'''I [dw]on't need \d{2}'''"#, .string(#"I [dw]on't need \d{2}"#)),
+        TOMLValueCase(#"''''That,' she said''''"#, .string("'That,' she said'")),
     ]
 
-    static let integers: [ValueCase] = [
-        ValueCase("42", .integer(42)),
-        ValueCase("+99", .integer(99)),
-        ValueCase("-17", .integer(-17)),
-        ValueCase("0", .integer(0)),
-        ValueCase("+0", .integer(0)),
-        ValueCase("-0", .integer(0)),
-        ValueCase("1_000", .integer(1000)),
-        ValueCase("5_349_221", .integer(5_349_221)),
-        ValueCase("0xDEADBEEF", .integer(0xDEAD_BEEF)),
-        ValueCase("0xdead_beef", .integer(0xDEAD_BEEF)),
-        ValueCase("0x00ff", .integer(255)),
-        ValueCase("0o755", .integer(0o755)),
-        ValueCase("0o0_1", .integer(1)),
-        ValueCase("0b1101_0110", .integer(0b1101_0110)),
-        ValueCase("9223372036854775807", .integer(.max)),
-        ValueCase("-9223372036854775808", .integer(.min)),
-        ValueCase("0x7FFFFFFFFFFFFFFF", .integer(.max)),
+    static let integers: [TOMLValueCase] = [
+        TOMLValueCase("42", .integer(42)),
+        TOMLValueCase("+99", .integer(99)),
+        TOMLValueCase("-17", .integer(-17)),
+        TOMLValueCase("0", .integer(0)),
+        TOMLValueCase("+0", .integer(0)),
+        TOMLValueCase("-0", .integer(0)),
+        TOMLValueCase("1_000", .integer(1000)),
+        TOMLValueCase("5_349_221", .integer(5_349_221)),
+        TOMLValueCase("0xDEADBEEF", .integer(0xDEAD_BEEF)),
+        TOMLValueCase("0xdead_beef", .integer(0xDEAD_BEEF)),
+        TOMLValueCase("0x00ff", .integer(255)),
+        TOMLValueCase("0o755", .integer(0o755)),
+        TOMLValueCase("0o0_1", .integer(1)),
+        TOMLValueCase("0b1101_0110", .integer(0b1101_0110)),
+        TOMLValueCase("9223372036854775807", .integer(.max)),
+        TOMLValueCase("-9223372036854775808", .integer(.min)),
+        TOMLValueCase("0x7FFFFFFFFFFFFFFF", .integer(.max)),
     ]
 
-    static let floats: [ValueCase] = [
-        ValueCase("+1.0", .float(1.0)),
-        ValueCase("3.1415", .float(3.1415)),
-        ValueCase("-0.01", .float(-0.01)),
-        ValueCase("5e+22", .float(5e22)),
-        ValueCase("1e06", .float(1e6)),
-        ValueCase("-2E-2", .float(-0.02)),
-        ValueCase("6.626e-34", .float(6.626e-34)),
-        ValueCase("224_617.445_991_228", .float(224_617.445_991_228)),
-        ValueCase("0.0", .float(0)),
-        ValueCase("-0.0", .float(-0.0)),
-        ValueCase("0e0", .float(0)),
-        ValueCase("inf", .float(.infinity)),
-        ValueCase("+inf", .float(.infinity)),
-        ValueCase("-inf", .float(-.infinity)),
+    static let floats: [TOMLValueCase] = [
+        TOMLValueCase("+1.0", .float(1.0)),
+        TOMLValueCase("3.1415", .float(3.1415)),
+        TOMLValueCase("-0.01", .float(-0.01)),
+        TOMLValueCase("5e+22", .float(5e22)),
+        TOMLValueCase("1e06", .float(1e6)),
+        TOMLValueCase("-2E-2", .float(-0.02)),
+        TOMLValueCase("6.626e-34", .float(6.626e-34)),
+        TOMLValueCase("224_617.445_991_228", .float(224_617.445_991_228)),
+        TOMLValueCase("0.0", .float(0)),
+        TOMLValueCase("-0.0", .float(-0.0)),
+        TOMLValueCase("0e0", .float(0)),
+        TOMLValueCase("inf", .float(.infinity)),
+        TOMLValueCase("+inf", .float(.infinity)),
+        TOMLValueCase("-inf", .float(-.infinity)),
     ]
 
-    static let others: [ValueCase] = [
-        ValueCase("true", .boolean(true)),
-        ValueCase("false", .boolean(false)),
-        ValueCase("1979-05-27T07:32:00Z", .datetime("1979-05-27T07:32:00Z")),
-        ValueCase("1979-05-27T00:32:00-07:00", .datetime("1979-05-27T00:32:00-07:00")),
-        ValueCase("1979-05-27T00:32:00.999999+05:30", .datetime("1979-05-27T00:32:00.999999+05:30")),
-        ValueCase("1979-05-27 07:32:00Z", .datetime("1979-05-27 07:32:00Z")),
-        ValueCase("1979-05-27t07:32:00z", .datetime("1979-05-27t07:32:00z")),
-        ValueCase("1979-05-27T07:32:00", .datetime("1979-05-27T07:32:00")),
-        ValueCase("1979-05-27", .datetime("1979-05-27")),
-        ValueCase("1979-05-27 # a date, then a comment", .datetime("1979-05-27")),
-        ValueCase("2000-02-29", .datetime("2000-02-29")),
-        ValueCase("1990-12-31T23:59:60Z", .datetime("1990-12-31T23:59:60Z")),
-        ValueCase("07:32:00", .datetime("07:32:00")),
-        ValueCase("00:32:00.5", .datetime("00:32:00.5")),
-        ValueCase("[]", .array([])),
-        ValueCase("[ 1, 2, 3 ]", .array([.integer(1), .integer(2), .integer(3)])),
-        ValueCase("[1,2,]", .array([.integer(1), .integer(2)])),
-        ValueCase(#"[ "a", 'b', """c""", 1.5, true ]"#, .array([.string("a"), .string("b"), .string("c"), .float(1.5), .boolean(true)])),
-        ValueCase("[ [ 1, 2 ], [\"a\"], [] ]", .array([.array([.integer(1), .integer(2)]), .array([.string("a")]), .array([])])),
-        ValueCase("[\n  1, # one\n  # nothing\n  2\n  ,\n]", .array([.integer(1), .integer(2)])),
-        ValueCase("[1979-05-27, 07:32:00]", .array([.datetime("1979-05-27"), .datetime("07:32:00")])),
-        ValueCase("{}", table([:])),
-        ValueCase("{ first = \"Tom\", last = 'P' }", table(["first": .string("Tom"), "last": .string("P")])),
-        ValueCase("{ type.name = \"pug\", type.age = 3 }", table(["type": table(["name": .string("pug"), "age": .integer(3)])])),
-        ValueCase("{ a = { b = [ { c = 1 } ] } }", table(["a": table(["b": .array([table(["c": .integer(1)])])])])),
-        ValueCase("{ list = [\n 1,\n 2 ] }", table(["list": .array([.integer(1), .integer(2)])])),
+    static let others: [TOMLValueCase] = [
+        TOMLValueCase("true", .boolean(true)),
+        TOMLValueCase("false", .boolean(false)),
+        TOMLValueCase("1979-05-27T07:32:00Z", .datetime("1979-05-27T07:32:00Z")),
+        TOMLValueCase("1979-05-27T00:32:00-07:00", .datetime("1979-05-27T00:32:00-07:00")),
+        TOMLValueCase("1979-05-27T00:32:00.999999+05:30", .datetime("1979-05-27T00:32:00.999999+05:30")),
+        TOMLValueCase("1979-05-27 07:32:00Z", .datetime("1979-05-27 07:32:00Z")),
+        TOMLValueCase("1979-05-27t07:32:00z", .datetime("1979-05-27t07:32:00z")),
+        TOMLValueCase("1979-05-27T07:32:00", .datetime("1979-05-27T07:32:00")),
+        TOMLValueCase("1979-05-27", .datetime("1979-05-27")),
+        TOMLValueCase("1979-05-27 # a date, then a comment", .datetime("1979-05-27")),
+        TOMLValueCase("2000-02-29", .datetime("2000-02-29")),
+        TOMLValueCase("1990-12-31T23:59:60Z", .datetime("1990-12-31T23:59:60Z")),
+        TOMLValueCase("07:32:00", .datetime("07:32:00")),
+        TOMLValueCase("00:32:00.5", .datetime("00:32:00.5")),
+        TOMLValueCase("[]", .array([])),
+        TOMLValueCase("[ 1, 2, 3 ]", .array([.integer(1), .integer(2), .integer(3)])),
+        TOMLValueCase("[1,2,]", .array([.integer(1), .integer(2)])),
+        TOMLValueCase(#"[ "a", 'b', """c""", 1.5, true ]"#, .array([.string("a"), .string("b"), .string("c"), .float(1.5), .boolean(true)])),
+        TOMLValueCase("[ [ 1, 2 ], [\"a\"], [] ]", .array([.array([.integer(1), .integer(2)]), .array([.string("a")]), .array([])])),
+        TOMLValueCase("[\n  1, # one\n  # nothing\n  2\n  ,\n]", .array([.integer(1), .integer(2)])),
+        TOMLValueCase("[1979-05-27, 07:32:00]", .array([.datetime("1979-05-27"), .datetime("07:32:00")])),
+        TOMLValueCase("{}", table([:])),
+        TOMLValueCase("{ first = \"Tom\", last = 'P' }", table(["first": .string("Tom"), "last": .string("P")])),
+        TOMLValueCase("{ type.name = \"pug\", type.age = 3 }", table(["type": table(["name": .string("pug"), "age": .integer(3)])])),
+        TOMLValueCase("{ a = { b = [ { c = 1 } ] } }", table(["a": table(["b": .array([table(["c": .integer(1)])])])])),
+        TOMLValueCase("{ list = [\n 1,\n 2 ] }", table(["list": .array([.integer(1), .integer(2)])])),
     ]
 
     @Test("strings", arguments: strings)
-    func string(_ testCase: ValueCase) throws {
+    func string(_ testCase: TOMLValueCase) throws {
         #expect(try TOML.parse("x = \(testCase.toml)")["x"] == testCase.expected)
     }
 
     @Test("integers", arguments: integers)
-    func integer(_ testCase: ValueCase) throws {
+    func integer(_ testCase: TOMLValueCase) throws {
         #expect(try TOML.parse("x = \(testCase.toml)")["x"] == testCase.expected)
     }
 
     @Test("floats", arguments: floats)
-    func float(_ testCase: ValueCase) throws {
+    func float(_ testCase: TOMLValueCase) throws {
         #expect(try TOML.parse("x = \(testCase.toml)")["x"] == testCase.expected)
     }
 
     @Test("booleans, date-times, arrays, inline tables", arguments: others)
-    func other(_ testCase: ValueCase) throws {
+    func other(_ testCase: TOMLValueCase) throws {
         #expect(try TOML.parse("x = \(testCase.toml)")["x"] == testCase.expected)
     }
 
@@ -362,7 +362,7 @@ struct TOMLLineTests {
 
 // MARK: Invalid documents
 
-struct InvalidCase: Sendable, CustomTestStringConvertible {
+struct TOMLInvalidCase: Sendable, CustomTestStringConvertible {
     let name: String
     let toml: String
     let kind: TOMLError.Kind
@@ -380,113 +380,113 @@ struct InvalidCase: Sendable, CustomTestStringConvertible {
 
 @Suite("TOML errors")
 struct TOMLErrorTests {
-    static let keyAndTableCases: [InvalidCase] = [
-        InvalidCase("duplicate key", "a = 1\nb = 2\na = 3", .duplicateKey, line: 3, column: 1),
-        InvalidCase("duplicate quoted key", "a = 1\n\"a\" = 2", .duplicateKey, line: 2),
-        InvalidCase("duplicate key in table", "[t]\nx = 1\n\n  x = 2", .duplicateKey, line: 4, column: 3),
-        InvalidCase("dotted key over a value", "a = 1\na.b = 2", .duplicateKey, line: 2),
-        InvalidCase("dotted key twice", "a.b = 1\na.b = 2", .duplicateKey, line: 2, column: 3),
-        InvalidCase("value over a dotted table", "a.b = 1\na = 2", .duplicateKey, line: 2),
-        InvalidCase("duplicate key in inline table", "x = { a = 1, a = 2 }", .duplicateKey, line: 1, column: 14),
-        InvalidCase("inline table then dotted key", "x = { a = { b = 1 }, a.c = 2 }", .tableRedefined, line: 1),
-        InvalidCase("table defined twice", "[a]\nx = 1\n[b]\n[a]", .tableRedefined, line: 4, column: 2),
-        InvalidCase("table after its keys", "[a]\nb = 1\n[a.b]", .duplicateKey, line: 3),
-        InvalidCase("header over dotted table", "a.b = 1\n[a]", .tableRedefined, line: 2),
-        InvalidCase("header over nested dotted table", "[fruit]\napple.color = 'red'\n[fruit.apple]", .tableRedefined, line: 3),
-        InvalidCase("dotted keys into header table", "[a.b.c]\nz = 9\n[a]\nb.c.t = 1", .tableRedefined, line: 4),
-        InvalidCase("dotted keys from another section", "[a]\nx.y = 1\n[b]\n[a.x.z]\n[c]\n[a]", .tableRedefined, line: 6),
-        InvalidCase("header over inline table", "a = {}\n[a]", .tableRedefined, line: 2),
-        InvalidCase("subtable of inline table", "a = { b = 1 }\n[a.c]", .tableRedefined, line: 2),
-        InvalidCase("dotted key into inline table", "a = {}\na.b = 1", .tableRedefined, line: 2),
-        InvalidCase("table inside static array", "a = [{ b = 1 }]\n[a.c]", .duplicateKey, line: 2),
-        InvalidCase("array of tables over static array", "a = []\n[[a]]", .duplicateKey, line: 2),
-        InvalidCase("array of tables over table", "[a]\n[[a]]", .tableRedefined, line: 2),
-        InvalidCase("table over array of tables", "[[a]]\n[a]", .tableRedefined, line: 2),
-        InvalidCase("header over a value", "a = 1\n[a]", .duplicateKey, line: 2),
-        InvalidCase("missing equals", "\n\nport 25", .syntax, line: 3, column: 6),
-        InvalidCase("missing key", "= 1", .syntax, line: 1, column: 1),
-        InvalidCase("missing value", "a =\nb = 1", .syntax, line: 1, column: 4),
-        InvalidCase("unclosed header", "[a\nb = 1", .syntax, line: 1),
-        InvalidCase("spaced array header", "[[a]]\n[ [a] ]", .syntax, line: 2),
-        InvalidCase("multi-line key", "\"\"\"a\"\"\" = 1", .syntax, line: 1),
-        InvalidCase("empty bare key part", "a..b = 1", .syntax, line: 1, column: 3),
-        InvalidCase("unquoted string", "name = Tom", .syntax, line: 1, column: 8),
-        InvalidCase("trailing comma in inline table", "x = { a = 1, }", .syntax, line: 1),
-        InvalidCase("newline in inline table", "x = { a = 1\n}", .syntax, line: 1),
-        InvalidCase("empty array element", "x = [1,,2]", .syntax, line: 1, column: 8),
-        InvalidCase("unterminated array", "x = [1,\n2", .syntax, line: 1, column: 5),
-        InvalidCase("missing comma in array", "x = [\n1\n2]", .syntax, line: 3),
+    static let keyAndTableCases: [TOMLInvalidCase] = [
+        TOMLInvalidCase("duplicate key", "a = 1\nb = 2\na = 3", .duplicateKey, line: 3, column: 1),
+        TOMLInvalidCase("duplicate quoted key", "a = 1\n\"a\" = 2", .duplicateKey, line: 2),
+        TOMLInvalidCase("duplicate key in table", "[t]\nx = 1\n\n  x = 2", .duplicateKey, line: 4, column: 3),
+        TOMLInvalidCase("dotted key over a value", "a = 1\na.b = 2", .duplicateKey, line: 2),
+        TOMLInvalidCase("dotted key twice", "a.b = 1\na.b = 2", .duplicateKey, line: 2, column: 3),
+        TOMLInvalidCase("value over a dotted table", "a.b = 1\na = 2", .duplicateKey, line: 2),
+        TOMLInvalidCase("duplicate key in inline table", "x = { a = 1, a = 2 }", .duplicateKey, line: 1, column: 14),
+        TOMLInvalidCase("inline table then dotted key", "x = { a = { b = 1 }, a.c = 2 }", .tableRedefined, line: 1),
+        TOMLInvalidCase("table defined twice", "[a]\nx = 1\n[b]\n[a]", .tableRedefined, line: 4, column: 2),
+        TOMLInvalidCase("table after its keys", "[a]\nb = 1\n[a.b]", .duplicateKey, line: 3),
+        TOMLInvalidCase("header over dotted table", "a.b = 1\n[a]", .tableRedefined, line: 2),
+        TOMLInvalidCase("header over nested dotted table", "[fruit]\napple.color = 'red'\n[fruit.apple]", .tableRedefined, line: 3),
+        TOMLInvalidCase("dotted keys into header table", "[a.b.c]\nz = 9\n[a]\nb.c.t = 1", .tableRedefined, line: 4),
+        TOMLInvalidCase("dotted keys from another section", "[a]\nx.y = 1\n[b]\n[a.x.z]\n[c]\n[a]", .tableRedefined, line: 6),
+        TOMLInvalidCase("header over inline table", "a = {}\n[a]", .tableRedefined, line: 2),
+        TOMLInvalidCase("subtable of inline table", "a = { b = 1 }\n[a.c]", .tableRedefined, line: 2),
+        TOMLInvalidCase("dotted key into inline table", "a = {}\na.b = 1", .tableRedefined, line: 2),
+        TOMLInvalidCase("table inside static array", "a = [{ b = 1 }]\n[a.c]", .duplicateKey, line: 2),
+        TOMLInvalidCase("array of tables over static array", "a = []\n[[a]]", .duplicateKey, line: 2),
+        TOMLInvalidCase("array of tables over table", "[a]\n[[a]]", .tableRedefined, line: 2),
+        TOMLInvalidCase("table over array of tables", "[[a]]\n[a]", .tableRedefined, line: 2),
+        TOMLInvalidCase("header over a value", "a = 1\n[a]", .duplicateKey, line: 2),
+        TOMLInvalidCase("missing equals", "\n\nport 25", .syntax, line: 3, column: 6),
+        TOMLInvalidCase("missing key", "= 1", .syntax, line: 1, column: 1),
+        TOMLInvalidCase("missing value", "a =\nb = 1", .syntax, line: 1, column: 4),
+        TOMLInvalidCase("unclosed header", "[a\nb = 1", .syntax, line: 1),
+        TOMLInvalidCase("spaced array header", "[[a]]\n[ [a] ]", .syntax, line: 2),
+        TOMLInvalidCase("multi-line key", "\"\"\"a\"\"\" = 1", .syntax, line: 1),
+        TOMLInvalidCase("empty bare key part", "a..b = 1", .syntax, line: 1, column: 3),
+        TOMLInvalidCase("unquoted string", "name = Tom", .syntax, line: 1, column: 8),
+        TOMLInvalidCase("trailing comma in inline table", "x = { a = 1, }", .syntax, line: 1),
+        TOMLInvalidCase("newline in inline table", "x = { a = 1\n}", .syntax, line: 1),
+        TOMLInvalidCase("empty array element", "x = [1,,2]", .syntax, line: 1, column: 8),
+        TOMLInvalidCase("unterminated array", "x = [1,\n2", .syntax, line: 1, column: 5),
+        TOMLInvalidCase("missing comma in array", "x = [\n1\n2]", .syntax, line: 3),
     ]
 
-    static let valueCases: [InvalidCase] = [
-        InvalidCase("invalid escape", "a = 1\ns = \"bad \\x41\"", .invalidEscape, line: 2, column: 10),
-        InvalidCase("escape with space", "s = \"a\\ b\"", .invalidEscape, line: 1),
-        InvalidCase("short unicode escape", "s = \"\\u00e\"", .invalidEscape, line: 1),
-        InvalidCase("surrogate escape", "s = \"\\uD800\"", .invalidEscape, line: 1),
-        InvalidCase("escape beyond Unicode", "s = \"\\U00110000\"", .invalidEscape, line: 1),
-        InvalidCase("backslash-space in multi-line string", "s = \"\"\"\na\\ b\"\"\"", .invalidEscape, line: 2),
-        InvalidCase("unterminated basic string", "a = 1\ns = \"open\nb = 2", .unterminatedString, line: 2, column: 5),
-        InvalidCase("unterminated literal string", "s = 'open", .unterminatedString, line: 1),
-        InvalidCase("unterminated multi-line string", "\ns = \"\"\"\nopen\n", .unterminatedString, line: 2),
-        InvalidCase("unterminated multi-line literal", "s = '''open''", .unterminatedString, line: 1),
-        InvalidCase("too many closing quotes", "s = \"\"\"a\"\"\"\"\"\"", .syntax, line: 1),
-        InvalidCase("control character in string", "s = \"a\u{01}b\"", .controlCharacter, line: 1, column: 7),
-        InvalidCase("DEL in literal string", "s = 'a\u{7F}'", .controlCharacter, line: 1),
-        InvalidCase("control character in multi-line string", "s = \"\"\"\nok\n\u{0C}\"\"\"", .controlCharacter, line: 3),
-        InvalidCase("control character in comment", "# ok\n# not \u{00} ok", .controlCharacter, line: 2, column: 7),
-        InvalidCase("bare carriage return", "a = 1\rb = 2", .controlCharacter, line: 1),
-        InvalidCase("leading zero", "a = 1\nb = 007", .leadingZero, line: 2, column: 5),
-        InvalidCase("leading zero with sign", "b = -01", .leadingZero, line: 1),
-        InvalidCase("leading zero with underscore", "b = 0_1", .leadingZero, line: 1),
-        InvalidCase("leading zero float", "b = 01.5", .leadingZero, line: 1),
-        InvalidCase("trailing underscore", "n = 123_", .invalidNumber, line: 1),
-        InvalidCase("double underscore", "n = 1__2", .invalidNumber, line: 1),
-        InvalidCase("underscore after prefix", "n = 0x_1", .invalidNumber, line: 1),
-        InvalidCase("signed hex", "n = +0xff", .invalidNumber, line: 1),
-        InvalidCase("capital hex prefix", "n = 0X1", .invalidNumber, line: 1),
-        InvalidCase("bad octal digit", "n = 0o8", .invalidNumber, line: 1),
-        InvalidCase("bad binary digit", "n = 0b102", .invalidNumber, line: 1),
-        InvalidCase("empty hex", "n = 0x", .invalidNumber, line: 1),
-        InvalidCase("double sign", "n = ++1", .invalidNumber, line: 1),
-        InvalidCase("integer overflow", "n = 9223372036854775808", .invalidNumber, line: 1),
-        InvalidCase("negative overflow", "n = -9223372036854775809", .invalidNumber, line: 1),
-        InvalidCase("hex overflow", "n = 0x8000000000000000", .invalidNumber, line: 1),
-        InvalidCase("point without fraction", "f = 1.", .invalidNumber, line: 1),
-        InvalidCase("point without integer", "f = .5", .syntax, line: 1),
-        InvalidCase("fraction starting with underscore", "f = 1._5", .invalidNumber, line: 1),
-        InvalidCase("empty exponent", "f = 1e", .invalidNumber, line: 1),
-        InvalidCase("exponent then point", "f = 1e5.0", .invalidNumber, line: 1),
-        InvalidCase("float overflow", "f = 1e400", .invalidNumber, line: 1),
-        InvalidCase("letters after number", "n = 12ab", .invalidNumber, line: 1),
-        InvalidCase("word after inf", "f = infinity", .syntax, line: 1),
-        InvalidCase("capitalised boolean", "b = True", .syntax, line: 1),
-        InvalidCase("February 29 in a common year", "d = 1979-02-29", .invalidDateTime, line: 1, column: 5),
-        InvalidCase("month 13", "d = 1979-13-01", .invalidDateTime, line: 1),
-        InvalidCase("hour 24", "t = 24:00:00", .invalidDateTime, line: 1),
-        InvalidCase("time without seconds", "t = 07:32", .invalidDateTime, line: 1),
-        InvalidCase("local time with offset", "t = 07:32:00Z", .invalidDateTime, line: 1),
-        InvalidCase("short year", "d = 197-05-27", .invalidNumber, line: 1),
-        InvalidCase("bad offset", "d = 1979-05-27T07:32:00+25:00", .invalidDateTime, line: 1),
-        InvalidCase("fraction without digits", "t = 07:32:00.", .invalidDateTime, line: 1),
-        InvalidCase("two values on a line", "a = 1 2", .trailingCharacters, line: 1, column: 7),
-        InvalidCase("two strings", "a = \"x\" \"y\"", .trailingCharacters, line: 1),
-        InvalidCase("key after header", "[a] b = 1", .trailingCharacters, line: 1, column: 5),
-        InvalidCase("garbage after array", "a = [1] x", .trailingCharacters, line: 1),
-        InvalidCase("garbage after header", "[[a]]]", .trailingCharacters, line: 1),
-        InvalidCase("date then space and garbage", "d = 1979-05-27 x", .trailingCharacters, line: 1),
+    static let valueCases: [TOMLInvalidCase] = [
+        TOMLInvalidCase("invalid escape", "a = 1\ns = \"bad \\x41\"", .invalidEscape, line: 2, column: 10),
+        TOMLInvalidCase("escape with space", "s = \"a\\ b\"", .invalidEscape, line: 1),
+        TOMLInvalidCase("short unicode escape", "s = \"\\u00e\"", .invalidEscape, line: 1),
+        TOMLInvalidCase("surrogate escape", "s = \"\\uD800\"", .invalidEscape, line: 1),
+        TOMLInvalidCase("escape beyond Unicode", "s = \"\\U00110000\"", .invalidEscape, line: 1),
+        TOMLInvalidCase("backslash-space in multi-line string", "s = \"\"\"\na\\ b\"\"\"", .invalidEscape, line: 2),
+        TOMLInvalidCase("unterminated basic string", "a = 1\ns = \"open\nb = 2", .unterminatedString, line: 2, column: 5),
+        TOMLInvalidCase("unterminated literal string", "s = 'open", .unterminatedString, line: 1),
+        TOMLInvalidCase("unterminated multi-line string", "\ns = \"\"\"\nopen\n", .unterminatedString, line: 2),
+        TOMLInvalidCase("unterminated multi-line literal", "s = '''open''", .unterminatedString, line: 1),
+        TOMLInvalidCase("too many closing quotes", "s = \"\"\"a\"\"\"\"\"\"", .syntax, line: 1),
+        TOMLInvalidCase("control character in string", "s = \"a\u{01}b\"", .controlCharacter, line: 1, column: 7),
+        TOMLInvalidCase("DEL in literal string", "s = 'a\u{7F}'", .controlCharacter, line: 1),
+        TOMLInvalidCase("control character in multi-line string", "s = \"\"\"\nok\n\u{0C}\"\"\"", .controlCharacter, line: 3),
+        TOMLInvalidCase("control character in comment", "# ok\n# not \u{00} ok", .controlCharacter, line: 2, column: 7),
+        TOMLInvalidCase("bare carriage return", "a = 1\rb = 2", .controlCharacter, line: 1),
+        TOMLInvalidCase("leading zero", "a = 1\nb = 007", .leadingZero, line: 2, column: 5),
+        TOMLInvalidCase("leading zero with sign", "b = -01", .leadingZero, line: 1),
+        TOMLInvalidCase("leading zero with underscore", "b = 0_1", .leadingZero, line: 1),
+        TOMLInvalidCase("leading zero float", "b = 01.5", .leadingZero, line: 1),
+        TOMLInvalidCase("trailing underscore", "n = 123_", .invalidNumber, line: 1),
+        TOMLInvalidCase("double underscore", "n = 1__2", .invalidNumber, line: 1),
+        TOMLInvalidCase("underscore after prefix", "n = 0x_1", .invalidNumber, line: 1),
+        TOMLInvalidCase("signed hex", "n = +0xff", .invalidNumber, line: 1),
+        TOMLInvalidCase("capital hex prefix", "n = 0X1", .invalidNumber, line: 1),
+        TOMLInvalidCase("bad octal digit", "n = 0o8", .invalidNumber, line: 1),
+        TOMLInvalidCase("bad binary digit", "n = 0b102", .invalidNumber, line: 1),
+        TOMLInvalidCase("empty hex", "n = 0x", .invalidNumber, line: 1),
+        TOMLInvalidCase("double sign", "n = ++1", .invalidNumber, line: 1),
+        TOMLInvalidCase("integer overflow", "n = 9223372036854775808", .invalidNumber, line: 1),
+        TOMLInvalidCase("negative overflow", "n = -9223372036854775809", .invalidNumber, line: 1),
+        TOMLInvalidCase("hex overflow", "n = 0x8000000000000000", .invalidNumber, line: 1),
+        TOMLInvalidCase("point without fraction", "f = 1.", .invalidNumber, line: 1),
+        TOMLInvalidCase("point without integer", "f = .5", .syntax, line: 1),
+        TOMLInvalidCase("fraction starting with underscore", "f = 1._5", .invalidNumber, line: 1),
+        TOMLInvalidCase("empty exponent", "f = 1e", .invalidNumber, line: 1),
+        TOMLInvalidCase("exponent then point", "f = 1e5.0", .invalidNumber, line: 1),
+        TOMLInvalidCase("float overflow", "f = 1e400", .invalidNumber, line: 1),
+        TOMLInvalidCase("letters after number", "n = 12ab", .invalidNumber, line: 1),
+        TOMLInvalidCase("word after inf", "f = infinity", .syntax, line: 1),
+        TOMLInvalidCase("capitalised boolean", "b = True", .syntax, line: 1),
+        TOMLInvalidCase("February 29 in a common year", "d = 1979-02-29", .invalidDateTime, line: 1, column: 5),
+        TOMLInvalidCase("month 13", "d = 1979-13-01", .invalidDateTime, line: 1),
+        TOMLInvalidCase("hour 24", "t = 24:00:00", .invalidDateTime, line: 1),
+        TOMLInvalidCase("time without seconds", "t = 07:32", .invalidDateTime, line: 1),
+        TOMLInvalidCase("local time with offset", "t = 07:32:00Z", .invalidDateTime, line: 1),
+        TOMLInvalidCase("short year", "d = 197-05-27", .invalidNumber, line: 1),
+        TOMLInvalidCase("bad offset", "d = 1979-05-27T07:32:00+25:00", .invalidDateTime, line: 1),
+        TOMLInvalidCase("fraction without digits", "t = 07:32:00.", .invalidDateTime, line: 1),
+        TOMLInvalidCase("two values on a line", "a = 1 2", .trailingCharacters, line: 1, column: 7),
+        TOMLInvalidCase("two strings", "a = \"x\" \"y\"", .trailingCharacters, line: 1),
+        TOMLInvalidCase("key after header", "[a] b = 1", .trailingCharacters, line: 1, column: 5),
+        TOMLInvalidCase("garbage after array", "a = [1] x", .trailingCharacters, line: 1),
+        TOMLInvalidCase("garbage after header", "[[a]]]", .trailingCharacters, line: 1),
+        TOMLInvalidCase("date then space and garbage", "d = 1979-05-27 x", .trailingCharacters, line: 1),
     ]
 
     @Test("keys and tables", arguments: keyAndTableCases)
-    func keysAndTables(_ testCase: InvalidCase) {
+    func keysAndTables(_ testCase: TOMLInvalidCase) {
         check(testCase)
     }
 
     @Test("values", arguments: valueCases)
-    func values(_ testCase: InvalidCase) {
+    func values(_ testCase: TOMLInvalidCase) {
         check(testCase)
     }
 
-    private func check(_ testCase: InvalidCase) {
+    private func check(_ testCase: TOMLInvalidCase) {
         guard let error = parseError(testCase.toml) else {
             Issue.record("parsed without error: \(testCase.toml)")
             return
@@ -511,6 +511,11 @@ struct TOMLErrorTests {
     @Test func redefinedTableMessageNamesFirstHeader() throws {
         let error = try #require(parseError("[relay]\n\n[relay]"))
         #expect(error.message == "table [relay] is already defined on line 1")
+    }
+
+    @Test func dottedKeyConflictNamesTheWholeTable() throws {
+        let error = try #require(parseError("[a.b.c]\nz = 9\n[a]\nb.c.t = 1"))
+        #expect(error.message == "cannot add to table [a.b.c] (defined on line 1) with dotted keys")
     }
 
     @Test func columnsCountCharactersNotBytes() throws {
