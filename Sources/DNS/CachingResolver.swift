@@ -13,8 +13,13 @@ import Foundation
 /// - Concurrent look-ups of the same name and type share one upstream query.
 public final class CachingResolver: DNSResolver {
     public struct Statistics: Sendable, Hashable {
+        /// Look-ups answered from the cache.
         public var hits = 0
+        /// Look-ups not answered from the cache (some joined a query already running).
         public var misses = 0
+        /// Queries sent upstream.
+        public var upstreamQueries = 0
+        /// Entries held now.
         public var entries = 0
     }
 
@@ -38,7 +43,9 @@ public final class CachingResolver: DNSResolver {
 
     public var statistics: Statistics {
         state.withLock { state in
-            Statistics(hits: state.hits, misses: state.misses, entries: state.entries.count)
+            Statistics(
+                hits: state.hits, misses: state.misses, upstreamQueries: state.upstreamQueries,
+                entries: state.entries.count)
         }
     }
 
@@ -65,6 +72,7 @@ public final class CachingResolver: DNSResolver {
             if let running = state.inFlight[key] { return .join(running) }
             let task = Task { await upstream.lookup(name, type: type) }
             state.inFlight[key] = task
+            state.upstreamQueries += 1
             return .query(task)
         }
         switch plan {
@@ -78,7 +86,8 @@ public final class CachingResolver: DNSResolver {
             state.withLock { state in
                 state.inFlight[key] = nil
                 if let lifetime = cacheLifetime(of: result) {
-                    state.store(result, for: key, expires: stored.advanced(by: .seconds(Int64(lifetime))), at: stored, capacity: capacity)
+                    let expires = stored.advanced(by: .seconds(Int64(lifetime)))
+                    state.store(result, for: key, expires: expires, at: stored, capacity: capacity)
                 }
             }
             return result
@@ -116,6 +125,7 @@ private struct CacheState {
     var useCounter: UInt64 = 0
     var hits = 0
     var misses = 0
+    var upstreamQueries = 0
 
     /// The entry's result with the TTL it has left, or `nil` if absent or expired.
     mutating func cachedResult(for key: CacheKey, at instant: ContinuousClock.Instant) -> DNSLookupResult<DNSRecord>? {

@@ -97,6 +97,13 @@ struct LDNSResponse {
         var fields: [[UInt8]]
     }
 
+    init(rcode: UInt8, truncated: Bool, answers: [ResourceRecord], authority: [ResourceRecord]) {
+        self.rcode = rcode
+        self.truncated = truncated
+        self.answers = answers
+        self.authority = authority
+    }
+
     init(_ packet: UnsafeMutablePointer<ldns_pkt>) {
         rcode = UInt8(truncatingIfNeeded: ldns_pkt_get_rcode(packet).rawValue)
         truncated = ldns_pkt_tc(packet) != 0

@@ -63,7 +63,9 @@ public final class LDNSResolver: DNSResolver {
     }
 
     /// Runs on a pool thread.
-    private static func resolve(_ name: DNSName, type: DNSRecordType, sessions: [LDNSServerSession]) -> DNSLookupResult<DNSRecord> {
+    private static func resolve(
+        _ name: DNSName, type: DNSRecordType, sessions: [LDNSServerSession]
+    ) -> DNSLookupResult<DNSRecord> {
         var lastFailure = DNSError.transport("no server answered")
         var current = name
         for _ in 0..<maximumRestarts {

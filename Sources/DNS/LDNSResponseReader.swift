@@ -59,7 +59,8 @@ enum LDNSResponseReader {
             let groups = stride(from: 0, to: 16, by: 2).map { UInt16(field[$0]) << 8 | UInt16(field[$0 + 1]) }
             return .aaaa(IPv6Address(groups: groups))
         case .mx:
-            guard rr.fields.count == 2, rr.fields[0].count == 2, let exchange = LDNSResponse.dname(rr.fields[1]) else { return nil }
+            guard rr.fields.count == 2, rr.fields[0].count == 2, let exchange = LDNSResponse.dname(rr.fields[1])
+            else { return nil }
             return .mx(MXRecord(preference: UInt16(rr.fields[0][0]) << 8 | UInt16(rr.fields[0][1]), exchange: exchange))
         case .txt:
             // Each field is one character-string: a length octet, then the text.

@@ -86,7 +86,7 @@ public struct DNSName: Sendable, Hashable, CustomStringConvertible {
 
     public static func == (lhs: DNSName, rhs: DNSName) -> Bool { lhs.key == rhs.key }
 
-    public func hash(into hasher: inout Hasher) { hasher.combine(key) }
+    public func hash(into hasher: inout Hasher) { key.withUnsafeBytes { hasher.combine(bytes: $0) } }
 
     private static func lowercased(_ byte: UInt8) -> UInt8 {
         (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte + 32 : byte

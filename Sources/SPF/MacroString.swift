@@ -115,7 +115,8 @@ extension MacroString {
             }
             let allowed = (0x21...0x7E).contains(scalar.value) || (kind == .explanation && scalar == " ")
             guard allowed else {
-                throw MacroSyntaxError(message: "character U+\(String(scalar.value, radix: 16, uppercase: true)) not allowed in \"\(text)\"")
+                let code = String(scalar.value, radix: 16, uppercase: true)
+                throw MacroSyntaxError(message: "character U+\(code) not allowed in \"\(text)\"")
             }
             literal.unicodeScalars.append(scalar)
         }

@@ -34,6 +34,9 @@ public struct SPFConfiguration: Sendable {
     public var receivingHost: String
     /// `%{t}`: seconds since the epoch.
     public var timestamp: @Sendable () -> Int64
+    /// The longest a whole check may take before it ends in temperror (§4.6.4 asks for
+    /// a limit of at least 20 seconds); `nil` for none. Checked between look-ups.
+    public var timeLimit: Duration?
 
     public static let standardExplanation = "%{c} is not one of %{d}'s designated mail servers."
 
@@ -41,11 +44,13 @@ public struct SPFConfiguration: Sendable {
         limits: SPFLimits = .rfc7208,
         defaultExplanation: String = SPFConfiguration.standardExplanation,
         receivingHost: String = "unknown",
+        timeLimit: Duration? = .seconds(20),
         timestamp: @escaping @Sendable () -> Int64 = { Int64(time(nil)) }
     ) {
         self.limits = limits
         self.defaultExplanation = defaultExplanation
         self.receivingHost = receivingHost
         self.timestamp = timestamp
+        self.timeLimit = timeLimit
     }
 }

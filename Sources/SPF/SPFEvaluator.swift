@@ -40,7 +40,30 @@ public struct SPFEvaluator: Sendable {
                 verdict: .none, decidedBy: "\"\(domain)\" is not a domain name that can be checked",
                 domain: domain, identity: identity)
         }
-        let check = SPFCheck(
+        guard let timeLimit = configuration.timeLimit else {
+            return await evaluate(ip: ip, name: name, domain: domain, sender: sender, helo: helo, identity: identity)
+        }
+        // The evaluation stops at its next look-up once cancelled (`SPFEvaluation.ensureTimeLeft`).
+        return await withTaskGroup(of: SPFResult?.self) { group in
+            group.addTask {
+                await evaluate(ip: ip, name: name, domain: domain, sender: sender, helo: helo, identity: identity)
+            }
+            group.addTask {
+                try? await Task.sleep(for: timeLimit)
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? SPFResult(
+                verdict: .temperror, decidedBy: "the check took longer than \(timeLimit)", domain: domain,
+                identity: identity)
+        }
+    }
+
+    private func evaluate(
+        ip: IPAddress, name: DNSName, domain: String, sender: SPFSender, helo: String, identity: SPFIdentity
+    ) async -> SPFResult {
+        let check = SPFEvaluation(
             resolver: resolver, configuration: configuration, ip: ip.unmapped, sender: sender, helo: helo)
         do {
             let outcome = try await check.checkHost(name)
@@ -77,7 +100,7 @@ struct SPFAbort: Error {
 /// The state of one check: the inputs, the look-up counters shared by every include
 /// and redirect (§4.6.4), and the client's validated names once looked up. Lives within
 /// one task.
-final class SPFCheck {
+final class SPFEvaluation {
     let resolver: any DNSResolver
     let configuration: SPFConfiguration
     /// The client address, an IPv4-mapped IPv6 address already turned into IPv4 (§5).
@@ -131,6 +154,7 @@ final class SPFCheck {
 
     /// The single SPF record at `domain` (§4.5), `nil` when there is none.
     private func fetchRecord(_ domain: DNSName) async throws(SPFAbort) -> SPFRecord? {
+        try ensureTimeLeft()
         switch await resolver.lookupTXT(domain) {
         case .failure(let error):
             throw .temperror("TXT look-up for \(domain): \(error)")
@@ -148,19 +172,25 @@ final class SPFCheck {
         }
     }
 
+    /// Ends the check once its task is cancelled: the evaluator's time limit ran out.
+    func ensureTimeLeft() throws(SPFAbort) {
+        if Task.isCancelled { throw .temperror("the check ran out of time") }
+    }
+
     /// Counts a mechanism or modifier that queries DNS (§4.6.4): the eleventh is a permerror.
-    func countDNSMechanism(_ term: String) throws(SPFAbort) {
+    func countDNSMechanism(_ term: @autoclosure () -> String) throws(SPFAbort) {
+        try ensureTimeLeft()
         dnsMechanisms += 1
         if dnsMechanisms > limits.dnsMechanisms {
-            throw .permerror("more than \(limits.dnsMechanisms) DNS-querying terms (at \(term))")
+            throw .permerror("more than \(limits.dnsMechanisms) DNS-querying terms (at \(term()))")
         }
     }
 
     /// Counts a look-up that found nothing (§4.6.4): the third is a permerror.
-    func countVoidLookup(_ what: String) throws(SPFAbort) {
+    func countVoidLookup(_ term: @autoclosure () -> String) throws(SPFAbort) {
         voidLookups += 1
         if voidLookups > limits.voidLookups {
-            throw .permerror("more than \(limits.voidLookups) void look-ups (at \(what))")
+            throw .permerror("more than \(limits.voidLookups) void look-ups (at \(term()))")
         }
     }
 

@@ -1,7 +1,7 @@
 import DNSModel
 
 /// Explanations for fail results ([RFC 7208 §6.2](https://www.rfc-editor.org/rfc/rfc7208#section-6.2)).
-extension SPFCheck {
+extension SPFEvaluation {
     /// The text of the deciding record's `exp=` TXT record, macros expanded, or the
     /// configured default. The `exp=` look-up counts against no limit; any problem with
     /// it (no valid name, a DNS error, no or several TXT records, non-ASCII text, a

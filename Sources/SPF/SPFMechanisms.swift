@@ -3,10 +3,11 @@ import DNSModel
 /// Matching the mechanisms of [RFC 7208 §5](https://www.rfc-editor.org/rfc/rfc7208#section-5).
 /// A DNS error (timeout, SERVFAIL) ends the check with temperror, except in `ptr`,
 /// where it only makes that name (or the mechanism) not match (§5.5).
-extension SPFCheck {
+extension SPFEvaluation {
     func matches(_ directive: SPFDirective, domain: DNSName) async throws(SPFAbort) -> Bool {
-        let term = "\(directive.text) in \(domain)"
-        if directive.mechanism.queriesDNS { try countDNSMechanism(term) }
+        // Built only for error messages.
+        let term = Term(directive: directive, domain: domain)
+        if directive.mechanism.queriesDNS { try countDNSMechanism(term.description) }
         switch directive.mechanism {
         case .all:
             return true
@@ -31,7 +32,7 @@ extension SPFCheck {
             guard let target = await target(spec, domain: domain) else { return false }
             switch await resolver.lookupA(target) {
             case .failure(let error): throw .temperror("A look-up for \(target) (\(term)): \(error)")
-            case .void: try countVoidLookup(term); return false
+            case .void: try countVoidLookup(term.description); return false
             case .answer: return true
             }
         }
@@ -45,7 +46,7 @@ extension SPFCheck {
 
     /// §5.2: pass matches; fail, softfail and neutral do not; none is a permerror;
     /// errors pass through.
-    private func matchesInclude(_ spec: MacroString, domain: DNSName, term: String) async throws(SPFAbort) -> Bool {
+    private func matchesInclude(_ spec: MacroString, domain: DNSName, term: Term) async throws(SPFAbort) -> Bool {
         guard let target = await targetName(spec, domain: domain) else {
             throw .permerror("\(term) names no valid domain")
         }
@@ -59,18 +60,19 @@ extension SPFCheck {
 
     /// §5.4: the addresses of every MX host; more than 10 MX records is a permerror
     /// (§4.6.4). A null MX (RFC 7505) names no host.
-    private func matchesMX(_ target: DNSName, cidr: DualCIDRLength, term: String) async throws(SPFAbort) -> Bool {
+    private func matchesMX(_ target: DNSName, cidr: DualCIDRLength, term: Term) async throws(SPFAbort) -> Bool {
         switch await resolver.lookupMX(target) {
         case .failure(let error):
             throw .temperror("MX look-up for \(target) (\(term)): \(error)")
         case .void:
-            try countVoidLookup(term)
+            try countVoidLookup(term.description)
             return false
         case .answer(let records, _):
             guard records.count <= limits.mxNames else {
                 throw .permerror("\(target) has \(records.count) MX records, more than \(limits.mxNames) (\(term))")
             }
             for record in records where !record.exchange.isRoot {
+                try ensureTimeLeft()
                 if try await addressMatches(record.exchange, cidr: cidr, countingVoid: nil) { return true }
             }
             return false
@@ -80,7 +82,7 @@ extension SPFCheck {
     /// Looks up `name`'s addresses of the client's family (A for IPv4, AAAA for IPv6)
     /// and matches the client against each with the CIDR length of that family (§5.3).
     /// `countingVoid` names the term when a void answer counts against the limit.
-    private func addressMatches(_ name: DNSName, cidr: DualCIDRLength, countingVoid term: String?) async throws(SPFAbort) -> Bool {
+    private func addressMatches(_ name: DNSName, cidr: DualCIDRLength, countingVoid term: Term?) async throws(SPFAbort) -> Bool {
         switch ip {
         case .v4(let client):
             switch await resolver.lookupA(name) {
@@ -97,7 +99,7 @@ extension SPFCheck {
                 return addresses.contains { client.isInNetwork($0, prefixLength: cidr.ipv6) }
             }
         }
-        if let term { try countVoidLookup(term) }
+        if let term { try countVoidLookup(term.description) }
         return false
     }
 
@@ -105,7 +107,7 @@ extension SPFCheck {
     /// own addresses include the client. A failed PTR look-up gives no names; a failed
     /// address look-up skips that name. `countingVoid` names the `ptr` term when a void
     /// PTR answer counts against the limit.
-    func clientNames(countingVoid term: String?) async throws(SPFAbort) -> [DNSName] {
+    func clientNames(countingVoid term: Term?) async throws(SPFAbort) -> [DNSName] {
         let reverse: DNSLookupResult<DNSName>
         if let cached = reverseLookup {
             reverse = cached
@@ -117,13 +119,14 @@ extension SPFCheck {
         case .failure:
             return []
         case .void:
-            if let term { try countVoidLookup(term) }
+            if let term { try countVoidLookup(term.description) }
             return []
         case .answer(let names, _):
             if let validatedNames { return validatedNames }
             var validated: [DNSName] = []
-            for name in names.prefix(limits.ptrNames) where await hasClientAddress(name) {
-                validated.append(name)
+            for name in names.prefix(limits.ptrNames) {
+                try ensureTimeLeft()
+                if await hasClientAddress(name) { validated.append(name) }
             }
             validatedNames = validated
             return validated
@@ -144,4 +147,12 @@ extension SPFCheck {
         let chosen = names.first { $0 == domain } ?? names.first { $0.isSubdomain(of: domain) } ?? names.first
         return chosen?.description ?? "unknown"
     }
+}
+
+/// A directive and the domain whose record holds it, described only when a message needs it.
+struct Term: CustomStringConvertible {
+    var directive: SPFDirective
+    var domain: DNSName
+
+    var description: String { "\(directive.text) in \(domain)" }
 }

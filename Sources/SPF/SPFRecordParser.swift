@@ -63,7 +63,9 @@ enum SPFRecordParser {
     // name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )
     private static func isModifierName(_ name: Substring) -> Bool {
         guard let first = name.unicodeScalars.first, first.isASCIILetter else { return false }
-        return name.unicodeScalars.allSatisfy { $0.isASCIILetter || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0) }
+        return name.unicodeScalars.allSatisfy {
+            $0.isASCIILetter || ("0"..."9").contains($0) || "-_.".unicodeScalars.contains($0)
+        }
     }
 
     // directive = [ qualifier ] mechanism

@@ -9,7 +9,7 @@ struct SPFCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spf",
         abstract: "Sender Policy Framework (RFC 7208) tools.",
-        subcommands: [SPFCheck.self])
+        subcommands: [SPFCheck.self, SPFBench.self])
 }
 
 /// `postern spf check`: runs one SPF check against real DNS and prints the result.
@@ -34,7 +34,9 @@ struct SPFCheck: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The HELO/EHLO name the client gave.", valueName: "name"))
     var helo: String
 
-    @Option(name: .customLong("dns"), help: ArgumentHelp("A name server as HOST or HOST:PORT ([V6]:PORT); repeat for more, tried in order.", valueName: "host:port"))
+    @Option(
+        name: .customLong("dns"),
+        help: ArgumentHelp("A name server as HOST or HOST:PORT ([V6]:PORT); repeat for more, tried in order.", valueName: "host:port"))
     var servers: [String] = []
 
     @Option(help: ArgumentHelp("Seconds to wait for each DNS answer.", valueName: "seconds"))
@@ -82,6 +84,99 @@ struct SPFCheck: AsyncParsableCommand {
     /// Keeps the three-line output three lines whatever a record's text contains.
     private static func singleLine(_ text: String) -> String {
         String(text.map { $0.isNewline ? " " : $0 })
+    }
+}
+
+/// `postern spf bench` (hidden): SPF checks per second through the real ldns path,
+/// driven by bench/spf.py. Round 1 starts with an empty cache (cold); later rounds
+/// reuse it (warm). `--no-cache` runs every round straight against the resolver.
+struct SPFBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure SPF checks per second (for bench/spf.py).",
+        shouldDisplay: false)
+
+    @Option(name: .customLong("dns"), help: "Name server as HOST:PORT; repeat for more.")
+    var servers: [String]
+
+    @Option(help: "File of checks, one per line: IP SENDER HELO (SENDER '-' for the null sender).")
+    var workload: String
+
+    @Option(help: "Checks in flight at once.")
+    var concurrency: Int = 32
+
+    @Option(help: "Rounds over the workload; the first starts with an empty cache.")
+    var rounds: Int = 3
+
+    @Option(help: "Threads in the ldns pool.")
+    var threads: Int = 4
+
+    @Option(help: "Seconds to wait for each DNS answer.")
+    var timeout: Double = 2
+
+    @Flag(help: "Query the server for every look-up (no cache).")
+    var noCache = false
+
+    private struct Job: Sendable {
+        var ip: IPAddress
+        var sender: String
+        var helo: String
+    }
+
+    func run() async throws {
+        let jobs = try loadWorkload()
+        let addresses = servers.compactMap { DNSServerAddress(parsing: $0) }
+        guard !addresses.isEmpty else { throw ValidationError("give --dns HOST:PORT") }
+        let resolver = try LDNSResolver(configuration: LDNSResolver.Configuration(
+            servers: addresses, timeout: .milliseconds(Int64(timeout * 1000)), attempts: 2, threads: threads))
+        let cache = CachingResolver(upstream: resolver, capacity: 1_000_000)
+        for round in 1...max(1, rounds) {
+            let evaluator = SPFEvaluator(resolver: noCache ? resolver as any DNSResolver : cache)
+            let before = cache.statistics
+            let started = ContinuousClock.now
+            let verdicts = await Self.runAll(jobs, evaluator: evaluator, concurrency: max(1, concurrency))
+            let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
+            let after = cache.statistics
+            let label = noCache ? "no-cache" : (round == 1 ? "cold" : "warm")
+            let tally = SPFVerdict.allCases.compactMap { verdict in
+                verdicts[verdict].map { "\(verdict.rawValue)=\($0)" }
+            }.joined(separator: " ")
+            let rate = Double(jobs.count) / max(seconds, 0.000_001)
+            let queries = noCache ? -1 : after.upstreamQueries - before.upstreamQueries
+            print("round=\(round) cache=\(label) checks=\(jobs.count) seconds=\(String(format: "%.3f", seconds)) "
+                + "checks_per_second=\(Int(rate)) dns_queries=\(queries) \(tally)")
+        }
+    }
+
+    private func loadWorkload() throws -> [Job] {
+        let text = try String(contentsOfFile: workload, encoding: .utf8)
+        return try text.split(whereSeparator: \.isNewline).map { line in
+            let fields = line.split(separator: " ")
+            guard fields.count == 3, let ip = IPAddress(fields[0]) else {
+                throw ValidationError("bad workload line: \(line)")
+            }
+            return Job(ip: ip, sender: fields[1] == "-" ? "" : String(fields[1]), helo: String(fields[2]))
+        }
+    }
+
+    /// Runs every job, at most `concurrency` at a time; counts the verdicts.
+    private static func runAll(_ jobs: [Job], evaluator: SPFEvaluator, concurrency: Int) async -> [SPFVerdict: Int] {
+        await withTaskGroup(of: SPFVerdict.self) { group in
+            var counts: [SPFVerdict: Int] = [:]
+            var next = 0
+            func startNext() {
+                guard next < jobs.count else { return }
+                let job = jobs[next]
+                next += 1
+                group.addTask { await evaluator.check(ip: job.ip, sender: job.sender, helo: job.helo).verdict }
+            }
+            for _ in 0..<concurrency { startNext() }
+            while let verdict = await group.next() {
+                counts[verdict, default: 0] += 1
+                startNext()
+            }
+            return counts
+        }
     }
 }
 

@@ -56,8 +56,8 @@ struct EvaluatorTests {
         ("v=spf1 ptr:example.org -all", "192.0.2.10", .fail),
         ("v=spf1 ptr:EXAMPLE.COM -all", "2001:db8::10", .pass),
         ("v=spf1 exists:bl.example.com -all", "192.0.2.99", .pass),
-        ("v=spf1 exists:%{i}.bl.example.com -all", "192.0.2.10", .pass),
-        ("v=spf1 exists:%{i}.bl.example.com -all", "192.0.2.11", .fail),
+        ("v=spf1 exists:%{ir}.bl.example.com -all", "192.0.2.10", .pass),
+        ("v=spf1 exists:%{ir}.bl.example.com -all", "192.0.2.11", .fail),
         ("v=spf1 -ip4:192.0.2.10 +all", "192.0.2.10", .fail),
     ])
     func mechanisms(record: String, ip: String, verdict: SPFVerdict) async {

@@ -81,3 +81,32 @@ struct LimitTests {
         #expect(resolver.queries.filter { $0.hasPrefix("A ") }.count == 10)
     }
 }
+
+/// The overall time limit (§4.6.4: "at least 20 seconds"; shortened here).
+struct TimeLimitTests {
+    /// Answers every A query with no data after a pause.
+    struct SlowResolver: DNSResolver {
+        let record: String
+        var pause = Duration.milliseconds(300)
+
+        func lookup(_ name: DNSName, type: DNSRecordType) async -> DNSLookupResult<DNSRecord> {
+            if type == .txt { return .answer(records: [.txt(TXTRecord(record))], ttl: 60) }
+            try? await Task.sleep(for: pause)
+            return .answer(records: [.a(IPv4Address(198, 51, 100, 1))], ttl: 60)
+        }
+    }
+
+    @Test func aSlowCheckEndsInTemperror() async {
+        let record = "v=spf1 " + Array(repeating: "a:slow.example", count: 9).joined(separator: " ") + " -all"
+        let evaluator = SPFEvaluator(
+            resolver: SlowResolver(record: record), configuration: SPFConfiguration(timeLimit: .milliseconds(250)))
+        let started = ContinuousClock.now
+        let result = await evaluator.check(ip: IPAddress("192.0.2.1")!, sender: "a@slow.example", helo: "h.example")
+        #expect(result.verdict == .temperror)
+        // Without the limit it would take 9 × 300 ms.
+        #expect(ContinuousClock.now - started < .milliseconds(1500))
+        let unlimited = SPFEvaluator(
+            resolver: SlowResolver(record: record, pause: .milliseconds(5)), configuration: SPFConfiguration(timeLimit: nil))
+        #expect(await unlimited.check(ip: IPAddress("192.0.2.1")!, sender: "a@slow.example", helo: "h.example").verdict == .fail)
+    }
+}
