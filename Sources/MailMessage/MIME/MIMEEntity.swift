@@ -1,0 +1,166 @@
+/// An entity the parser has opened but not finished: the part being
+/// built, and where in the entity the parser is.
+struct MIMEEntity: Sendable {
+    enum Phase: Sendable {
+        /// Collecting header lines until the empty line.
+        case header
+        /// Counting a leaf body (see `counter`).
+        case leaf
+        /// Inside a multipart body, looking for its delimiters.
+        case multipart(boundary: [UInt8], stage: MultipartStage)
+        /// A message/rfc822 body: the encapsulated message is open above.
+        case message
+    }
+
+    /// Where a multipart body is (RFC 2046 §5.1.1).
+    enum MultipartStage: Sendable, Equatable {
+        /// Before the first delimiter: ignored.
+        case preamble
+        /// A body part is open above this entity.
+        case inPart
+        /// Past `MIMELimits.maxParts`: lines ignored until the close-delimiter.
+        case skipping
+        /// After the close-delimiter: ignored.
+        case epilogue
+    }
+
+    var part: MIMEPart
+    var depth: Int
+    var phase = Phase.header
+    /// text/plain, or message/rfc822 inside multipart/digest.
+    var defaultContentType: ContentType
+    var headerBytes: [UInt8] = []
+    var headerTruncated = false
+    var counter: MIMEBodyCounter?
+    /// Offset of the first body byte.
+    var bodyStart: Int
+
+    init(path: [Int], depth: Int, defaultContentType: ContentType, start: Int) {
+        part = MIMEPart(path: path, contentType: defaultContentType, bodyRange: start..<start)
+        self.depth = depth
+        self.defaultContentType = defaultContentType
+        bodyStart = start
+    }
+
+    var boundary: [UInt8]? {
+        if case .multipart(let boundary, let stage) = phase, stage != .epilogue { return boundary }
+        return nil
+    }
+
+    /// Appends one header line (or a piece of a long one), up to the limit.
+    mutating func appendHeader(_ content: ArraySlice<UInt8>, endsLine: Bool, limits: MIMELimits) {
+        guard !headerTruncated else { return }
+        guard headerBytes.count + content.count + 1 <= limits.maxHeaderBytes else {
+            headerTruncated = true
+            part.defects.append(.headerTooLong)
+            return
+        }
+        headerBytes.append(contentsOf: content)
+        if endsLine { headerBytes.append(UInt8(ascii: "\n")) }
+    }
+
+    /// Reads the finished header section into `part` and decides how the
+    /// body will be read. Returns the encapsulated message's entity when
+    /// the body is one and `mayOpenChild` allows it.
+    mutating func finishHeader(bodyStart: Int, mayOpenChild: Bool, partCount: Int,
+                               limits: MIMELimits) -> MIMEEntity? {
+        let headers = HeaderSection(parsing: headerBytes)
+        headerBytes = []
+        self.bodyStart = bodyStart
+        part.headers = headers
+        readFields(headers, limits: limits)
+        let contentType = part.contentType
+        let encoding = part.transferEncoding
+
+        if contentType.isMultipart || contentType.isEncapsulatedMessage {
+            if !encoding.isIdentity { part.defects.append(.encodedContainer(encoding.name)) }
+            if depth >= limits.maxDepth {
+                part.defects.append(.nestingTooDeep)
+                return startLeaf(encoding: encoding)
+            }
+        }
+        if contentType.isMultipart {
+            guard let boundary = contentType.boundary, !boundary.isEmpty else {
+                part.defects.append(.missingBoundary)
+                return startLeaf(encoding: encoding)
+            }
+            phase = .multipart(boundary: Array(boundary.utf8), stage: .preamble)
+            return nil
+        }
+        if contentType.isEncapsulatedMessage, encoding.isIdentity, mayOpenChild {
+            guard partCount < limits.maxParts else {
+                part.defects.append(.tooManyParts)
+                return startLeaf(encoding: encoding)
+            }
+            phase = .message
+            return MIMEEntity(path: part.path + [1], depth: depth + 1,
+                              defaultContentType: MIMEDefaults.contentType, start: bodyStart)
+        }
+        return startLeaf(encoding: encoding)
+    }
+
+    private mutating func startLeaf(encoding: ContentTransferEncoding) -> MIMEEntity? {
+        if case .other(let name) = encoding { part.defects.append(.unknownTransferEncoding(name)) }
+        phase = .leaf
+        counter = MIMEBodyCounter(encoding: encoding)
+        return nil
+    }
+
+    /// Content-Type, Content-Transfer-Encoding and Content-Disposition.
+    private mutating func readFields(_ headers: HeaderSection, limits: MIMELimits) {
+        for name in ["Content-Type", "Content-Transfer-Encoding", "Content-Disposition"]
+        where headers.all(name).count > 1 {
+            part.defects.append(.repeatedField(name))
+        }
+        if let field = headers.first("Content-Type") {
+            if let contentType = ContentType(parsing: field.value, limits: limits) {
+                part.contentType = contentType
+            } else {
+                part.defects.append(.invalidContentType(field.value))
+                var fallback = MIMEDefaults.contentType
+                let parameters = ContentType.parameters(parsing: field.value, limits: limits)
+                if !parameters.isEmpty { fallback.parameters = parameters }
+                part.contentType = fallback
+            }
+        } else {
+            part.contentType = defaultContentType
+        }
+        part.transferEncoding = headers.first("Content-Transfer-Encoding")
+            .map { ContentTransferEncoding(parsing: $0.value) } ?? .sevenBit
+        part.disposition = headers.first("Content-Disposition").map {
+            ContentDisposition(parsing: $0.value, limits: limits)
+        }
+        var conflicting = part.contentType.parameters.conflictingNames
+        conflicting += part.disposition?.parameters.conflictingNames ?? []
+        part.defects += conflicting.map(MIMEDefect.conflictingParameter)
+    }
+
+    /// Ends the entity at `end` (before the line break that precedes a
+    /// delimiter, or the end of input) and returns the finished part.
+    mutating func close(end: Int, partCount: Int, limits: MIMELimits) -> MIMEPart {
+        if case .header = phase {
+            _ = finishHeader(bodyStart: max(end, bodyStart), mayOpenChild: false,
+                             partCount: partCount, limits: limits)
+        }
+        let bodyEnd = max(end, bodyStart)
+        part.bodyRange = bodyStart..<bodyEnd
+        part.decodedSize = bodyEnd - bodyStart
+        switch phase {
+        case .leaf:
+            if var counter {
+                if let defect = counter.finish() { part.defects.append(defect) }
+                part.decodedSize = counter.decodedSize
+            }
+            counter = nil
+        case .multipart(_, let stage):
+            switch stage {
+            case .preamble: part.defects.append(.noParts)
+            case .inPart, .skipping: part.defects.append(.unterminatedMultipart)
+            case .epilogue: break
+            }
+        case .message, .header:
+            break
+        }
+        return part
+    }
+}
