@@ -40,10 +40,10 @@ conformance:
 ## libFuzzer run of the command parser and framing decoder (see README).
 fuzz:
 	$(SWIFT) build -c debug --product PosternFuzzer --scratch-path .build-fuzz \
-	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -parse-as-library -Xswiftc -DFUZZING
-	mkdir -p fuzz-artifacts
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	mkdir -p fuzz-artifacts/corpus
 	./.build-fuzz/debug/PosternFuzzer -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz-artifacts/ \
-	  fuzz-artifacts fuzz/corpus
+	  fuzz-artifacts/corpus fuzz/corpus
 
 bench: deps
 	$(SWIFT) build -c release --product postern

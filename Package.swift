@@ -46,11 +46,15 @@ let package = Package(
             "SMTPCore", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
-        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
+        .testTarget(name: "MailMessageTests", dependencies: [
+            "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
             "SMTPServer", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "PosternDaemonTests", dependencies: ["PosternDaemon"]),
+        .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
+        .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
     ]
 )

@@ -8,7 +8,7 @@ APT_PACKAGES=(
   libclamav-dev                # in-process ClamAV
   libcrypt-dev                 # crypt(3) for SMTP AUTH passwords
   openssl                      # test certificates
-  swaks                        # test client
+  swaks libnet-ssleay-perl     # test client (Net::SSLeay for swaks --tls)
   postfix                      # smtp-source / smtp-sink, and the benchmark peer
   dnsmasq-base                 # loopback DNS for tests
   procps psmisc                # ps, pkill, fuser used by the test harness

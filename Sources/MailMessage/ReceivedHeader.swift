@@ -34,7 +34,11 @@ public struct ReceivedHeader: Sendable {
     /// The whole field, folded, ending in CRLF.
     public func rendered() -> String {
         let literal = clientIP.contains(":") ? "IPv6:\(clientIP)" : clientIP
-        var text = "Received: from \(Self.sanitize(helo ?? "unknown")) "
+        // From-domain must be a Domain or an address literal (§4.4); a HELO
+        // that is neither is replaced by the client's address literal (the
+        // name is still in the envelope and the log).
+        let from = helo.flatMap { Self.isDomainOrLiteral($0) ? $0 : nil } ?? "[\(literal)]"
+        var text = "Received: from \(from) "
             + "(\(Self.sanitize(reverseName ?? "unknown")) [\(literal)])\r\n"
             + "\tby \(byHost) with \(withProtocol) id \(id)"
         if let forRecipient {
@@ -44,13 +48,35 @@ public struct ReceivedHeader: Sendable {
         return text
     }
 
+    /// Domain = sub-domain *("." sub-domain), Let-dig [Ldh-str] each, or a
+    /// bracketed address literal (RFC 5321 §4.1.2).
+    static func isDomainOrLiteral(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty, bytes.count <= 255 else { return false }
+        if bytes.first == UInt8(ascii: "[") {
+            return bytes.last == UInt8(ascii: "]") && bytes.count > 2
+                && bytes.dropFirst().dropLast().allSatisfy { (33...90).contains($0) || (94...126).contains($0) }
+        }
+        for label in bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+            guard let first = label.first, let last = label.last, label.count <= 63,
+                  first != UInt8(ascii: "-"), last != UInt8(ascii: "-"),
+                  label.allSatisfy({ isLetterOrDigit($0) || $0 == UInt8(ascii: "-") }) else { return false }
+        }
+        return true
+    }
+
+    private static func isLetterOrDigit(_ byte: UInt8) -> Bool {
+        (byte >= 0x30 && byte <= 0x39) || ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A)
+    }
+
     /// Client-supplied words must not break the header: drop controls,
-    /// parentheses and angle brackets that would end a comment or a path.
+    /// parentheses, angle brackets and ';' that would end a comment, a path
+    /// or the clause list (RFC 5321 §4.4).
     static func sanitize(_ text: String) -> String {
         var out = ""
         for scalar in text.unicodeScalars.prefix(255) {
             switch scalar {
-            case "(", ")", "<", ">", "\\": out.unicodeScalars.append("_")
+            case "(", ")", "<", ">", "\\", ";": out.unicodeScalars.append("_")
             default:
                 out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "_" : scalar)
             }

@@ -45,8 +45,9 @@ public final class Daemon: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let connections = ConnectionLimiter(maxTotal: config.limits.maxConnections,
                                             maxPerAddress: config.limits.maxConnectionsPerIP)
+        let sessions = SessionRegistry()
         let context = ServerContext(hostname: config.hostname, limits: config.limits, tls: tls, queue: queue,
-                                    logger: logger, connections: connections)
+                                    logger: logger, connections: connections, sessions: sessions)
         var channels: [Channel] = []
         do {
             for listener in config.listeners {
@@ -64,9 +65,19 @@ public final class Daemon: Sendable {
         let signal = await Self.waitForTermination()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
         for channel in channels { try? await channel.close() }
+        // Idle sessions get 421 now; transactions in flight may finish.
+        sessions.announceShutdown()
         let deadline = Date().addingTimeInterval(Double(config.shutdownGraceSeconds))
-        while connections.openConnections > 0 && Date() < deadline {
-            try await Task.sleep(nanoseconds: 50_000_000)
+        while sessions.count > 0 && Date() < deadline {
+            try await Task.sleep(nanoseconds: 20_000_000)
+        }
+        if sessions.count > 0 {
+            logger.info("grace period over, closing sessions", metadata: ["sessions": "\(sessions.count)"])
+            sessions.closeAll()
+            let hardDeadline = Date().addingTimeInterval(2)
+            while sessions.count > 0 && Date() < hardDeadline {
+                try await Task.sleep(nanoseconds: 20_000_000)
+            }
         }
         try await group.shutdownGracefully()
         queue.close()

@@ -4,8 +4,7 @@
 // (354 → DATA mode, BDAT → chunk mode) exactly as the NIO handler does.
 //
 // Fuzzing build (see README "Fuzzing"):
-//   swift build --product PosternFuzzer -Xswiftc -sanitize=fuzzer,address \
-//     -Xswiftc -parse-as-library -Xswiftc -DFUZZING
+//   swift build --product PosternFuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
 // A normal build replays files and directories given as arguments.
 import NIOCore
 import SMTPCore
@@ -116,6 +115,11 @@ func replay(_ path: String) -> Int {
     return 1
 }
 
-let count = CommandLine.arguments.dropFirst().reduce(0) { $0 + replay($1) }
-print("PosternFuzzer: replayed \(count) inputs without a crash")
+@main
+enum Replay {
+    static func main() {
+        let count = CommandLine.arguments.dropFirst().reduce(0) { $0 + replay($1) }
+        print("PosternFuzzer: replayed \(count) inputs without a crash")
+    }
+}
 #endif

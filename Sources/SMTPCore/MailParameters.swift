@@ -21,9 +21,10 @@ public struct MailParameters: Sendable, Hashable {
             guard seen.insert(param.keyword).inserted else { throw .duplicate(param.keyword) }
             switch param.keyword {
             case "SIZE":
-                guard let text = param.value, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-                      let size = Int(text) else { throw .badValue("SIZE") }
-                guard size <= maxMessageSize else { throw .tooBig(limit: maxMessageSize) }
+                // size-value = 1*20DIGIT (RFC 1870 §3); anything past Int is just too big.
+                guard let text = param.value, (1...20).contains(text.utf8.count),
+                      text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw .badValue("SIZE") }
+                guard let size = Int(text), size <= maxMessageSize else { throw .tooBig(limit: maxMessageSize) }
                 declaredSize = size
             case "BODY":
                 guard let value = param.value, let body = BodyType(rawValue: value.uppercased()) else {

@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// Counts open connections in total and per client address, shared by all
 /// event loops; beyond either limit a new client gets 421 4.7.0.
@@ -43,4 +44,41 @@ public final class ConnectionLimiter: Sendable {
     }
 
     public var openConnections: Int { counts.withLockedValue { $0.total } }
+}
+
+/// The open sessions, so that shutdown can tell each of them (RFC 5321 §3.8:
+/// a server ends a session only after QUIT, a timeout or a 421).
+public final class SessionRegistry: Sendable {
+    private let channels = NIOLockedValueBox([ObjectIdentifier: any Channel]())
+
+    public init() {}
+
+    func add(_ channel: any Channel) {
+        let id = ObjectIdentifier(channel)
+        channels.withLockedValue { $0[id] = channel }
+        channel.closeFuture.whenComplete { [self] _ in
+            _ = self.channels.withLockedValue { $0.removeValue(forKey: id) }
+        }
+    }
+
+    /// Idle sessions get 421 at once; one in a transaction finishes it first.
+    public func announceShutdown() {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(ShutdownNotice(force: false))
+        }
+    }
+
+    /// The grace period is over: 421 and close, whatever the session is doing.
+    public func closeAll() {
+        for channel in channels.withLockedValue({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(ShutdownNotice(force: true))
+        }
+    }
+
+    public var count: Int { channels.withLockedValue { $0.count } }
+}
+
+/// Sent down each session's pipeline when the daemon stops.
+public struct ShutdownNotice: Sendable {
+    public var force: Bool
 }

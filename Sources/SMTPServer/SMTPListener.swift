@@ -34,6 +34,7 @@ public final class SMTPListener: Sendable {
                     }
                 }
                 channel.closeFuture.whenComplete { _ in context.connections.release(address) }
+                context.sessions.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address))
                 }

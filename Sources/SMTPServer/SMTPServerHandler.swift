@@ -24,6 +24,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// Waiting for the queue: input stays buffered until the reply is out.
     private var awaitingCommit = false
     private var closing = false
+    /// The daemon is stopping: close once the transaction in progress is done.
+    private var closeWhenIdle = false
     private var pendingFlush = false
     private var timeout: Scheduled<Void>?
     private var logger: Logger
@@ -65,6 +67,26 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         flush(context: context)
         armTimeout(context: context)
         context.fireChannelReadComplete()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard let notice = event as? ShutdownNotice else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if notice.force || (session.transaction == nil && !awaitingCommit) {
+            shutDown(context: context)
+        } else {
+            closeWhenIdle = true
+        }
+    }
+
+    private func shutDown(context: ChannelHandlerContext) {
+        guard !closing else { return }
+        body?.spool.discard()
+        body = nil
+        perform(.close([SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 3, 2),
+                                  text: "\(server.hostname) Service shutting down, try again later")]), context: context)
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -146,9 +168,11 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
+    /// The "with" keyword of the Received line (RFC 3848, RFC 6531 §3.7.3).
     private var receivedProtocol: String {
         let extended = session.greeting?.extended ?? true
-        return (extended ? "ESMTP" : "SMTP") + (session.tlsActive ? "S" : "")
+        let base = session.transaction?.parameters.smtpUTF8 == true ? "UTF8SMTP" : (extended ? "ESMTP" : "SMTP")
+        return base + (session.tlsActive ? "S" : "")
     }
 
     private func openBody() {
@@ -206,6 +230,10 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             write(session.commitFailed(), context: context)
         }
         guard context.channel.isActive else { return }
+        if closeWhenIdle {
+            shutDown(context: context)
+            return
+        }
         process(context: context)
         flush(context: context)
     }

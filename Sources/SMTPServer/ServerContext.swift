@@ -13,9 +13,11 @@ public struct ServerContext: Sendable {
     public var queue: MailQueue
     public var logger: Logger
     public var connections: ConnectionLimiter
+    public var sessions: SessionRegistry
 
     public init(hostname: String, limits: SMTPLimits, tls: NIOSSLContext?, queue: MailQueue, logger: Logger,
-                connections: ConnectionLimiter) {
+                connections: ConnectionLimiter, sessions: SessionRegistry = SessionRegistry()) {
+        self.sessions = sessions
         self.hostname = hostname
         self.limits = limits
         self.tls = tls

@@ -5,5 +5,10 @@ struct Postern: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "postern",
         abstract: "Postern, an SMTP smart host: receive, check, queue and relay mail.",
-        subcommands: [Serve.self, ConfigCommand.self, QueueCommand.self, SPFCommand.self])
+        subcommands: [Serve.self, ConfigCommand.self, QueueCommand.self, SPFCommand.self, MessageCommand.self])
+
+    /// Usage errors exit 2, as the CLI promises (ArgumentParser's own is 64).
+    static func main() async {
+        await mainWithUsageStatus2()
+    }
 }

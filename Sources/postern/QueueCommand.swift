@@ -78,6 +78,7 @@ struct QueueCommand: ParsableCommand {
             }
             if body {
                 if !json { print("") }
+                fflush(nil) // the envelope first, then the raw body
                 FileHandle.standardOutput.write(Data(try reader.body(id: queueID)))
             }
         }

@@ -1,0 +1,109 @@
+"""Fixtures for the loopback suite: the binary, a throw-away TLS certificate,
+and `postern serve` daemons started per test and stopped with SIGTERM.
+
+Run:  python3 -m pytest -q tests/integration        (POSTERN=/path/to/postern to pick a binary)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from postern_harness import PosternServer, postern_binary, require_tool
+
+
+@pytest.fixture(scope="session")
+def postern_bin(tmp_path_factory) -> str:
+    """A private copy of the binary, so that a rebuild during the run cannot swap it mid-suite."""
+    source = postern_binary()
+    if not os.access(source, os.X_OK):
+        pytest.fail(f"postern binary not found or not executable: {source} (set POSTERN or build first)",
+                    pytrace=False)
+    copy = tmp_path_factory.mktemp("bin") / "postern"
+    shutil.copy2(source, copy)
+    return str(copy)
+
+
+@pytest.fixture(scope="session")
+def tls_cert(tmp_path_factory) -> tuple[str, str]:
+    """(certificate, key): self-signed for localhost and 127.0.0.1, valid two days."""
+    openssl = require_tool("openssl")
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "cert.pem", d / "key.pem"
+    p = subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost", "-days", "2",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, timeout=60)
+    assert p.returncode == 0, f"openssl req failed: {p.stderr.decode(errors='replace')}"
+    return str(cert), str(key)
+
+
+@pytest.fixture
+def start_postern(request, tmp_path, postern_bin):
+    """Factory: start_postern(limits={...}, tls=(cert, key), ipv6=True) -> a running PosternServer.
+
+    Every daemon started here gets SIGTERM at teardown (SIGKILL if it hangs), and its
+    stderr is attached to the report of a failing test.
+    """
+    servers: list[PosternServer] = []
+    request.node._postern_servers = servers
+
+    def start(limits: dict | None = None, tls: tuple[str, str] | None = None, ipv6: bool = False,
+              name: str | None = None) -> PosternServer:
+        name = name or f"postern{len(servers)}"
+        server = PosternServer(postern_bin, tmp_path / name, limits=limits, tls=tls, ipv6=ipv6, name=name)
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    bad = []
+    for server in servers:
+        was_running = server.running()
+        status = server.terminate(timeout=15)
+        if was_running and status != 0:
+            bad.append(f"{server.name}: {'hung after SIGTERM, killed' if status is None else f'exit status {status}'}")
+    if bad:
+        pytest.fail("postern did not stop cleanly on SIGTERM: " + "; ".join(bad), pytrace=False)
+
+
+@pytest.fixture
+def server(start_postern) -> PosternServer:
+    """A daemon with the default limits and no TLS."""
+    return start_postern()
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures(request):
+    """figures("…") records a measurement, printed in the run's closing summary."""
+    def add(text: str) -> None:
+        _FIGURES.append(f"{request.node.name}: {text}")
+        print(text)
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("postern figures")
+        for line in _FIGURES:
+            terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for server in getattr(item, "_postern_servers", []):
+            text = server.stderr_text()
+            if len(text) > 20000:
+                text = "…(cut)…\n" + text[-20000:]
+            report.sections.append((f"postern stderr ({server.name}, {server.workdir})", text))
