@@ -9,7 +9,7 @@ FUZZ_SECONDS ?= 300
 
 ## Install what is missing, build a release binary, run on loopback.
 run: deps release
-	./.build/release/postern serve --listen $(LISTEN) --queue-dir $(QUEUE_DIR)
+	./.build/release/postern serve --config deploy/make-run.toml --listen $(LISTEN) --queue-dir $(QUEUE_DIR)
 
 ## Install what is missing, start the services the tests need, run every test.
 test: deps build unit fuzz-replay integration conformance

@@ -1,21 +1,35 @@
 import Foundation
 
 /// RFC 5322 §3.3 date-time, e.g. "Fri, 27 Nov 2026 21:15:16 +0000".
+/// Formatted with localtime_r rather than Calendar: it runs twice per
+/// accepted message (Received and Date), so it must be cheap.
 public enum MessageDate {
     private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
     private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                  "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     /// Formats `date` in the machine's local time zone with its numeric offset.
-    public static func string(from date: Date, timeZone: TimeZone = .current) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second, .weekday], from: date)
+    public static func string(from date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        return format(parts, offsetSeconds: Int(parts.tm_gmtoff))
+    }
+
+    /// Formats `date` in a given zone (tests, DSNs with a fixed zone).
+    public static func string(from date: Date, timeZone: TimeZone) -> String {
         let offset = timeZone.secondsFromGMT(for: date)
-        let sign = offset < 0 ? "-" : "+"
-        let minutes = abs(offset) / 60
-        return "\(days[(c.weekday ?? 1) - 1]), \(c.day ?? 1) \(months[(c.month ?? 1) - 1]) \(c.year ?? 1970) "
-            + "\(pad(c.hour ?? 0)):\(pad(c.minute ?? 0)):\(pad(c.second ?? 0)) "
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down)) + time_t(offset)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        return format(parts, offsetSeconds: offset)
+    }
+
+    private static func format(_ c: tm, offsetSeconds: Int) -> String {
+        let sign = offsetSeconds < 0 ? "-" : "+"
+        let minutes = abs(offsetSeconds) / 60
+        return "\(days[Int(c.tm_wday)]), \(c.tm_mday) \(months[Int(c.tm_mon)]) \(Int(c.tm_year) + 1900) "
+            + "\(pad(Int(c.tm_hour))):\(pad(Int(c.tm_min))):\(pad(Int(c.tm_sec))) "
             + "\(sign)\(pad(minutes / 60))\(pad(minutes % 60))"
     }
 

@@ -48,6 +48,7 @@ public enum EnvelopeCodec {
         field("protocol", envelope.receivedProtocol)
         field("8bitmime", envelope.eightBitMIME ? "1" : "0")
         field("smtputf8", envelope.smtpUTF8 ? "1" : "0")
+        if envelope.delayWarned { field("delay-warned", "1") }
         for rcpt in envelope.recipients {
             text += "rcpt \(rcpt.status.rawValue) \(rcpt.lastReply.map(percentEncode) ?? "-") \(percentEncode(rcpt.address))\n"
         }
@@ -88,16 +89,21 @@ public enum EnvelopeCodec {
         guard let state = Envelope.State(rawValue: try required("state")) else { throw .missingField("state") }
         guard let attempts = Int(try required("attempts")) else { throw .missingField("attempts") }
         guard !recipients.isEmpty else { throw .missingField("rcpt") }
-        return Envelope(id: id, created: created, sender: try required("sender"), recipients: recipients,
+        var envelope = Envelope(id: id, created: created, sender: try required("sender"), recipients: recipients,
                         size: size, state: state, attempts: attempts,
                         nextAttempt: fields["next-attempt"].flatMap(date), lastReply: fields["last-reply"],
                         clientAddress: try required("client"), clientHelo: fields["helo"],
                         receivedProtocol: try required("protocol"),
                         eightBitMIME: fields["8bitmime"] == "1", smtpUTF8: fields["smtputf8"] == "1")
+        envelope.delayWarned = fields["delay-warned"] == "1"
+        return envelope
     }
 
+    /// Seconds with six decimals, without String(format:) (slow on Linux).
     static func timestamp(_ date: Date) -> String {
-        String(format: "%.6f", date.timeIntervalSince1970)
+        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let fraction = String(abs(micros % 1_000_000))
+        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
     static func date(_ text: String) -> Date? {

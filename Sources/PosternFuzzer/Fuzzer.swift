@@ -81,6 +81,26 @@ public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CIn
     fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
     return 0
 }
+
+/// SwiftPM makes the executable's entry point `main`, so libFuzzer's own
+/// main is not used: hand control to its driver (LLVM ≥ 12).
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
+
+@main
+enum FuzzMain {
+    static func main() {
+        var argc = CommandLine.argc
+        var argv = Optional(CommandLine.unsafeArgv)
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+            fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
+            return 0
+        })
+    }
+}
 #else
 /// Replay mode: runs every file named (or inside a directory named).
 func replay(_ path: String) -> Int {

@@ -102,13 +102,13 @@ struct MailQueueTests {
         }
         let fm = FileManager.default
         // A torn envelope, an envelope with no body, an orphan body, and junk in incoming/.
-        fm.createFile(atPath: dir.path + "/msg/0000000000000010.env", contents: Data("postern-envelope 1\nid 00".utf8))
-        fm.createFile(atPath: dir.path + "/msg/0000000000000010.eml", contents: Data("body".utf8))
+        _ = fm.createFile(atPath: dir.path + "/msg/0000000000000010.env", contents: Data("postern-envelope 1\nid 00".utf8))
+        _ = fm.createFile(atPath: dir.path + "/msg/0000000000000010.eml", contents: Data("body".utf8))
         try Data(EnvelopeCodec.encode(Envelope(id: QueueID(value: 0x20), sender: "", recipients: [.init(address: "x@y.example")],
                                                size: 1, clientAddress: "127.0.0.1", clientHelo: nil, receivedProtocol: "ESMTP")))
             .write(to: URL(fileURLWithPath: dir.path + "/msg/0000000000000020.env"))
-        fm.createFile(atPath: dir.path + "/msg/0000000000000030.eml", contents: Data("orphan".utf8))
-        fm.createFile(atPath: dir.path + "/incoming/0000000000000040.eml", contents: Data("partial".utf8))
+        _ = fm.createFile(atPath: dir.path + "/msg/0000000000000030.eml", contents: Data("orphan".utf8))
+        _ = fm.createFile(atPath: dir.path + "/incoming/0000000000000040.eml", contents: Data("partial".utf8))
 
         let queue = try MailQueue(directory: dir.path)
         defer { queue.close() }
@@ -121,5 +121,31 @@ struct MailQueueTests {
         #expect(try fm.contentsOfDirectory(atPath: dir.path + "/incoming").isEmpty)
         #expect(Set(try fm.contentsOfDirectory(atPath: dir.path + "/msg")) == ["\(good).env", "\(good).eml"])
         #expect(queue.makeSpool().id > good)
+    }
+}
+
+@Suite("Queue updates after commit")
+struct QueueUpdateTests {
+    @Test func updateRewritesOnlyTheEnvelopeAndRemoveDeletesBoth() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path)
+        defer { queue.close() }
+        let spool = queue.makeSpool()
+        spool.append("Subject: x\r\n\r\nx\r\n")
+        var env = envelope(for: spool)
+        env.created = Date(timeIntervalSince1970: 1_800_000_000.5) // the file keeps microseconds
+        try await queue.commit(spool, envelope: env)
+        env.attempts = 1
+        env.state = .deferred
+        env.recipients[0].status = .deferred
+        env.recipients[0].lastReply = "451 4.3.0 later"
+        try queue.update(env)
+        #expect(try queue.envelope(id: spool.id) == env)
+        #expect(try queue.envelopes() == [env])
+        #expect(FileManager.default.fileExists(atPath: queue.bodyPath(id: spool.id)))
+        try queue.remove(spool.id)
+        #expect(try queue.envelopes().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: queue.bodyPath(id: spool.id)))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/incoming").isEmpty)
     }
 }

@@ -1,0 +1,219 @@
+# shellcheck shell=bash
+# Shared helpers for the Postern benchmarks. Source this file; it defines
+# functions only and does not change shell options or traps.
+#
+#   bench_log MSG...                 timestamped message on stderr
+#   bench_free_port                  print a free TCP port on 127.0.0.1
+#   bench_wait_smtp PORT [SECS] [PID]  wait for a "220" greeting on 127.0.0.1:PORT
+#   bench_cpu_begin NAME             make a CPU-accounting group (sets BENCH_CG)
+#   bench_cpu_exec CG CMD...         exec CMD inside accounting group CG (use in a subshell)
+#   bench_cpu_ns CG PID              CPU nanoseconds used so far by the server
+#   bench_cpu_settle CG PID [SECS]   wait until the server stops using CPU
+#   bench_cpu_end CG                 remove the accounting group
+#
+# CPU accounting: if the cgroup-v1 "cpuacct" controller is mounted and
+# writable (as root on this machine), each server is started inside its own
+# cgroup and cpuacct.usage gives the CPU time of every process that ever ran
+# in it, including processes that have already exited (Postfix's smtpd and
+# cleanup processes come and go). Otherwise (BENCH_NO_CGROUP=1, not root, no
+# cpuacct) we fall back to /proc: the server's top process and its live
+# descendants, plus the CPU of the children they have reaped (cutime+cstime).
+# For Postfix the top process is the master, which reaps all its daemons, so
+# both methods count the same processes (they agreed within 1 % here).
+
+: "${BENCH_CGROOT:=/sys/fs/cgroup/cpuacct}"
+BENCH_CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+bench_log() {
+	printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2
+}
+
+bench_free_port() {
+	python3 - <<'EOF'
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+EOF
+}
+
+# bench_wait_smtp PORT [TIMEOUT_SECONDS] [PID]
+# Polls 127.0.0.1:PORT with bash's /dev/tcp until the server sends a 220
+# greeting, then says QUIT. Fails early if PID is given and has exited.
+bench_wait_smtp() {
+	local port=$1 timeout=${2:-30} pid=${3:-} deadline line fd
+	deadline=$(( ${EPOCHSECONDS} + timeout ))
+	while (( EPOCHSECONDS < deadline )); do
+		if [[ -n $pid ]] && ! _bench_alive "$pid"; then
+			bench_log "process $pid exited before 127.0.0.1:$port was ready"
+			return 1
+		fi
+		if { exec {fd}<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+			line=
+			IFS= read -r -t 5 -u "$fd" line || true
+			printf 'QUIT\r\n' >&"$fd" 2>/dev/null || true
+			IFS= read -r -t 2 -u "$fd" _ 2>/dev/null || true
+			exec {fd}>&-
+			if [[ $line == 220* ]]; then
+				return 0
+			fi
+		fi
+		sleep 0.1
+	done
+	bench_log "timed out waiting for an SMTP greeting on 127.0.0.1:$port"
+	return 1
+}
+
+# --- CPU accounting -------------------------------------------------------
+
+bench_cpu_method() {
+	if [[ -n ${BENCH_NO_CGROUP:-} ]]; then echo proc; return; fi
+	if [[ -d $BENCH_CGROOT && -w $BENCH_CGROOT && -r $BENCH_CGROOT/cpuacct.usage ]]; then
+		echo cgroup
+	else
+		echo proc
+	fi
+}
+
+# bench_cpu_begin NAME -> sets BENCH_CG to a new cgroup path, or "" (use /proc).
+bench_cpu_begin() {
+	BENCH_CG=
+	[[ $(bench_cpu_method) == cgroup ]] || return 0
+	local cg="$BENCH_CGROOT/postern-bench.$$.$1"
+	if mkdir "$cg" 2>/dev/null; then
+		BENCH_CG=$cg
+		BENCH_CGS_CREATED+=("$cg")
+	fi
+	return 0
+}
+
+# bench_cpu_exec CG CMD... : move the current (sub)shell into CG, then exec CMD.
+# Call it as: ( bench_cpu_exec "$BENCH_CG" server args ) &
+bench_cpu_exec() {
+	local cg=$1; shift
+	if [[ -n $cg ]]; then
+		echo "$BASHPID" >"$cg/cgroup.procs" || bench_log "warning: could not join $cg"
+	fi
+	exec "$@"
+}
+
+# /proc fallback: CPU nanoseconds of PID and, recursively, its live children,
+# plus the CPU of the children they have reaped (cutime+cstime, which the
+# kernel accumulates exactly). For a live process, utime+stime in
+# /proc/PID/stat are truncated to whole clock ticks (10 ms), which loses about
+# 5 ms per process: with ~50 live Postfix daemons that was a 30 % error here.
+# So live processes are counted from /proc/PID/task/*/schedstat (nanoseconds,
+# per thread), or from utime+stime if that is larger (threads that exited).
+_bench_proc_tree_ns() {
+	local root=$1
+	# cat/grep -s skip processes that vanish meanwhile (mawk aborts on them)
+	{
+		cat /proc/[0-9]*/stat 2>/dev/null
+		grep -s -H . /proc/[0-9]*/task/[0-9]*/schedstat
+	} | awk -v root="$root" -v tck="$BENCH_CLK_TCK" '
+		/^\/proc\// {                # /proc/PID/task/TID/schedstat:RUN_NS WAIT_NS SLICES
+			split($0, a, "/"); split($0, b, ":"); split(b[2], r, " ")
+			sched[a[3]] += r[1]
+			next
+		}
+		{
+			line = $0
+			pid = $1
+			sub(/^.*\) /, "", line)     # drop "pid (comm) "; comm may hold spaces
+			split(line, f, " ")
+			# f[1]=state f[2]=ppid ... f[12]=utime f[13]=stime f[14]=cutime f[15]=cstime
+			ppid[pid] = f[2]
+			own[pid] = (f[12] + f[13]) * 1e9 / tck
+			dead[pid] = (f[14] + f[15]) * 1e9 / tck
+		}
+		END {
+			total = 0
+			stack[1] = root; sp = 1
+			while (sp > 0) {
+				p = stack[sp--]
+				if (!(p in own)) continue
+				total += dead[p] + (sched[p] > own[p] ? sched[p] : own[p])
+				for (k in ppid) if (ppid[k] == p) stack[++sp] = k
+			}
+			printf "%.0f\n", total
+		}'
+}
+
+# bench_cpu_ns CG PID : CPU time (ns) used so far by the server.
+bench_cpu_ns() {
+	local cg=$1 pid=$2
+	if [[ -n $cg ]]; then
+		cat "$cg/cpuacct.usage"
+	else
+		_bench_proc_tree_ns "$pid"
+	fi
+}
+
+# bench_cpu_settle CG PID [MAX_SECONDS]
+# Waits until the server's CPU use over 0.5 s drops below 5 ms (i.e. it has
+# finished any work left over after the last reply), at most MAX_SECONDS.
+bench_cpu_settle() {
+	local cg=$1 pid=$2 max=${3:-15} a b deadline
+	deadline=$(( EPOCHSECONDS + max ))
+	a=$(bench_cpu_ns "$cg" "$pid")
+	while (( EPOCHSECONDS < deadline )); do
+		sleep 0.5
+		b=$(bench_cpu_ns "$cg" "$pid")
+		(( b - a < 5000000 )) && return 0
+		a=$b
+	done
+	bench_log "warning: server still busy after ${max}s; CPU figure may be low"
+	return 0
+}
+
+# bench_cpu_end CG : remove the cgroup (waits briefly for it to empty).
+bench_cpu_end() {
+	local cg=$1 i
+	[[ -n $cg && -d $cg ]] || return 0
+	for i in {1..50}; do
+		[[ -s $cg/cgroup.procs ]] || break
+		sleep 0.1
+	done
+	rmdir "$cg" 2>/dev/null || bench_log "warning: could not remove cgroup $cg"
+}
+
+# Removes every cgroup this shell created (for traps).
+bench_cpu_cleanup_all() {
+	local cg
+	for cg in "${BENCH_CGS_CREATED[@]}"; do
+		[[ -d $cg ]] && rmdir "$cg" 2>/dev/null
+	done
+	BENCH_CGS_CREATED=()
+	return 0
+}
+
+# True if PID exists and is not a zombie (an exited child not yet reaped
+# still answers kill -0).
+_bench_alive() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null) || return 1
+	[[ ${st:0:1} != Z ]]
+}
+
+# bench_kill_wait PID [SIGNAL] [SECONDS] : signal PID once and wait for it to
+# exit; SIGKILL after SECONDS. Works for non-children too. Returns the exit
+# status when PID is a child of this shell.
+bench_kill_wait() {
+	local pid=$1 sig=${2:-TERM} secs=${3:-20} i
+	[[ -n $pid ]] || return 0
+	kill -"$sig" "$pid" 2>/dev/null || return 0
+	for (( i = 0; i < secs * 10; i++ )); do
+		_bench_alive "$pid" || break
+		sleep 0.1
+	done
+	if _bench_alive "$pid"; then
+		bench_log "warning: $pid still running after ${secs}s; sending SIGKILL"
+		kill -KILL "$pid" 2>/dev/null
+	fi
+	# exit status if PID is our child (127 otherwise)
+	wait "$pid" 2>/dev/null
+}
+
+BENCH_CGS_CREATED=(${BENCH_CGS_CREATED[@]+"${BENCH_CGS_CREATED[@]}"})
