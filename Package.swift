@@ -22,6 +22,14 @@ let package = Package(
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "CPosternSys"]),
+        .target(name: "Delivery", dependencies: [
+            "SMTPCore", "MailQueue", "MailMessage", "DNSModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "SMTPServer", dependencies: [
             "SMTPCore", "MailMessage", "MailQueue",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -31,7 +39,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PosternDaemon", dependencies: [
-            "SMTPServer", "MailQueue", "SMTPCore",
+            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -56,5 +64,8 @@ let package = Package(
         .testTarget(name: "PosternDaemonTests", dependencies: ["PosternDaemon"]),
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
+        .testTarget(name: "DeliveryTests", dependencies: [
+            "Delivery", .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
     ]
 )

@@ -44,6 +44,8 @@ public struct Envelope: Sendable, Equatable {
     /// BODY=8BITMIME and SMTPUTF8 were given (delivery must honour them).
     public var eightBitMIME: Bool
     public var smtpUTF8: Bool
+    /// A delay warning DSN was already sent for this message.
+    public var delayWarned = false
 
     public init(id: QueueID, created: Date = Date(), sender: String, recipients: [Recipient], size: Int,
                 state: State = .ready, attempts: Int = 0, nextAttempt: Date? = nil, lastReply: String? = nil,

@@ -38,7 +38,7 @@ struct TableReader {
 
     mutating func read(_ root: TOMLTable) -> PosternConfig {
         var config = PosternConfig()
-        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log"], prefix: "")
+        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns"], prefix: "")
         if let hostname = string(root, "hostname", prefix: "") {
             if hostname.isEmpty || hostname.contains(" ") { issue(root, "hostname", "must be a host name") }
             else { config.hostname = hostname }
@@ -80,6 +80,21 @@ struct TableReader {
             if let certificate, let key { config.tls = .init(certificateFile: certificate, keyFile: key) }
             else { issue(tls, nil, "tls needs both certificate and key", line: tls.headerLine) }
         }
+        if let delivery = table(root, "delivery") { readDelivery(delivery, into: &config) }
+        if let dns = table(root, "dns") {
+            checkKeys(dns, allowed: ["servers", "timeout"], prefix: "dns.")
+            if let entry = dns.entry("servers") {
+                if let servers = entry.value.arrayValue?.compactMap(\.stringValue), servers.count == entry.value.arrayValue?.count {
+                    for server in servers where PosternConfig.parseListenAddress(server) == nil && IPAddressText.isAddress(server) == false {
+                        issue(dns, "servers", "\(server) is not an IP address or IP:PORT", prefix: "dns.")
+                    }
+                    config.dnsServers = servers
+                } else {
+                    issue(dns, "servers", "must be an array of strings", prefix: "dns.")
+                }
+            }
+            if let timeout = number(dns, "timeout", prefix: "dns.", range: 0.05...60) { config.dnsTimeoutSeconds = timeout }
+        }
         if let log = table(root, "log") {
             checkKeys(log, allowed: ["level", "format"], prefix: "log.")
             if let level = string(log, "level", prefix: "log.") {
@@ -119,6 +134,88 @@ struct TableReader {
             }
             config[keyPath: path] = Int(value)
         }
+    }
+
+    private mutating func readDelivery(_ table: TOMLTable, into config: inout PosternConfig) {
+        let prefix = "delivery."
+        checkKeys(table, allowed: ["enabled", "workers", "per_destination", "port", "relayhost", "relay_user",
+                                   "relay_password", "relay_tls", "tls", "routes", "retry_min", "retry_max",
+                                   "lifetime", "delay_warning", "timeout"], prefix: prefix)
+        var d = config.delivery
+        if let entry = table.entry("enabled") {
+            if let value = entry.value.boolValue { d.enabled = value }
+            else { issue(table, "enabled", "must be true or false", prefix: prefix) }
+        }
+        if let value = number(table, "workers", prefix: prefix, range: 1...1000) { d.workers = Int(value) }
+        if let value = number(table, "per_destination", prefix: prefix, range: 1...1000) { d.perDestination = Int(value) }
+        if let value = number(table, "port", prefix: prefix, range: 1...65535) { d.port = Int(value) }
+        if let relay = string(table, "relayhost", prefix: prefix) {
+            if Self.parseDestination(relay) == nil { issue(table, "relayhost", "expected [host]:port or host:port", prefix: prefix) }
+            else { d.relayhost = relay }
+        }
+        d.relayUser = string(table, "relay_user", prefix: prefix)
+        d.relayPassword = string(table, "relay_password", prefix: prefix)
+        for (key, path) in [("relay_tls", \PosternConfig.DeliverySettings.relayTLS), ("tls", \.tls)] {
+            if let value = string(table, key, prefix: prefix) {
+                if ["none", "opportunistic", "required"].contains(value) { d[keyPath: path] = value }
+                else { issue(table, key, "must be none, opportunistic or required", prefix: prefix) }
+            }
+        }
+        if let routes = table.entry("routes") {
+            if let routeTable = routes.value.tableValue {
+                for entry in routeTable.entries {
+                    guard let target = entry.value.stringValue, Self.parseDestination(target) != nil else {
+                        issues.append(ConfigIssue(file: file, line: entry.line, key: "delivery.routes.\(entry.key)",
+                                                  message: "expected \"[host]:port\" or \"host:port\""))
+                        continue
+                    }
+                    d.routes[entry.key.lowercased()] = target
+                }
+            } else {
+                issue(table, "routes", "must be a table: [delivery.routes]", prefix: prefix)
+            }
+        }
+        if let value = number(table, "retry_min", prefix: prefix, range: 1...86400) { d.retryMinimumSeconds = value }
+        if let value = number(table, "retry_max", prefix: prefix, range: 1...(86400 * 7)) { d.retryMaximumSeconds = value }
+        if let value = number(table, "lifetime", prefix: prefix, range: 0...(86400 * 60)) { d.lifetimeSeconds = value }
+        if let value = number(table, "delay_warning", prefix: prefix, range: 0...(86400 * 60)) { d.delayWarningSeconds = value }
+        if let value = number(table, "timeout", prefix: prefix, range: 0.1...3600) { d.commandTimeoutSeconds = value }
+        config.delivery = d
+    }
+
+    /// "[host]:port" (no MX lookup), "host:port" or "host" (MX lookup of host).
+    static func parseDestination(_ text: String) -> (host: String, port: Int?, lookUpMX: Bool)? {
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            let host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if rest.isEmpty { return host.isEmpty ? nil : (host, nil, false) }
+            guard rest.hasPrefix(":"), let port = Int(rest.dropFirst()), (1...65535).contains(port), !host.isEmpty else { return nil }
+            return (host, port, false)
+        }
+        if let colon = text.lastIndex(of: ":") {
+            guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), colon > text.startIndex else { return nil }
+            return (String(text[..<colon]), port, true)
+        }
+        return text.isEmpty || text.contains(" ") ? nil : (text, nil, true)
+    }
+
+    /// An integer or float within `range`.
+    private mutating func number(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Double>) -> Double? {
+        guard let entry = table.entry(key) else { return nil }
+        guard let value = entry.value.doubleValue else {
+            issue(table, key, "must be a number, not \(entry.value.typeName)", prefix: prefix)
+            return nil
+        }
+        guard range.contains(value) else {
+            issue(table, key, "must be between \(Self.text(range.lowerBound)) and \(Self.text(range.upperBound))", prefix: prefix)
+            return nil
+        }
+        return value
+    }
+
+    static func text(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(value)
     }
 
     // MARK: helpers

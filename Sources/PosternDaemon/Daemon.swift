@@ -6,6 +6,9 @@ import NIOCore
 import NIOPosix
 import NIOSSL
 import SMTPServer
+import Delivery
+import DNS
+import DNSModel
 
 /// The running relay: the queue, the listeners, and signal handling.
 /// SIGTERM/SIGINT stop accepting, let sessions in flight finish (up to
@@ -46,8 +49,18 @@ public final class Daemon: Sendable {
         let connections = ConnectionLimiter(maxTotal: config.limits.maxConnections,
                                             maxPerAddress: config.limits.maxConnectionsPerIP)
         let sessions = SessionRegistry()
-        let context = ServerContext(hostname: config.hostname, limits: config.limits, tls: tls, queue: queue,
+        var context = ServerContext(hostname: config.hostname, limits: config.limits, tls: tls, queue: queue,
                                     logger: logger, connections: connections, sessions: sessions)
+        let agent = config.delivery.enabled ? try makeDeliveryAgent(queue: queue, group: group) : nil
+        if let agent {
+            context.onCommit = { agent.enqueue($0) }
+            try agent.loadQueue()
+            logger.info("delivery started", metadata: ["workers": "\(config.delivery.workers)",
+                                                       "waiting": "\(agent.scheduler.waitingCount)"])
+        } else {
+            logger.info("delivery is off: accepted mail stays queued")
+        }
+        let deliveryTask = agent.map { agent in Task { await agent.run() } }
         var channels: [Channel] = []
         do {
             for listener in config.listeners {
@@ -79,6 +92,10 @@ public final class Daemon: Sendable {
                 try await Task.sleep(nanoseconds: 20_000_000)
             }
         }
+        if let agent, let deliveryTask {
+            agent.stop() // deliveries in flight finish or stay deferred
+            await deliveryTask.value
+        }
         try await group.shutdownGracefully()
         queue.close()
         let stats = queue.stats
@@ -86,6 +103,41 @@ public final class Daemon: Sendable {
             "messages": "\(stats.messages)", "sync_calls": "\(stats.syncCalls)", "batches": "\(stats.batches)",
             "failures": "\(stats.failures)",
         ])
+    }
+
+    func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup) throws -> DeliveryAgent {
+        let settings = config.delivery
+        let servers: [DNSServerAddress]
+        if config.dnsServers.isEmpty {
+            servers = try DNSServerAddress.fromResolvConf()
+        } else {
+            servers = config.dnsServers.compactMap { DNSServerAddress(parsing: $0) }
+        }
+        let upstream = try LDNSResolver(configuration: .init(servers: servers, timeout: .milliseconds(Int(config.dnsTimeoutSeconds * 1000))))
+        let resolver = CachingResolver(upstream: upstream)
+        func destination(_ text: String) -> Router.Destination? {
+            TableReader.parseDestination(text).map { Router.Destination(host: $0.host, port: $0.port ?? 25, lookUpMX: $0.lookUpMX) }
+        }
+        let routes = settings.routes.compactMapValues(destination)
+        let relay = settings.relayhost.flatMap(destination)
+        var delivery = DeliveryConfiguration(hostname: config.hostname)
+        delivery.workers = settings.workers
+        delivery.perDestinationLimit = settings.perDestination
+        delivery.routes = routes
+        delivery.relayhost = relay
+        if let user = settings.relayUser, let password = settings.relayPassword {
+            delivery.relayCredentials = ClientCredentials(user: user, password: password)
+        }
+        delivery.relayTLS = TLSPolicy(rawValue: settings.relayTLS) ?? .opportunistic
+        delivery.tlsPolicy = TLSPolicy(rawValue: settings.tls) ?? .opportunistic
+        delivery.smtpPort = settings.port
+        delivery.retry = RetrySchedule(minimumDelay: settings.retryMinimumSeconds, maximumDelay: settings.retryMaximumSeconds,
+                                       lifetime: settings.lifetimeSeconds,
+                                       delayWarningAfter: settings.delayWarningSeconds > 0 ? settings.delayWarningSeconds : nil)
+        let timeout = TimeAmount.milliseconds(Int64(settings.commandTimeoutSeconds * 1000))
+        delivery.timeouts = ClientTimeouts(all: timeout)
+        let router = Router(routes: routes, relayhost: relay, smtpPort: settings.port, resolver: resolver)
+        return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger)
     }
 
     /// Suspends until SIGTERM or SIGINT; returns its name.

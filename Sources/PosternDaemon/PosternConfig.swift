@@ -31,6 +31,34 @@ public struct PosternConfig: Sendable {
     public var logFormat: PosternLogHandler.Format = .logfmt
     /// Seconds SIGTERM waits for sessions in flight before closing them.
     public var shutdownGraceSeconds = 10
+    public var delivery = DeliverySettings()
+    /// Name servers for MX/A/AAAA (and SPF); empty: /etc/resolv.conf.
+    public var dnsServers: [String] = []
+    public var dnsTimeoutSeconds = 3.0
+
+    /// `[delivery]`: how accepted mail leaves.
+    public struct DeliverySettings: Sendable, Equatable {
+        /// Off: mail stays queued (e.g. a node that only accepts).
+        public var enabled = true
+        public var workers = 16
+        public var perDestination = 8
+        /// Port for MX delivery.
+        public var port = 25
+        /// "[host]:port" (no MX lookup) or "host:port" (MX of host).
+        public var relayhost: String?
+        public var relayUser: String?
+        public var relayPassword: String?
+        public var relayTLS = "opportunistic"
+        public var tls = "opportunistic"
+        /// Domain → "[host]:port".
+        public var routes: [String: String] = [:]
+        public var retryMinimumSeconds = 300.0
+        public var retryMaximumSeconds = 14_400.0
+        public var lifetimeSeconds = 432_000.0
+        /// 0 turns the delay warning off.
+        public var delayWarningSeconds = 14_400.0
+        public var commandTimeoutSeconds = 300.0
+    }
 
     public init() {}
 
@@ -77,4 +105,12 @@ public struct ConfigIssue: Error, Sendable, Equatable, CustomStringConvertible {
 public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
     public var issues: [ConfigIssue]
     public var description: String { issues.map(\.description).joined(separator: "\n") }
+}
+
+enum IPAddressText {
+    static func isAddress(_ text: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
+    }
 }

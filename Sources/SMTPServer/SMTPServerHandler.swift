@@ -225,6 +225,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
                 "size": "\(envelope.size)", "proto": "\(envelope.receivedProtocol)",
             ])
             write(session.commitSucceeded(queueID: envelope.id.description), context: context)
+            server.onCommit(envelope.id)
         case .failure(let error):
             logger.error("queue commit failed", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
             write(session.commitFailed(), context: context)

@@ -14,6 +14,8 @@ public struct ServerContext: Sendable {
     public var logger: Logger
     public var connections: ConnectionLimiter
     public var sessions: SessionRegistry
+    /// Called once a message is durably queued (the delivery side starts it).
+    public var onCommit: @Sendable (QueueID) -> Void = { _ in }
 
     public init(hostname: String, limits: SMTPLimits, tls: NIOSSLContext?, queue: MailQueue, logger: Logger,
                 connections: ConnectionLimiter, sessions: SessionRegistry = SessionRegistry()) {

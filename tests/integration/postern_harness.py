@@ -363,7 +363,8 @@ class Queue:
 
 
 def render_config(port: int, queue_dir: str, *, limits: dict | None = None,
-                  tls: tuple[str, str] | None = None, ipv6: bool = False, extra: str = "") -> str:
+                  tls: tuple[str, str] | None = None, ipv6: bool = False, extra: str = "",
+                  delivery: str | None = None) -> str:
     lines = [f'hostname = "{HOSTNAME}"', "", "[[listener]]", f'address = "127.0.0.1:{port}"', ""]
     if ipv6:
         lines += ["[[listener]]", f'address = "[::1]:{port}"', ""]
@@ -375,6 +376,9 @@ def render_config(port: int, queue_dir: str, *, limits: dict | None = None,
     if tls:
         lines += ["[tls]", f'certificate = "{tls[0]}"', f'key = "{tls[1]}"', ""]
     lines += ["[log]", 'level = "info"', 'format = "logfmt"', ""]
+    # Receiving tests keep mail queued: no delivery, so no DNS lookup at all.
+    # Delivery tests pass their own [delivery]/[dns] tables (loopback only).
+    lines.append(delivery if delivery is not None else "[delivery]\nenabled = false\n")
     if extra:
         lines.append(extra)
     return "\n".join(lines)
@@ -384,8 +388,10 @@ class PosternServer:
     """One `postern serve --config …` subprocess with its own directory."""
 
     def __init__(self, binary: str, workdir: Path, *, limits: dict | None = None,
-                 tls: tuple[str, str] | None = None, ipv6: bool = False, name: str = "postern"):
+                 tls: tuple[str, str] | None = None, ipv6: bool = False, name: str = "postern",
+                 delivery: str | None = None):
         self.binary = binary
+        self.delivery = delivery
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.limits = limits
@@ -406,7 +412,7 @@ class PosternServer:
         for _ in range(3):
             self.port = port or free_port()
             self.config_path.write_text(render_config(self.port, "queue", limits=self.limits, tls=self.tls,
-                                                       ipv6=self.ipv6))
+                                                       ipv6=self.ipv6, delivery=self.delivery))
             self.starts += 1
             with open(self.stderr_path, "ab") as err:
                 err.write(f"----- start #{self.starts} on port {self.port}\n".encode())

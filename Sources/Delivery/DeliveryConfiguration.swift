@@ -1,0 +1,27 @@
+import MailQueue
+import NIOCore
+
+/// How the delivery side behaves; built from `[delivery]` in postern.toml.
+public struct DeliveryConfiguration: Sendable {
+    /// Our name in EHLO and in DSNs.
+    public var hostname: String
+    /// Messages delivered at the same time.
+    public var workers = 16
+    /// Connections at the same time to one next hop (host:port).
+    public var perDestinationLimit = 8
+    public var routes: [String: Router.Destination] = [:]
+    public var relayhost: Router.Destination?
+    public var relayCredentials: ClientCredentials?
+    /// TLS towards the relayhost: `.required` refuses to send in plaintext.
+    public var relayTLS: TLSPolicy = .opportunistic
+    /// TLS towards everything else.
+    public var tlsPolicy: TLSPolicy = .opportunistic
+    /// Port for MX delivery (25).
+    public var smtpPort = 25
+    public var retry = RetrySchedule()
+    public var timeouts = ClientTimeouts()
+
+    public init(hostname: String) {
+        self.hostname = hostname
+    }
+}

@@ -1,0 +1,53 @@
+import SMTPCore
+
+/// The checks made before a message is offered to a server, and the MAIL
+/// parameters it gets. Recipients settled here never reach the wire.
+struct MessagePlan: Sendable, Hashable {
+    /// One per recipient: nil to send, else settled locally.
+    var outcomes: [RecipientOutcome?]
+    var mailParameters: [String] = []
+    var notes: [String] = []
+
+    init(message: OutboundMessage, capabilities: ServerCapabilities, ourLimit: Int?) {
+        outcomes = message.recipients.map { address in
+            let why = address.isEmpty ? "empty address" : OutboundMessage.invalidAddressReason(address)
+            return why.map { .failed(.local(EnhancedStatusCode(5, 1, 3), "bad recipient address: \($0)", stage: .rcpt)) }
+        }
+        if let why = OutboundMessage.invalidAddressReason(message.sender) {
+            settleAll(.failed(.local(EnhancedStatusCode(5, 1, 7), "bad sender address: \(why)", stage: .mail)))
+            return
+        }
+        if let limit = ourLimit, message.size > limit {
+            settleAll(.failed(.local(EnhancedStatusCode(5, 3, 4),
+                                     "message size \(message.size) exceeds the limit of \(limit) octets", stage: .mail)))
+            return
+        }
+        // RFC 1870 §6.1: a client should not send a message larger than announced.
+        if let limit = capabilities.maxMessageSize, message.size > limit {
+            settleAll(.failed(.local(EnhancedStatusCode(5, 3, 4),
+                                     "message size \(message.size) exceeds the next hop's limit of \(limit) octets",
+                                     stage: .mail)))
+            return
+        }
+        // RFC 6531 §3.2: no downgrade is defined for internationalized envelopes.
+        if message.requiresSMTPUTF8 && !capabilities.smtpUTF8 {
+            settleAll(.failed(.local(EnhancedStatusCode(5, 6, 7),
+                                     "the message needs SMTPUTF8, which the next hop does not offer", stage: .mail)))
+            return
+        }
+        if capabilities.size { mailParameters.append("SIZE=\(message.size)") }
+        if message.eightBitMIME {
+            if capabilities.eightBitMIME {
+                mailParameters.append("BODY=8BITMIME")
+            } else {
+                // RFC 6152 §3 asks for a downgrade; like Postfix we send the octets as they are.
+                notes.append("8-bit message sent to a server that does not offer 8BITMIME")
+            }
+        }
+        if message.requiresSMTPUTF8 { mailParameters.append("SMTPUTF8") }
+    }
+
+    private mutating func settleAll(_ outcome: RecipientOutcome) {
+        for index in outcomes.indices where outcomes[index] == nil { outcomes[index] = outcome }
+    }
+}

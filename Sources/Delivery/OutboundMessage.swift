@@ -1,0 +1,65 @@
+import MailQueue
+import NIOCore
+
+/// Where the content of a message comes from. Queue files are streamed in
+/// chunks, never read whole; in-memory bodies serve tests and small
+/// generated messages (bounces).
+public enum MessageBody: Sendable, Hashable {
+    /// A file with CRLF line ends, as `QueueReader.bodyPath(id:)` names it.
+    case file(path: String)
+    case bytes(ByteBuffer)
+}
+
+/// One message to hand to the next hop: the envelope part the client needs
+/// and the body.
+public struct OutboundMessage: Sendable, Hashable {
+    /// The queue ID, for logs.
+    public var id: String
+    /// The reverse-path without angle brackets; "" is the null sender.
+    public var sender: String
+    /// Forward-paths without angle brackets, all for this next hop.
+    public var recipients: [String]
+    /// Body size in octets: sent as SIZE= and compared with the server's limit.
+    public var size: Int
+    /// The body has 8-bit octets (received with BODY=8BITMIME, RFC 6152).
+    public var eightBitMIME: Bool
+    /// Received with SMTPUTF8 (RFC 6531).
+    public var smtpUTF8: Bool
+    public var body: MessageBody
+
+    public init(id: String, sender: String, recipients: [String], size: Int,
+                eightBitMIME: Bool = false, smtpUTF8: Bool = false, body: MessageBody) {
+        self.id = id
+        self.sender = sender
+        self.recipients = recipients
+        self.size = size
+        self.eightBitMIME = eightBitMIME
+        self.smtpUTF8 = smtpUTF8
+        self.body = body
+    }
+
+    /// A queued message; `recipients` defaults to those still pending or deferred.
+    public init(envelope: Envelope, bodyPath: String, recipients: [String]? = nil) {
+        let open = envelope.recipients.filter { $0.status == .pending || $0.status == .deferred }.map(\.address)
+        self.init(id: envelope.id.description, sender: envelope.sender, recipients: recipients ?? open,
+                  size: envelope.size, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,
+                  body: .file(path: bodyPath))
+    }
+
+    /// The message cannot go to a server without SMTPUTF8 (RFC 6531 §3.2):
+    /// it was received with SMTPUTF8 or an envelope address is not ASCII.
+    public var requiresSMTPUTF8: Bool {
+        smtpUTF8 || !sender.utf8.allSatisfy { $0 < 0x80 } || recipients.contains { !$0.utf8.allSatisfy { $0 < 0x80 } }
+    }
+
+    /// Why an address cannot be written into MAIL or RCPT, or nil if it can:
+    /// no controls (CR/LF would inject commands), no angle brackets, and at
+    /// most 256 octets plus brackets (RFC 5321 §4.5.3.1.3).
+    static func invalidAddressReason(_ address: String) -> String? {
+        if address.utf8.count > 254 { return "address longer than 254 octets" }
+        if address.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "<") || $0 == UInt8(ascii: ">") }) {
+            return "address contains control characters or angle brackets"
+        }
+        return nil
+    }
+}

@@ -1,0 +1,130 @@
+import NIOCore
+import SMTPCore
+
+/// Why the next hop's answer could not be read as an SMTP reply. Any of these
+/// ends the connection: the byte stream can no longer be trusted.
+public enum ReplyParseError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// No line end within `maxLineLength` octets.
+    case lineTooLong(limit: Int)
+    /// A multi-line reply went on past `maxLines` lines.
+    case tooManyLines(limit: Int)
+    /// A line that does not start with a reply code 2xx–5xx and SP, "-" or
+    /// the line end; the offending line (cut short) is kept for the log.
+    case malformedLine(String)
+    /// A continuation line carried another code than the first line.
+    case inconsistentCode(first: Int, later: Int)
+
+    public var description: String {
+        switch self {
+        case .lineTooLong(let limit): return "reply line longer than \(limit) octets"
+        case .tooManyLines(let limit): return "reply longer than \(limit) lines"
+        case .malformedLine(let line): return "malformed reply line \"\(line)\""
+        case .inconsistentCode(let first, let later): return "reply code changed from \(first) to \(later) within one reply"
+        }
+    }
+}
+
+/// Reads SMTP replies from the bytes a server sends (RFC 5321 §4.2):
+///
+///     Reply-line     = *( Reply-code "-" [ textstring ] CRLF )
+///                      Reply-code [ SP textstring ] CRLF
+///     Reply-code     = %x32-35 %x30-35 %x30-39
+///
+/// Accepts a bare LF as line end (a client should be liberal here, the
+/// server's own framing is not our risk), keeps a partial reply between
+/// calls, and strips an enhanced status code (RFC 2034 §4) when the first
+/// line carries one whose class matches the reply code; servers that send
+/// none are fine.
+public struct ReplyParser: Sendable {
+    /// Longest line including its line end. RFC 5321 §4.5.3.1.5 sets 512;
+    /// real servers send longer EHLO and error texts, so the default is wider.
+    public var maxLineLength: Int
+    /// Longest multi-line reply (EHLO replies have one line per extension).
+    public var maxLines: Int
+
+    private var pendingLines: [(code: Int, text: Substring)] = []
+
+    public init(maxLineLength: Int = 4096, maxLines: Int = 100) {
+        self.maxLineLength = maxLineLength
+        self.maxLines = maxLines
+    }
+
+    /// True while part of a multi-line reply has been read.
+    public var hasPartialReply: Bool { !pendingLines.isEmpty }
+
+    /// Takes the next complete reply out of `buffer`, or returns nil and
+    /// leaves an incomplete line in place until more bytes arrive.
+    public mutating func next(_ buffer: inout ByteBuffer) throws(ReplyParseError) -> SMTPReply? {
+        while let line = try Self.takeLine(&buffer, limit: maxLineLength) {
+            let (code, isLast, text) = try Self.parseLine(line)
+            if let first = pendingLines.first?.code, first != code {
+                throw .inconsistentCode(first: first, later: code)
+            }
+            pendingLines.append((code, text))
+            guard pendingLines.count <= maxLines else { throw .tooManyLines(limit: maxLines) }
+            if isLast {
+                defer { pendingLines.removeAll(keepingCapacity: true) }
+                return Self.makeReply(code: code, texts: pendingLines.map(\.text))
+            }
+        }
+        return nil
+    }
+
+    /// One line without its line end, or nil when no line end has arrived yet.
+    static func takeLine(_ buffer: inout ByteBuffer, limit: Int) throws(ReplyParseError) -> Substring? {
+        let view = buffer.readableBytesView
+        guard let lf = view.firstIndex(of: UInt8(ascii: "\n")) else {
+            if view.count >= limit { throw .lineTooLong(limit: limit) }
+            return nil
+        }
+        let length = lf - view.startIndex
+        guard length + 1 <= limit else { throw .lineTooLong(limit: limit) }
+        var bytes = view[view.startIndex..<lf]
+        if bytes.last == UInt8(ascii: "\r") { bytes = bytes.dropLast() }
+        let line = String(decoding: bytes, as: UTF8.self)
+        buffer.moveReaderIndex(forwardBy: length + 1)
+        return Substring(line)
+    }
+
+    /// Reply-code, whether this is the last line, and the text after the separator.
+    static func parseLine(_ line: Substring) throws(ReplyParseError) -> (Int, Bool, Substring) {
+        let utf8 = Array(line.utf8.prefix(4))
+        guard utf8.count >= 3,
+              (UInt8(ascii: "2")...UInt8(ascii: "5")).contains(utf8[0]),
+              (UInt8(ascii: "0")...UInt8(ascii: "5")).contains(utf8[1]),
+              (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(utf8[2]) else {
+            throw .malformedLine(String(line.prefix(80)))
+        }
+        let code = Int(utf8[0] - 0x30) * 100 + Int(utf8[1] - 0x30) * 10 + Int(utf8[2] - 0x30)
+        if utf8.count == 3 { return (code, true, "") }
+        let text = line.dropFirst(4)
+        switch utf8[3] {
+        case UInt8(ascii: " "): return (code, true, text)
+        case UInt8(ascii: "-"): return (code, false, text)
+        default: throw .malformedLine(String(line.prefix(80)))
+        }
+    }
+
+    /// Builds the reply; the enhanced code is taken when the first line has
+    /// one of the reply's class, and then stripped from every line that repeats it.
+    static func makeReply(code: Int, texts: [Substring]) -> SMTPReply {
+        let enhanced = leadingEnhancedCode(texts[0]).flatMap { found in
+            Int(found.code.klass) == code / 100 ? found.code : nil
+        }
+        guard let enhanced else {
+            return SMTPReply(code: code, lines: texts.map(String.init))
+        }
+        let lines = texts.map { text -> String in
+            guard let found = leadingEnhancedCode(text), found.code == enhanced else { return String(text) }
+            return String(found.rest)
+        }
+        return SMTPReply(code: code, enhanced: enhanced, lines: lines)
+    }
+
+    /// "X.Y.Z" at the start of a line, followed by SP or the end.
+    static func leadingEnhancedCode(_ text: Substring) -> (code: EnhancedStatusCode, rest: Substring)? {
+        let token = text.prefix { $0 != " " }
+        guard token.utf8.count >= 5, let code = EnhancedStatusCode(token) else { return nil }
+        return (code, text.dropFirst(token.count).drop { $0 == " " })
+    }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+@testable import MailQueue
+
+@Suite("Delivery scheduler")
+struct DeliverySchedulerTests {
+    let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+    func id(_ n: UInt64) -> QueueID { QueueID(value: n) }
+
+    @Test func handsOutDueMessagesInOrder() {
+        let s = DeliveryScheduler()
+        s.schedule(id(3), at: t0.addingTimeInterval(30))
+        s.schedule(id(1), at: t0.addingTimeInterval(10))
+        s.schedule(id(2), at: t0.addingTimeInterval(20))
+        #expect(s.takeDue(now: t0) == nil)
+        #expect(s.nextDue == t0.addingTimeInterval(10))
+        #expect(s.takeDue(now: t0.addingTimeInterval(25)) == id(1))
+        #expect(s.takeDue(now: t0.addingTimeInterval(25)) == id(2))
+        #expect(s.takeDue(now: t0.addingTimeInterval(25)) == nil)
+        #expect(s.inFlightCount == 2 && s.waitingCount == 1)
+    }
+
+    @Test func neverTwoWorkersOnOneMessage() {
+        let s = DeliveryScheduler()
+        s.schedule(id(1), at: t0)
+        #expect(s.takeDue(now: t0) == id(1))
+        s.schedule(id(1), at: t0) // e.g. a flush while it is being delivered
+        #expect(s.takeDue(now: t0) == nil)
+        s.finish(id(1), nextAttempt: t0.addingTimeInterval(60))
+        #expect(s.takeDue(now: t0) == nil)
+        #expect(s.takeDue(now: t0.addingTimeInterval(60)) == id(1))
+    }
+
+    @Test func reschedulingReplacesTheOldTime() {
+        let s = DeliveryScheduler()
+        s.schedule(id(1), at: t0.addingTimeInterval(100))
+        s.schedule(id(1), at: t0.addingTimeInterval(5))
+        #expect(s.takeDue(now: t0.addingTimeInterval(5)) == id(1))
+        #expect(s.takeDue(now: t0.addingTimeInterval(200)) == nil) // the stale entry is ignored
+        s.schedule(id(2), at: t0)
+        s.remove(id(2))
+        #expect(s.takeDue(now: t0.addingTimeInterval(200)) == nil)
+        #expect(s.nextDue == nil)
+    }
+
+    @Test func concurrentWorkersEachGetDistinctMessages() async {
+        let s = DeliveryScheduler()
+        for n in 1...1000 { s.schedule(id(UInt64(n)), at: t0) }
+        let taken = await withTaskGroup(of: [QueueID].self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    var mine: [QueueID] = []
+                    while let next = s.takeDue(now: self.t0) { mine.append(next) }
+                    return mine
+                }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(taken.count == 1000 && Set(taken).count == 1000)
+    }
+}

@@ -1,0 +1,103 @@
+import Testing
+@testable import PosternDaemon
+
+@Suite("Configuration loader")
+struct ConfigLoaderTests {
+    @Test func goodFile() throws {
+        let config = try ConfigLoader.load(text: """
+            hostname = "relay.example.org"
+
+            [[listener]]
+            address = "127.0.0.1:2526"
+            [[listener]]
+            address = "[::1]:2527"
+
+            [queue]
+            directory = "spool"   # relative to the file
+            sync = "fsync"
+
+            [limits]
+            max_message_size = 1048576
+            max_recipients = 50
+            command_timeout = 60
+
+            [log]
+            level = "debug"
+            format = "json"
+            """, file: "/etc/postern/postern.toml")
+        #expect(config.hostname == "relay.example.org")
+        #expect(config.listeners == [.init(host: "127.0.0.1", port: 2526), .init(host: "::1", port: 2527)])
+        #expect(config.queueDirectory == "/etc/postern/spool")
+        #expect(config.syncMode == .fsync)
+        #expect(config.limits.maxMessageSize == 1_048_576)
+        #expect(config.limits.maxRecipients == 50)
+        #expect(config.limits.commandTimeoutSeconds == 60)
+        #expect(config.logLevel == .debug)
+        #expect(config.logFormat == .json)
+    }
+
+    @Test func defaultsAreLoopbackOnly() {
+        let config = PosternConfig()
+        #expect(config.listeners == [.init(host: "127.0.0.1", port: 2525)])
+        #expect(config.queueDirectory == "./var/queue")
+        #expect(config.tls == nil)
+    }
+
+    @Test func everyMistakeIsNamedWithItsLine() {
+        do {
+            _ = try ConfigLoader.load(text: """
+                hostname = "relay.test"
+                colour = "blue"
+
+                [[listener]]
+                address = "localhost"
+
+                [queue]
+                sync = "sometimes"
+
+                [limits]
+                max_recipients = "many"
+                max_errors = 0
+
+                [tls]
+                certificate = "/nonexistent/cert.pem"
+                key = "/nonexistent/key.pem"
+                """, file: "p.toml")
+            Issue.record("accepted a bad file")
+        } catch {
+            let lines = error.issues.map(\.description)
+            #expect(lines == [
+                "p.toml:2: colour: unknown key (expected one of: delivery, dns, hostname, limits, listener, log, queue, tls)",
+                "p.toml:5: listener.address: expected HOST:PORT, e.g. 127.0.0.1:2525",
+                "p.toml:8: queue.sync: must be one of: syncfs, fsync",
+                "p.toml:11: limits.max_recipients: must be an integer, not string",
+                "p.toml:12: limits.max_errors: must be between 1 and 1000",
+                "p.toml:15: tls.certificate: cannot read /nonexistent/cert.pem",
+                "p.toml:16: tls.key: cannot read /nonexistent/key.pem",
+            ])
+        }
+    }
+
+    @Test func syntaxErrorNamesTheLine() {
+        do {
+            _ = try ConfigLoader.load(text: "hostname = \"a\"\n[limits\n", file: "x.toml")
+            Issue.record("accepted a bad file")
+        } catch {
+            #expect(error.issues.count == 1)
+            #expect(error.issues[0].line == 2)
+            #expect(error.issues[0].description.hasPrefix("x.toml:2: "))
+        }
+    }
+
+    @Test("listen addresses", arguments: [
+        ("127.0.0.1:25", "127.0.0.1", 25), ("[::1]:2525", "::1", 2525), ("0.0.0.0:587", "0.0.0.0", 587),
+    ])
+    func listenAddress(text: String, host: String, port: Int) {
+        #expect(PosternConfig.parseListenAddress(text) == .init(host: host, port: port))
+    }
+
+    @Test("bad listen addresses", arguments: ["127.0.0.1", ":25", "host:0", "host:70000", "[::1]", "[::1]2525"])
+    func badListenAddress(text: String) {
+        #expect(PosternConfig.parseListenAddress(text) == nil)
+    }
+}
