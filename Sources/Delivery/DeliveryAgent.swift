@@ -18,6 +18,7 @@ public final class DeliveryAgent: Sendable {
     let group: EventLoopGroup
     let logger: Logger
     let limiter: DestinationLimiter
+    let pool: ConnectionPool
     private let wakeup = Wakeup()
     private let state = NIOLockedValueBox(RunState())
 
@@ -35,6 +36,7 @@ public final class DeliveryAgent: Sendable {
         self.logger = logger
         scheduler = DeliveryScheduler()
         limiter = DestinationLimiter(limit: configuration.perDestinationLimit)
+        pool = ConnectionPool(maxIdlePerKey: configuration.perDestinationLimit, idleTimeout: configuration.connectionIdleSeconds)
     }
 
     /// Rebuilds the schedule from the queue (at start).
@@ -65,9 +67,11 @@ public final class DeliveryAgent: Sendable {
                     }
                 }
                 let wait = scheduler.nextDue.map { max(0.001, $0.timeIntervalSince(Date())) } ?? 60
-                await wakeup.wait(seconds: min(wait, 60))
+                await wakeup.wait(seconds: min(wait, 1))
+                await pool.prune()
             }
         }
+        await pool.prune(everything: true)
     }
 
     /// Stops taking new work; `run` returns once deliveries in flight end.
@@ -211,6 +215,16 @@ public final class DeliveryAgent: Sendable {
                     await limiter.acquire(key)
                     var hopOptions = options
                     hopOptions.tlsServerName = IPAddressCheck.isAddress(hop.host) ? nil : hop.host
+                    // A pooled connection first; if it died under us, once more on a fresh one.
+                    if let pooled = await pool.take(key) {
+                        let outcome = await pooled.send(message)
+                        if pooled.isOpen || outcome.recipients.contains(where: { !$0.isDeferred }) {
+                            await pool.put(key, pooled)
+                            await limiter.release(key)
+                            return zip(indices, outcome.recipients).map { ($0, $1, hop.host) }
+                        }
+                        await pooled.close()
+                    }
                     let connection: SMTPConnection
                     do {
                         connection = try await SMTPConnection.open(host: address, port: hop.port, options: hopOptions,
@@ -222,7 +236,7 @@ public final class DeliveryAgent: Sendable {
                         continue
                     }
                     let outcome = await connection.send(message)
-                    await connection.close()
+                    await pool.put(key, connection)
                     await limiter.release(key)
                     return zip(indices, outcome.recipients).map { ($0, $1, hop.host) }
                 }

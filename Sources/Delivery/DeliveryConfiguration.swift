@@ -1,3 +1,4 @@
+import Foundation
 import MailQueue
 import NIOCore
 
@@ -19,6 +20,8 @@ public struct DeliveryConfiguration: Sendable {
     /// Port for MX delivery (25).
     public var smtpPort = 25
     public var retry = RetrySchedule()
+    /// Seconds an open connection waits for another message to the same hop.
+    public var connectionIdleSeconds: TimeInterval = 5
     public var timeouts = ClientTimeouts()
 
     public init(hostname: String) {

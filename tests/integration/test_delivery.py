@@ -260,3 +260,30 @@ def test_relayhost_with_auth(start_postern, sinks):
     assert meta["auth_user"] == "relayuser"
     wait_queue_empty(server)
     assert "s3cret" not in server.stderr_text()
+
+
+def test_delay_warning_then_delivery(start_postern, sinks):
+    """A destination that is down for a while: after delay_warning the sender
+    gets an RFC 3464 'delayed' report, and the message still goes out later."""
+    bounce_sink = sinks()
+    down_port = free_port()
+    server = start_postern(delivery=delivery_config(
+        routes={"slow.example": f"[127.0.0.1]:{down_port}", "example.org": f"[127.0.0.1]:{bounce_sink.port}"},
+        extra="delay_warning = 1\nlifetime = 600"))
+    send(server.port, "alice@example.org", ["user@slow.example"], "slow one")
+    (meta, data), = bounce_sink.wait_for(1, timeout=30)
+    assert meta["mail_from"] in ("", "<>") and meta["rcpt_tos"] == ["alice@example.org"]
+    text = split_received(data)[1].decode()
+    assert "Action: delayed" in text
+    assert "Will-Retry-Until:" in text
+    # Only one warning, however many retries follow.
+    time.sleep(3)
+    assert len(bounce_sink.messages()) == 1
+    # The destination comes up: the message is delivered and leaves the queue.
+    late = Sink(bounce_sink.dir.parent / "late", port=down_port)
+    try:
+        (meta, _), = late.wait_for(1, timeout=30)
+        assert meta["rcpt_tos"] == ["user@slow.example"]
+        wait_queue_empty(server)
+    finally:
+        late.stop()
