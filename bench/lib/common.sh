@@ -10,6 +10,7 @@
 #   bench_cpu_ns CG PID              CPU nanoseconds used so far by the server
 #   bench_cpu_settle CG PID [SECS]   wait until the server stops using CPU
 #   bench_cpu_end CG                 remove the accounting group
+#   bench_sink_wait LOG N [SECS]     wait until smtp-sink's -c counter in LOG reaches N
 #
 # CPU accounting: if the cgroup-v1 "cpuacct" controller is mounted and
 # writable (as root on this machine), each server is started inside its own
@@ -217,3 +218,47 @@ bench_kill_wait() {
 }
 
 BENCH_CGS_CREATED=(${BENCH_CGS_CREATED[@]+"${BENCH_CGS_CREATED[@]}"})
+
+# --- smtp-sink counter --------------------------------------------------------
+
+# bench_sink_wait LOG N [TIMEOUT_SECONDS]
+# Waits until the last "mesg=COUNT" that smtp-sink -c wrote to LOG is at least
+# N. Prints "EPOCH COUNT": the wall-clock time (same clock as $EPOCHREALTIME)
+# at which the count was first seen and the count itself. Returns 0 once N is
+# reached, 1 on timeout (printing the time and the count at that point).
+# One python3 process that reads only the end of LOG every 10 ms, so it can
+# run in the background during a timed run at negligible CPU cost (calling
+# pf_sink_count in a loop forks three processes per poll, about 15 ms of CPU
+# each with a few thousand messages in the log).
+bench_sink_wait() {
+	python3 - "$1" "$2" "${3:-60}" <<'EOF'
+import os, re, sys, time
+path, want, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+# smtp-sink -c ends every counter line with \r; a match needs it, so a number
+# caught in the middle of being written is never taken.
+pat = re.compile(rb"mesg=(\d+)\r")
+deadline = time.time() + timeout
+count = 0
+fd = None
+while True:
+    now = time.time()
+    if fd is None:
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            fd = None
+    if fd is not None:
+        size = os.fstat(fd).st_size
+        tail = os.pread(fd, 512, max(0, size - 512))
+        found = pat.findall(tail)
+        if found:
+            count = int(found[-1])
+    if count >= want:
+        print("%.6f %d" % (now, count))
+        sys.exit(0)
+    if now >= deadline:
+        print("%.6f %d" % (now, count))
+        sys.exit(1)
+    time.sleep(0.01)
+EOF
+}
