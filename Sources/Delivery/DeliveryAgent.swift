@@ -207,8 +207,11 @@ public final class DeliveryAgent: Sendable {
                 options.allowPlaintextAuth = configuration.relayTLS == .none
             }
             var lastReason = DeliveryReason.local(EnhancedStatusCode(4, 4, 1), "no next hop answered", stage: .connect)
-            let message = OutboundMessage(envelope: envelope, bodyPath: queue.bodyPath(id: envelope.id),
+            var message = OutboundMessage(envelope: envelope, bodyPath: queue.bodyPath(id: envelope.id),
                                           recipients: indices.map { envelope.recipients[$0].address })
+            // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
+            // octets need an 8BITMIME next hop.
+            if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
             for hop in hops {
                 for address in hop.addresses {
                     let key = "\(address):\(hop.port)"
@@ -243,6 +246,15 @@ public final class DeliveryAgent: Sendable {
             }
             return all(.deferred(lastReason))
         }
+    }
+
+    static func hasEightBitOctets(path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return true }
+        defer { try? handle.close() }
+        while let chunk = try? handle.read(upToCount: 65536), !chunk.isEmpty {
+            if chunk.contains(where: { $0 >= 0x80 }) { return true }
+        }
+        return false
     }
 
     private func domain(of address: String) -> String {

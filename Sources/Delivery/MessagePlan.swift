@@ -35,15 +35,17 @@ struct MessagePlan: Sendable, Hashable {
                                      "the message needs SMTPUTF8, which the next hop does not offer", stage: .mail)))
             return
         }
-        if capabilities.size { mailParameters.append("SIZE=\(message.size)") }
-        if message.eightBitMIME {
-            if capabilities.eightBitMIME {
-                mailParameters.append("BODY=8BITMIME")
-            } else {
-                // RFC 6152 §3 asks for a downgrade; like Postfix we send the octets as they are.
-                notes.append("8-bit message sent to a server that does not offer 8BITMIME")
-            }
+        // RFC 6152 §3: 8-bit content goes only to a server that offers
+        // 8BITMIME; Postern does not convert to 7 bit, so it returns the
+        // message instead. (`eightBitMIME` is set only when the content
+        // really holds 8-bit octets, see DeliveryAgent.)
+        if message.eightBitMIME && !capabilities.eightBitMIME {
+            settleAll(.failed(.local(EnhancedStatusCode(5, 6, 3),
+                                     "8-bit content, and the next hop does not offer 8BITMIME", stage: .mail)))
+            return
         }
+        if capabilities.size { mailParameters.append("SIZE=\(message.size)") }
+        if message.eightBitMIME { mailParameters.append("BODY=8BITMIME") }
         if message.requiresSMTPUTF8 { mailParameters.append("SMTPUTF8") }
     }
 
