@@ -66,7 +66,10 @@ public final class DeliveryAgent: Sendable {
                         self.wakeup.signal()
                     }
                 }
-                let wait = scheduler.nextDue.map { max(0.001, $0.timeIntervalSince(Date())) } ?? 60
+                // All workers busy: a finishing delivery wakes us. Otherwise
+                // sleep until the next message falls due (or a new one comes).
+                let busy = state.withLockedValue { $0.inFlight >= configuration.workers }
+                let wait = busy ? 1 : scheduler.nextDue.map { max(0.001, $0.timeIntervalSince(Date())) } ?? 1
                 await wakeup.wait(seconds: min(wait, 1))
                 await pool.prune()
             }
@@ -282,6 +285,12 @@ final class Wakeup: @unchecked Sendable {
     }
 
     func wait(seconds: Double) async {
+        // The deadline's task is cancelled when a signal comes first, so
+        // timers never pile up under load and wake the loop for nothing.
+        let deadline = Task { [self] in
+            try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+            if !Task.isCancelled { self.signal() }
+        }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             lock.lock()
             if signaled {
@@ -292,11 +301,8 @@ final class Wakeup: @unchecked Sendable {
             }
             self.continuation = continuation
             lock.unlock()
-            Task { [self] in
-                try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
-                self.signal()
-            }
         }
+        deadline.cancel()
     }
 }
 
