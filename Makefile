@@ -48,6 +48,7 @@ fuzz:
 bench: deps
 	$(SWIFT) build -c release --product postern
 	bash bench/accept.sh
+	bash bench/relay.sh
 
 clean:
 	rm -rf .build .build-fuzz var
