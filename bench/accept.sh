@@ -47,30 +47,10 @@ SELF="$BENCH_DIR/$(basename "${BASH_SOURCE[0]}")"
 # shellcheck source=lib/postfix.sh
 source "$BENCH_DIR/lib/postfix.sh"
 
-# smtp-source comes with Postfix, so Postfix is needed even for
-# TARGETS=postern. Installing it needs the package mirror, so it happens
-# before we move into the loopback-only namespace below.
-if [[ -z ${BENCH_IN_NETNS:-} ]]; then
-	pf_ensure_installed || exit 1
-fi
-
 # --- isolation: only loopback --------------------------------------------
-# Postfix runs with DNS lookups off; in addition, when we can, run everything
-# in a network namespace of our own, where nothing but 127.0.0.1/::1 exists,
-# so no process started here can reach the resolver in /etc/resolv.conf.
-if [[ ${BENCH_NETNS:-auto} != 0 && -z ${BENCH_IN_NETNS:-} ]]; then
-	if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null \
-		&& unshare -n true 2>/dev/null; then
-		export BENCH_IN_NETNS=1
-		exec unshare -n -- "$BASH" "$SELF" "$@"
-	elif [[ ${BENCH_NETNS:-auto} == 1 ]]; then
-		echo "BENCH_NETNS=1 but cannot create a network namespace" >&2
-		exit 1
-	fi
-fi
-if [[ -n ${BENCH_IN_NETNS:-} ]]; then
-	ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
-fi
+# Postfix runs with DNS lookups off, and everything runs in a loopback-only
+# network namespace when we can (see bench_isolate).
+bench_isolate "$SELF" "$@"
 
 # Progress, warnings and the final table all go to stdout, in order, so that
 # "bench/accept.sh | tee run.txt" keeps everything.

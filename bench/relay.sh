@@ -53,32 +53,12 @@ SELF="$BENCH_DIR/$(basename "${BASH_SOURCE[0]}")"
 # shellcheck source=lib/postfix.sh
 source "$BENCH_DIR/lib/postfix.sh"
 
-# smtp-source and smtp-sink come with Postfix, so Postfix is needed even for
-# TARGETS=postern. Installing it needs the package mirror, so it happens
-# before we move into the loopback-only namespace below.
-if [[ -z ${BENCH_IN_NETNS:-} ]]; then
-	pf_ensure_installed || exit 1
-fi
-
 # --- isolation: only loopback --------------------------------------------
-# Both servers relay to a bracketed loopback address (no MX lookup) and
-# Postfix runs with DNS lookups off; Postern's resolver is pointed at a closed
-# loopback port. In addition, when we can, run everything in a network
-# namespace of our own, where nothing but loopback exists, so no process
-# started here can reach the resolver in /etc/resolv.conf.
-if [[ ${BENCH_NETNS:-auto} != 0 && -z ${BENCH_IN_NETNS:-} ]]; then
-	if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null \
-		&& unshare -n true 2>/dev/null; then
-		export BENCH_IN_NETNS=1
-		exec unshare -n -- "$BASH" "$SELF" "$@"
-	elif [[ ${BENCH_NETNS:-auto} == 1 ]]; then
-		echo "BENCH_NETNS=1 but cannot create a network namespace" >&2
-		exit 1
-	fi
-fi
-if [[ -n ${BENCH_IN_NETNS:-} ]]; then
-	ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
-fi
+# Both servers relay to a bracketed loopback address (no MX lookup), Postfix
+# runs with DNS lookups off, Postern's resolver points at a closed loopback
+# port, and everything runs in a loopback-only network namespace when we can
+# (see bench_isolate).
+bench_isolate "$SELF" "$@"
 
 # Progress, warnings and the final table all go to stdout, in order, so that
 # "bench/relay.sh | tee run.txt" keeps everything.

@@ -17,6 +17,7 @@
 #   pf_sink_count                    messages the sink has received
 #   pf_sink_stop
 #   pf_cleanup                       stop everything started here (idempotent, trap-safe)
+#   bench_isolate SELF ARGS...       install Postfix, then re-run SELF in a loopback-only netns
 #
 # Knobs (environment):
 #   PF_ACCEPT_STYLE=hold|defer  how "accept" mode keeps mail from being delivered:
@@ -342,4 +343,29 @@ pf_cleanup() {
 	PF_INSTANCES=() PF_SINK_PIDS=()
 	bench_cpu_cleanup_all
 	return 0
+}
+
+# bench_isolate SELF ARGS...: make sure Postfix (smtp-source, smtp-sink) is
+# installed while the package mirror is still reachable, then re-run SELF
+# in a network namespace of its own where only loopback exists, so no
+# process started by the benchmark can reach the resolver in
+# /etc/resolv.conf. BENCH_NETNS=0 skips the namespace, =1 insists on it.
+bench_isolate() {
+	local self=$1; shift
+	if [[ -z ${BENCH_IN_NETNS:-} ]]; then
+		pf_ensure_installed || exit 1
+	fi
+	if [[ ${BENCH_NETNS:-auto} != 0 && -z ${BENCH_IN_NETNS:-} ]]; then
+		if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null \
+			&& unshare -n true 2>/dev/null; then
+			export BENCH_IN_NETNS=1
+			exec unshare -n -- "$BASH" "$self" "$@"
+		elif [[ ${BENCH_NETNS:-auto} == 1 ]]; then
+			echo "BENCH_NETNS=1 but cannot create a network namespace" >&2
+			exit 1
+		fi
+	fi
+	if [[ -n ${BENCH_IN_NETNS:-} ]]; then
+		ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
+	fi
 }
