@@ -54,6 +54,10 @@ public final class LDNSResolver: DNSResolver {
 
     deinit { pool.shutdown() }
 
+    /// Ends the query threads after the queries in flight; call before the
+    /// process exits. No query may be made afterwards.
+    public func shutdown() { pool.shutdown() }
+
     public func lookup(_ name: DNSName, type: DNSRecordType) async -> DNSLookupResult<DNSRecord> {
         await withCheckedContinuation { continuation in
             pool.submit { sessions in

@@ -7,16 +7,21 @@ final class LDNSWorkerPool<Context>: Sendable {
     typealias Job = @Sendable (Context) -> Void
 
     private let queue = JobQueue<Context>()
+    /// Left by each thread as it ends, so `shutdown` can wait for all of them.
+    private let running = DispatchGroup()
 
     /// Starts `threads` threads; each calls `makeContext` once, on itself, before its
     /// first job.
     init(threads: Int, name: String, makeContext: @escaping @Sendable () -> Context) {
         for index in 0..<max(1, threads) {
             let queue = self.queue
+            let running = self.running
+            running.enter()
             let thread = Thread {
                 let context = makeContext()
                 while let job = queue.next() { job(context) }
                 withExtendedLifetime(context) {}
+                running.leave()
             }
             thread.name = "\(name)-\(index)"
             thread.start()
@@ -27,8 +32,14 @@ final class LDNSWorkerPool<Context>: Sendable {
 
     func submit(_ job: @escaping Job) { queue.append(job) }
 
-    /// Lets the threads finish the queued jobs and exit.
-    func shutdown() { queue.close() }
+    /// Lets the threads finish the queued jobs, and waits until they have
+    /// ended. A process must do this before it exits: a thread still
+    /// starting up (resolving symbols, creating its ldns resolvers) while
+    /// exit() tears the process down can crash it.
+    func shutdown() {
+        queue.close()
+        running.wait()
+    }
 }
 
 /// The queue shared by the pool's threads. Every stored property is guarded by `condition`.

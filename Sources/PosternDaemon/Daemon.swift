@@ -51,7 +51,8 @@ public final class Daemon: Sendable {
         let sessions = SessionRegistry()
         var context = ServerContext(hostname: config.hostname, limits: config.limits, tls: tls, queue: queue,
                                     logger: logger, connections: connections, sessions: sessions)
-        let agent = config.delivery.enabled ? try makeDeliveryAgent(queue: queue, group: group) : nil
+        let delivery = config.delivery.enabled ? try makeDeliveryAgent(queue: queue, group: group) : nil
+        let agent = delivery?.agent
         if let agent {
             context.onCommit = { agent.enqueue($0) }
             try agent.loadQueue()
@@ -95,6 +96,7 @@ public final class Daemon: Sendable {
         if let agent, let deliveryTask {
             agent.stop() // deliveries in flight finish or stay deferred
             await deliveryTask.value
+            delivery?.resolver.shutdown()
         }
         try await group.shutdownGracefully()
         queue.close()
@@ -105,7 +107,7 @@ public final class Daemon: Sendable {
         ])
     }
 
-    func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup) throws -> DeliveryAgent {
+    func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup) throws -> (agent: DeliveryAgent, resolver: LDNSResolver) {
         let settings = config.delivery
         let servers: [DNSServerAddress]
         if config.dnsServers.isEmpty {
@@ -137,7 +139,7 @@ public final class Daemon: Sendable {
         let timeout = TimeAmount.milliseconds(Int64(settings.commandTimeoutSeconds * 1000))
         delivery.timeouts = ClientTimeouts(all: timeout)
         let router = Router(routes: routes, relayhost: relay, smtpPort: settings.port, resolver: resolver)
-        return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger)
+        return (DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger), upstream)
     }
 
     /// Suspends until SIGTERM or SIGINT; returns its name.

@@ -72,6 +72,7 @@ struct SPFCheck: AsyncParsableCommand {
         print(result.verdict.rawValue)
         print(result.explanation.map(Self.singleLine) ?? "")
         print(Self.singleLine(result.decidedBy))
+        resolver.shutdown() // join the DNS threads before the process exits
     }
 
     private func nameServers() throws -> [DNSServerAddress] {
@@ -146,6 +147,7 @@ struct SPFBench: AsyncParsableCommand {
             print("round=\(round) cache=\(label) checks=\(jobs.count) seconds=\(String(format: "%.3f", seconds)) "
                 + "checks_per_second=\(Int(rate)) dns_queries=\(queries) \(tally)")
         }
+        resolver.shutdown()
     }
 
     private func loadWorkload() throws -> [Job] {
