@@ -52,7 +52,9 @@ public final class LDNSResolver: DNSResolver {
         }
     }
 
-    deinit { pool.shutdown() }
+    // Only close here: the last reference may go away on a pool thread,
+    // which must not wait for itself.
+    deinit { pool.close() }
 
     /// Ends the query threads after the queries in flight; call before the
     /// process exits. No query may be made afterwards.

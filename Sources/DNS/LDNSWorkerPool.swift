@@ -32,6 +32,9 @@ final class LDNSWorkerPool<Context>: Sendable {
 
     func submit(_ job: @escaping Job) { queue.append(job) }
 
+    /// Lets the threads finish the queued jobs and end, without waiting.
+    func close() { queue.close() }
+
     /// Lets the threads finish the queued jobs, and waits until they have
     /// ended. A process must do this before it exits: a thread still
     /// starting up (resolving symbols, creating its ldns resolvers) while
