@@ -1,3 +1,4 @@
+import DNSModel
 import Foundation
 import Logging
 import MailMessage
@@ -220,7 +221,7 @@ public final class DeliveryAgent: Sendable {
                     let key = "\(address):\(hop.port)"
                     await limiter.acquire(key)
                     var hopOptions = options
-                    hopOptions.tlsServerName = IPAddressCheck.isAddress(hop.host) ? nil : hop.host
+                    hopOptions.tlsServerName = IPAddress(hop.host) == nil ? hop.host : nil
                     // A pooled connection first; if it died under us, once more on a fresh one.
                     if let pooled = await pool.take(key) {
                         let outcome = await pooled.send(message)
@@ -303,11 +304,5 @@ final class Wakeup: @unchecked Sendable {
             lock.unlock()
         }
         deadline.cancel()
-    }
-}
-
-enum IPAddressCheck {
-    static func isAddress(_ host: String) -> Bool {
-        (try? SocketAddress(ipAddress: host, port: 0)) != nil
     }
 }

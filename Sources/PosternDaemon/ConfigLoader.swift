@@ -1,3 +1,4 @@
+import DNS
 import Foundation
 import Logging
 import MailQueue
@@ -85,7 +86,8 @@ struct TableReader {
             checkKeys(dns, allowed: ["servers", "timeout"], prefix: "dns.")
             if let entry = dns.entry("servers") {
                 if let servers = entry.value.arrayValue?.compactMap(\.stringValue), servers.count == entry.value.arrayValue?.count {
-                    for server in servers where PosternConfig.parseListenAddress(server) == nil && IPAddressText.isAddress(server) == false {
+                    // The same parser the daemon uses, so what passes here is what runs.
+                    for server in servers where DNSServerAddress(parsing: server) == nil {
                         issue(dns, "servers", "\(server) is not an IP address or IP:PORT", prefix: "dns.")
                     }
                     config.dnsServers = servers

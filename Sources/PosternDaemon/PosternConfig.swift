@@ -106,11 +106,3 @@ public struct ConfigErrors: Error, Sendable, CustomStringConvertible {
     public var issues: [ConfigIssue]
     public var description: String { issues.map(\.description).joined(separator: "\n") }
 }
-
-enum IPAddressText {
-    static func isAddress(_ text: String) -> Bool {
-        var v4 = in_addr()
-        var v6 = in6_addr()
-        return inet_pton(AF_INET, text, &v4) == 1 || inet_pton(AF_INET6, text, &v6) == 1
-    }
-}

@@ -89,6 +89,17 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test func dnsServersAreCheckedWithTheDaemonsParser() throws {
+        let good = try ConfigLoader.load(text: "[dns]\nservers = [\"127.0.0.1:5353\", \"[::1]:53\", \"127.0.0.2\"]\n", file: "d.toml")
+        #expect(good.dnsServers.count == 3)
+        do {
+            _ = try ConfigLoader.load(text: "[dns]\nservers = [\"dns.example\"]\n", file: "d.toml")
+            Issue.record("accepted a host name as a DNS server")
+        } catch {
+            #expect(error.issues.map(\.description) == ["d.toml:2: dns.servers: dns.example is not an IP address or IP:PORT"])
+        }
+    }
+
     @Test("listen addresses", arguments: [
         ("127.0.0.1:25", "127.0.0.1", 25), ("[::1]:2525", "::1", 2525), ("0.0.0.0:587", "0.0.0.0", 587),
     ])
