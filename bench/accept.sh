@@ -88,6 +88,7 @@ fi
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-accept.XXXXXX")
 chmod 755 "$RUN_TMP"
 export PF_TMPDIR=$RUN_TMP
+BENCH_STATUS_COL=11
 RESULTS=${RESULTS:-$BENCH_DIR/results/accept-$(date +%Y%m%d-%H%M%S).tsv}
 mkdir -p "$(dirname "$RESULTS")"
 printf 'case\ttarget\tround\tmessages\tseconds\tmsg_per_s\tcpu_ms_per_msg\tfsyncs_per_msg\tqueued\texpected\tstatus\tbusy_after_s\n' >"$RESULTS"
@@ -104,10 +105,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-size_label() {
-	local s=$1
-	if (( s % 1024 == 0 )); then echo "$(( s / 1024 ))KiB"; else echo "${s}B"; fi
-}
 count_for() { if (( $1 <= 16384 )); then echo "$COUNT_4K"; else echo "$COUNT_100K"; fi; }
 
 # smtp-source: HELO (it cannot send EHLO), no pipelining, one connection per
@@ -328,20 +325,7 @@ fsync_probe() {
 } >&2
 
 # --- runs --------------------------------------------------------------------
-# Targets run in turn within each round. With ORDER=alternate (default) the
-# order flips every round (A B, B A, A B, ...), so that neither server always
-# runs right after the other one's disk activity or always goes first in the
-# script; ORDER=fixed keeps the TARGETS order.
-round_order() {
-	local r=$1 t out=()
-	for t in $TARGETS; do out+=("$t"); done
-	if [[ ${ORDER:-alternate} == alternate ]] && (( r % 2 == 0 )); then
-		local i rev=()
-		for (( i = ${#out[@]} - 1; i >= 0; i-- )); do rev+=("${out[$i]}"); done
-		out=("${rev[@]}")
-	fi
-	echo "${out[@]}"
-}
+# Targets run in turn within each round, in round_order (lib/common.sh).
 
 CASES=()
 for size in $SIZES; do
@@ -363,19 +347,6 @@ if [[ $FSYNC_PROBE == 1 ]]; then
 fi
 
 # --- summary -----------------------------------------------------------------
-# median CASE TARGET COL FORMAT: median of column COL over the successful runs
-median() {
-	awk -F'\t' -v c="$1" -v t="$2" -v col="$3" \
-		'NR > 1 && $1 == c && $2 == t && $11 == "ok" && $col != "n/a" { print $col }' "$RESULTS" |
-		sort -g | awk -v fmt="$4" '{ v[NR] = $1 } END {
-			if (NR == 0) { print "-"; exit }
-			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf fmt "\n", m }'
-}
-runs_ok() {
-	awk -F'\t' -v c="$1" -v t="$2" 'NR > 1 && $1 == c && $2 == t { n++; if ($11 == "ok") k++ }
-		END { if (n == 0) print "-"; else printf "%d/%d", k, n }' "$RESULTS"
-}
 
 echo
 echo "Medians over $ROUNDS round(s); msg/s = messages / wall time of smtp-source;"

@@ -95,6 +95,7 @@ fi
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-relay.XXXXXX")
 chmod 755 "$RUN_TMP"
 export PF_TMPDIR=$RUN_TMP
+BENCH_STATUS_COL=14
 RESULTS=${RESULTS:-$BENCH_DIR/results/relay-$(date +%Y%m%d-%H%M%S).tsv}
 PROBLEMS=${RESULTS%.tsv}.problems.txt
 mkdir -p "$(dirname "$RESULTS")"
@@ -114,10 +115,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-size_label() {
-	local s=$1
-	if (( s % 1024 == 0 )); then echo "$(( s / 1024 ))KiB"; else echo "${s}B"; fi
-}
 count_for() { if (( $1 <= 16384 )); then echo "$COUNT_4K"; else echo "$COUNT_100K"; fi; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
@@ -409,16 +406,6 @@ record() {
 } >&2
 
 # --- runs --------------------------------------------------------------------
-round_order() {
-	local r=$1 t out=()
-	for t in $TARGETS; do out+=("$t"); done
-	if [[ ${ORDER:-alternate} == alternate ]] && (( r % 2 == 0 )); then
-		local i rev=()
-		for (( i = ${#out[@]} - 1; i >= 0; i-- )); do rev+=("${out[$i]}"); done
-		out=("${rev[@]}")
-	fi
-	echo "${out[@]}"
-}
 
 CASES=()
 for size in $SIZES; do
@@ -438,19 +425,6 @@ done
 # --- summary -----------------------------------------------------------------
 # TSV columns: 1 case, 2 target, 7 msg_per_s, 8 accept_msg_per_s,
 # 9 cpu_ms_per_msg, 10 syncs_per_msg, 14 status.
-# median CASE TARGET COL FORMAT: median of column COL over the successful runs
-median() {
-	awk -F'\t' -v c="$1" -v t="$2" -v col="$3" \
-		'NR > 1 && $1 == c && $2 == t && $14 == "ok" && $col != "n/a" { print $col }' "$RESULTS" |
-		sort -g | awk -v fmt="$4" '{ v[NR] = $1 } END {
-			if (NR == 0) { print "-"; exit }
-			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
-			printf fmt "\n", m }'
-}
-runs_ok() {
-	awk -F'\t' -v c="$1" -v t="$2" 'NR > 1 && $1 == c && $2 == t { n++; if ($14 == "ok") k++ }
-		END { if (n == 0) print "-"; else printf "%d/%d", k, n }' "$RESULTS"
-}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "-" && b != "-" && b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo

@@ -262,3 +262,42 @@ while True:
     time.sleep(0.01)
 EOF
 }
+
+# --- shared by accept.sh and relay.sh ----------------------------------------
+# They read the caller's TARGETS, ORDER, RESULTS, and BENCH_STATUS_COL (the
+# TSV column holding a run's status).
+
+# size_label BYTES: "4KiB", "100KiB", or "NNNB".
+size_label() {
+	local s=$1
+	if (( s % 1024 == 0 )); then echo "$(( s / 1024 ))KiB"; else echo "${s}B"; fi
+}
+
+# round_order ROUND: the targets in run order. With ORDER=alternate (default)
+# the order flips every round (A B, B A, ...) so that neither server always
+# runs right after the other one's disk activity; ORDER=fixed keeps TARGETS.
+round_order() {
+	local r=$1 t out=()
+	for t in $TARGETS; do out+=("$t"); done
+	if [[ ${ORDER:-alternate} == alternate ]] && (( r % 2 == 0 )); then
+		local i rev=()
+		for (( i = ${#out[@]} - 1; i >= 0; i-- )); do rev+=("${out[$i]}"); done
+		out=("${rev[@]}")
+	fi
+	echo "${out[@]}"
+}
+
+# median CASE TARGET COL FORMAT: median of column COL over the successful runs.
+median() {
+	awk -F'\t' -v s="$BENCH_STATUS_COL" -v c="$1" -v t="$2" -v col="$3" \
+		'NR > 1 && $1 == c && $2 == t && $s == "ok" && $col != "n/a" { print $col }' "$RESULTS" |
+		sort -g | awk -v fmt="$4" '{ v[NR] = $1 } END {
+			if (NR == 0) { print "-"; exit }
+			m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+			printf fmt "\n", m }'
+}
+# runs_ok CASE TARGET: "ok runs/all runs".
+runs_ok() {
+	awk -F'\t' -v s="$BENCH_STATUS_COL" -v c="$1" -v t="$2" 'NR > 1 && $1 == c && $2 == t { n++; if ($s == "ok") k++ }
+		END { if (n == 0) print "-"; else printf "%d/%d", k, n }' "$RESULTS"
+}
