@@ -19,9 +19,12 @@ let package = Package(
         .target(name: "DNSModel"),
         .target(name: "DNS", dependencies: ["CLDNS", "DNSModel"]),
         .target(name: "SPF", dependencies: ["DNSModel"]),
+        // crypt(3) from libxcrypt: yescrypt, SHA-512-crypt and bcrypt hashes for SMTP AUTH.
+        .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "CPosternSys"]),
+        .target(name: "Policy", dependencies: ["SMTPCore", "MailMessage", "SPF", "DNSModel"]),
         .target(name: "Delivery", dependencies: [
             "SMTPCore", "MailQueue", "MailMessage", "DNSModel",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -31,7 +34,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "SMTPServer", dependencies: [
-            "SMTPCore", "MailMessage", "MailQueue",
+            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -39,14 +42,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PosternDaemon", dependencies: [
-            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel",
+            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "postern", dependencies: [
-            "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF",
+            "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer target; see README "Fuzzing". A normal build replays corpus files.
@@ -59,10 +62,11 @@ let package = Package(
         ]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
-            "SMTPServer", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "SMTPServer", "Policy", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
         .testTarget(name: "PosternDaemonTests", dependencies: ["PosternDaemon"]),
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "SPF", "DNSModel", "SMTPCore", "MailMessage"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", .product(name: "NIOEmbedded", package: "swift-nio"),

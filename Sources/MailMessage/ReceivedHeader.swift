@@ -18,9 +18,13 @@ public struct ReceivedHeader: Sendable {
     /// of a shared message are not revealed to each other.
     public var forRecipient: String?
     public var date: Date
+    /// The SMTP AUTH identity (RFC 4954 §7 leaves it to the server whether
+    /// to say; an intranet relay's operator wants to know who sent).
+    public var authenticatedUser: String?
 
     public init(helo: String?, reverseName: String?, clientIP: String, byHost: String,
-                withProtocol: String, id: String, forRecipient: String?, date: Date) {
+                withProtocol: String, id: String, forRecipient: String?, date: Date, authenticatedUser: String? = nil) {
+        self.authenticatedUser = authenticatedUser
         self.helo = helo
         self.reverseName = reverseName
         self.clientIP = clientIP
@@ -40,7 +44,8 @@ public struct ReceivedHeader: Sendable {
         let from = helo.flatMap { Self.isDomainOrLiteral($0) ? $0 : nil } ?? "[\(literal)]"
         var text = "Received: from \(from) "
             + "(\(Self.sanitize(reverseName ?? "unknown")) [\(literal)])\r\n"
-            + "\tby \(byHost) with \(withProtocol) id \(id)"
+            + "\tby \(byHost) with \(withProtocol)"
+            + (authenticatedUser.map { " (authenticated as \(Self.sanitize($0)))" } ?? "") + " id \(id)"
         if let forRecipient {
             text += "\r\n\tfor <\(Self.sanitize(forRecipient))>"
         }

@@ -48,13 +48,24 @@ struct TableReader {
             if let listeners = root.tables("listener") {
                 config.listeners = []
                 for table in listeners {
-                    checkKeys(table, allowed: ["address"], prefix: "listener.")
+                    checkKeys(table, allowed: ["address", "policy"], prefix: "listener.")
                     guard let text = string(table, "address", prefix: "listener.") else {
                         if table["address"] == nil { issue(table, nil, "listener.address is required", line: table.headerLine) }
                         continue
                     }
-                    if let listener = PosternConfig.parseListenAddress(text) { config.listeners.append(listener) }
-                    else { issue(table, "address", "expected HOST:PORT, e.g. 127.0.0.1:2525", prefix: "listener.") }
+                    guard var listener = PosternConfig.parseListenAddress(text) else {
+                        issue(table, "address", "expected HOST:PORT, e.g. 127.0.0.1:2525", prefix: "listener.")
+                        continue
+                    }
+                    if let path = string(table, "policy", prefix: "listener.").map(resolve) {
+                        listener.policyFile = path
+                        do {
+                            listener.policy = try PolicyLoader.load(file: path)
+                        } catch {
+                            issues += error.issues
+                        }
+                    }
+                    config.listeners.append(listener)
                 }
             } else {
                 issue(root, "listener", "must be an array of tables: [[listener]]")
@@ -203,7 +214,7 @@ struct TableReader {
     }
 
     /// An integer or float within `range`.
-    private mutating func number(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Double>) -> Double? {
+    mutating func number(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Double>) -> Double? {
         guard let entry = table.entry(key) else { return nil }
         guard let value = entry.value.doubleValue else {
             issue(table, key, "must be a number, not \(entry.value.typeName)", prefix: prefix)
@@ -222,18 +233,18 @@ struct TableReader {
 
     // MARK: helpers
 
-    private func resolve(_ path: String) -> String {
+    func resolve(_ path: String) -> String {
         path.hasPrefix("/") || baseDirectory.isEmpty ? path : baseDirectory + "/" + path
     }
 
-    private mutating func checkKeys(_ table: TOMLTable, allowed: Set<String>, prefix: String) {
+    mutating func checkKeys(_ table: TOMLTable, allowed: Set<String>, prefix: String) {
         for entry in table.entries where !allowed.contains(entry.key) {
             issues.append(ConfigIssue(file: file, line: entry.line, key: prefix + entry.key,
                                       message: "unknown key (expected one of: \(allowed.sorted().joined(separator: ", ")))"))
         }
     }
 
-    private mutating func string(_ table: TOMLTable, _ key: String, prefix: String) -> String? {
+    mutating func string(_ table: TOMLTable, _ key: String, prefix: String) -> String? {
         guard let entry = table.entry(key) else { return nil }
         guard let value = entry.value.stringValue else {
             issue(table, key, "must be a string, not \(entry.value.typeName)", prefix: prefix)
@@ -242,7 +253,7 @@ struct TableReader {
         return value
     }
 
-    private mutating func table(_ root: TOMLTable, _ key: String) -> TOMLTable? {
+    mutating func table(_ root: TOMLTable, _ key: String) -> TOMLTable? {
         guard let entry = root.entry(key) else { return nil }
         guard let table = entry.value.tableValue else {
             issue(root, key, "must be a table: [\(key)]")
@@ -251,7 +262,7 @@ struct TableReader {
         return table
     }
 
-    private mutating func issue(_ table: TOMLTable, _ key: String?, _ message: String, prefix: String = "", line: Int? = nil) {
+    mutating func issue(_ table: TOMLTable, _ key: String?, _ message: String, prefix: String = "", line: Int? = nil) {
         let where_ = line ?? key.flatMap { table.line(of: $0) } ?? table.headerLine
         issues.append(ConfigIssue(file: file, line: where_, key: key.map { prefix + $0 }, message: message))
     }

@@ -9,6 +9,8 @@ import SMTPServer
 import Delivery
 import DNS
 import DNSModel
+import Policy
+import SPF
 
 /// The running relay: the queue, the listeners, and signal handling.
 /// SIGTERM/SIGINT stop accepting, let sessions in flight finish (up to
@@ -51,8 +53,11 @@ public final class Daemon: Sendable {
         let sessions = SessionRegistry()
         var context = ServerContext(hostname: config.hostname, limits: config.limits, tls: tls, queue: queue,
                                     logger: logger, connections: connections, sessions: sessions)
-        let delivery = config.delivery.enabled ? try makeDeliveryAgent(queue: queue, group: group) : nil
-        let agent = delivery?.agent
+        let needsSPF = config.listeners.contains { $0.policy?.spf.enabled == true }
+        let dns = config.delivery.enabled || needsSPF ? try makeResolver() : nil
+        let agent = try dns.flatMap { dns in
+            config.delivery.enabled ? try makeDeliveryAgent(queue: queue, group: group, resolver: dns.cache) : nil
+        }
         if let agent {
             context.onCommit = { agent.enqueue($0) }
             try agent.loadQueue()
@@ -65,8 +70,12 @@ public final class Daemon: Sendable {
         var channels: [Channel] = []
         do {
             for listener in config.listeners {
-                let channel = try await SMTPListener(host: listener.host, port: listener.port, context: context, group: group).bind()
-                logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(tls != nil)"])
+                var listenerContext = context
+                listenerContext.policy = makePolicy(listener, resolver: dns?.cache)
+                let channel = try await SMTPListener(host: listener.host, port: listener.port, context: listenerContext,
+                                                     group: group).bind()
+                logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(tls != nil)",
+                                                    "policy": "\(listener.policyFile ?? "built-in")"])
                 channels.append(channel)
             }
         } catch {
@@ -96,8 +105,8 @@ public final class Daemon: Sendable {
         if let agent, let deliveryTask {
             agent.stop() // deliveries in flight finish or stay deferred
             await deliveryTask.value
-            delivery?.resolver.shutdown()
         }
+        dns?.upstream.shutdown()
         try await group.shutdownGracefully()
         queue.close()
         let stats = queue.stats
@@ -107,8 +116,9 @@ public final class Daemon: Sendable {
         ])
     }
 
-    func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup) throws -> (agent: DeliveryAgent, resolver: LDNSResolver) {
-        let settings = config.delivery
+    /// One resolver (with its cache) for delivery and SPF; `[dns] servers`
+    /// or else /etc/resolv.conf.
+    func makeResolver() throws -> (upstream: LDNSResolver, cache: CachingResolver) {
         let servers: [DNSServerAddress]
         if config.dnsServers.isEmpty {
             servers = try DNSServerAddress.fromResolvConf()
@@ -116,7 +126,18 @@ public final class Daemon: Sendable {
             servers = config.dnsServers.compactMap { DNSServerAddress(parsing: $0) }
         }
         let upstream = try LDNSResolver(configuration: .init(servers: servers, timeout: .milliseconds(Int(config.dnsTimeoutSeconds * 1000))))
-        let resolver = CachingResolver(upstream: upstream)
+        return (upstream, CachingResolver(upstream: upstream))
+    }
+
+    /// The listener's policy file made into filters and back ends.
+    func makePolicy(_ listener: PosternConfig.Listener, resolver: (any DNSResolver)?) -> ListenerPolicy {
+        guard let policy = listener.policy else { return .builtIn(hostname: config.hostname) }
+        return ListenerPolicy.make(policy: policy, hostname: config.hostname,
+                                   spf: resolver.map { SPFEvaluator(resolver: $0, configuration: SPFConfiguration(receivingHost: config.hostname)) })
+    }
+
+    func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup, resolver: CachingResolver) throws -> DeliveryAgent {
+        let settings = config.delivery
         func destination(_ text: String) -> Router.Destination? {
             TableReader.parseDestination(text).map { Router.Destination(host: $0.host, port: $0.port ?? 25, lookUpMX: $0.lookUpMX) }
         }
@@ -139,7 +160,7 @@ public final class Daemon: Sendable {
         let timeout = TimeAmount.milliseconds(Int64(settings.commandTimeoutSeconds * 1000))
         delivery.timeouts = ClientTimeouts(all: timeout)
         let router = Router(routes: routes, relayhost: relay, smtpPort: settings.port, resolver: resolver)
-        return (DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger), upstream)
+        return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger)
     }
 
     /// Suspends until SIGTERM or SIGINT; returns its name.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MailQueue
+import Policy
 import SMTPCore
 
 /// Everything `postern serve` needs. Every setting has a safe default, so
@@ -9,10 +10,16 @@ public struct PosternConfig: Sendable {
     public struct Listener: Sendable, Equatable {
         public var host: String
         public var port: Int
+        /// The policy file this listener applies (policies/*.toml), read
+        /// with the configuration; nil: the built-in loopback-only policy.
+        public var policyFile: String?
+        public var policy: PolicyConfig?
 
-        public init(host: String, port: Int) {
+        public init(host: String, port: Int, policyFile: String? = nil, policy: PolicyConfig? = nil) {
             self.host = host
             self.port = port
+            self.policyFile = policyFile
+            self.policy = policy
         }
     }
 

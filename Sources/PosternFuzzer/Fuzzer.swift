@@ -13,6 +13,11 @@ import SMTPCore
 import Glibc
 #endif
 
+enum FuzzReplies {
+    static let refusal = SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 7, 1), text: "refused")
+    static let wrongPassword = SMTPReply(code: 535, enhanced: EnhancedStatusCode(5, 7, 8), text: "wrong")
+}
+
 func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     guard let first = bytes.first else { return }
     let chunkSize = Int(first) + 1
@@ -20,7 +25,8 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
     limits.maxMessageSize = 4096
     limits.maxRecipients = 5
     limits.maxErrors = 50
-    var session = ServerSession(configuration: .init(hostname: "fuzz.example", limits: limits, tlsAvailable: true))
+    var session = ServerSession(configuration: .init(hostname: "fuzz.example", limits: limits, tlsAvailable: true,
+                                                     authMechanisms: ["PLAIN", "LOGIN"], authRequiresTLS: false))
     var decoder = SMTPFrameDecoder(maxLineLength: 128)
     var buffer = ByteBuffer()
     var previousWasCR = false
@@ -68,8 +74,20 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
                 _ = session.commitSucceeded(queueID: "0000000000000001")
             case .startTLS:
                 session.tlsEstablished()
-            case .reply, .abortMessage:
+            case .reply, .abortMessage, .checkHELO:
                 break
+            case .checkSender(let transaction):
+                // Alternate verdicts so both paths of the policy hooks run.
+                let refuse = session.errorCount % 2 == 1
+                _ = session.senderChecked(transaction, refusal: refuse ? FuzzReplies.refusal : nil)
+            case .checkRecipient(let recipient):
+                _ = session.recipientChecked(recipient, refusal: recipient.address.count % 3 == 0 ? FuzzReplies.refusal : nil)
+            case .authenticate(_, let initialResponse):
+                if initialResponse == nil {
+                    if case .close = session.authFailed(FuzzReplies.wrongPassword) { return }
+                } else {
+                    _ = session.authSucceeded(user: "fuzz")
+                }
             }
         }
     }

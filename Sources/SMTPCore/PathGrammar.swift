@@ -159,9 +159,17 @@ enum PathGrammar {
             guard labelLength <= 63 else { throw .badPath("domain label longer than 63 octets", kind) }
             index += 1
         }
+        // One trailing dot ("example.com.", the absolute form) is taken and
+        // dropped, as Postfix does, so policy compares the same name.
+        var end = index
+        if labelLength == 0, !lastWasHyphen, index - start > 1, bytes[index - 1] == UInt8(ascii: "."),
+           bytes[index - 2] != UInt8(ascii: ".") {
+            end -= 1
+            labelLength = 1
+        }
         guard labelLength > 0, !lastWasHyphen else { throw .badPath("bad domain", kind) }
-        guard index - start <= 255 else { throw .badPath("domain longer than 255 octets", kind) }
-        return .name(String(decoding: bytes[start..<index], as: UTF8.self))
+        guard end - start <= 255 else { throw .badPath("domain longer than 255 octets", kind) }
+        return .name(String(decoding: bytes[start..<end], as: UTF8.self))
     }
 
     /// address-literal = "[" ( IPv4 / "IPv6:" IPv6 / tag ":" dcontent ) "]"

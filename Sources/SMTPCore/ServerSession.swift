@@ -7,11 +7,21 @@ public struct ServerSession: Sendable {
         public var limits: SMTPLimits
         /// STARTTLS is offered when a certificate is configured.
         public var tlsAvailable: Bool
+        /// SASL mechanisms for AUTH (RFC 4954); empty: AUTH is off.
+        public var authMechanisms: [String]
+        /// AUTH only after STARTTLS (538 5.7.11 before it).
+        public var authRequiresTLS: Bool
+        /// Failed AUTH attempts in one session before 421 and close.
+        public var maxAuthFailures: Int
 
-        public init(hostname: String, limits: SMTPLimits = SMTPDefaults.limits, tlsAvailable: Bool = false) {
+        public init(hostname: String, limits: SMTPLimits = SMTPDefaults.limits, tlsAvailable: Bool = false,
+                    authMechanisms: [String] = [], authRequiresTLS: Bool = true, maxAuthFailures: Int = 3) {
             self.hostname = hostname
             self.limits = limits
             self.tlsAvailable = tlsAvailable
+            self.authMechanisms = authMechanisms
+            self.authRequiresTLS = authRequiresTLS
+            self.maxAuthFailures = maxAuthFailures
         }
     }
 
@@ -32,6 +42,16 @@ public struct ServerSession: Sendable {
         case commit(Transaction)
         /// The body is refused: throw the spool away and send the reply.
         case abortMessage(SMTPReply)
+        /// Ask the policy about the HELO name; then send `reply` (or the
+        /// policy's refusal through `heloRefused`).
+        case checkHELO(SMTPReply)
+        /// Ask the policy about MAIL FROM; answer through `senderChecked`.
+        case checkSender(Transaction)
+        /// Ask the policy about one RCPT; answer through `recipientChecked`.
+        case checkRecipient(ForwardPath)
+        /// Run the SASL exchange for `mechanism`; finish with
+        /// `authSucceeded`, `authFailed` or `authAborted` (RFC 4954 §4).
+        case authenticate(mechanism: String, initialResponse: String?)
     }
 
     enum State: Sendable, Equatable {
@@ -40,19 +60,33 @@ public struct ServerSession: Sendable {
         case inData
         case inChunk(last: Bool)
         case committing
+        /// Waiting for the policy's answer on a command.
+        case checking
+        /// In a SASL exchange: lines are responses, not commands.
+        case authenticating
         case closed
     }
 
     public let configuration: Configuration
-    private(set) var state: State = .awaitingGreeting
-    public private(set) var greeting: ClientGreeting?
-    public private(set) var transaction: Transaction?
+    var state: State = .awaitingGreeting
+    public internal(set) var greeting: ClientGreeting?
+    public internal(set) var transaction: Transaction?
     public private(set) var tlsActive = false
     public private(set) var errorCount = 0
+    /// The AUTH identity once authenticated (RFC 4954 §4).
+    public internal(set) var authenticatedUser: String?
+    public internal(set) var authFailures = 0
+    /// The largest message this client may send (policy: per network or
+    /// user); advertised by SIZE and enforced at MAIL and end of data.
+    public var messageSizeLimit: Int
 
     public init(configuration: Configuration) {
         self.configuration = configuration
+        messageSizeLimit = configuration.limits.maxMessageSize
     }
+
+    /// True while a SASL exchange is running: the next line is a response.
+    public var isAuthenticating: Bool { state == .authenticating }
 
     private var limits: SMTPLimits { configuration.limits }
 
@@ -91,8 +125,8 @@ public struct ServerSession: Sendable {
             return .reply(SMTPReply(code: 214, enhanced: .success,
                                     text: "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS"))
         case .startTLS: return startTLS()
-        case .auth:
-            return error(SMTPReply(code: 502, enhanced: .badSequence, text: "Authentication not enabled"))
+        case .auth(let mechanism, let initialResponse):
+            return auth(mechanism: mechanism, initialResponse: initialResponse)
         }
     }
 
@@ -121,12 +155,27 @@ public struct ServerSession: Sendable {
         greeting = ClientGreeting(name: name, extended: extended)
         state = .ready
         guard extended else {
-            return .reply(SMTPReply(code: 250, text: "\(configuration.hostname)"))
+            return .checkHELO(SMTPReply(code: 250, text: "\(configuration.hostname)"))
         }
-        var lines = ["\(configuration.hostname)", "PIPELINING", "SIZE \(limits.maxMessageSize)", "8BITMIME",
+        var lines = ["\(configuration.hostname)", "PIPELINING", "SIZE \(messageSizeLimit)", "8BITMIME",
                      "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"]
         if configuration.tlsAvailable && !tlsActive { lines.append("STARTTLS") }
-        return .reply(SMTPReply(code: 250, lines: lines))
+        if authOffered { lines.append("AUTH " + configuration.authMechanisms.joined(separator: " ")) }
+        return .checkHELO(SMTPReply(code: 250, lines: lines))
+    }
+
+    /// The policy refused the HELO name: the client must try again.
+    public mutating func heloRefused(_ reply: SMTPReply) -> SMTPReply {
+        greeting = nil
+        state = .awaitingGreeting
+        return reply
+    }
+
+    /// AUTH appears in EHLO once it may be used (RFC 4954 §4: not before
+    /// TLS when the policy wants it encrypted).
+    private var authOffered: Bool {
+        !configuration.authMechanisms.isEmpty && authenticatedUser == nil
+            && (tlsActive || !configuration.authRequiresTLS)
     }
 
     private mutating func mail(_ sender: ReversePath, _ params: [ESMTPParameter]) -> Action {
@@ -136,7 +185,7 @@ public struct ServerSession: Sendable {
         guard transaction == nil else { return sequenceError("Nested MAIL command") }
         let parameters: MailParameters
         do {
-            parameters = try MailParameters(parsing: params, maxMessageSize: limits.maxMessageSize)
+            parameters = try MailParameters(parsing: params, maxMessageSize: messageSizeLimit)
         } catch {
             if case .tooBig = error { return .reply(error.reply) } // a refusal, not a protocol error
             return self.error(error.reply)
@@ -144,12 +193,21 @@ public struct ServerSession: Sendable {
         if let mailbox = sender.mailbox, mailbox.isInternationalized, !parameters.smtpUTF8 {
             return .reply(Self.needsSMTPUTF8)
         }
-        transaction = Transaction(sender: sender, parameters: parameters)
-        return .reply(SMTPReply(code: 250, enhanced: .senderOK, text: "Sender \(sender) ok"))
+        let proposed = Transaction(sender: sender, parameters: parameters)
+        state = .checking
+        return .checkSender(proposed)
+    }
+
+    /// The policy's answer on MAIL FROM: nil lets the transaction start.
+    public mutating func senderChecked(_ proposed: Transaction, refusal: SMTPReply?) -> SMTPReply {
+        state = .ready
+        if let refusal { return refusal }
+        transaction = proposed
+        return SMTPReply(code: 250, enhanced: .senderOK, text: "Sender \(proposed.sender) ok")
     }
 
     private mutating func rcpt(_ recipient: ForwardPath, _ params: [ESMTPParameter]) -> Action {
-        guard state == .ready, var transaction else { return sequenceError("Need MAIL command") }
+        guard state == .ready, let transaction else { return sequenceError("Need MAIL command") }
         guard !transaction.usedChunking else { return sequenceError("RCPT not allowed after BDAT") }
         if let first = params.first {
             return error(SMTPReply(code: 555, enhanced: .invalidArguments, text: "Unsupported parameter \(first.keyword)"))
@@ -161,9 +219,16 @@ public struct ServerSession: Sendable {
         if case .mailbox(let mailbox) = recipient, mailbox.isInternationalized, !transaction.parameters.smtpUTF8 {
             return .reply(Self.needsSMTPUTF8)
         }
-        transaction.recipients.append(recipient)
-        self.transaction = transaction
-        return .reply(SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok"))
+        state = .checking
+        return .checkRecipient(recipient)
+    }
+
+    /// The policy's answer on one RCPT: nil adds the recipient.
+    public mutating func recipientChecked(_ recipient: ForwardPath, refusal: SMTPReply?) -> SMTPReply {
+        state = .ready
+        if let refusal { return refusal }
+        transaction?.recipients.append(recipient)
+        return SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok")
     }
 
     private mutating func data() -> Action {
@@ -210,6 +275,7 @@ public struct ServerSession: Sendable {
         tlsActive = true
         greeting = nil
         transaction = nil
+        authenticatedUser = nil
         state = .awaitingGreeting
     }
 
@@ -220,7 +286,7 @@ public struct ServerSession: Sendable {
     public mutating func contentReceived(_ count: Int) -> Bool {
         guard var transaction else { return false }
         transaction.receivedSize += count
-        if transaction.receivedSize > limits.maxMessageSize { transaction.oversized = true }
+        if transaction.receivedSize > messageSizeLimit { transaction.oversized = true }
         self.transaction = transaction
         return !transaction.oversized
     }
@@ -252,7 +318,7 @@ public struct ServerSession: Sendable {
             self.transaction = nil
             state = .ready
             return .abortMessage(SMTPReply(code: 552, enhanced: EnhancedStatusCode(5, 3, 4),
-                                           text: "Message size exceeds fixed maximum message size (\(limits.maxMessageSize) octets)"))
+                                           text: "Message size exceeds fixed maximum message size (\(messageSizeLimit) octets)"))
         }
         if transaction.bareLineEnding {
             self.transaction = nil
@@ -285,6 +351,13 @@ public struct ServerSession: Sendable {
         return SMTPReply(code: 250, enhanced: .success, text: "Ok: queued as \(queueID)")
     }
 
+    /// The policy refused the message at the end of data (content checks).
+    public mutating func commitRefused(_ reply: SMTPReply) -> SMTPReply {
+        transaction = nil
+        state = .ready
+        return reply
+    }
+
     /// The queue could not store the message (disk full, permissions…).
     public mutating func commitFailed() -> SMTPReply {
         transaction = nil
@@ -303,12 +376,12 @@ public struct ServerSession: Sendable {
     private static let needsSMTPUTF8 = SMTPReply(code: 553, enhanced: EnhancedStatusCode(5, 6, 7),
                                                  text: "Non-ASCII address requires SMTPUTF8")
 
-    private mutating func sequenceError(_ text: String) -> Action {
+    mutating func sequenceError(_ text: String) -> Action {
         error(SMTPReply(code: 503, enhanced: .badSequence, text: text))
     }
 
     /// A protocol error: reply, and after too many, 421 and close.
-    private mutating func error(_ reply: SMTPReply) -> Action {
+    mutating func error(_ reply: SMTPReply) -> Action {
         errorCount += 1
         guard errorCount >= limits.maxErrors else { return .reply(reply) }
         state = .closed

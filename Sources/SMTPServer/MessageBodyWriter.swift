@@ -1,28 +1,48 @@
 import MailMessage
 import MailQueue
 import NIOCore
+import Policy
 
 /// Streams a message body into its spool, prepending the Received line and
 /// adding Message-ID and Date when the client left them out (RFC 5322
 /// §3.6: Date is required; Message-ID should be present). The header
 /// section is held in memory (bounded) until its end is seen; the rest is
-/// passed straight through.
+/// passed straight through. That is also where the policy's header rules
+/// and the edits decided before DATA (e.g. Received-SPF) are applied.
 struct MessageBodyWriter {
     let spool: Spool
     private let receivedLine: String
     private let messageIDDomain: String
     private let maxHeaderBytes: Int
+    private let rewriter: HeaderRewriter?
+    private let edits: [HeaderEdit]
+    /// The header section as written (trace fields included, without the
+    /// empty line), for header edits decided after the body arrived.
+    private(set) var writtenHeader: [UInt8]?
+    /// The client's header section (after rewriting), for content checks.
+    private(set) var headers = HeaderSection()
     private var headerBytes: [UInt8]? = []
     /// Tracks CR at the end of the previous block for bare CR/LF detection in
     /// BDAT content (DATA framing already guarantees CRLF pairs).
     private var previousWasCR = false
     private(set) var sawBareLineEnding = false
 
-    init(spool: Spool, receivedLine: String, messageIDDomain: String, maxHeaderBytes: Int) {
+    init(spool: Spool, receivedLine: String, messageIDDomain: String, maxHeaderBytes: Int,
+         rewriter: HeaderRewriter? = nil, edits: [HeaderEdit] = []) {
         self.spool = spool
         self.receivedLine = receivedLine
         self.messageIDDomain = messageIDDomain
         self.maxHeaderBytes = maxHeaderBytes
+        self.rewriter = rewriter
+        self.edits = edits
+    }
+
+    /// Fields that go above our Received line (RFC 7208 §9.1: Received-SPF
+    /// above the Received field of this hop).
+    private var prependedFields: String {
+        edits.reduce(into: "") { text, edit in
+            if case .prepend(let name, let value) = edit { text += HeaderFolding.field(name: name, value: value) }
+        }
     }
 
     mutating func append(_ buffer: ByteBuffer, checkLineEndings: Bool) {
@@ -37,7 +57,7 @@ struct MessageBodyWriter {
                 writeHeaders(blockLength: length)
             } else if headerBytes!.count > maxHeaderBytes {
                 // Not a header section we can make sense of: pass it on untouched.
-                spool.append(receivedLine)
+                spool.append(prependedFields + receivedLine)
                 spool.append(headerBytes!)
                 headerBytes = nil
             }
@@ -57,16 +77,27 @@ struct MessageBodyWriter {
         guard let bytes = headerBytes else { return }
         headerBytes = nil
         let block = bytes[..<blockLength]
-        let headers = HeaderSection(parsing: block)
-        spool.append(receivedLine)
-        spool.append(Array(block))
-        if block.last != UInt8(ascii: "\n") && !block.isEmpty { spool.append("\r\n") }
+        let parsed = HeaderSection(parsing: block)
+        var headers = rewriter?.rewrite(parsed) ?? parsed
+        let laterEdits = edits.filter { if case .prepend = $0 { false } else { true } }
+        if !laterEdits.isEmpty { headers = HeaderRewriter.apply(laterEdits, to: headers) }
+        var header = Array((prependedFields + receivedLine).utf8)
+        if headers == parsed {
+            // Untouched: the client's octets exactly (DKIM signatures survive).
+            header += block
+            if block.last != UInt8(ascii: "\n") && !block.isEmpty { header += Array("\r\n".utf8) }
+        } else {
+            header += HeaderRewriter.render(headers)
+        }
         if !headers.contains("Date") {
-            spool.append("Date: \(MessageDate.string(from: .now))\r\n")
+            header += Array("Date: \(MessageDate.string(from: .now))\r\n".utf8)
         }
         if !headers.contains("Message-ID") {
-            spool.append("Message-ID: \(MessageID.generate(uniquePart: spool.id.description, domain: messageIDDomain))\r\n")
+            header += Array("Message-ID: \(MessageID.generate(uniquePart: spool.id.description, domain: messageIDDomain))\r\n".utf8)
         }
+        spool.append(header)
+        writtenHeader = header
+        self.headers = headers
         if blockLength == bytes.count {
             // No empty line followed (headers only): end the header section.
             spool.append("\r\n")

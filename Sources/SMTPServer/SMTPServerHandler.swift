@@ -1,8 +1,10 @@
+import DNSModel
 import Logging
 import MailMessage
 import MailQueue
 import NIOCore
 import NIOSSL
+import Policy
 import SMTPCore
 
 /// Runs one SMTP session on a channel: frames the input, feeds the pure
@@ -13,39 +15,75 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
 
-    private let server: ServerContext
-    private let clientAddress: String
-    private var session: ServerSession
+    let server: ServerContext
+    let clientAddress: String
+    let clientIP: IPAddress?
+    var session: ServerSession
     private var decoder: SMTPFrameDecoder
     private var input = ByteBuffer()
-    private var body: MessageBodyWriter?
+    var body: MessageBodyWriter?
     /// A refused BDAT chunk being read and thrown away, and its reply.
     private var discardReply: SMTPReply?
-    /// Waiting for the queue: input stays buffered until the reply is out.
-    private var awaitingCommit = false
-    private var closing = false
+    /// Waiting for the policy or the queue: input stays buffered until the
+    /// reply is out (commands are answered in order, RFC 2920).
+    var paused = false
+    var closing = false
+    /// Header edits and quarantine decided for the current transaction.
+    var transactionEdits: [HeaderEdit] = []
+    var quarantineReason: String?
+    /// The SASL exchange in progress, if any.
+    var sasl: SASLExchange?
     /// The daemon is stopping: close once the transaction in progress is done.
     private var closeWhenIdle = false
     private var pendingFlush = false
     private var timeout: Scheduled<Void>?
-    private var logger: Logger
+    var logger: Logger
 
     public init(server: ServerContext, clientAddress: String) {
         self.server = server
         self.clientAddress = clientAddress
-        session = ServerSession(configuration: .init(hostname: server.hostname, limits: server.limits,
-                                                     tlsAvailable: server.tls != nil))
+        clientIP = IPAddress(clientAddress)
+        var limits = server.limits
+        let policy = server.policy.config
+        if let maxRecipients = policy.recipients.maxRecipients { limits.maxRecipients = maxRecipients }
+        session = ServerSession(configuration: .init(
+            hostname: server.hostname, limits: limits, tlsAvailable: server.tls != nil,
+            authMechanisms: server.policy.authMechanisms, authRequiresTLS: !policy.auth.allowPlaintext))
         decoder = SMTPFrameDecoder(maxLineLength: server.limits.maxCommandLineLength)
         logger = server.logger
         logger[metadataKey: "client"] = "\(clientAddress)"
+        session.messageSizeLimit = policy.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
+    }
+
+    /// What the policy knows about this client now.
+    var facts: SessionFacts {
+        SessionFacts(clientIP: clientIP, helo: session.greeting?.name, tls: session.tlsActive, user: session.authenticatedUser)
     }
 
     public func channelActive(context: ChannelHandlerContext) {
         logger.debug("connect")
-        write(session.banner, context: context)
-        flush(context: context)
         armTimeout(context: context)
         context.fireChannelActive()
+        guard server.policy.pipeline.checks(.connect) else {
+            greet(context: context)
+            return
+        }
+        let pipeline = server.policy.pipeline
+        let facts = self.facts
+        check(context: context, { await pipeline.connect(facts) }) { handler, context, outcome in
+            guard let refusal = outcome.refusal else {
+                handler.greet(context: context)
+                return
+            }
+            // RFC 5321 §3.1: 554 instead of the greeting (421 when temporary).
+            handler.logRefusal(outcome, phase: "connect")
+            handler.perform(.close([refusal]), context: context)
+        }
+    }
+
+    private func greet(context: ChannelHandlerContext) {
+        write(session.banner, context: context)
+        flush(context: context)
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
@@ -74,7 +112,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             context.fireUserInboundEventTriggered(event)
             return
         }
-        if notice.force || (session.transaction == nil && !awaitingCommit) {
+        if notice.force || (session.transaction == nil && !paused) {
             shutDown(context: context)
         } else {
             closeWhenIdle = true
@@ -96,8 +134,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     // MARK: input
 
-    private func process(context: ChannelHandlerContext) {
-        while !awaitingCommit && !closing, let frame = decoder.next(&input) {
+    func process(context: ChannelHandlerContext) {
+        while !paused && !closing, let frame = decoder.next(&input) {
             handle(frame, context: context)
         }
         if input.readerIndex > 65536 || input.readableBytes == 0 { input.discardReadBytes() }
@@ -105,6 +143,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     private func handle(_ frame: SMTPFrame, context: ChannelHandlerContext) {
         switch frame {
+        case .command(let line) where session.isAuthenticating:
+            saslResponse(String(decoding: line.readableBytesView, as: UTF8.self), context: context)
         case .command(let line):
             let action: ServerSession.Action
             do {
@@ -139,7 +179,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     // MARK: actions
 
-    private func perform(_ action: ServerSession.Action, context: ChannelHandlerContext) {
+    func perform(_ action: ServerSession.Action, context: ChannelHandlerContext) {
         switch action {
         case .reply(let reply):
             write(reply, context: context)
@@ -159,20 +199,22 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             discardReply = reply
             decoder.beginChunk(size: size)
         case .commit(let transaction):
-            commit(transaction, context: context)
+            checkMessage(transaction, context: context)
         case .abortMessage(let reply):
             logger.info("message refused", metadata: ["reply": "\(reply)"])
             body?.spool.discard()
             body = nil
+            resetTransactionPolicy()
             write(reply, context: context)
+        case .checkHELO(let reply):
+            checkHELO(reply, context: context)
+        case .checkSender(let transaction):
+            checkSender(transaction, context: context)
+        case .checkRecipient(let recipient):
+            checkRecipient(recipient, context: context)
+        case .authenticate(let mechanism, let initialResponse):
+            startAuthentication(mechanism: mechanism, initialResponse: initialResponse, context: context)
         }
-    }
-
-    /// The "with" keyword of the Received line (RFC 3848, RFC 6531 §3.7.3).
-    private var receivedProtocol: String {
-        let extended = session.greeting?.extended ?? true
-        let base = session.transaction?.parameters.smtpUTF8 == true ? "UTF8SMTP" : (extended ? "ESMTP" : "SMTP")
-        return base + (session.tlsActive ? "S" : "")
     }
 
     private func openBody() {
@@ -180,10 +222,12 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         let recipients = session.transaction?.recipients ?? []
         let received = ReceivedHeader(
             helo: session.greeting?.name, reverseName: Self.reverseName(clientAddress), clientIP: clientAddress,
-            byHost: server.hostname, withProtocol: receivedProtocol, id: spool.id.description,
-            forRecipient: recipients.count == 1 ? recipients[0].address : nil, date: .now)
+            byHost: server.hostname, withProtocol: session.receivedProtocol, id: spool.id.description,
+            forRecipient: recipients.count == 1 ? recipients[0].address : nil, date: .now,
+            authenticatedUser: session.authenticatedUser)
         body = MessageBodyWriter(spool: spool, receivedLine: received.rendered(),
-                                 messageIDDomain: server.hostname, maxHeaderBytes: server.limits.maxHeaderBytes)
+                                 messageIDDomain: server.hostname, maxHeaderBytes: server.limits.maxHeaderBytes,
+                                 rewriter: server.policy.rewriter, edits: transactionEdits)
     }
 
     /// No DNS here yet: loopback clients are "localhost", others "unknown"
@@ -192,46 +236,55 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         address.hasPrefix("127.") || address == "::1" ? "localhost" : "unknown"
     }
 
-    private func commit(_ transaction: Transaction, context: ChannelHandlerContext) {
-        guard var writer = body else {
-            write(session.commitFailed(), context: context)
-            return
-        }
-        body = nil
-        let spool = writer.finish()
-        let envelope = Envelope(
-            id: spool.id, sender: transaction.sender.mailbox?.description ?? "",
+    /// Makes the message durable; the reply waits for the queue.
+    func commit(_ transaction: Transaction, spool: Spool, context: ChannelHandlerContext) {
+        let sender = transaction.sender.mailbox?.description ?? ""
+        var envelope = Envelope(
+            id: spool.id, sender: server.policy.rewriter?.masquerade(address: sender) ?? sender,
             recipients: transaction.recipients.map { Envelope.Recipient(address: $0.address) },
             size: spool.size, clientAddress: clientAddress, clientHelo: session.greeting?.name,
-            receivedProtocol: receivedProtocol, eightBitMIME: transaction.parameters.body == .eightBitMIME,
+            receivedProtocol: session.receivedProtocol, eightBitMIME: transaction.parameters.body == .eightBitMIME,
             smtpUTF8: transaction.parameters.smtpUTF8)
-        awaitingCommit = true
+        let quarantine = quarantineReason
+        if quarantine != nil { envelope.state = .quarantine }
+        resetTransactionPolicy()
+        paused = true
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         server.queue.commit(spool, envelope: envelope) { result in
             eventLoop.execute {
                 let (handler, context) = loopBound.value
-                handler.commitFinished(result, envelope: envelope, context: context)
+                handler.commitFinished(result, envelope: envelope, quarantine: quarantine, context: context)
             }
         }
     }
 
-    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, context: ChannelHandlerContext) {
-        awaitingCommit = false
+    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, quarantine: String?,
+                                context: ChannelHandlerContext) {
+        paused = false
         switch result {
         case .success:
-            logger.info("queued", metadata: [
+            var metadata: Logger.Metadata = [
                 "id": "\(envelope.id)", "from": "<\(envelope.sender)>", "nrcpt": "\(envelope.recipients.count)",
                 "size": "\(envelope.size)", "proto": "\(envelope.receivedProtocol)",
-            ])
+            ]
+            if let user = session.authenticatedUser { metadata["user"] = "\(user)" }
+            if let quarantine { metadata["quarantine"] = "\(quarantine)" }
+            logger.info(quarantine == nil ? "queued" : "quarantined", metadata: metadata)
             write(session.commitSucceeded(queueID: envelope.id.description), context: context)
-            server.onCommit(envelope.id)
+            if quarantine == nil { server.onCommit(envelope.id) }
         case .failure(let error):
             logger.error("queue commit failed", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
             write(session.commitFailed(), context: context)
         }
+        resume(context: context)
+    }
+
+    /// After an asynchronous step: go on with buffered input, or close if
+    /// the daemon is stopping.
+    func resume(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
-        if closeWhenIdle {
+        if closeWhenIdle && session.transaction == nil {
             shutDown(context: context)
             return
         }
@@ -262,18 +315,19 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             return
         }
         session.tlsEstablished()
+        resetTransactionPolicy()
     }
 
     // MARK: output
 
-    private func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
+    func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)
         context.write(wrapOutboundOut(buffer), promise: nil)
         pendingFlush = true
     }
 
-    private func flush(context: ChannelHandlerContext) {
+    func flush(context: ChannelHandlerContext) {
         guard pendingFlush else { return }
         pendingFlush = false
         context.flush()
@@ -294,7 +348,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         timeout = context.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {
             let (handler, context) = loopBound.value
-            guard !handler.awaitingCommit else { return }
+            guard !handler.paused else { return }
             handler.logger.info("timeout")
             handler.perform(handler.session.timedOut(), context: context)
         }

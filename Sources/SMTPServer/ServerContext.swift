@@ -1,4 +1,5 @@
 import Logging
+import Policy
 import MailQueue
 import NIOCore
 import NIOSSL
@@ -14,12 +15,16 @@ public struct ServerContext: Sendable {
     public var logger: Logger
     public var connections: ConnectionLimiter
     public var sessions: SessionRegistry
+    /// The listener's policy (relay control, AUTH, filters, header rules).
+    public var policy: ListenerPolicy
     /// Called once a message is durably queued (the delivery side starts it).
     public var onCommit: @Sendable (QueueID) -> Void = { _ in }
 
     public init(hostname: String, limits: SMTPLimits, tls: NIOSSLContext?, queue: MailQueue, logger: Logger,
-                connections: ConnectionLimiter, sessions: SessionRegistry = SessionRegistry()) {
+                connections: ConnectionLimiter, sessions: SessionRegistry = SessionRegistry(),
+                policy: ListenerPolicy? = nil) {
         self.sessions = sessions
+        self.policy = policy ?? .builtIn(hostname: hostname)
         self.hostname = hostname
         self.limits = limits
         self.tls = tls

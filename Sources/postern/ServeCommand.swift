@@ -29,7 +29,10 @@ struct Serve: AsyncParsableCommand {
             guard let listener = PosternConfig.parseListenAddress(listen) else {
                 throw ValidationError("--listen expects HOST:PORT, e.g. 127.0.0.1:2525")
             }
-            settings.listeners = [listener]
+            // The first listener's policy stays with the new address.
+            let first = settings.listeners.first
+            settings.listeners = [PosternConfig.Listener(host: listener.host, port: listener.port,
+                                                         policyFile: first?.policyFile, policy: first?.policy)]
         }
         if let queueDir { settings.queueDirectory = queueDir }
         let logger = Daemon.makeLogger(config: settings)

@@ -24,6 +24,8 @@ struct CommandParserTests {
         ("MAIL FROM:<\"john doe\"@example.org>", .mail(.mailbox(mailbox("john doe", "example.org")), [])),
         ("MAIL FROM:<\"a\\\"b\"@example.org>", .mail(.mailbox(mailbox("a\"b", "example.org")), [])),
         ("MAIL FROM:<@relay1.example,@relay2.example:user@example.org>", .mail(.mailbox(mailbox("user", "example.org")), [])),
+        // The absolute form's trailing dot is dropped, so policy sees one name.
+        ("RCPT TO:<bob@Example.NET.>", .rcpt(.mailbox(mailbox("bob", "Example.NET")), [])),
         ("RCPT TO:<bob@example.net>", .rcpt(.mailbox(mailbox("bob", "example.net")), [])),
         ("RCPT TO:<Postmaster>", .rcpt(.postmaster, [])),
         ("RCPT TO:<postmaster>", .rcpt(.postmaster, [])),
@@ -68,7 +70,8 @@ struct CommandParserTests {
         ("MAIL FROM:<a@example..org>", 501, "5.1.7"),
         ("MAIL FROM:<a@-example.org>", 501, "5.1.7"),
         ("MAIL FROM:<a@example-.org>", 501, "5.1.7"),
-        ("MAIL FROM:<a@example.org.>", 501, "5.1.7"),
+        ("MAIL FROM:<a@example.org..>", 501, "5.1.7"),
+        ("MAIL FROM:<a@.>", 501, "5.1.7"),
         ("MAIL FROM:<a@>", 501, "5.1.7"),
         ("MAIL FROM:<@example.org>", 501, "5.1.7"),
         ("MAIL FROM:<a b@example.org>", 501, "5.1.7"),

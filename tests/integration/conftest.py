@@ -54,10 +54,10 @@ def start_postern(request, tmp_path, postern_bin):
     request.node._postern_servers = servers
 
     def start(limits: dict | None = None, tls: tuple[str, str] | None = None, ipv6: bool = False,
-              name: str | None = None, delivery: str | None = None) -> PosternServer:
+              name: str | None = None, delivery: str | None = None, policy: str | None = None) -> PosternServer:
         name = name or f"postern{len(servers)}"
         server = PosternServer(postern_bin, tmp_path / name, limits=limits, tls=tls, ipv6=ipv6, name=name,
-                               delivery=delivery)
+                               delivery=delivery, policy=policy)
         servers.append(server)
         server.start()
         return server

@@ -130,8 +130,11 @@ def as_reply(pair: tuple[int, bytes]) -> Reply:
 class RawSMTP:
     """A byte-exact SMTP client: you decide what goes on the wire and when."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 15.0, greet: bool = True):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 15.0, greet: bool = True,
+                 source: str | None = None):
+        # source: bind the client to another loopback address (e.g. 127.0.0.2, untrusted).
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = bytearray()
         self.greeting: Reply | None = None
@@ -364,10 +367,11 @@ class Queue:
 
 def render_config(port: int, queue_dir: str, *, limits: dict | None = None,
                   tls: tuple[str, str] | None = None, ipv6: bool = False, extra: str = "",
-                  delivery: str | None = None) -> str:
-    lines = [f'hostname = "{HOSTNAME}"', "", "[[listener]]", f'address = "127.0.0.1:{port}"', ""]
+                  delivery: str | None = None, policy: bool = False) -> str:
+    policy_line = ['policy = "policy.toml"'] if policy else []
+    lines = [f'hostname = "{HOSTNAME}"', "", "[[listener]]", f'address = "127.0.0.1:{port}"', *policy_line, ""]
     if ipv6:
-        lines += ["[[listener]]", f'address = "[::1]:{port}"', ""]
+        lines += ["[[listener]]", f'address = "[::1]:{port}"', *policy_line, ""]
     lines += ["[queue]", f'directory = "{queue_dir}"', ""]
     if limits:
         lines.append("[limits]")
@@ -389,9 +393,11 @@ class PosternServer:
 
     def __init__(self, binary: str, workdir: Path, *, limits: dict | None = None,
                  tls: tuple[str, str] | None = None, ipv6: bool = False, name: str = "postern",
-                 delivery: str | None = None):
+                 delivery: str | None = None, policy: str | None = None):
         self.binary = binary
         self.delivery = delivery
+        # TOML text of the listener's policy file (policies/*.toml format); None: built-in.
+        self.policy = policy
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.limits = limits
@@ -411,8 +417,11 @@ class PosternServer:
         last_error = ""
         for _ in range(3):
             self.port = port or free_port()
+            if self.policy is not None:
+                (self.workdir / "policy.toml").write_text(self.policy)
             self.config_path.write_text(render_config(self.port, "queue", limits=self.limits, tls=self.tls,
-                                                       ipv6=self.ipv6, delivery=self.delivery))
+                                                       ipv6=self.ipv6, delivery=self.delivery,
+                                                       policy=self.policy is not None))
             self.starts += 1
             with open(self.stderr_path, "ab") as err:
                 err.write(f"----- start #{self.starts} on port {self.port}\n".encode())

@@ -1,0 +1,70 @@
+import DNSModel
+import SMTPCore
+import SPF
+
+/// The trace fields for an SPF result: Received-SPF (RFC 7208 §9.1) and
+/// Authentication-Results (RFC 8601 §2.7.2). Values only, without the
+/// field names; every client-supplied text is quoted.
+struct SPFHeaders {
+    let result: SPFResult
+    let ip: IPAddress
+    let helo: String?
+    let sender: ReversePath
+    let receiver: String
+
+    /// e.g. `pass (relay.example: domain of a@example.org designates
+    /// 192.0.2.1 as permitted sender) client-ip=192.0.2.1; …`
+    var receivedSPF: String {
+        let identityText = result.identity == .helo ? "postmaster@\(result.domain)" : senderText
+        let comment: String
+        switch result.verdict {
+        case .pass: comment = "domain of \(identityText) designates \(ip) as permitted sender"
+        case .fail: comment = "domain of \(identityText) does not designate \(ip) as permitted sender"
+        case .softfail: comment = "transitioning domain of \(identityText) does not designate \(ip) as permitted sender"
+        case .neutral: comment = "\(ip) is neither permitted nor denied by domain of \(identityText)"
+        case .none: comment = "domain of \(identityText) does not designate permitted sender hosts"
+        case .temperror: comment = "error in processing during lookup of \(identityText)"
+        case .permerror: comment = "permanent error in processing domain of \(identityText)"
+        }
+        var pairs = [
+            "client-ip=\(ip)",
+            "envelope-from=\(Self.quoted(senderText))",
+            "helo=\(Self.quoted(helo ?? ""))",
+            "receiver=\(Self.quoted(receiver))",
+            "identity=\(result.identity.rawValue)",
+        ]
+        let key = result.verdict == .temperror || result.verdict == .permerror ? "problem" : "mechanism"
+        pairs.append("\(key)=\(Self.quoted(result.decidedBy))")
+        return "\(result.verdict.rawValue) (\(receiver): \(Self.commentSafe(comment))) " + pairs.joined(separator: "; ")
+    }
+
+    /// e.g. `relay.example; spf=pass smtp.mailfrom=example.org`
+    var authenticationResults: String {
+        let property = result.identity == .helo ? "smtp.helo" : "smtp.mailfrom"
+        return "\(receiver); spf=\(result.verdict.rawValue) \(property)=\(Self.quoted(result.domain))"
+    }
+
+    private var senderText: String {
+        sender.mailbox.map { "\($0.localPart)@\($0.domain)" } ?? ""
+    }
+
+    /// A dot-atom stays as it is; anything else becomes a quoted-string
+    /// (RFC 5322 §3.2.4), so a hostile HELO cannot add key=value pairs.
+    static func quoted(_ text: String) -> String {
+        let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
+        if !text.isEmpty, text.allSatisfy({ atext.contains($0) }), !text.hasPrefix("."), !text.hasSuffix(".") {
+            return text
+        }
+        var out = "\""
+        for character in text where character != "\r" && character != "\n" {
+            if character == "\"" || character == "\\" { out.append("\\") }
+            out.append(character)
+        }
+        return out + "\""
+    }
+
+    /// Comments may not hold unbalanced parentheses or line breaks.
+    static func commentSafe(_ text: String) -> String {
+        String(text.map { "()\r\n\\".contains($0) ? "_" : $0 })
+    }
+}

@@ -1,0 +1,49 @@
+import Policy
+import SPF
+
+/// The policy one listener applies: the file's settings, the filters built
+/// from them, the header rewriter and the AUTH back end.
+public struct ListenerPolicy: Sendable {
+    public var config: PolicyConfig
+    public var pipeline: PolicyPipeline
+    public var rewriter: HeaderRewriter?
+    public var passwords: PasswordFile?
+    public var authThrottle: AuthThrottle?
+
+    public init(config: PolicyConfig, pipeline: PolicyPipeline, rewriter: HeaderRewriter? = nil,
+                passwords: PasswordFile? = nil, authThrottle: AuthThrottle? = nil) {
+        self.config = config
+        self.pipeline = pipeline
+        self.rewriter = rewriter
+        self.passwords = passwords
+        self.authThrottle = authThrottle
+    }
+
+    /// The built-in policy when a listener names no file: loopback may
+    /// relay, nobody else may, AUTH is off.
+    public static func builtIn(hostname: String) -> ListenerPolicy {
+        let config = PolicyConfig()
+        return ListenerPolicy(config: config, pipeline: .standard(policy: config, hostname: hostname, spf: nil, rateLimiter: nil))
+    }
+
+    /// Builds the filters, the header rewriter and the AUTH back end a
+    /// policy file asks for. The header rules were compiled once already by
+    /// the loader, which reports bad expressions.
+    public static func make(policy: PolicyConfig, hostname: String, spf: SPFEvaluator?) -> ListenerPolicy {
+        let limiter = policy.rate.isEnabled ? RateLimiter(window: policy.rate.windowSeconds) : nil
+        let pipeline = PolicyPipeline.standard(policy: policy, hostname: hostname, spf: spf, rateLimiter: limiter)
+        let rewriter = policy.headers.isEmpty ? nil : try? HeaderRewriter(rules: policy.headers)
+        var passwords: PasswordFile?
+        var throttle: AuthThrottle?
+        if policy.auth.enabled, let path = policy.auth.passwordFile {
+            passwords = PasswordFile(path: path)
+            throttle = AuthThrottle(maxFailures: policy.auth.maxFailures, window: policy.auth.failureWindowSeconds)
+        }
+        return ListenerPolicy(config: policy, pipeline: pipeline, rewriter: rewriter, passwords: passwords, authThrottle: throttle)
+    }
+
+    /// AUTH mechanisms to offer; empty when AUTH is off or has no back end.
+    var authMechanisms: [String] {
+        config.auth.enabled && passwords != nil ? config.auth.mechanisms : []
+    }
+}

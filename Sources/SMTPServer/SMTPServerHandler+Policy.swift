@@ -1,0 +1,162 @@
+import Logging
+import MailMessage
+import MailQueue
+import NIOCore
+import Policy
+import SMTPCore
+
+/// The policy pipeline's hooks in the session: each check pauses input,
+/// runs the filters off the event loop, and answers in order.
+extension SMTPServerHandler {
+    /// Runs `work` (the filters, which may wait on DNS) and continues on
+    /// the event loop with its result; input stays buffered meanwhile.
+    func check<T: Sendable>(context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
+                            then: @escaping (SMTPServerHandler, ChannelHandlerContext, T) -> Void) {
+        paused = true
+        let loopBound = NIOLoopBound((self, context, then), eventLoop: context.eventLoop)
+        context.eventLoop.makeFutureWithTask(work).whenSuccess { result in
+            let (handler, context, then) = loopBound.value
+            handler.paused = false
+            guard !handler.closing else { return }
+            then(handler, context, result)
+            handler.resume(context: context)
+        }
+    }
+
+    func checkHELO(_ reply: SMTPReply, context: ChannelHandlerContext) {
+        let pipeline = server.policy.pipeline
+        guard pipeline.checks(.helo) else { return write(reply, context: context) }
+        let facts = self.facts
+        check(context: context, { await pipeline.helo(facts) }) { handler, context, outcome in
+            if let refusal = outcome.refusal {
+                handler.logRefusal(outcome, phase: "helo")
+                handler.write(handler.session.heloRefused(refusal), context: context)
+            } else {
+                handler.write(reply, context: context)
+            }
+        }
+    }
+
+    func checkSender(_ transaction: Transaction, context: ChannelHandlerContext) {
+        let pipeline = server.policy.pipeline
+        resetTransactionPolicy()
+        guard pipeline.checks(.mail) else {
+            return write(session.senderChecked(transaction, refusal: nil), context: context)
+        }
+        let facts = self.facts
+        let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters)
+        check(context: context, { await pipeline.mail(facts, message) }) { handler, context, outcome in
+            if outcome.refusal != nil { handler.logRefusal(outcome, phase: "mail", detail: "\(transaction.sender)") }
+            else { handler.absorb(outcome) }
+            handler.write(handler.session.senderChecked(transaction, refusal: outcome.refusal), context: context)
+        }
+    }
+
+    func checkRecipient(_ recipient: ForwardPath, context: ChannelHandlerContext) {
+        let pipeline = server.policy.pipeline
+        guard pipeline.checks(.rcpt), let transaction = session.transaction else {
+            return write(session.recipientChecked(recipient, refusal: nil), context: context)
+        }
+        let facts = self.facts
+        let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters,
+                                   recipients: transaction.recipients)
+        check(context: context, { await pipeline.rcpt(facts, message, recipient: recipient) }) { handler, context, outcome in
+            if outcome.refusal != nil { handler.logRefusal(outcome, phase: "rcpt", detail: "\(recipient)") }
+            else { handler.absorb(outcome) }
+            handler.write(handler.session.recipientChecked(recipient, refusal: outcome.refusal), context: context)
+        }
+    }
+
+    /// The end of DATA: the content filters, then the queue.
+    func checkMessage(_ transaction: Transaction, context: ChannelHandlerContext) {
+        guard var writer = body else {
+            write(session.commitFailed(), context: context)
+            return
+        }
+        body = nil
+        let spool = writer.finish()
+        let pipeline = server.policy.pipeline
+        guard pipeline.checks(.headers) || pipeline.checks(.content) else {
+            return commit(transaction, spool: spool, context: context)
+        }
+        let content: ReceivedContent
+        do {
+            let readable = try spool.contentForReading()
+            content = readable.bytes.map { ReceivedContent(bytes: $0) }
+                ?? ReceivedContent(path: readable.path ?? "", size: spool.size)
+        } catch {
+            logger.error("cannot read spooled message", metadata: ["error": "\(error)"])
+            spool.discard()
+            return write(session.commitFailed(), context: context)
+        }
+        let facts = self.facts
+        let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters,
+                                   recipients: transaction.recipients)
+        let headers = writer.headers
+        let writtenHeader = writer.writtenHeader
+        check(context: context, { await pipeline.data(facts, message, headers: headers, content: content) }) { handler, context, outcome in
+            if let refusal = outcome.refusal {
+                handler.logRefusal(outcome, phase: "data")
+                spool.discard()
+                handler.resetTransactionPolicy()
+                handler.write(handler.session.commitRefused(refusal), context: context)
+                return
+            }
+            handler.absorb(outcome)
+            if !outcome.headerEdits.isEmpty {
+                guard handler.applyLateEdits(outcome.headerEdits, to: spool, writtenHeader: writtenHeader) else {
+                    spool.discard()
+                    handler.resetTransactionPolicy()
+                    handler.write(handler.session.commitFailed(), context: context)
+                    return
+                }
+            }
+            handler.commit(transaction, spool: spool, context: context)
+        }
+    }
+
+    /// Header edits decided after the body arrived: the header section in
+    /// the spool is rewritten (the body octets are copied untouched).
+    private func applyLateEdits(_ edits: [HeaderEdit], to spool: Spool, writtenHeader: [UInt8]?) -> Bool {
+        guard let writtenHeader else {
+            logger.warning("header edits skipped: the header section could not be parsed")
+            return true
+        }
+        var headers = HeaderSection(parsing: writtenHeader)
+        var top: [UInt8] = []
+        for edit in edits {
+            if case .prepend(let name, let value) = edit { top += Array(HeaderFolding.field(name: name, value: value).utf8) }
+        }
+        headers = HeaderRewriter.apply(edits.filter { if case .prepend = $0 { false } else { true } }, to: headers)
+        do {
+            try spool.replacePrefix(length: writtenHeader.count, with: top + HeaderRewriter.render(headers))
+            return true
+        } catch {
+            logger.error("cannot rewrite the header section", metadata: ["error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Keeps what a passing phase decided for the transaction.
+    func absorb(_ outcome: PolicyPipeline.Outcome) {
+        transactionEdits += outcome.headerEdits
+        if quarantineReason == nil { quarantineReason = outcome.quarantine }
+    }
+
+    func resetTransactionPolicy() {
+        transactionEdits = []
+        quarantineReason = nil
+    }
+
+    func logRefusal(_ outcome: PolicyPipeline.Outcome, phase: String, detail: String? = nil) {
+        guard let refusal = outcome.refusal else { return }
+        var metadata: Logger.Metadata = ["phase": "\(phase)", "reply": "\(refusal)"]
+        if let step = outcome.steps.last {
+            metadata["filter"] = "\(step.filter)"
+            if let note = step.verdict.note { metadata["reason"] = "\(note)" }
+        }
+        if let detail { metadata["address"] = "\(detail)" }
+        if let user = session.authenticatedUser { metadata["user"] = "\(user)" }
+        logger.notice("policy refused", metadata: metadata)
+    }
+}
