@@ -8,7 +8,7 @@ struct ConfigCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a configuration file; print FILE:LINE: KEY: problem for each mistake.")
+            abstract: "Validate a configuration file and the policy files it names; print FILE:LINE: KEY: problem for each mistake.")
 
         @Argument(help: "The configuration file.")
         var file: String
@@ -16,7 +16,9 @@ struct ConfigCommand: ParsableCommand {
         func run() throws {
             do {
                 let config = try ConfigLoader.load(file: file)
-                let listeners = config.listeners.map { "\($0.host):\($0.port)" }.joined(separator: ", ")
+                let listeners = config.listeners.map { listener in
+                    "\(listener.host):\(listener.port)" + (listener.policyFile.map { " policy \($0)" } ?? "")
+                }.joined(separator: ", ")
                 print("\(file): OK (hostname \(config.hostname), listeners \(listeners), queue \(config.queueDirectory))")
             } catch {
                 for issue in error.issues { print(issue) }

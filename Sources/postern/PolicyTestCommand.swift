@@ -29,8 +29,9 @@ struct PolicyTest: AsyncParsableCommand {
             AUTH, MAIL FROM, each RCPT TO, the message), prints every filter's verdict and the \
             SMTP reply of each command, and last the final reply. --auth USER acts as if USER \
             had authenticated (no password is asked), provided the policy offers AUTH to this \
-            client. SPF looks up DNS: at --dns, else the name servers of /etc/resolv.conf. \
-            Exit status 0 when the message would be accepted, 1 when refused, 2 for bad arguments.
+            client. SPF needs DNS: it is checked only with --dns HOST:PORT, so that a test \
+            makes no query you did not ask for. Exit status 0 when the message would be \
+            accepted, 1 when refused, 2 for bad arguments.
             """)
 
     @Option(help: ArgumentHelp("The policy file (TOML).", valueName: "file"))
@@ -80,9 +81,11 @@ struct PolicyTest: AsyncParsableCommand {
             throw ExitCode(78)
         }
         var resolver: LDNSResolver?
-        if config.spf.enabled {
-            let addresses = servers.isEmpty ? try DNSServerAddress.fromResolvConf() : servers.compactMap { DNSServerAddress(parsing: $0) }
+        if config.spf.enabled && !servers.isEmpty {
+            let addresses = servers.compactMap { DNSServerAddress(parsing: $0) }
             resolver = try LDNSResolver(configuration: .init(servers: addresses, timeout: .seconds(3), threads: 2))
+        } else if config.spf.enabled {
+            print("note     SPF is not checked: give --dns HOST:PORT to look up SPF records")
         }
         let spf = resolver.map { SPFEvaluator(resolver: CachingResolver(upstream: $0), configuration: SPFConfiguration(receivingHost: hostname)) }
         let listener = ListenerPolicy.make(policy: config, hostname: hostname, spf: spf)

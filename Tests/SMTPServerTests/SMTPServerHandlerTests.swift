@@ -14,18 +14,19 @@ final class HandlerHarness {
     let queue: MailQueue
     let channel: NIOAsyncTestingChannel
 
-    init(configure: (inout SMTPLimits) -> Void = { _ in }) async throws {
+    init(policy: ListenerPolicy? = nil, clientAddress: String = "127.0.0.1",
+         configure: (inout SMTPLimits) -> Void = { _ in }) async throws {
         directory = NSTemporaryDirectory() + "postern-handler-" + UUID().uuidString
         queue = try MailQueue(directory: directory)
         var limits = SMTPLimits()
         configure(&limits)
         let context = ServerContext(hostname: "relay.test", limits: limits, tls: nil, queue: queue,
                                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                    connections: ConnectionLimiter(maxTotal: 10, maxPerAddress: 10))
+                                    connections: ConnectionLimiter(maxTotal: 10, maxPerAddress: 10), policy: policy)
         let channel = NIOAsyncTestingChannel()
         self.channel = channel
         try await channel.testingEventLoop.executeInContext {
-            try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: "127.0.0.1"))
+            try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: clientAddress))
         }
         try await channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2525))
         #expect(try await replies(1) == ["220 relay.test ESMTP Postern"])

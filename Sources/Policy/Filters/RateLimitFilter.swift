@@ -30,7 +30,7 @@ public struct RateLimitFilter: PolicyFilter {
         if let ip = session.clientIP, perIP > 0, !limiter.admit("ip:\(what):\(ip)", limit: perIP) {
             return refuse("too many \(what) from \(ip)", limit: perIP, what: what)
         }
-        return .continue
+        return PolicyVerdict(.continue, note: "\(what) within limits")
     }
 
     private func refuse(_ reason: String, limit: Int, what: String) -> PolicyVerdict {

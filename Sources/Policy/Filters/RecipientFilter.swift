@@ -12,7 +12,7 @@ public struct RecipientFilter: PolicyFilter {
     }
 
     public func rcpt(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) async -> PolicyVerdict {
-        guard blocked.matches(recipient) else { return .continue }
+        guard blocked.matches(recipient) else { return PolicyVerdict(.continue, note: "not blocked") }
         return .reject(550, EnhancedStatusCode(5, 7, 1), "Recipient address \(recipient) rejected: blocked by policy",
                        note: "recipient block list")
     }

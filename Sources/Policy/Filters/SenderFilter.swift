@@ -41,6 +41,6 @@ public struct SenderFilter: PolicyFilter {
             return .reject(553, EnhancedStatusCode(5, 7, 1), "Sender address \(sender) not allowed here",
                            note: "not among [senders] allowed")
         }
-        return .continue
+        return PolicyVerdict(.continue, note: policy.senders.allowed.isEmpty ? "no sender rule applies" : "among [senders] allowed")
     }
 }

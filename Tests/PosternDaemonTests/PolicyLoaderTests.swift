@@ -1,0 +1,156 @@
+import Foundation
+import Policy
+import Testing
+@testable import PosternDaemon
+
+/// Policy files: every key read, every mistake named with its line.
+@Suite("Policy loader")
+struct PolicyLoaderTests {
+    static func load(_ text: String, file: String = "/etc/postern/policies/test.toml") throws(ConfigErrors) -> PolicyConfig {
+        try PolicyLoader.load(text: text, file: file)
+    }
+
+    static func issues(_ text: String) -> [String] {
+        do {
+            _ = try load(text)
+            return []
+        } catch {
+            return error.issues.map(\.description)
+        }
+    }
+
+    @Test func everyTableIsRead() throws {
+        let policy = try Self.load("""
+            [relay]
+            trusted_networks = ["10.0.0.0/8", "2001:db8::/32"]
+            local_domains = ["Example.EDU"]
+            relay_domains = ["partner.test"]
+
+            [senders]
+            allowed = ["@example.edu"]
+            block = ["bad@example.edu", "<>"]
+
+            [recipients]
+            block = ["@blocked.test"]
+            max_recipients = 20
+
+            [size]
+            max_message_size = "10M"
+
+            [[network]]
+            networks = ["10.9.0.0/16"]
+            senders = ["scanner@example.edu"]
+            max_message_size = 2048
+
+            [users.Alice]
+            senders = ["alice@example.edu"]
+            max_message_size = "1G"
+
+            [rate]
+            window = "10m"
+            messages_per_ip = 5
+            recipients_per_user = 7
+
+            [spf]
+            softfail = "reject"
+            temperror = "accept"
+            check_helo = false
+
+            [headers]
+            remove = ["X-Internal", "/^X-Secret-/"]
+            add = ["X-Relayed: yes"]
+            strip_received = true
+            [[headers.replace]]
+            name = "Subject"
+            pattern = "^\\\\[EXTERNAL\\\\] "
+            replacement = ""
+            [headers.masquerade]
+            domains = [".example.edu"]
+            as = "example.edu"
+
+            [attachments]
+            block_extensions = [".EXE", "scr"]
+            block_content_types = ["Application/X-MSDownload"]
+            """)
+        #expect(policy.relay.trustedNetworks.map(\.description) == ["10.0.0.0/8", "2001:db8::/32"])
+        #expect(policy.relay.localDomains == ["example.edu"])
+        #expect(policy.relay.relayDomains == ["partner.test"])
+        #expect(policy.senders.allowed.map(\.description) == ["@example.edu"])
+        #expect(policy.senders.blocked.count == 2)
+        #expect(policy.recipients.maxRecipients == 20)
+        #expect(policy.maxMessageSize == 10 << 20)
+        #expect(policy.networks.first?.maxMessageSize == 2048)
+        #expect(policy.users["alice"]?.maxMessageSize == 1 << 30)
+        #expect(policy.rate.windowSeconds == 600 && policy.rate.messagesPerIP == 5 && policy.rate.recipientsPerUser == 7)
+        #expect(policy.spf.enabled && policy.spf.softfail == .reject && policy.spf.temperror == .accept && !policy.spf.checkHELO)
+        #expect(policy.spf.fail == .reject) // default kept
+        #expect(policy.headers.remove == ["X-Internal", "/^X-Secret-/"])
+        #expect(policy.headers.replace.first?.pattern == "^\\[EXTERNAL\\] ")
+        #expect(policy.headers.masquerade == .init(domains: [".example.edu"], target: "example.edu"))
+        #expect(policy.attachments.blockedExtensions == ["exe", "scr"])
+        #expect(policy.attachments.blockedContentTypes == ["application/x-msdownload"])
+        #expect(!policy.auth.enabled)
+    }
+
+    @Test func defaultsAreSafe() throws {
+        let policy = try Self.load("")
+        #expect(policy.relay.trustedNetworks.map(\.description) == ["127.0.0.0/8", "::1/128"])
+        #expect(policy.relay.localDomains.isEmpty)
+        #expect(!policy.auth.enabled && !policy.spf.enabled && !policy.rate.isEnabled && policy.headers.isEmpty)
+    }
+
+    @Test("mistakes are named with file, line and key", arguments: [
+        ("[relay]\ntrusted_networks = [\"0.0.0.0/0\"]", "test.toml:2: relay.trusted_networks: 0.0.0.0/0 would trust every address"),
+        ("[relay]\ntrusted_networks = [\"10.0.0.0/33\"]", "test.toml:2: relay.trusted_networks: 10.0.0.0/33 is not an address or CIDR network"),
+        ("[relay]\nlocal_domains = [\"a@b\"]", "test.toml:2: relay.local_domains: \"a@b\" is not a domain"),
+        ("[relay]\nopen = true", "test.toml:2: relay.open: unknown key"),
+        ("[auth]\nenabled = true", "test.toml:1: auth.enabled needs auth.passwd_file"),
+        ("[auth]\npasswd_file = \"/nonexistent/passwd\"", "test.toml:2: auth.passwd_file: cannot read /nonexistent/passwd"),
+        ("[auth]\nmechanisms = [\"CRAM-MD5\"]", "test.toml:2: auth.mechanisms: CRAM-MD5 is not supported"),
+        ("[senders]\nallowed = [\"a@\"]", "test.toml:2: senders.allowed: \"a@\" is not an address"),
+        ("[size]\nmax_message_size = \"10X\"", "test.toml:2: size.max_message_size: must be a size in bytes"),
+        ("[rate]\nwindow = \"soon\"", "test.toml:2: rate.window: must be seconds"),
+        ("[spf]\nfail = \"drop\"", "test.toml:2: spf.fail: must be one of: accept, reject, tempfail, quarantine"),
+        ("[headers]\nremove = [\"/(unclosed/\"]", "test.toml:1: headers.remove: \"/(unclosed/\""),
+        ("[headers]\nadd = [\"no colon\"]", "test.toml:2: headers.add: \"no colon\" is not \"Name: value\""),
+        ("[headers.masquerade]\ndomains = [\"a.test\"]", "test.toml:1: headers.masquerade needs as"),
+        ("[[network]]\nsenders = [\"@a.test\"]", "test.toml:1: network.networks is required"),
+        ("[attachments]\nblock_content_types = [\"exe\"]", "test.toml:2: attachments.block_content_types: exe is not type/subtype"),
+        ("[users]\nalice = 1", "test.toml:2: users.alice: must be a table"),
+        ("bogus = 1", "test.toml:1: bogus: unknown key"),
+        ("[relay", "test.toml:1:"),
+    ])
+    func mistakes(text: String, expected: String) {
+        let found = Self.issues(text)
+        #expect(found.contains { $0.hasPrefix("/etc/postern/policies/" + expected) }, "\(found)")
+    }
+
+    @Test func listenersLoadTheirPolicyRelativeToTheConfigFile() throws {
+        let directory = NSTemporaryDirectory() + "postern-policy-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory + "/policies", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "[relay]\nlocal_domains = [\"example.edu\"]\n".write(toFile: directory + "/policies/in.toml", atomically: true, encoding: .utf8)
+        try "[relay]\nbogus = 1\n".write(toFile: directory + "/policies/bad.toml", atomically: true, encoding: .utf8)
+        let config = try ConfigLoader.load(text: """
+            [[listener]]
+            address = "127.0.0.1:2525"
+            policy = "policies/in.toml"
+            [[listener]]
+            address = "127.0.0.1:2526"
+            """, file: directory + "/postern.toml")
+        #expect(config.listeners[0].policy?.relay.localDomains == ["example.edu"])
+        #expect(config.listeners[0].policyFile == directory + "/policies/in.toml")
+        #expect(config.listeners[1].policy == nil)
+        #expect(throws: ConfigErrors.self) {
+            _ = try ConfigLoader.load(text: "[[listener]]\naddress = \"127.0.0.1:2525\"\npolicy = \"policies/bad.toml\"\n",
+                                      file: directory + "/postern.toml")
+        }
+    }
+
+    @Test("the example policies load", arguments: ["outbound.toml", "inbound.toml", "strict.toml"])
+    func examples(name: String) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let policy = try PolicyLoader.load(file: root.appendingPathComponent("policies/\(name)").path)
+        #expect(!policy.relay.trustedNetworks.contains { $0.prefixLength == 0 })
+    }
+}
