@@ -26,17 +26,26 @@ struct PolicyWalk {
         print("client   \(facts.clientIP.map { "\($0)" } ?? "-") helo=\(facts.helo ?? "-") tls=\(facts.tls ? "yes" : "no")")
         print("")
         print("connect")
-        guard report(await pipeline.connect(facts), success: SMTPReply(code: 220, text: "\(hostname) ESMTP Postern")) else { return false }
+        if let refusal = report(await pipeline.connect(facts), success: SMTPReply(code: 220, text: "\(hostname) ESMTP Postern")) {
+            return finish(refusal)
+        }
         print("EHLO \(facts.helo ?? "")")
-        guard report(await pipeline.helo(facts), success: SMTPReply(code: 250, text: hostname)) else { return false }
+        if let refusal = report(await pipeline.helo(facts), success: SMTPReply(code: 250, text: hostname)) {
+            return finish(refusal)
+        }
         if let auth { authenticate(auth) }
         let sizeLimit = policy.config.messageSizeLimit(for: facts, global: SMTPDefaults.limits.maxMessageSize)
 
         guard case .mail(let sender, _) = parse("MAIL FROM:<\(from)>") else { return false }
         let mail = MessageFacts(sender: sender)
         print("MAIL FROM:\(sender)")
-        guard report(await pipeline.mail(facts, mail), success: SMTPReply(code: 250, enhanced: .senderOK, text: "Sender \(sender) ok"))
-        else { return finish(SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 5, 1), text: "No transaction: MAIL FROM was refused")) }
+        if let refusal = report(await pipeline.mail(facts, mail),
+                                success: SMTPReply(code: 250, enhanced: .senderOK, text: "Sender \(sender) ok")) {
+            return finish(refusal)
+        }
+        if let mailbox = sender.mailbox, let masqueraded = policy.rewriter?.masquerade(address: "\(mailbox)") {
+            print("  envelope sender will be queued as <\(masqueraded)> (masquerade)")
+        }
 
         var recipients: [ForwardPath] = []
         let maxRecipients = policy.config.recipients.maxRecipients ?? SMTPDefaults.limits.maxRecipients
@@ -49,7 +58,7 @@ struct PolicyWalk {
             }
             let message = MessageFacts(sender: sender, recipients: recipients)
             if report(await pipeline.rcpt(facts, message, recipient: recipient),
-                      success: SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok")) {
+                      success: SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok")) == nil {
                 recipients.append(recipient)
             }
         }
@@ -115,17 +124,17 @@ struct PolicyWalk {
         }
     }
 
-    /// Prints the steps and the reply; returns whether the command passed.
-    private mutating func report(_ outcome: PolicyPipeline.Outcome, success: SMTPReply) -> Bool {
+    /// Prints the steps and the reply; returns the refusal, if any.
+    private mutating func report(_ outcome: PolicyPipeline.Outcome, success: SMTPReply) -> SMTPReply? {
         printSteps(outcome)
         if let refusal = outcome.refusal {
             printReply(refusal)
-            return false
+            return refusal
         }
         edits += outcome.headerEdits
         if quarantine == nil { quarantine = outcome.quarantine }
         printReply(success)
-        return true
+        return nil
     }
 
     private func printSteps(_ outcome: PolicyPipeline.Outcome) {
@@ -165,7 +174,8 @@ struct PolicyWalk {
     }
 
     private static func oneLine(_ text: String) -> String {
-        text.replacingOccurrences(of: "\r\n", with: "").replacingOccurrences(of: "\n", with: "")
+        text.replacingOccurrences(of: "\r\n\t", with: " ").replacingOccurrences(of: "\r\n ", with: " ")
+            .replacingOccurrences(of: "\r\n", with: "").replacingOccurrences(of: "\n", with: "")
     }
 
     private func finish(_ reply: SMTPReply) -> Bool {

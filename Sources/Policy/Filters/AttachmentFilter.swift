@@ -61,7 +61,7 @@ public struct AttachmentFilter: PolicyFilter {
             let text = "Message refused: too many or too deeply nested MIME parts to check attachments"
             return .reject(554, EnhancedStatusCode(5, 7, 1), text, note: text)
         }
-        return .continue
+        return PolicyVerdict(.continue, note: "\(message.parts.count) MIME part(s), none blocked")
     }
 
     private func refusal(for part: MIMEPart) -> PolicyVerdict? {
