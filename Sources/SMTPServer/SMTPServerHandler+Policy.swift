@@ -95,6 +95,12 @@ extension SMTPServerHandler {
         let headers = writer.headers
         let writtenHeader = writer.writtenHeader
         check(context: context, { await pipeline.data(facts, message, headers: headers, content: content) }) { handler, context, outcome in
+            // The client left while the filters ran: no 250 can reach it, so
+            // nothing is queued (it will send the message again).
+            guard context.channel.isActive else {
+                spool.discard()
+                return
+            }
             if let refusal = outcome.refusal {
                 handler.logRefusal(outcome, phase: "data")
                 spool.discard()

@@ -16,7 +16,7 @@ import subprocess
 
 import pytest
 
-from postern_harness import RawSMTP, expect, make_message, queued_id
+from postern_harness import RawSMTP, expect, free_port, make_message, queued_id, render_config
 
 UNTRUSTED = "127.0.0.2"
 PASSWORD = "relay-test-password"
@@ -148,3 +148,35 @@ def test_wrong_password_does_not_open_the_relay(relay_server):
         expect(c.cmd("MAIL FROM:<alice@local.test>"), 250)
         expect(c.cmd("RCPT TO:<victim%external.test@local.test>"), 554, "5.7.1")
     assert relay_server.queue.ids() == []
+
+
+def test_relay_domains_are_taken_from_anyone(start_postern):
+    server = start_postern(policy='[relay]\ntrusted_networks = ["127.0.0.1/32"]\nrelay_domains = ["partner.test"]\n')
+    with RawSMTP(server.port, source=UNTRUSTED) as c:
+        c.ehlo()
+        expect(c.cmd("MAIL FROM:<someone@example.org>"), 250)
+        expect(c.cmd("RCPT TO:<victim@partner.test>"), 250, "2.1.5")
+        expect(c.cmd("RCPT TO:<Victim@PARTNER.TEST.>"), 250, "2.1.5")
+        expect(c.cmd("RCPT TO:<victim@sub.partner.test>"), 554, "5.7.1",
+               r"^5\.7\.1 <victim@sub\.partner\.test>: Relay access denied$")
+        expect(c.cmd("RCPT TO:<victim%external.test@partner.test>"), 554, "5.7.1",
+               r"^5\.7\.1 <victim%external\.test@partner\.test>: Relay access denied \(routing in the local part\)$")
+        expect(c.cmd("DATA"), 354)
+        c.send(make_message("to a partner") + b".\r\n")
+        queue_id = queued_id(c.read_reply())
+    assert len(server.queue.entry(queue_id)["recipients"]) == 2
+
+
+def test_trusting_every_address_is_refused(start_postern, tmp_path, postern_bin):
+    """A trusted network holding every address would be an open relay: a config error, not a warning."""
+    (tmp_path / "policy.toml").write_text('[relay]\ntrusted_networks = ["127.0.0.1/32", "0.0.0.0/0", "::/0"]\n')
+    (tmp_path / "postern.toml").write_text(render_config(free_port(), "queue", policy=True))
+    p = subprocess.run([postern_bin, "config", "check", str(tmp_path / "postern.toml")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, p.stdout + p.stderr
+    out = p.stdout + p.stderr
+    for network in ("0.0.0.0/0", "::/0"):
+        assert re.search(rf"policy\.toml:2: relay\.trusted_networks: {re.escape(network)} would trust every "
+                         r"address and make Postern an open relay", out), out
+    with pytest.raises(AssertionError, match="open relay"):
+        start_postern(policy='[relay]\ntrusted_networks = ["0.0.0.0/0"]\n')

@@ -441,6 +441,23 @@ def test_attachments(start_policy, filename, content_type, nested, refusal):
             assert split_received(server.queue.body(queue_id))[1] == body
 
 
+def test_attachments_in_bdat_chunks_and_in_large_messages(start_policy):
+    server = start_policy(ATTACHMENTS)
+    evil = with_attachment("evil.exe")
+    with session(server) as c:
+        expect(c.cmd("MAIL FROM:<someone@example.org>"), 250)
+        expect(c.cmd("RCPT TO:<user@local.test>"), 250)
+        half = len(evil) // 2
+        c.send(f"BDAT {half}\r\n".encode() + evil[:half])
+        expect(c.read_reply(), 250, "2.0.0")
+        c.send(f"BDAT {len(evil) - half} LAST\r\n".encode() + evil[half:])
+        expect(c.read_reply(), 554, "5.7.1", refused_attachment("evil.exe", ".exe files are not accepted"))
+        # 4 MB of text before the attachment: the check reads the spooled file, not memory.
+        big = evil.replace(b"See attached", b"See attached\r\n" + (b"y" * 998 + b"\r\n") * 4000, 1)
+        expect(send(c, big), 554, "5.7.1", refused_attachment("evil.exe", ".exe files are not accepted"))
+    assert server.queue.ids() == []
+
+
 # --------------------------------------------------------------------------
 # Header rules
 
