@@ -8,16 +8,25 @@ import MailQueue
 /// rather than stopping at the first.
 public enum ConfigLoader {
     public static func load(file path: String) throws(ConfigErrors) -> PosternConfig {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigErrors(issues: [ConfigIssue(file: path, line: nil, key: nil, message: "cannot read file: \(error.localizedDescription)")])
-        }
-        return try load(text: text, file: path)
+        try load(text: readText(path), file: path)
     }
 
     public static func load(text: String, file: String) throws(ConfigErrors) -> PosternConfig {
+        try read(text: text, file: file) { reader, root in reader.read(root) }
+    }
+
+    /// A file's text, or its error as a `ConfigErrors`.
+    static func readText(_ path: String) throws(ConfigErrors) -> String {
+        do {
+            return try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigErrors(issues: [ConfigIssue(file: path, line: nil, key: nil, message: "cannot read file: \(error.localizedDescription)")])
+        }
+    }
+
+    /// Parses TOML text and walks it with `body`, collecting every issue.
+    static func read<Result>(text: String, file: String,
+                             _ body: (inout TableReader, TOMLTable) -> Result) throws(ConfigErrors) -> Result {
         let root: TOMLTable
         do {
             root = try TOML.parse(text)
@@ -25,9 +34,9 @@ public enum ConfigLoader {
             throw ConfigErrors(issues: [ConfigIssue(file: file, line: error.line, key: nil, message: error.message)])
         }
         var reader = TableReader(file: file, baseDirectory: (file as NSString).deletingLastPathComponent)
-        let config = reader.read(root)
+        let result = body(&reader, root)
         guard reader.issues.isEmpty else { throw ConfigErrors(issues: reader.issues) }
-        return config
+        return result
     }
 }
 

@@ -5,26 +5,12 @@ import Policy
 /// file, line and key of every mistake, like `ConfigLoader`.
 public enum PolicyLoader {
     public static func load(file path: String) throws(ConfigErrors) -> PolicyConfig {
-        let text: String
-        do {
-            text = try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ConfigErrors(issues: [ConfigIssue(file: path, line: nil, key: nil, message: "cannot read policy file: \(error.localizedDescription)")])
-        }
-        return try load(text: text, file: path)
+        try load(text: ConfigLoader.readText(path), file: path)
     }
 
     public static func load(text: String, file: String) throws(ConfigErrors) -> PolicyConfig {
-        let root: TOMLTable
-        do {
-            root = try TOML.parse(text)
-        } catch {
-            throw ConfigErrors(issues: [ConfigIssue(file: file, line: error.line, key: nil, message: error.message)])
-        }
-        var reader = TableReader(file: file, baseDirectory: (file as NSString).deletingLastPathComponent)
-        var policy = reader.readPolicy(root)
+        var policy = try ConfigLoader.read(text: text, file: file) { reader, root in reader.readPolicy(root) }
         policy.name = file
-        guard reader.issues.isEmpty else { throw ConfigErrors(issues: reader.issues) }
         return policy
     }
 }
