@@ -39,11 +39,7 @@ struct MessageBodyWriter {
 
     /// Fields that go above our Received line (RFC 7208 §9.1: Received-SPF
     /// above the Received field of this hop).
-    private var prependedFields: String {
-        edits.reduce(into: "") { text, edit in
-            if case .prepend(let name, let value) = edit { text += HeaderFolding.field(name: name, value: value) }
-        }
-    }
+    private var prependedFields: String { HeaderFolding.prepended(edits) }
 
     mutating func append(_ buffer: ByteBuffer, checkLineEndings: Bool) {
         buffer.withUnsafeReadableBytes { raw in

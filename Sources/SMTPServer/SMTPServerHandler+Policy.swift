@@ -129,10 +129,7 @@ extension SMTPServerHandler {
             return true
         }
         var headers = HeaderSection(parsing: writtenHeader)
-        var top: [UInt8] = []
-        for edit in edits {
-            if case .prepend(let name, let value) = edit { top += Array(HeaderFolding.field(name: name, value: value).utf8) }
-        }
+        let top = Array(HeaderFolding.prepended(edits).utf8)
         headers = HeaderRewriter.apply(edits.filter { if case .prepend = $0 { false } else { true } }, to: headers)
         do {
             try spool.replacePrefix(length: writtenHeader.count, with: top + HeaderRewriter.render(headers))

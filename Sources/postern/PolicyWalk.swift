@@ -94,7 +94,7 @@ struct PolicyWalk {
         let all = edits + outcome.headerEdits
         headers = HeaderRewriter.apply(all.filter { if case .prepend = $0 { false } else { true } }, to: headers)
         var top: [HeaderField] = []
-        for case .prepend(let name, let value) in all { top.append(HeaderField(name: name, rawValue: " " + value)) }
+        for case .prepend(let name, let value) in all.reversed() { top.append(HeaderField(name: name, rawValue: " " + value)) }
         printHeaderChanges(from: original, to: HeaderSection(fields: top + headers.fields))
         return finish(SMTPReply(code: 250, enhanced: .success, text: "Ok: would be queued" + (quarantine.map { " in quarantine (\($0))" } ?? "")))
     }

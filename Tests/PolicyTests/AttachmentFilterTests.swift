@@ -126,7 +126,7 @@ struct AttachmentFilterTests {
         if let expected = test.expected {
             Self.expectRefusal(verdict, expected)
         } else {
-            #expect(verdict == .continue)
+            #expect(verdict.decision == .continue)
         }
     }
 
@@ -148,7 +148,7 @@ struct AttachmentFilterTests {
     func allowedMessage() async {
         let verdict = await Self.verdict(Self.withAttachment(
             "Content-Type: application/pdf\nContent-Disposition: attachment; filename=\"report.pdf\""))
-        #expect(verdict == .continue)
+        #expect(verdict.decision == .continue && verdict.note == "3 MIME part(s), none blocked")
     }
 
     @Test("no rules: continue without reading the content")
@@ -156,7 +156,7 @@ struct AttachmentFilterTests {
         let filter = AttachmentFilter(rules: AttachmentRules())
         #expect(filter.name == "attachments")
         let missing = ReceivedContent(path: "/nonexistent/postern/spool/file", size: 10)
-        #expect(await filter.content(Self.session, Self.transaction, content: missing) == .continue)
+        #expect(await filter.content(Self.session, Self.transaction, content: missing).decision == .continue)
     }
 
     @Test("malformed MIME does not crash", arguments: [
@@ -168,7 +168,7 @@ struct AttachmentFilterTests {
     ])
     func malformed(_ text: String) async {
         let verdict = await Self.verdict(text)
-        #expect(verdict == .continue)
+        #expect(verdict.decision == .continue)
     }
 
     @Test("parts hidden past the parser's nesting limit are refused")

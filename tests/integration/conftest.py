@@ -6,14 +6,18 @@ Run:  python3 -m pytest -q tests/integration        (POSTERN=/path/to/postern to
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from postern_harness import PosternServer, postern_binary, require_tool
+
+ZONESERVER = Path(__file__).resolve().parents[2] / "tests" / "spf" / "zoneserver.py"
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +75,29 @@ def start_postern(request, tmp_path, postern_bin):
             bad.append(f"{server.name}: {'hung after SIGTERM, killed' if status is None else f'exit status {status}'}")
     if bad:
         pytest.fail("postern did not stop cleanly on SIGTERM: " + "; ".join(bad), pytrace=False)
+
+
+@pytest.fixture
+def zone_server(tmp_path):
+    """zone_server(zone, mode="servfail"|"drop") -> the port of a loopback DNS server (UDP and TCP)
+    serving `zone` (tests/spf/zoneserver.py format); "TIMEOUT" entries answer SERVFAIL or nothing."""
+    procs = []
+
+    def start(zone: dict, mode: str = "servfail") -> int:
+        path = tmp_path / f"zone{len(procs)}.json"
+        path.write_text(json.dumps(zone))
+        proc = subprocess.Popen([sys.executable, str(ZONESERVER), "--zone", str(path), "--exit-on-eof",
+                                 "--timeout-mode", mode],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        line = proc.stdout.readline().decode()
+        assert line.startswith("PORT "), f"zone server did not start: {line!r}"
+        procs.append(proc)
+        return int(line.split()[1])
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=5)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ Nothing here talks to anything but 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import json
 import os
@@ -509,3 +510,19 @@ class PosternServer:
     # -- clients
     def connect(self, **kw) -> RawSMTP:
         return RawSMTP(self.port, **kw)
+
+
+# --------------------------------------------------------------------------
+# SMTP AUTH helpers
+
+
+def auth_plain(user: str, password: str, authzid: str = "") -> str:
+    """The base64 response of SASL PLAIN (RFC 4616): authzid NUL user NUL password."""
+    return base64.b64encode(f"{authzid}\0{user}\0{password}".encode()).decode()
+
+
+def add_user(binary: str, path: Path, user: str, password: str) -> None:
+    """`postern passwd USER --file PATH`, the password on stdin."""
+    p = subprocess.run([binary, "passwd", user, "--file", str(path)], input=(password + "\n").encode(),
+                       capture_output=True, timeout=60)
+    assert p.returncode == 0, f"postern passwd {user} failed: {p.stderr.decode()}"

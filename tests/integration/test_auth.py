@@ -23,12 +23,12 @@ import re
 import smtplib
 import ssl
 import subprocess
-from pathlib import Path
 
 import pytest
 
-from postern_harness import (HOSTNAME, RECEIVED_RE, ConnectionClosed, RawSMTP, RecordingSMTP, as_reply, expect,
+from postern_harness import (HOSTNAME, RECEIVED_RE, RawSMTP, RecordingSMTP, add_user, as_reply, expect,
                              make_message, queued_id, require_swaks_tls, split_received)
+from postern_harness import auth_plain as plain
 
 CLIENT = "127.0.0.2"      # untrusted: not in trusted_networks
 OTHER_CLIENT = "127.0.0.3"
@@ -38,17 +38,6 @@ REMOTE = "friend@external.test"
 
 def b64(text: str | bytes) -> str:
     return base64.b64encode(text.encode() if isinstance(text, str) else text).decode()
-
-
-def plain(user: str, password: str, authzid: str = "") -> str:
-    return b64(f"{authzid}\0{user}\0{password}")
-
-
-def add_user(binary: str, path: Path, user: str, password: str) -> None:
-    """`postern passwd USER --file PATH`, the password on stdin."""
-    p = subprocess.run([binary, "passwd", user, "--file", str(path)], input=(password + "\n").encode(),
-                       capture_output=True, timeout=60)
-    assert p.returncode == 0, f"postern passwd {user} failed: {p.stderr.decode()}"
 
 
 def auth_policy(**auth: object) -> str:
@@ -285,6 +274,21 @@ def test_auth_sequencing(start_auth):
         expect(c.cmd("AUTH LOGIN"), 503, "5.5.1")  # already authenticated
 
 
+def test_starttls_forgets_a_plaintext_authentication(start_auth, tls_cert):
+    """RFC 3207 §4.2: after TLS the session starts over, so an AUTH from before it no longer counts."""
+    server = start_auth(allow_plaintext="true")
+    with RawSMTP(server.port, source=CLIENT) as c:
+        c.ehlo()
+        expect(c.cmd("AUTH PLAIN " + plain("alice", PASSWORD)), 235, "2.7.0")
+        assert starttls(c, tls_cert).get("AUTH") == "PLAIN LOGIN"
+        expect(c.cmd("MAIL FROM:<alice@local.test>"), 250)
+        expect(c.cmd(f"RCPT TO:<{REMOTE}>"), 554, "5.7.1")
+        expect(c.cmd("RSET"), 250)
+        expect(c.cmd("AUTH PLAIN " + plain("alice", PASSWORD)), 235, "2.7.0")
+        queue_id = send_as_alice(c)
+    assert server.queue.entry(queue_id)["protocol"] == "ESMTPSA"
+
+
 # --------------------------------------------------------------------------
 # Failures: per session and per client address
 
@@ -357,6 +361,20 @@ def test_password_change_is_picked_up_without_restart(start_auth, postern_bin):
         # A user named like an address may send as itself without a [users] table.
         expect(c.cmd("AUTH PLAIN " + plain("bob@local.test", "bobs-password")), 235, "2.7.0")
         queued_id(c.transaction("bob@local.test", [REMOTE], make_message("bob")))
+
+
+def test_unreadable_password_file_is_a_temporary_failure(start_auth):
+    """The server's fault, not the client's: 454 4.7.0, and not counted as a failed password."""
+    server = start_auth(tls=False, allow_plaintext="true")
+    (server.workdir / "passwd").rename(server.workdir / "passwd.away")
+    with RawSMTP(server.port, source=CLIENT) as c:
+        c.ehlo()
+        for _ in range(4):
+            expect(c.cmd("AUTH PLAIN " + plain("alice", PASSWORD)), 454, "4.7.0",
+                   r"^4\.7\.0 Temporary authentication failure$")
+        (server.workdir / "passwd.away").rename(server.workdir / "passwd")
+        expect(c.cmd("AUTH PLAIN " + plain("alice", PASSWORD)), 235, "2.7.0")
+    assert "authentication back end unavailable" in server.stderr_text()
 
 
 # --------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 (tests/spf/zoneserver.py), retries, and bounces with RFC 3464 DSNs."""
 
 import json
-import os
 import smtplib
 import subprocess
 import sys
@@ -18,7 +17,6 @@ from postern_harness import free_port, split_received
 
 ROOT = Path(__file__).resolve().parents[2]
 SINK = ROOT / "tests" / "delivery" / "sink.py"
-ZONESERVER = ROOT / "tests" / "spf" / "zoneserver.py"
 
 
 class Sink:
@@ -70,26 +68,6 @@ def sinks(tmp_path):
     yield start
     for sink in started:
         sink.stop()
-
-
-@pytest.fixture
-def zone_server(tmp_path):
-    procs = []
-
-    def start(zone: dict) -> int:
-        path = tmp_path / f"zone{len(procs)}.json"
-        path.write_text(json.dumps(zone))
-        proc = subprocess.Popen([sys.executable, str(ZONESERVER), "--zone", str(path), "--exit-on-eof"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        line = proc.stdout.readline().decode()
-        assert line.startswith("PORT "), f"zone server did not start: {line!r}"
-        procs.append(proc)
-        return int(line.split()[1])
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=5)
 
 
 def delivery_config(*, routes: dict | None = None, relayhost: str | None = None, port: int = 25,

@@ -10,13 +10,12 @@ the trusted 127.0.0.1, and nothing is ever queued for a refused recipient.
 
 from __future__ import annotations
 
-import base64
 import re
 import subprocess
 
 import pytest
 
-from postern_harness import RawSMTP, expect, free_port, make_message, queued_id, render_config
+from postern_harness import RawSMTP, add_user, auth_plain, expect, free_port, make_message, queued_id, render_config
 
 UNTRUSTED = "127.0.0.2"
 PASSWORD = "relay-test-password"
@@ -66,16 +65,10 @@ TRICKS = [
 ]
 
 
-def b64_plain(user: str, password: str) -> str:
-    return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
-
-
 @pytest.fixture
 def relay_server(start_postern, tmp_path, postern_bin):
     (tmp_path / "relay").mkdir()
-    p = subprocess.run([postern_bin, "passwd", "alice", "--file", str(tmp_path / "relay" / "passwd")],
-                       input=(PASSWORD + "\n").encode(), capture_output=True, timeout=60)
-    assert p.returncode == 0, p.stderr.decode()
+    add_user(postern_bin, tmp_path / "relay" / "passwd", "alice", PASSWORD)
     return start_postern(policy=POLICY, name="relay")
 
 
@@ -90,7 +83,7 @@ def test_relay_trick_refused_without_auth_accepted_with_auth(relay_server, rcpt,
         expect(c.cmd("RSET"), 250)
         assert relay_server.queue.ids() == [], "a refused recipient left something in the queue"
 
-        expect(c.cmd("AUTH PLAIN " + b64_plain("alice", PASSWORD)), 235, "2.7.0")
+        expect(c.cmd("AUTH PLAIN " + auth_plain("alice", PASSWORD)), 235, "2.7.0")
         expect(c.cmd("MAIL FROM:<alice@local.test>"), 250, "2.1.0")
         expect(c.cmd(f"RCPT TO:<{rcpt}>"), 250, "2.1.5")
         expect(c.cmd("DATA"), 354)
@@ -140,7 +133,7 @@ def test_everything_taken_from_the_trusted_network(relay_server):
 def test_wrong_password_does_not_open_the_relay(relay_server):
     with RawSMTP(relay_server.port, source=UNTRUSTED) as c:
         c.ehlo()
-        expect(c.cmd("AUTH PLAIN " + b64_plain("alice", "guess")), 535, "5.7.8")
+        expect(c.cmd("AUTH PLAIN " + auth_plain("alice", "guess")), 535, "5.7.8")
         expect(c.cmd("MAIL FROM:<alice@local.test>"), 250)
         expect(c.cmd("RCPT TO:<victim@external.test>"), 554, "5.7.1")
         # STARTTLS-less re-EHLO does not change anything either.
@@ -180,3 +173,13 @@ def test_trusting_every_address_is_refused(start_postern, tmp_path, postern_bin)
                          r"address and make Postern an open relay", out), out
     with pytest.raises(AssertionError, match="open relay"):
         start_postern(policy='[relay]\ntrusted_networks = ["0.0.0.0/0"]\n')
+
+
+def test_default_trusted_networks_are_loopback(start_postern):
+    """Without trusted_networks: 127.0.0.0/8 and ::1 may relay (the documented default)."""
+    server = start_postern(policy='[relay]\nlocal_domains = ["local.test"]\n', ipv6=True)
+    for host, source in (("127.0.0.1", UNTRUSTED), ("::1", None)):
+        with RawSMTP(server.port, host=host, source=source) as c:
+            c.ehlo()
+            expect(c.cmd("MAIL FROM:<someone@example.org>"), 250)
+            expect(c.cmd("RCPT TO:<victim@external.test>"), 250, "2.1.5")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import os
 import stat
 import subprocess
 from pathlib import Path

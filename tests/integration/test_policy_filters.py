@@ -31,8 +31,8 @@ from email.message import EmailMessage
 
 import pytest
 
-from postern_harness import (RawSMTP, expect, header_count, header_section, make_message, queued_id,
-                             split_received)
+from postern_harness import (RawSMTP, add_user, auth_plain, expect, header_count, header_section, make_message,
+                             queued_id, split_received)
 
 CLIENT = "127.0.0.2"
 BRANCH = "127.0.0.3"
@@ -53,7 +53,7 @@ allow_plaintext = true
 
 
 def plain(user: str, password: str = PASSWORD) -> str:
-    return base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    return auth_plain(user, password)
 
 
 @pytest.fixture
@@ -63,9 +63,7 @@ def start_policy(start_postern, tmp_path, postern_bin):
         name = f"filters{len(list(tmp_path.glob('filters*')))}"
         (tmp_path / name).mkdir()
         for user in users:
-            p = subprocess.run([postern_bin, "passwd", user, "--file", str(tmp_path / name / "passwd")],
-                               input=(PASSWORD + "\n").encode(), capture_output=True, timeout=60)
-            assert p.returncode == 0, p.stderr.decode()
+            add_user(postern_bin, tmp_path / name / "passwd", user, PASSWORD)
         return start_postern(policy=policy, name=name, **kw)
     return start
 
@@ -372,6 +370,19 @@ def test_messages_per_user(start_policy):
     expect(mail_from(server, "alice@local.test", source=BRANCH, user="alice"), 450, "4.7.1",
            rate_refusal("messages", "user alice"))
     expect(mail_from(server, "someone@example.org", source=BRANCH), 250)
+
+
+def test_recipients_per_user(start_policy):
+    policy = RELAY + AUTH + '\n[users.alice]\nsenders = ["@local.test"]\n\n[rate]\nrecipients_per_user = 2\n'
+    server = start_policy(policy, users=("alice",))
+    with session(server, user="alice") as c:
+        expect(c.cmd("MAIL FROM:<alice@local.test>"), 250)
+        expect(c.cmd("RCPT TO:<a@external.test>"), 250)
+        expect(c.cmd("RCPT TO:<b@external.test>"), 250)
+        expect(c.cmd("RCPT TO:<c@external.test>"), 450, "4.7.1", rate_refusal("recipients", "user alice"))
+    with session(server, source=BRANCH, user="alice") as c:
+        expect(c.cmd("MAIL FROM:<alice@local.test>"), 250)
+        expect(c.cmd("RCPT TO:<d@external.test>"), 450, "4.7.1", rate_refusal("recipients", "user alice"))
 
 
 # --------------------------------------------------------------------------

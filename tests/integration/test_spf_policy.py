@@ -16,18 +16,12 @@ and writes to a local domain, so only SPF can refuse it:
 from __future__ import annotations
 
 import base64
-import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from postern_harness import HOSTNAME, RECEIVED_RE, RawSMTP, expect, make_message, queued_id, split_received
+from postern_harness import HOSTNAME, RECEIVED_RE, RawSMTP, add_user, expect, make_message, queued_id, split_received
 
-ROOT = Path(__file__).resolve().parents[2]
-ZONESERVER = ROOT / "tests" / "spf" / "zoneserver.py"
 CLIENT = "127.0.0.2"
 HELO = "helo.test"
 PASSWORD = "spf-password"
@@ -57,28 +51,6 @@ local_domains = ["local.test"]
 
 
 @pytest.fixture
-def zone_server(tmp_path):
-    """zone_server(zone, mode="servfail"|"drop") -> the port of a loopback DNS server (UDP and TCP)."""
-    procs = []
-
-    def start(zone: dict, mode: str = "servfail") -> int:
-        path = tmp_path / f"zone{len(procs)}.json"
-        path.write_text(json.dumps(zone))
-        proc = subprocess.Popen([sys.executable, str(ZONESERVER), "--zone", str(path), "--exit-on-eof",
-                                 "--timeout-mode", mode],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        line = proc.stdout.readline().decode()
-        assert line.startswith("PORT "), f"zone server did not start: {line!r}"
-        procs.append(proc)
-        return int(line.split()[1])
-
-    yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=5)
-
-
-@pytest.fixture
 def start_spf(start_postern, zone_server, tmp_path, postern_bin):
     """start_spf(spf_settings="", extra="", mode=...) -> a server with [spf] and the test zone."""
     def start(spf: str = "", extra: str = "", mode: str = "servfail", users: tuple[str, ...] = ()):
@@ -86,9 +58,7 @@ def start_spf(start_postern, zone_server, tmp_path, postern_bin):
         name = f"spf{len(list(tmp_path.glob('spf*')))}"
         (tmp_path / name).mkdir()
         for user in users:
-            p = subprocess.run([postern_bin, "passwd", user, "--file", str(tmp_path / name / "passwd")],
-                               input=(PASSWORD + "\n").encode(), capture_output=True, timeout=60)
-            assert p.returncode == 0, p.stderr.decode()
+            add_user(postern_bin, tmp_path / name / "passwd", user, PASSWORD)
         delivery = f'[delivery]\nenabled = false\n\n[dns]\nservers = ["127.0.0.1:{port}"]\ntimeout = 1\n'
         return start_postern(policy=RELAY + "\n[spf]\n" + spf + "\n" + extra, delivery=delivery, name=name)
     return start
@@ -138,7 +108,7 @@ COMMENTS = {
 
 def check_spf_trace(stored: bytes, *, result: str, domain: str, sender: str, helo: str = HELO,
                     mechanism: str | None = None) -> None:
-    """Authentication-Results, then Received-SPF, then our Received (RFC 7208 §9.1, RFC 8601 §2.1)."""
+    """The SPF trace fields (RFC 7208 §9.1, RFC 8601 §2.1) and their values, above our Received line."""
     fields = trace_fields(stored)
     named = dict(fields)
     assert named.get("Authentication-Results") == f"{HOSTNAME}; spf={result} smtp.mailfrom={domain}", fields

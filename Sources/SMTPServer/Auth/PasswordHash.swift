@@ -40,9 +40,12 @@ public enum PasswordHash {
     public static func make(password: String, scheme: Scheme = .yescrypt) throws(HashError) -> String {
         guard isUsable(password), !password.isEmpty else { throw .unusablePassword }
         var setting = [CChar](repeating: 0, count: 192) // CRYPT_GENSALT_OUTPUT_SIZE
-        // Count 0 picks the default cost; nil random bytes makes libxcrypt read the OS's entropy.
+        // Count 0 picks libxcrypt's default cost, except for bcrypt whose
+        // default (5) is too cheap today: 10. Nil random bytes makes
+        // libxcrypt read the OS's entropy.
+        let cost: UInt = scheme == .bcrypt ? 10 : 0
         let salted = setting.withUnsafeMutableBufferPointer { buffer in
-            crypt_gensalt_rn(scheme.prefix, 0, nil, 0, buffer.baseAddress, Int32(buffer.count))
+            crypt_gensalt_rn(scheme.prefix, cost, nil, 0, buffer.baseAddress, Int32(buffer.count))
         }
         guard salted != nil else { throw .saltGenerationFailed(scheme) }
         let settingString = setting.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
