@@ -83,6 +83,11 @@ func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
             case .checkRecipient(let recipient):
                 _ = session.recipientChecked(recipient, refusal: recipient.address.count % 3 == 0 ? FuzzReplies.refusal : nil)
             case .authenticate(_, let initialResponse):
+                // The SASL decoders see whatever the client sent (RFC 4616).
+                if let initialResponse {
+                    _ = try? SASL.decodePlain(initialResponse)
+                    _ = try? SASL.decodeBase64Text(initialResponse)
+                }
                 if initialResponse == nil {
                     if case .close = session.authFailed(FuzzReplies.wrongPassword) { return }
                 } else {

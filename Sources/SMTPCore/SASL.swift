@@ -1,5 +1,3 @@
-import SMTPCore
-
 /// The SASL mechanisms offered after `250-AUTH` (RFC 4954 §3); both send the
 /// password in clear, so they are offered only under TLS.
 public enum SASLMechanism: String, Sendable, CaseIterable {
