@@ -3,7 +3,6 @@ import MailMessage
 
 /// Writing new values: RFC 2047 encoding and RFC 5322 folding.
 extension HeaderRewriter {
-
     /// A new or changed field: line breaks and other controls turned into
     /// spaces (no header injection), words with non-ASCII text encoded
     /// (RFC 2047 §5), folded at white space (RFC 5322 §2.2.3).
