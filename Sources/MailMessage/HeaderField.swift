@@ -4,10 +4,49 @@ public struct HeaderField: Sendable, Equatable {
     public var name: String
     /// The value exactly as it appeared after the colon (folded lines kept).
     public var rawValue: String
+    /// The octets the field arrived as, line ends included: what the parser
+    /// saw before decoding text, so an untouched field is written back
+    /// exactly, even bytes that are not UTF-8.
+    var original: [UInt8]?
+    /// `name` and `rawValue` when `original` was read, to tell whether the
+    /// field has been changed since.
+    private var parsed: (name: String, rawValue: String)?
 
     public init(name: String, rawValue: String) {
         self.name = name
         self.rawValue = rawValue
+    }
+
+    init(name: String, rawValue: String, original: [UInt8]) {
+        self.init(name: name, rawValue: rawValue)
+        self.original = original
+        parsed = (name, rawValue)
+    }
+
+    /// The field's octets as they arrived, while it is unchanged.
+    public var originalBytes: [UInt8]? {
+        guard let original, let parsed, parsed.name == name, parsed.rawValue == rawValue else { return nil }
+        return original
+    }
+
+    /// The field as written on the wire: the original octets when
+    /// unchanged, else `Name:rawValue`, ending in CRLF.
+    public var wireBytes: [UInt8] {
+        var bytes = originalBytes ?? Array("\(name):\(rawValue)".utf8)
+        if bytes.last != UInt8(ascii: "\n") { bytes += [UInt8(ascii: "\r"), UInt8(ascii: "\n")] }
+        return bytes
+    }
+
+    /// Fields are equal by name and value; where they came from is not compared.
+    public static func == (lhs: HeaderField, rhs: HeaderField) -> Bool {
+        lhs.name == rhs.name && lhs.rawValue == rhs.rawValue
+    }
+
+    /// Bytes of a line that is not a field (no colon), kept with the field
+    /// before it so that writing the section back does not lose them.
+    mutating func appendOriginal(_ bytes: [UInt8]) {
+        guard original != nil else { return }
+        original! += bytes
     }
 
     /// The value unfolded (RFC 5322 §2.2.3: CRLF followed by WSP is removed)

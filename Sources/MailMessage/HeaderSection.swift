@@ -13,23 +13,37 @@ public struct HeaderSection: Sendable, Equatable {
     public init<Bytes: Collection>(parsing bytes: Bytes) where Bytes.Element == UInt8 {
         var fields: [HeaderField] = []
         var line: [UInt8] = []
+        // The physical line as it arrived, line end included.
+        var rawLine: [UInt8] = []
         func flush() {
+            defer {
+                line.removeAll(keepingCapacity: true)
+                rawLine.removeAll(keepingCapacity: true)
+            }
             guard !line.isEmpty else { return }
-            defer { line.removeAll(keepingCapacity: true) }
             if line.first == UInt8(ascii: " ") || line.first == UInt8(ascii: "\t") {
                 // Continuation of the previous field (folded).
                 guard !fields.isEmpty else { return }
-                fields[fields.count - 1].rawValue += "\r\n" + String(decoding: line, as: UTF8.self)
+                let last = fields[fields.count - 1]
+                let value = last.rawValue + "\r\n" + String(decoding: line, as: UTF8.self)
+                fields[fields.count - 1] = last.originalBytes.map {
+                    HeaderField(name: last.name, rawValue: value, original: $0 + rawLine)
+                } ?? HeaderField(name: last.name, rawValue: value)
                 return
             }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0 else { return }
-            let name = String(decoding: line[..<colon], as: UTF8.self).trimmingWhitespace()
-            guard !name.isEmpty, !name.contains(" ") else { return }
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0,
+                  case let name = String(decoding: line[..<colon], as: UTF8.self).trimmingWhitespace(),
+                  !name.isEmpty, !name.contains(" ") else {
+                // Not a field: its octets stay with the field before it.
+                if !fields.isEmpty { fields[fields.count - 1].appendOriginal(rawLine) }
+                return
+            }
             let value = String(decoding: line[(colon + 1)...], as: UTF8.self)
-            fields.append(HeaderField(name: name, rawValue: value))
+            fields.append(HeaderField(name: name, rawValue: value, original: rawLine))
         }
         var previousWasCR = false
         for byte in bytes {
+            rawLine.append(byte)
             if byte == UInt8(ascii: "\n") {
                 if line.isEmpty { break } // empty line: end of the header section
                 flush()

@@ -144,14 +144,8 @@ public struct HeaderRewriter: Sendable {
     /// (RFC 5322 §2.2), without the empty line that ends the section.
     /// An unchanged section parsed from CRLF input renders byte for byte.
     public static func render(_ headers: HeaderSection) -> [UInt8] {
-        var out: [UInt8] = []
-        for field in headers.fields {
-            out += field.name.utf8
-            out.append(UInt8(ascii: ":"))
-            out += field.rawValue.utf8
-            out += [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
-        }
-        return out
+        // Unchanged fields go out as the octets they came in as.
+        headers.fields.reduce(into: []) { $0 += $1.wireBytes }
     }
 
     // MARK: Helpers

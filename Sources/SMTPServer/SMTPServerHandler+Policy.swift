@@ -128,11 +128,16 @@ extension SMTPServerHandler {
             logger.warning("header edits skipped: the header section could not be parsed")
             return true
         }
-        var headers = HeaderSection(parsing: writtenHeader)
         let top = Array(HeaderFolding.prepended(edits).utf8)
-        headers = HeaderRewriter.apply(edits.filter { if case .prepend = $0 { false } else { true } }, to: headers)
+        let others = edits.filter { if case .prepend = $0 { false } else { true } }
         do {
-            try spool.replacePrefix(length: writtenHeader.count, with: top + HeaderRewriter.render(headers))
+            if others.isEmpty {
+                // Only new fields on top: the section as written stays as it is.
+                try spool.replacePrefix(length: 0, with: top)
+            } else {
+                let headers = HeaderRewriter.apply(others, to: HeaderSection(parsing: writtenHeader))
+                try spool.replacePrefix(length: writtenHeader.count, with: top + HeaderRewriter.render(headers))
+            }
             return true
         } catch {
             logger.error("cannot rewrite the header section", metadata: ["error": "\(error)"])
