@@ -15,7 +15,15 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
         precondition((200...599).contains(code), "SMTP reply codes are 2xx-5xx")
         self.code = code
         self.enhanced = enhanced
-        self.lines = lines.isEmpty ? [""] : lines
+        self.lines = lines.isEmpty ? [""] : lines.map(Self.textLine)
+    }
+
+    /// Reply text may hold no line breaks or other controls (RFC 5321 §4.2
+    /// textstring): text from outside (an SPF explanation, a DNS name) must
+    /// not split one reply into two.
+    static func textLine(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
     }
 
     public var isPositive: Bool { code < 400 }

@@ -6,7 +6,10 @@ enum HeaderFolding {
     static func field(name: String, value: String) -> String {
         var lines: [String] = []
         var line = name + ":"
-        for word in value.split(separator: " ", omittingEmptySubsequences: true) {
+        // No control character survives, so a value can never start a new
+        // field or end the header section (header injection).
+        let clean = String(String.UnicodeScalarView(value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+        for word in clean.split(separator: " ", omittingEmptySubsequences: true) {
             if line.utf8.count + 1 + word.utf8.count > 78, line.utf8.count > name.utf8.count + 1 {
                 lines.append(line)
                 // Folding only puts CRLF before existing white space (RFC 5322

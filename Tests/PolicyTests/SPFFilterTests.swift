@@ -14,6 +14,7 @@ struct SPFFilterTests {
         "neutral.test": "v=spf1 ?all",
         "perm.test": "v=spf1 ip4:bogus -all",
         "helo-fail.test": "v=spf1 -all",
+        "inject.test": "v=spf1 a:x\r\n550\tinjected\r\nX-Evil:yes -all",
     ], failing: ["temp.test"])
 
     static func filter(_ configure: (inout PolicyConfig.SPFSettings) -> Void = { _ in }) -> SPFFilter {
@@ -99,5 +100,17 @@ struct SPFFilterTests {
         let verdict = await Self.check(Self.filter(), sender: "a@pass.test", helo: "x; identity=helo")
         guard case .prepend(_, let received) = verdict.headerEdits.first else { Issue.record("untagged"); return }
         #expect(received.contains("helo=\"x; identity=helo\";"))
+    }
+
+    @Test func lineBreaksFromDNSCannotSplitRepliesOrHeaders() async {
+        let refused = await Self.check(Self.filter(), sender: "a@inject.test")
+        let reply = refused.refusal!
+        #expect(reply.code == 550 && reply.enhanced == EnhancedStatusCode(5, 7, 24))
+        #expect(reply.lines.count == 1 && !reply.lines[0].unicodeScalars.contains { $0.value < 0x20 })
+        let tagged = await Self.check(Self.filter { $0.permerror = .accept }, sender: "a@inject.test")
+        for case .prepend(_, let value) in tagged.headerEdits {
+            #expect(!value.unicodeScalars.contains { $0 == "\r" || $0 == "\n" }, "\(value)")
+        }
+        #expect(!tagged.headerEdits.isEmpty)
     }
 }

@@ -46,4 +46,12 @@ struct ReplyAndParameterTests {
             #expect("\(error.reply.code) \(error.reply.enhanced!)" == refusal)
         }
     }
+
+    @Test func replyTextCannotHoldLineBreaks() {
+        let reply = SMTPReply(code: 550, enhanced: EnhancedStatusCode(5, 7, 1), text: "bad\r\n250 ok\u{0}")
+        #expect(reply.lines == ["bad  250 ok "])
+        var buffer = ByteBuffer()
+        reply.write(into: &buffer)
+        #expect(String(buffer: buffer) == "550 5.7.1 bad  250 ok \r\n")
+    }
 }

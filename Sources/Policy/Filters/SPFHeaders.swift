@@ -51,20 +51,26 @@ struct SPFHeaders {
     /// A dot-atom stays as it is; anything else becomes a quoted-string
     /// (RFC 5322 §3.2.4), so a hostile HELO cannot add key=value pairs.
     static func quoted(_ text: String) -> String {
-        let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.")
-        if !text.isEmpty, text.allSatisfy({ atext.contains($0) }), !text.hasPrefix("."), !text.hasSuffix(".") {
+        let atext = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~.".unicodeScalars)
+        if !text.isEmpty, text.unicodeScalars.allSatisfy({ atext.contains($0) }), !text.hasPrefix("."), !text.hasSuffix(".") {
             return text
         }
-        var out = "\""
-        for character in text where character != "\r" && character != "\n" {
-            if character == "\"" || character == "\\" { out.append("\\") }
-            out.append(character)
+        // Scalars, not Characters: "\r\n" is one Character and would slip past.
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for scalar in text.unicodeScalars {
+            if scalar.value < 0x20 || scalar.value == 0x7F { out.append(" "); continue }
+            if scalar == "\"" || scalar == "\\" { out.append("\\") }
+            out.append(scalar)
         }
-        return out + "\""
+        out.append("\"")
+        return String(out)
     }
 
-    /// Comments may not hold unbalanced parentheses or line breaks.
+    /// Comments may not hold parentheses, backslashes or control characters.
     static func commentSafe(_ text: String) -> String {
-        String(text.map { "()\r\n\\".contains($0) ? "_" : $0 })
+        String(String.UnicodeScalarView(text.unicodeScalars.map {
+            $0.value < 0x20 || $0.value == 0x7F || "()\\".unicodeScalars.contains($0) ? "_" : $0
+        }))
     }
 }
