@@ -10,14 +10,20 @@ import SMTPCore
 extension SMTPServerHandler {
     /// Runs `work` (the filters, which may wait on DNS) and continues on
     /// the event loop with its result; input stays buffered meanwhile.
+    /// `abandoned` runs instead of `then` when the session was closed
+    /// meanwhile (to free what the check held).
     func check<T: Sendable>(context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
+                            abandoned: (() -> Void)? = nil,
                             then: @escaping (SMTPServerHandler, ChannelHandlerContext, T) -> Void) {
-        paused = true
-        let loopBound = NIOLoopBound((self, context, then), eventLoop: context.eventLoop)
+        pause(context: context)
+        let loopBound = NIOLoopBound((self, context, then, abandoned), eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask(work).whenSuccess { result in
-            let (handler, context, then) = loopBound.value
-            handler.paused = false
-            guard !handler.closing else { return }
+            let (handler, context, then, abandoned) = loopBound.value
+            handler.unpause(context: context)
+            guard !handler.closing else {
+                abandoned?()
+                return
+            }
             then(handler, context, result)
             handler.resume(context: context)
         }
@@ -94,7 +100,8 @@ extension SMTPServerHandler {
                                    recipients: transaction.recipients)
         let headers = writer.headers
         let writtenHeader = writer.writtenHeader
-        check(context: context, { await pipeline.data(facts, message, headers: headers, content: content) }) { handler, context, outcome in
+        check(context: context, { await pipeline.data(facts, message, headers: headers, content: content) },
+              abandoned: { spool.discard() }) { handler, context, outcome in
             // The client left while the filters ran: no 250 can reach it, so
             // nothing is queued (it will send the message again).
             guard context.channel.isActive else {

@@ -25,8 +25,9 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// A refused BDAT chunk being read and thrown away, and its reply.
     private var discardReply: SMTPReply?
     /// Waiting for the policy or the queue: input stays buffered until the
-    /// reply is out (commands are answered in order, RFC 2920).
-    var paused = false
+    /// reply is out (commands are answered in order, RFC 2920), and reading
+    /// from the socket stops, so a client cannot pile up memory meanwhile.
+    private(set) var paused = false
     var closing = false
     /// Header edits and quarantine decided for the current transaction.
     var transactionEdits: [HeaderEdit] = []
@@ -138,6 +139,12 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         while !paused && !closing, let frame = decoder.next(&input) {
             handle(frame, context: context)
         }
+        // Stopping: a session whose transaction just ended (RSET, a refusal)
+        // is told so now, not at the end of the grace period.
+        if closeWhenIdle && !paused && !closing && session.transaction == nil {
+            shutDown(context: context)
+            return
+        }
         if input.readerIndex > 65536 || input.readableBytes == 0 { input.discardReadBytes() }
     }
 
@@ -153,6 +160,12 @@ public final class SMTPServerHandler: ChannelInboundHandler {
                 action = session.receive(error)
             }
             perform(action, context: context)
+        case .commandTooLong where session.isAuthenticating:
+            // A SASL response past the line limit ends the exchange, so the
+            // client's next line is read as a command again.
+            sasl = nil
+            perform(session.authAborted(SMTPReply(code: 500, enhanced: EnhancedStatusCode(5, 5, 6),
+                                                  text: "Authentication response too long")), context: context)
         case .commandTooLong:
             perform(session.lineTooLong(), context: context)
         case .dataContent(let content):
@@ -248,7 +261,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         let quarantine = quarantineReason
         if quarantine != nil { envelope.state = .quarantine }
         resetTransactionPolicy()
-        paused = true
+        pause(context: context)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         server.queue.commit(spool, envelope: envelope) { result in
@@ -261,7 +274,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, quarantine: String?,
                                 context: ChannelHandlerContext) {
-        paused = false
+        unpause(context: context)
         switch result {
         case .success:
             var metadata: Logger.Metadata = [
@@ -284,6 +297,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// the daemon is stopping.
     func resume(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
+        armTimeout(context: context)
         if closeWhenIdle && session.transaction == nil {
             shutDown(context: context)
             return
@@ -316,6 +330,9 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         }
         session.tlsEstablished()
         resetTransactionPolicy()
+        // Whatever was learned in plaintext is gone (RFC 3207 §4.2), AUTH too.
+        logger[metadataKey: "user"] = nil
+        session.messageSizeLimit = server.policy.config.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
     }
 
     // MARK: output
@@ -338,6 +355,16 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         flush(context: context)
         timeout?.cancel()
         context.close(promise: nil)
+    }
+
+    func pause(context: ChannelHandlerContext) {
+        paused = true
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+    }
+
+    func unpause(context: ChannelHandlerContext) {
+        paused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
     }
 
     /// RFC 5321 §4.5.3.2: 5 minutes for a command, 3 for data blocks.

@@ -140,4 +140,19 @@ struct HandlerPolicyTests {
         try await h.send("NOOP\r\n")
         #expect(try await h.replies(1) == ["250 2.0.0 Ok"])
     }
+
+    @Test func anOverlongSASLResponseEndsTheExchange() async throws {
+        let path = NSTemporaryDirectory() + "postern-passwd-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        try PasswordFile.setEntry(path: path, user: "alice", hash: try PasswordHash.make(password: "s3cret", scheme: .sha512))
+        let policy = Self.policy({ $0.auth.enabled = true; $0.auth.allowPlaintext = true; $0.auth.passwordFile = path },
+                                 passwords: PasswordFile(path: path))
+        let h = try await HandlerHarness(policy: policy) { $0.maxErrors = 10 }
+        try await h.send("EHLO client.test\r\n")
+        _ = try await h.replies(8)
+        try await h.send("AUTH LOGIN\r\n")
+        #expect(try await h.replies(1) == ["334 VXNlcm5hbWU6"])
+        try await h.send(String(repeating: "A", count: 2000) + "\r\nMAIL FROM:<a@example.org>\r\n")
+        #expect(try await h.replies(2) == ["500 5.5.6 Authentication response too long", "250 2.1.0 Sender <a@example.org> ok"])
+    }
 }
