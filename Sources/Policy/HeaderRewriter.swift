@@ -135,6 +135,8 @@ public struct HeaderRewriter: Sendable {
             case .prepend(let name, let value): fields.insert(makeField(name: name, value: value), at: 0)
             case .append(let name, let value): fields.append(makeField(name: name, value: value))
             case .remove(let name): fields.removeAll { $0.hasName(name) }
+            case .removeAuthenticationResults(let id):
+                fields.removeAll { $0.hasName("Authentication-Results") && Self.authservID(of: $0) == id.lowercased() }
             }
         }
         return HeaderSection(fields: fields)
@@ -206,5 +208,12 @@ public struct HeaderRewriter: Sendable {
             return match.output[number].substring ?? ""
         }
         return match.output[reference]?.substring ?? ""
+    }
+
+    /// The authserv-id of an Authentication-Results value (RFC 8601 §2.2):
+    /// the first token, before ";" or a version number.
+    static func authservID(of field: HeaderField) -> String {
+        let value = field.value.drop { $0 == " " || $0 == "\t" }
+        return String(value.prefix { $0 != ";" && $0 != " " && $0 != "\t" && $0 != "(" }).lowercased()
     }
 }

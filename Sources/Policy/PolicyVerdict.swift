@@ -58,4 +58,8 @@ public enum HeaderEdit: Sendable, Equatable {
     case append(name: String, value: String)
     /// Remove every field of this name (case-insensitive).
     case remove(name: String)
+    /// Remove the Authentication-Results fields that claim to come from
+    /// `authservID` (ours): RFC 8601 §5 wants a border MTA to drop such
+    /// forgeries before adding its own.
+    case removeAuthenticationResults(authservID: String)
 }

@@ -34,6 +34,14 @@ public struct MailParameters: Sendable, Hashable {
             case "SMTPUTF8":
                 guard param.value == nil else { throw .badValue("SMTPUTF8") }
                 smtpUTF8 = true
+            case "AUTH":
+                // RFC 4954 §5: a server offering AUTH takes AUTH=<mailbox>
+                // (xtext) and may ignore it; Postern does not relay the
+                // identity on, so it is checked for syntax and dropped.
+                guard let value = param.value, !value.isEmpty,
+                      value.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: "=") }) else {
+                    throw .badValue("AUTH")
+                }
             default:
                 throw .unsupported(param.keyword)
             }

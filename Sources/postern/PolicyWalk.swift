@@ -155,6 +155,7 @@ struct PolicyWalk {
                 if case .prepend(let name, let value) = edit { print("      adds \(name): \(value)") }
                 if case .append(let name, let value) = edit { print("      adds \(name): \(value)") }
                 if case .remove(let name) = edit { print("      removes \(name)") }
+                if case .removeAuthenticationResults(let id) = edit { print("      removes Authentication-Results claiming \(id)") }
             }
         }
     }

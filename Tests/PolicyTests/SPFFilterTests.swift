@@ -1,4 +1,5 @@
 import DNSModel
+import MailMessage
 import Policy
 import SMTPCore
 import SPF
@@ -47,7 +48,8 @@ struct SPFFilterTests {
 
     @Test func passIsTaggedWithReceivedSPFAndAuthenticationResults() async {
         let verdict = await Self.check(Self.filter(), sender: "a@pass.test")
-        guard case .prepend("Received-SPF", let received) = verdict.headerEdits.first,
+        #expect(verdict.headerEdits.first == .removeAuthenticationResults(authservID: "relay.test"))
+        guard case .prepend("Received-SPF", let received) = verdict.headerEdits[1],
               case .prepend("Authentication-Results", let results) = verdict.headerEdits.last else {
             Issue.record("no trace fields: \(verdict.headerEdits)"); return
         }
@@ -59,7 +61,7 @@ struct SPFFilterTests {
     @Test func softfailIsAcceptedAndTagged() async {
         let verdict = await Self.check(Self.filter(), sender: "a@softfail.test")
         #expect(verdict.decision == .continue)
-        guard case .prepend("Received-SPF", let received) = verdict.headerEdits.first else { Issue.record("untagged"); return }
+        guard case .prepend("Received-SPF", let received) = verdict.headerEdits[1] else { Issue.record("untagged"); return }
         #expect(received.hasPrefix("softfail (relay.test: transitioning domain of a@softfail.test does not designate 192.0.2.1"))
     }
 
@@ -79,9 +81,10 @@ struct SPFFilterTests {
     @Test func trustedAndAuthenticatedClientsAreSkipped() async {
         let filter = Self.filter()
         let trusted = await Self.check(filter, sender: "a@fail.test", ip: "10.1.1.1")
-        #expect(trusted.decision == .continue && trusted.headerEdits.isEmpty && trusted.note == "skipped: trusted network")
+        let onlyDropsForgeries = [HeaderEdit.removeAuthenticationResults(authservID: "relay.test")]
+        #expect(trusted.decision == .continue && trusted.headerEdits == onlyDropsForgeries && trusted.note == "skipped: trusted network")
         let user = await Self.check(filter, sender: "a@fail.test", user: "alice")
-        #expect(user.decision == .continue && user.headerEdits.isEmpty)
+        #expect(user.decision == .continue && user.headerEdits == onlyDropsForgeries)
         let checked = await Self.check(Self.filter { $0.skipTrusted = false }, sender: "a@fail.test", ip: "10.1.1.1")
         #expect(Fixture.describe(checked).hasPrefix("550 5.7.23"))
     }
@@ -98,7 +101,7 @@ struct SPFFilterTests {
 
     @Test func hostileHELOCannotAddKeys() async {
         let verdict = await Self.check(Self.filter(), sender: "a@pass.test", helo: "x; identity=helo")
-        guard case .prepend(_, let received) = verdict.headerEdits.first else { Issue.record("untagged"); return }
+        guard case .prepend(_, let received) = verdict.headerEdits[1] else { Issue.record("untagged"); return }
         #expect(received.contains("helo=\"x; identity=helo\";"))
     }
 
@@ -112,5 +115,13 @@ struct SPFFilterTests {
             #expect(!value.unicodeScalars.contains { $0 == "\r" || $0 == "\n" }, "\(value)")
         }
         #expect(!tagged.headerEdits.isEmpty)
+    }
+
+    @Test func forgedResultsClaimingOurNameAreDropped() throws {
+        let section = HeaderSection(parsing: Array(("Authentication-Results: relay.test; spf=pass smtp.mailfrom=bank.test\r\n"
+            + "Authentication-Results: RELAY.TEST 1; dkim=pass\r\n"
+            + "Authentication-Results: other.test; spf=fail\r\nSubject: x\r\n").utf8))
+        let kept = HeaderRewriter.apply([.removeAuthenticationResults(authservID: "relay.test")], to: section)
+        #expect(kept.fields.map(\.value) == ["other.test; spf=fail", "x"])
     }
 }

@@ -145,4 +145,16 @@ struct ServerSessionPolicyTests {
         #expect(s.transaction == nil)
         T.expectDialogue(&s, [("MAIL FROM:<a@example.org>", "250 2.1.0")])
     }
+
+    @Test("MAIL FROM takes AUTH= (RFC 4954 §5) and ignores it", arguments: [
+        ("MAIL FROM:<a@example.org> AUTH=<>", "250 2.1.0"),
+        ("MAIL FROM:<a@example.org> AUTH=alice+40example.org", "250 2.1.0"),
+        ("MAIL FROM:<a@example.org> AUTH=", "501 5.5.4"),
+        ("MAIL FROM:<a@example.org> AUTH=a=b", "501 5.5.4"),
+    ])
+    func authParameter(line: String, expected: String) {
+        var s = Self.session(requireTLS: false)
+        _ = T.send(&s, "EHLO client.test")
+        #expect(T.send(&s, line) == expected)
+    }
 }

@@ -23,13 +23,17 @@ public struct SPFFilter: PolicyFilter {
     }
 
     public func mail(_ session: SessionFacts, _ message: MessageFacts) async -> PolicyVerdict {
+        // Results that claim to be ours but arrived with the message are forged.
+        let dropForged = [HeaderEdit.removeAuthenticationResults(authservID: hostname)]
         if settings.skipAuthenticated, let user = session.user {
-            return PolicyVerdict(.continue, note: "skipped: authenticated as \(user)")
+            return PolicyVerdict(.continue, headerEdits: dropForged, note: "skipped: authenticated as \(user)")
         }
         if settings.skipTrusted, trusted.contains(session.clientIP) {
-            return PolicyVerdict(.continue, note: "skipped: trusted network")
+            return PolicyVerdict(.continue, headerEdits: dropForged, note: "skipped: trusted network")
         }
-        guard let ip = session.clientIP else { return PolicyVerdict(.continue, note: "skipped: no client address") }
+        guard let ip = session.clientIP else {
+            return PolicyVerdict(.continue, headerEdits: dropForged, note: "skipped: no client address")
+        }
         let helo = session.helo ?? ""
         if settings.checkHELO, Self.isDomainName(helo) {
             let heloResult = await evaluator.checkHELO(ip: ip, helo: helo)
@@ -60,6 +64,7 @@ public struct SPFFilter: PolicyFilter {
         let isError = result.verdict == .temperror || result.verdict == .permerror
         let headers = SPFHeaders(result: result, ip: ip, helo: session.helo, sender: message.sender, receiver: hostname)
         let edits: [HeaderEdit] = [
+            .removeAuthenticationResults(authservID: hostname),
             .prepend(name: "Received-SPF", value: headers.receivedSPF),
             .prepend(name: "Authentication-Results", value: headers.authenticationResults),
         ]
