@@ -43,6 +43,12 @@ public struct AddressPattern: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// One whole address (not a domain, `<>` or `*`).
+    public var isAddress: Bool {
+        if case .address = kind { return true }
+        return false
+    }
+
     public func matches(_ path: ReversePath) -> Bool {
         switch path {
         case .null: return kind == .null || kind == .any

@@ -43,3 +43,15 @@ extension Array where Element == IPNetwork {
         return contains { $0.contains(ip) }
     }
 }
+
+extension IPAddress {
+    /// The key counters use for a client: the address for IPv4, its /64
+    /// for IPv6 (one site gets a /64, so counting single addresses there
+    /// would let a client rotate past every limit).
+    public var clientKey: String {
+        switch unmapped {
+        case .v4(let v4): return v4.description
+        case .v6(let v6): return "\(IPv6Address(high: v6.high, low: 0))/64"
+        }
+    }
+}

@@ -69,9 +69,14 @@ public final class Daemon: Sendable {
         let deliveryTask = agent.map { agent in Task { await agent.run() } }
         var channels: [Channel] = []
         do {
+            // Listeners naming the same file share one policy, so its rate
+            // and AUTH failure counters see all of a client's connections.
+            var policies: [String: ListenerPolicy] = [:]
             for listener in config.listeners {
                 var listenerContext = context
-                listenerContext.policy = makePolicy(listener, resolver: dns?.cache)
+                let policy = listener.policyFile.flatMap { policies[$0] } ?? makePolicy(listener, resolver: dns?.cache)
+                if let file = listener.policyFile { policies[file] = policy }
+                listenerContext.policy = policy
                 let channel = try await SMTPListener(host: listener.host, port: listener.port, context: listenerContext,
                                                      group: group).bind()
                 logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(tls != nil)",

@@ -80,9 +80,17 @@ extension TableReader {
         let prefix = "relay."
         checkKeys(relay, allowed: ["trusted_networks", "local_domains", "relay_domains"], prefix: prefix)
         if let networks = networks(relay, "trusted_networks", prefix: prefix) {
-            // Never an open relay: a network that holds every address is refused.
-            for network in networks where network.prefixLength == 0 {
-                issue(relay, "trusted_networks", "\(network) would trust every address and make Postern an open relay", prefix: prefix)
+            // Never an open relay: networks wider than any one organisation
+            // holds (a /8 of IPv4, a /16 of IPv6) are refused.
+            for network in networks {
+                let widest: Int
+                switch network.address {
+                case .v4: widest = 8
+                case .v6: widest = 16
+                }
+                guard network.prefixLength < widest else { continue }
+                let what = network.prefixLength == 0 ? "would trust every address" : "is wider than /\(widest)"
+                issue(relay, "trusted_networks", "\(network) \(what) and make Postern an open relay", prefix: prefix)
             }
             policy.relay.trustedNetworks = networks
         }
@@ -272,7 +280,7 @@ extension TableReader {
         guard let entry = table.entry(key) else { return nil }
         if let value = entry.value.integerValue, value >= 1024, value <= 1 << 40 { return Int(value) }
         if let text = entry.value.stringValue, let last = text.uppercased().last, let number = Int(text.dropLast()), number > 0,
-           let shift = ["K": 10, "M": 20, "G": 30][last] {
+           let shift = ["K": 10, "M": 20, "G": 30][last], number <= (1 << 40) >> shift {
             return number << shift
         }
         issue(table, key, "must be a size in bytes (at least 1024) or like \"25M\"", prefix: prefix)

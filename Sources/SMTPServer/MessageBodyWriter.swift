@@ -21,6 +21,9 @@ struct MessageBodyWriter {
     private(set) var writtenHeader: [UInt8]?
     /// The client's header section (after rewriting), for content checks.
     private(set) var headers = HeaderSection()
+    /// The header section was larger than `maxHeaderBytes` and went through
+    /// unparsed: header rules could not be applied to it.
+    private(set) var headerOverflow = false
     private var headerBytes: [UInt8]? = []
     /// Tracks CR at the end of the previous block for bare CR/LF detection in
     /// BDAT content (DATA framing already guarantees CRLF pairs).
@@ -53,6 +56,7 @@ struct MessageBodyWriter {
                 writeHeaders(blockLength: length)
             } else if headerBytes!.count > maxHeaderBytes {
                 // Not a header section we can make sense of: pass it on untouched.
+                headerOverflow = true
                 spool.append(prependedFields + receivedLine)
                 spool.append(headerBytes!)
                 headerBytes = nil

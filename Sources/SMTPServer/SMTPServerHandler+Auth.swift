@@ -19,7 +19,7 @@ extension SMTPServerHandler {
                                                       text: "Authentication credentials invalid")
 
     func startAuthentication(mechanism: String, initialResponse: String?, context: ChannelHandlerContext) {
-        if let throttle = server.policy.authThrottle, throttle.isBlocked(clientAddress) {
+        if let throttle = server.policy.authThrottle, throttle.isBlocked(clientKey) {
             logger.notice("auth refused: too many failures from this address")
             return perform(session.authFailed(SMTPReply(
                 code: 454, enhanced: EnhancedStatusCode(4, 7, 0),
@@ -102,13 +102,14 @@ extension SMTPServerHandler {
         let throttle = server.policy.authThrottle
         switch result {
         case .valid:
-            throttle?.recordSuccess(clientAddress)
+            // A success does not forget the address's failures: one valid
+            // account must not reset a guessing run from the same place.
             write(session.authSucceeded(user: user), context: context)
             logger[metadataKey: "user"] = "\(user)"
             logger.info("authenticated")
             session.messageSizeLimit = server.policy.config.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
         case .invalid:
-            let limitReached = throttle?.recordFailure(clientAddress) ?? false
+            let limitReached = throttle?.recordFailure(clientKey) ?? false
             logger.notice("authentication failed", metadata: ["failures": "\(session.authFailures + 1)"])
             perform(session.authFailed(Self.invalidCredentials, close: limitReached), context: context)
         case .unavailable(let reason):

@@ -82,6 +82,16 @@ extension SMTPServerHandler {
         body = nil
         let spool = writer.finish()
         let pipeline = server.policy.pipeline
+        if writer.headerOverflow && (server.policy.rewriter != nil || pipeline.checks(.headers)) {
+            // Rules the operator relies on (e.g. removing spoofable headers)
+            // cannot be applied to a header section this large: refuse it.
+            spool.discard()
+            resetTransactionPolicy()
+            let reply = SMTPReply(code: 552, enhanced: EnhancedStatusCode(5, 3, 4),
+                                  text: "Header section too large (over \(server.limits.maxHeaderBytes) octets)")
+            logger.notice("message refused", metadata: ["reply": "\(reply)"])
+            return write(session.commitRefused(reply), context: context)
+        }
         guard pipeline.checks(.headers) || pipeline.checks(.content) else {
             return commit(transaction, spool: spool, context: context)
         }

@@ -56,6 +56,9 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         session.messageSizeLimit = policy.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
     }
 
+    /// Throttles and rate limits count per address, per /64 for IPv6.
+    var clientKey: String { clientIP?.clientKey ?? clientAddress }
+
     /// What the policy knows about this client now.
     var facts: SessionFacts {
         SessionFacts(clientIP: clientIP, helo: session.greeting?.name, tls: session.tlsActive, user: session.authenticatedUser)

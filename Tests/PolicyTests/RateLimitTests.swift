@@ -1,3 +1,4 @@
+import DNSModel
 import Policy
 import SMTPCore
 import Synchronization
@@ -70,5 +71,24 @@ struct RateLimitTests {
                 == "450 4.7.1 Rate limit exceeded: too many recipients from user alice, try again later")
         // No per-IP recipient limit: an unauthenticated client is not held back.
         #expect(Fixture.describe(await filter.rcpt(session, message, recipient: try Fixture.path("c@example.net"))) == "continue")
+    }
+
+    @Test("clients are counted per IPv4 address and per IPv6 /64", arguments: [
+        ("192.0.2.7", "192.0.2.7"), ("::ffff:192.0.2.7", "192.0.2.7"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"), ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+    ])
+    func clientKeys(ip: String, key: String) throws {
+        #expect(try #require(IPAddress(ip)).clientKey == key)
+    }
+
+    @Test func rotatingThroughASlash64DoesNotEscapeTheLimit() async {
+        var settings = PolicyConfig.RateSettings()
+        settings.messagesPerIP = 2
+        let filter = RateLimitFilter(settings: settings, limiter: RateLimiter(window: 3600))
+        let message = MessageFacts(sender: Fixture.sender("a@example.org"))
+        for host in ["::1", "::2"] {
+            #expect(await filter.mail(Fixture.session("2001:db8:1:2" + host), message).decision == .continue)
+        }
+        #expect(Fixture.describe(await filter.mail(Fixture.session("2001:db8:1:2::3"), message)).hasPrefix("450 4.7.1"))
     }
 }

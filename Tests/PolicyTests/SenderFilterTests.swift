@@ -39,6 +39,7 @@ struct SenderFilterTests {
         ("dave@example.edu", "192.0.2.1", "carol@example.edu",
          "553 5.7.1 Sender address <dave@example.edu> not owned by user carol@example.edu"),
         ("x@example.edu", "192.0.2.1", "nogrants", "553 5.7.1 Sender address <x@example.edu> not owned by user nogrants"),
+        ("x@example.edu", "192.0.2.1", "@example.edu", "553 5.7.1 Sender address <x@example.edu> not owned by user @example.edu"),
         ("", "10.9.1.1", nil, "continue"),
         ("", "192.0.2.1", "alice", "continue"),
     ] as [(String, String, String?, String)])

@@ -101,6 +101,9 @@ struct PolicyLoaderTests {
 
     @Test("mistakes are named with file, line and key", arguments: [
         ("[relay]\ntrusted_networks = [\"0.0.0.0/0\"]", "test.toml:2: relay.trusted_networks: 0.0.0.0/0 would trust every address"),
+        ("[relay]\ntrusted_networks = [\"0.0.0.0/1\", \"128.0.0.0/1\"]", "test.toml:2: relay.trusted_networks: 0.0.0.0/1 is wider than /8"),
+        ("[relay]\ntrusted_networks = [\"2000::/3\"]", "test.toml:2: relay.trusted_networks: 2000::/3 is wider than /16"),
+        ("[size]\nmax_message_size = \"99999999999G\"", "test.toml:2: size.max_message_size: must be a size"),
         ("[relay]\ntrusted_networks = [\"10.0.0.0/33\"]", "test.toml:2: relay.trusted_networks: 10.0.0.0/33 is not an address or CIDR network"),
         ("[relay]\nlocal_domains = [\"a@b\"]", "test.toml:2: relay.local_domains: \"a@b\" is not a domain"),
         ("[relay]\nopen = true", "test.toml:2: relay.open: unknown key"),

@@ -155,4 +155,27 @@ struct HandlerPolicyTests {
         try await h.send(String(repeating: "A", count: 2000) + "\r\nMAIL FROM:<a@example.org>\r\n")
         #expect(try await h.replies(2) == ["500 5.5.6 Authentication response too long", "250 2.1.0 Sender <a@example.org> ok"])
     }
+
+    @Test func headerRulesAreAppliedOrTheMessageIsRefused() async throws {
+        var rules = HeaderRules()
+        rules.remove = ["X-Internal"]
+        var policy = Self.policy()
+        policy.rewriter = try HeaderRewriter(rules: rules)
+        let h = try await HandlerHarness(policy: policy) { $0.maxHeaderBytes = 1024 }
+        try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(10)
+        try await h.send("X-Internal: secret\r\nSubject: small\r\n\r\nbody\r\n.\r\n")
+        #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
+        let stored = try h.body(try #require(try h.queued().first).id)
+        #expect(!stored.contains("X-Internal") && stored.contains("Subject: small"))
+
+        // Past max_header_size the section can't be rewritten: refused, not passed on.
+        try await h.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(3)
+        let padding = (0..<40).map { "X-Pad-\($0): \(String(repeating: "p", count: 60))\r\n" }.joined()
+        try await h.send("X-Internal: secret\r\n" + padding) // no end of the header section yet
+        try await h.send("\r\nbody\r\n.\r\n")
+        #expect(try await h.replies(1) == ["552 5.3.4 Header section too large (over 1024 octets)"])
+        #expect(try h.queued().count == 1)
+    }
 }

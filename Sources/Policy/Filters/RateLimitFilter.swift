@@ -27,7 +27,7 @@ public struct RateLimitFilter: PolicyFilter {
            !limiter.admit("user:\(what):\(user.lowercased())", limit: perUser) {
             return refuse("too many \(what) from user \(user)", limit: perUser, what: what)
         }
-        if let ip = session.clientIP, perIP > 0, !limiter.admit("ip:\(what):\(ip)", limit: perIP) {
+        if let ip = session.clientIP, perIP > 0, !limiter.admit("ip:\(what):\(ip.clientKey)", limit: perIP) {
             return refuse("too many \(what) from \(ip)", limit: perIP, what: what)
         }
         return PolicyVerdict(.continue, note: "\(what) within limits")

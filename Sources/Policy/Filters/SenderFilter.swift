@@ -23,7 +23,7 @@ public struct SenderFilter: PolicyFilter {
         if let user = session.user {
             var grants = policy.userRule(for: session)?.senders ?? []
             // A user named like an address may always send as itself.
-            if user.contains("@"), let own = AddressPattern(user) { grants.append(own) }
+            if user.contains("@"), let own = AddressPattern(user), own.isAddress { grants.append(own) }
             guard grants.matches(sender) else {
                 return .reject(553, EnhancedStatusCode(5, 7, 1), "Sender address \(sender) not owned by user \(user)",
                                note: "not among the user's sender grants")

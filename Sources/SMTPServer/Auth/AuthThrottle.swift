@@ -69,11 +69,6 @@ public final class AuthThrottle: Sendable {
         }
     }
 
-    /// A successful login forgets the address's failures.
-    public func recordSuccess(_ ip: String) {
-        _ = table.withLockedValue { $0.entries.removeValue(forKey: ip) }
-    }
-
     /// Addresses currently tracked.
     public var trackedCount: Int { table.withLockedValue { $0.entries.count } }
 
