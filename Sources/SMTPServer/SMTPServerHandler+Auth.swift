@@ -15,15 +15,15 @@ enum SASLExchange {
 extension SMTPServerHandler {
     private static let temporaryFailure = SMTPReply(code: 454, enhanced: EnhancedStatusCode(4, 7, 0),
                                                     text: "Temporary authentication failure")
+    private static let throttled = SMTPReply(code: 454, enhanced: EnhancedStatusCode(4, 7, 0),
+                                             text: "Too many failed authentication attempts from your address, try again later")
     private static let invalidCredentials = SMTPReply(code: 535, enhanced: EnhancedStatusCode(5, 7, 8),
                                                       text: "Authentication credentials invalid")
 
     func startAuthentication(mechanism: String, initialResponse: String?, context: ChannelHandlerContext) {
         if let throttle = server.policy.authThrottle, throttle.isBlocked(clientKey) {
             logger.notice("auth refused: too many failures from this address")
-            return perform(session.authFailed(SMTPReply(
-                code: 454, enhanced: EnhancedStatusCode(4, 7, 0),
-                text: "Too many failed authentication attempts from your address, try again later")), context: context)
+            return perform(session.authFailed(Self.throttled), context: context)
         }
         switch (mechanism, initialResponse) {
         case ("PLAIN", nil):
@@ -90,6 +90,11 @@ extension SMTPServerHandler {
         // Acting for another identity (PLAIN's authzid) is not offered.
         if let authzid = credentials.authorizationID, authzid != credentials.user {
             return authFinished(.invalid, user: credentials.user, context: context)
+        }
+        // Checked again now: exchanges started in parallel before the
+        // address was blocked must not all get their guess checked.
+        if let throttle = server.policy.authThrottle, throttle.isBlocked(clientKey) {
+            return perform(session.authFailed(Self.throttled), context: context)
         }
         let user = credentials.user
         let password = credentials.password
