@@ -164,10 +164,7 @@ struct TableReader {
                                    "relay_password", "relay_tls", "tls", "routes", "retry_min", "retry_max",
                                    "lifetime", "delay_warning", "timeout"], prefix: prefix)
         var d = config.delivery
-        if let entry = table.entry("enabled") {
-            if let value = entry.value.boolValue { d.enabled = value }
-            else { issue(table, "enabled", "must be true or false", prefix: prefix) }
-        }
+        if let value = bool(table, "enabled", prefix: prefix) { d.enabled = value }
         if let value = number(table, "workers", prefix: prefix, range: 1...1000) { d.workers = Int(value) }
         if let value = number(table, "per_destination", prefix: prefix, range: 1...1000) { d.perDestination = Int(value) }
         if let value = number(table, "port", prefix: prefix, range: 1...65535) { d.port = Int(value) }
@@ -254,9 +251,20 @@ struct TableReader {
     }
 
     mutating func string(_ table: TOMLTable, _ key: String, prefix: String) -> String? {
+        typed(table, key, prefix: prefix, \.stringValue) { "must be a string, not \($0.typeName)" }
+    }
+
+    mutating func bool(_ table: TOMLTable, _ key: String, prefix: String) -> Bool? {
+        typed(table, key, prefix: prefix, \.boolValue) { _ in "must be true or false" }
+    }
+
+    /// The value at `key` as the type `extract` gives, or an issue saying
+    /// what was expected.
+    mutating func typed<Value>(_ table: TOMLTable, _ key: String, prefix: String, _ extract: (TOMLValue) -> Value?,
+                               expected: (TOMLValue) -> String) -> Value? {
         guard let entry = table.entry(key) else { return nil }
-        guard let value = entry.value.stringValue else {
-            issue(table, key, "must be a string, not \(entry.value.typeName)", prefix: prefix)
+        guard let value = extract(entry.value) else {
+            issue(table, key, expected(entry.value), prefix: prefix)
             return nil
         }
         return value

@@ -224,15 +224,6 @@ extension TableReader {
 
     // MARK: typed values
 
-    mutating func bool(_ table: TOMLTable, _ key: String, prefix: String) -> Bool? {
-        guard let entry = table.entry(key) else { return nil }
-        guard let value = entry.value.boolValue else {
-            issue(table, key, "must be true or false", prefix: prefix)
-            return nil
-        }
-        return value
-    }
-
     mutating func strings(_ table: TOMLTable, _ key: String, prefix: String) -> [String]? {
         guard let entry = table.entry(key) else { return nil }
         guard let array = entry.value.arrayValue else {

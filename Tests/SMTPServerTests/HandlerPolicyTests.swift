@@ -39,6 +39,20 @@ struct HandlerPolicyTests {
                               authThrottle: passwords == nil ? nil : AuthThrottle(maxFailures: 5, window: 600))
     }
 
+    /// A policy with AUTH over plaintext and a passwd file holding alice
+    /// ("s3cret"); remove the returned file when done.
+    static func authPolicy(_ configure: (inout PolicyConfig) -> Void = { _ in }) throws -> (ListenerPolicy, String) {
+        let path = NSTemporaryDirectory() + "postern-passwd-" + UUID().uuidString
+        try PasswordFile.setEntry(path: path, user: "alice", hash: try PasswordHash.make(password: "s3cret", scheme: .sha512))
+        let policy = Self.policy({ config in
+            config.auth.enabled = true
+            config.auth.allowPlaintext = true
+            config.auth.passwordFile = path
+            configure(&config)
+        }, passwords: PasswordFile(path: path))
+        return (policy, path)
+    }
+
     @Test func untrustedClientCannotRelayButPipelinedRepliesStayInOrder() async throws {
         let h = try await HandlerHarness(policy: Self.policy(), clientAddress: "192.0.2.7")
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@local.test>\r\nDATA\r\n")
@@ -89,17 +103,12 @@ struct HandlerPolicyTests {
     }
 
     @Test func authPlainAndLoginAgainstAPasswordFile() async throws {
-        let path = NSTemporaryDirectory() + "postern-passwd-" + UUID().uuidString
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try PasswordFile.setEntry(path: path, user: "alice", hash: try PasswordHash.make(password: "s3cret", scheme: .sha512))
-        let policy = Self.policy({ config in
-            config.auth.enabled = true
-            config.auth.allowPlaintext = true
-            config.auth.passwordFile = path
+        let (policy, path) = try Self.authPolicy { config in
             var alice = PolicyConfig.UserRule()
             alice.senders = [AddressPattern("@example.org")!]
             config.users["alice"] = alice
-        }, passwords: PasswordFile(path: path))
+        }
+        defer { try? FileManager.default.removeItem(atPath: path) }
         let h = try await HandlerHarness(policy: policy, clientAddress: "192.0.2.7")
         try await h.send("EHLO client.test\r\n")
         let ehlo = try await h.replies(8)
@@ -123,11 +132,8 @@ struct HandlerPolicyTests {
     }
 
     @Test func authCancelAndGarbage() async throws {
-        let path = NSTemporaryDirectory() + "postern-passwd-" + UUID().uuidString
+        let (policy, path) = try Self.authPolicy()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try PasswordFile.setEntry(path: path, user: "alice", hash: try PasswordHash.make(password: "s3cret", scheme: .sha512))
-        let policy = Self.policy({ $0.auth.enabled = true; $0.auth.allowPlaintext = true; $0.auth.passwordFile = path },
-                                 passwords: PasswordFile(path: path))
         let h = try await HandlerHarness(policy: policy) { $0.maxErrors = 10 }
         try await h.send("EHLO client.test\r\n")
         _ = try await h.replies(8)
@@ -142,11 +148,8 @@ struct HandlerPolicyTests {
     }
 
     @Test func anOverlongSASLResponseEndsTheExchange() async throws {
-        let path = NSTemporaryDirectory() + "postern-passwd-" + UUID().uuidString
+        let (policy, path) = try Self.authPolicy()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        try PasswordFile.setEntry(path: path, user: "alice", hash: try PasswordHash.make(password: "s3cret", scheme: .sha512))
-        let policy = Self.policy({ $0.auth.enabled = true; $0.auth.allowPlaintext = true; $0.auth.passwordFile = path },
-                                 passwords: PasswordFile(path: path))
         let h = try await HandlerHarness(policy: policy) { $0.maxErrors = 10 }
         try await h.send("EHLO client.test\r\n")
         _ = try await h.replies(8)
