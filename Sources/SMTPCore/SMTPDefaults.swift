@@ -8,6 +8,10 @@ public struct SMTPLimits: Sendable, Equatable {
     public var maxRecipients: Int = 100
     /// Protocol errors tolerated before 421 and close.
     public var maxErrors: Int = 3
+    /// Recipients the policy refused in one session before 421 and close:
+    /// a client probing for a relay or for addresses gets a bounded number
+    /// of tries per connection (Postfix counts these as errors too).
+    public var maxRefusedRecipients: Int = 100
     /// Longest header section held in memory while looking for Message-ID
     /// and Date; past it the rest is streamed untouched.
     public var maxHeaderBytes: Int = 256 * 1024

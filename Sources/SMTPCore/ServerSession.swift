@@ -76,6 +76,8 @@ public struct ServerSession: Sendable {
     /// The AUTH identity once authenticated (RFC 4954 §4).
     public internal(set) var authenticatedUser: String?
     public internal(set) var authFailures = 0
+    /// Recipients the policy refused in this session.
+    public private(set) var refusedRecipients = 0
     /// The largest message this client may send (policy: per network or
     /// user); advertised by SIZE and enforced at MAIL and end of data.
     public var messageSizeLimit: Int
@@ -223,12 +225,19 @@ public struct ServerSession: Sendable {
         return .checkRecipient(recipient)
     }
 
-    /// The policy's answer on one RCPT: nil adds the recipient.
-    public mutating func recipientChecked(_ recipient: ForwardPath, refusal: SMTPReply?) -> SMTPReply {
+    /// The policy's answer on one RCPT: nil adds the recipient. Past
+    /// `maxRefusedRecipients` refusals in the session, 421 and close.
+    public mutating func recipientChecked(_ recipient: ForwardPath, refusal: SMTPReply?) -> Action {
         state = .ready
-        if let refusal { return refusal }
-        transaction?.recipients.append(recipient)
-        return SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok")
+        guard let refusal else {
+            transaction?.recipients.append(recipient)
+            return .reply(SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok"))
+        }
+        refusedRecipients += 1
+        guard refusedRecipients >= limits.maxRefusedRecipients else { return .reply(refusal) }
+        state = .closed
+        return .close([refusal, SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 7, 0),
+                                          text: "\(configuration.hostname) Too many refused recipients, closing connection")])
     }
 
     private mutating func data() -> Action {

@@ -61,7 +61,7 @@ extension SMTPServerHandler {
     func checkRecipient(_ recipient: ForwardPath, context: ChannelHandlerContext) {
         let pipeline = server.policy.pipeline
         guard pipeline.checks(.rcpt), let transaction = session.transaction else {
-            return write(session.recipientChecked(recipient, refusal: nil), context: context)
+            return perform(session.recipientChecked(recipient, refusal: nil), context: context)
         }
         let facts = self.facts
         let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters,
@@ -69,7 +69,7 @@ extension SMTPServerHandler {
         check(context: context, { await pipeline.rcpt(facts, message, recipient: recipient) }) { handler, context, outcome in
             if outcome.refusal != nil { handler.logRefusal(outcome, phase: "rcpt", detail: "\(recipient)") }
             else { handler.absorb(outcome) }
-            handler.write(handler.session.recipientChecked(recipient, refusal: outcome.refusal), context: context)
+            handler.perform(handler.session.recipientChecked(recipient, refusal: outcome.refusal), context: context)
         }
     }
 

@@ -38,7 +38,7 @@ struct ServerSessionPolicyTests {
         guard case .checkRecipient(let recipient) = Self.action(&s, "RCPT TO:<b@example.net>") else {
             Issue.record("no recipient check"); return
         }
-        #expect(s.recipientChecked(recipient, refusal: Self.refusal) == Self.refusal)
+        #expect(s.recipientChecked(recipient, refusal: Self.refusal) == .reply(Self.refusal))
         #expect(s.transaction?.recipients.isEmpty == true)
         #expect(T.send(&s, "DATA") == "554 5.5.1")
     }
@@ -156,5 +156,18 @@ struct ServerSessionPolicyTests {
         var s = Self.session(requireTLS: false)
         _ = T.send(&s, "EHLO client.test")
         #expect(T.send(&s, line) == expected)
+    }
+
+    @Test func tooManyRefusedRecipientsClose() {
+        var limits = SMTPLimits()
+        limits.maxRefusedRecipients = 3
+        var s = ServerSession(configuration: .init(hostname: "relay.test", limits: limits))
+        T.expectDialogue(&s, [("EHLO client.test", "250"), ("MAIL FROM:<a@example.org>", "250 2.1.0")])
+        for expected in ["554 5.7.1", "554 5.7.1", "close[554 5.7.1,421 4.7.0]"] {
+            guard case .checkRecipient(let recipient) = Self.action(&s, "RCPT TO:<b@example.net>") else {
+                Issue.record("no recipient check"); return
+            }
+            #expect(T.describe(s.recipientChecked(recipient, refusal: Self.refusal)) == expected)
+        }
     }
 }

@@ -20,7 +20,7 @@ struct ServerSessionTests {
         switch action {
         case .checkHELO(let reply): return describe(.reply(reply))
         case .checkSender(let transaction): return describe(.reply(session.senderChecked(transaction, refusal: nil)))
-        case .checkRecipient(let recipient): return describe(.reply(session.recipientChecked(recipient, refusal: nil)))
+        case .checkRecipient(let recipient): return describe(session.recipientChecked(recipient, refusal: nil))
         default: return describe(action)
         }
     }
