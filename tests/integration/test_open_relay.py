@@ -183,3 +183,19 @@ def test_default_trusted_networks_are_loopback(start_postern):
             c.ehlo()
             expect(c.cmd("MAIL FROM:<someone@example.org>"), 250)
             expect(c.cmd("RCPT TO:<victim@external.test>"), 250, "2.1.5")
+
+
+def test_a_prober_is_cut_off_after_too_many_refused_recipients(start_postern):
+    """[limits] max_refused_recipients: relay probing gets a bounded number of tries per connection."""
+    server = start_postern(policy='[relay]\ntrusted_networks = ["127.0.0.1/32"]\nlocal_domains = ["local.test"]\n',
+                           limits={"max_refused_recipients": 3})
+    with RawSMTP(server.port, source=UNTRUSTED) as c:
+        c.ehlo()
+        expect(c.cmd("MAIL FROM:<probe@example.org>"), 250, "2.1.0")
+        expect(c.cmd("RCPT TO:<a@external.test>"), 554, "5.7.1")
+        expect(c.cmd("RCPT TO:<user@local.test>"), 250, "2.1.5")  # accepted ones don't count
+        expect(c.cmd("RCPT TO:<b@external.test>"), 554, "5.7.1")
+        expect(c.cmd("RCPT TO:<c@external.test>"), 554, "5.7.1", "<c@external.test>: Relay access denied")
+        expect(c.read_reply(), 421, "4.7.0", "Too many refused recipients")
+        c.expect_closed()
+    assert server.queue.list() == []
