@@ -7,14 +7,27 @@ extension HeaderRewriter {
     /// spaces (no header injection), words with non-ASCII text encoded
     /// (RFC 2047 §5), folded at white space (RFC 5322 §2.2.3).
     static func makeField(name: String, value: String) -> HeaderField {
+        // Short enough that even the first word fits beside "Name: ".
+        let wordLength = max(40, min(EncodedWordWriter.maxWordLength, preferredLineLength - name.utf8.count - 2))
+        let encoded = EncodedWordWriter.encodeWords(withoutControls(value), maxWordLength: wordLength)
+        return HeaderField(name: name, rawValue: fold(" " + encoded, nameLength: name.utf8.count))
+    }
+
+    /// A trace field we add (Received-SPF, Authentication-Results): ASCII
+    /// text from us, quoted where it came from outside, so only cleaned of
+    /// controls and folded, not encoded.
+    static func makeTraceField(name: String, value: String) -> HeaderField {
+        HeaderField(name: name, rawValue: fold(" " + withoutControls(value), nameLength: name.utf8.count))
+    }
+
+    /// Line breaks and other controls (TAB aside) become spaces, so a value
+    /// can never start a new field or end the header section.
+    static func withoutControls(_ value: String) -> String {
         var clean = String.UnicodeScalarView()
         for scalar in value.unicodeScalars {
             clean.append(scalar.value < 0x20 && scalar != "\t" || scalar.value == 0x7F ? " " : scalar)
         }
-        // Short enough that even the first word fits beside "Name: ".
-        let wordLength = max(40, min(EncodedWordWriter.maxWordLength, preferredLineLength - name.utf8.count - 2))
-        let encoded = EncodedWordWriter.encodeWords(String(clean), maxWordLength: wordLength)
-        return HeaderField(name: name, rawValue: fold(" " + encoded, nameLength: name.utf8.count))
+        return String(clean)
     }
 
     /// Inserts CRLF before white space so that lines stay within 78 octets

@@ -1,3 +1,4 @@
+import MailMessage
 import SMTPCore
 
 /// What one filter says about one phase of a session (maddy's check
@@ -44,6 +45,24 @@ public struct PolicyVerdict: Sendable, Equatable {
         switch decision {
         case .reject(let reply), .tempfail(let reply): return reply
         default: return nil
+        }
+    }
+}
+
+extension Array where Element == HeaderEdit {
+    /// The edits made inside the client's header section (removals,
+    /// appended fields), in order.
+    public var inPlace: [HeaderEdit] {
+        filter { if case .prepend = $0 { false } else { true } }
+    }
+
+    /// The prepended fields as they go above our Received line: each one on
+    /// top of what is there, so the last one first (RFC 5321 §4.4; RFC 7208
+    /// §9.1 puts Received-SPF right above the Received field of this hop).
+    public var prependedFields: [HeaderField] {
+        reversed().compactMap { edit in
+            guard case .prepend(let name, let value) = edit else { return nil }
+            return HeaderRewriter.makeTraceField(name: name, value: value)
         }
     }
 }

@@ -40,9 +40,10 @@ struct MessageBodyWriter {
         self.edits = edits
     }
 
-    /// Fields that go above our Received line (RFC 7208 §9.1: Received-SPF
-    /// above the Received field of this hop).
-    private var prependedFields: String { HeaderFolding.prepended(edits) }
+    /// Our Received line with the prepended fields above it.
+    private var traceBytes: [UInt8] {
+        HeaderRewriter.render(HeaderSection(fields: edits.prependedFields)) + Array(receivedLine.utf8)
+    }
 
     mutating func append(_ buffer: ByteBuffer, checkLineEndings: Bool) {
         buffer.withUnsafeReadableBytes { raw in
@@ -57,7 +58,7 @@ struct MessageBodyWriter {
             } else if headerBytes!.count > maxHeaderBytes {
                 // Not a header section we can make sense of: pass it on untouched.
                 headerOverflow = true
-                spool.append(prependedFields + receivedLine)
+                spool.append(traceBytes)
                 spool.append(headerBytes!)
                 headerBytes = nil
             }
@@ -79,9 +80,9 @@ struct MessageBodyWriter {
         let block = bytes[..<blockLength]
         let parsed = HeaderSection(parsing: block)
         var headers = rewriter?.rewrite(parsed) ?? parsed
-        let laterEdits = edits.filter { if case .prepend = $0 { false } else { true } }
-        if !laterEdits.isEmpty { headers = HeaderRewriter.apply(laterEdits, to: headers) }
-        var header = Array((prependedFields + receivedLine).utf8)
+        let inPlace = edits.inPlace
+        if !inPlace.isEmpty { headers = HeaderRewriter.apply(inPlace, to: headers) }
+        var header = traceBytes
         if headers == parsed {
             // Untouched: the client's octets exactly (DKIM signatures survive).
             header += block

@@ -112,7 +112,7 @@ extension SMTPServerHandler {
             write(session.authSucceeded(user: user), context: context)
             logger[metadataKey: "user"] = "\(user)"
             logger.info("authenticated")
-            session.messageSizeLimit = server.policy.config.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
+            refreshSizeLimit()
         case .invalid:
             let limitReached = throttle?.recordFailure(clientKey) ?? false
             logger.notice("authentication failed", metadata: ["failures": "\(session.authFailures + 1)"])

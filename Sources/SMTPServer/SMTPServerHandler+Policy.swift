@@ -145,8 +145,8 @@ extension SMTPServerHandler {
             logger.warning("header edits skipped: the header section could not be parsed")
             return true
         }
-        let top = Array(HeaderFolding.prepended(edits).utf8)
-        let others = edits.filter { if case .prepend = $0 { false } else { true } }
+        let top = HeaderRewriter.render(HeaderSection(fields: edits.prependedFields))
+        let others = edits.inPlace
         do {
             if others.isEmpty {
                 // Only new fields on top: the section as written stays as it is.

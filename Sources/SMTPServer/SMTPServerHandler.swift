@@ -53,7 +53,13 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         decoder = SMTPFrameDecoder(maxLineLength: server.limits.maxCommandLineLength)
         logger = server.logger
         logger[metadataKey: "client"] = "\(clientAddress)"
-        session.messageSizeLimit = policy.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
+        refreshSizeLimit()
+    }
+
+    /// The size limit for what is known of the client now (network, then
+    /// user after AUTH); advertised by SIZE and enforced by the session.
+    func refreshSizeLimit() {
+        session.messageSizeLimit = server.policy.config.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
     }
 
     /// Throttles and rate limits count per address, per /64 for IPv6.
@@ -335,7 +341,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         resetTransactionPolicy()
         // Whatever was learned in plaintext is gone (RFC 3207 §4.2), AUTH too.
         logger[metadataKey: "user"] = nil
-        session.messageSizeLimit = server.policy.config.messageSizeLimit(for: facts, global: server.limits.maxMessageSize)
+        refreshSizeLimit()
     }
 
     // MARK: output

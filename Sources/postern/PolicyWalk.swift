@@ -92,10 +92,8 @@ struct PolicyWalk {
         if quarantine == nil { quarantine = outcome.quarantine }
         var headers = policy.rewriter?.rewrite(original) ?? original
         let all = edits + outcome.headerEdits
-        headers = HeaderRewriter.apply(all.filter { if case .prepend = $0 { false } else { true } }, to: headers)
-        var top: [HeaderField] = []
-        for case .prepend(let name, let value) in all.reversed() { top.append(HeaderField(name: name, rawValue: " " + value)) }
-        printHeaderChanges(from: original, to: HeaderSection(fields: top + headers.fields))
+        headers = HeaderRewriter.apply(all.inPlace, to: headers)
+        printHeaderChanges(from: original, to: HeaderSection(fields: all.prependedFields + headers.fields))
         return finish(SMTPReply(code: 250, enhanced: .success, text: "Ok: would be queued" + (quarantine.map { " in quarantine (\($0))" } ?? "")))
     }
 

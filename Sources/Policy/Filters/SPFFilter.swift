@@ -42,8 +42,7 @@ public struct SPFFilter: PolicyFilter {
                 return verdict(for: heloResult, ip: ip, session: session, message: message)
             }
         }
-        let sender = message.sender.mailbox.map { "\($0.localPart)@\($0.domain)" } ?? ""
-        let result = await evaluator.check(ip: ip, sender: sender, helo: helo)
+        let result = await evaluator.check(ip: ip, sender: message.sender.spfAddress, helo: helo)
         return verdict(for: result, ip: ip, session: session, message: message)
     }
 

@@ -44,9 +44,7 @@ struct SPFHeaders {
         return "\(receiver); spf=\(result.verdict.rawValue) \(property)=\(Self.quoted(result.domain))"
     }
 
-    private var senderText: String {
-        sender.mailbox.map { "\($0.localPart)@\($0.domain)" } ?? ""
-    }
+    private var senderText: String { sender.spfAddress }
 
     /// A dot-atom stays as it is; anything else becomes a quoted-string
     /// (RFC 5322 §3.2.4), so a hostile HELO cannot add key=value pairs.
@@ -73,4 +71,9 @@ struct SPFHeaders {
             $0.value < 0x20 || $0.value == 0x7F || "()\\".unicodeScalars.contains($0) ? "_" : $0
         }))
     }
+}
+
+extension ReversePath {
+    /// MAIL FROM as SPF takes it: local-part@domain, unquoted; empty for <>.
+    var spfAddress: String { mailbox.map { "\($0.localPart)@\($0.domain)" } ?? "" }
 }
