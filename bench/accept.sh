@@ -72,19 +72,7 @@ RUN_TIMEOUT=${RUN_TIMEOUT:-900}
 export PF_ACCEPT_STYLE=${PF_ACCEPT_STYLE:-hold}
 if [[ -n ${KEEP_TMP:-} ]]; then export PF_KEEP=1; fi
 
-for t in $TARGETS; do
-	case $t in postern|postfix) ;; *) echo "unknown target '$t' (postern|postfix)" >&2; exit 2 ;; esac
-done
-has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
-
-if has_target postern; then
-	if [[ ! -x $POSTERN ]]; then
-		echo "Postern binary '$POSTERN' not found: run 'swift build -c release' first," >&2
-		echo "set POSTERN=/path/to/postern, or run with TARGETS=postfix" >&2
-		exit 1
-	fi
-	POSTERN=$(cd "$(dirname "$POSTERN")" && pwd)/$(basename "$POSTERN")
-fi
+check_targets
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-accept.XXXXXX")
 chmod 755 "$RUN_TMP"
 export PF_TMPDIR=$RUN_TMP
@@ -203,20 +191,6 @@ server_stop() {
 	esac
 }
 
-# server_discard TARGET: delete its files. Deleting thousands of fsync'ed files
-# takes seconds on this disk (ext4 mounted with "discard"), so it is done here,
-# between runs and untimed, followed by a sync, so that one run's I/O does
-# not spill into the next.
-server_discard() {
-	if [[ -z ${KEEP_TMP:-} ]]; then
-		case $1 in
-		postern) rm -rf "$SRV_DIR" ;;
-		postfix) pf_discard "$SRV_DIR" ;;
-		esac
-	fi
-	sync
-}
-
 # measure PORT PID CG SESSIONS COUNT SIZE LOG: warm-up, timed send, CPU.
 # Sets SEND_OK SEND_SECONDS CPU_NS SETTLE_SECONDS.
 measure() {
@@ -327,20 +301,7 @@ fsync_probe() {
 # --- runs --------------------------------------------------------------------
 # Targets run in turn within each round, in round_order (lib/common.sh).
 
-CASES=()
-for size in $SIZES; do
-	for sessions in $SESSIONS; do
-		case_name="$(size_label "$size")x$sessions"
-		CASES+=("$case_name")
-		count=$(count_for "$size")
-		WARMUP_N=${WARMUP:-$sessions}
-		for (( round = 1; round <= ROUNDS; round++ )); do
-			for target in $(round_order "$round"); do
-				run_case "$target" "$case_name" "$round" "$size" "$sessions" "$count"
-			done
-		done
-	done
-done
+run_all_cases
 
 if [[ $FSYNC_PROBE == 1 ]]; then
 	for target in $TARGETS; do fsync_probe "$target"; done

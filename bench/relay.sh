@@ -79,19 +79,7 @@ POSTERN_WORKERS=${POSTERN_WORKERS:-32}
 POSTERN_PER_DEST=${POSTERN_PER_DEST:-16}
 if [[ -n ${KEEP_TMP:-} ]]; then export PF_KEEP=1; fi
 
-for t in $TARGETS; do
-	case $t in postern|postfix) ;; *) echo "unknown target '$t' (postern|postfix)" >&2; exit 2 ;; esac
-done
-has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
-
-if has_target postern; then
-	if [[ ! -x $POSTERN ]]; then
-		echo "Postern binary '$POSTERN' not found: run 'swift build -c release' first," >&2
-		echo "set POSTERN=/path/to/postern, or run with TARGETS=postfix" >&2
-		exit 1
-	fi
-	POSTERN=$(cd "$(dirname "$POSTERN")" && pwd)/$(basename "$POSTERN")
-fi
+check_targets
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-relay.XXXXXX")
 chmod 755 "$RUN_TMP"
 export PF_TMPDIR=$RUN_TMP
@@ -274,16 +262,6 @@ server_stop() {
 	esac
 }
 
-server_discard() {
-	if [[ -z ${KEEP_TMP:-} ]]; then
-		case $1 in
-		postern) rm -rf "$SRV_DIR" ;;
-		postfix) pf_discard "$SRV_DIR" ;;
-		esac
-	fi
-	sync
-}
-
 # log_problems TARGET LOG: print the lines of the server's log that report
 # trouble (Postern: level notice and above, and deferrals; Postfix: warnings,
 # errors, deferrals and bounces).
@@ -407,20 +385,7 @@ record() {
 
 # --- runs --------------------------------------------------------------------
 
-CASES=()
-for size in $SIZES; do
-	for sessions in $SESSIONS; do
-		case_name="$(size_label "$size")x$sessions"
-		CASES+=("$case_name")
-		count=$(count_for "$size")
-		WARMUP_N=${WARMUP:-$sessions}
-		for (( round = 1; round <= ROUNDS; round++ )); do
-			for target in $(round_order "$round"); do
-				run_case "$target" "$case_name" "$round" "$size" "$sessions" "$count"
-			done
-		done
-	done
-done
+run_all_cases
 
 # --- summary -----------------------------------------------------------------
 # TSV columns: 1 case, 2 target, 7 msg_per_s, 8 accept_msg_per_s,

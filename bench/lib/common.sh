@@ -264,8 +264,62 @@ EOF
 }
 
 # --- shared by accept.sh and relay.sh ----------------------------------------
-# They read the caller's TARGETS, ORDER, RESULTS, and BENCH_STATUS_COL (the
-# TSV column holding a run's status).
+# They read the caller's TARGETS, ORDER, RESULTS, POSTERN, SRV_DIR, KEEP_TMP,
+# SIZES, SESSIONS, ROUNDS, WARMUP and BENCH_STATUS_COL (the TSV column holding
+# a run's status), and call the caller's count_for and run_case.
+
+has_target() { [[ " $TARGETS " == *" $1 "* ]]; }
+
+# check_targets: TARGETS names only postern and postfix, and the Postern
+# binary exists (POSTERN becomes an absolute path).
+check_targets() {
+	local t
+	for t in $TARGETS; do
+		case $t in postern|postfix) ;; *) echo "unknown target '$t' (postern|postfix)" >&2; exit 2 ;; esac
+	done
+	if has_target postern; then
+		if [[ ! -x $POSTERN ]]; then
+			echo "Postern binary '$POSTERN' not found: run 'swift build -c release' first," >&2
+			echo "set POSTERN=/path/to/postern, or run with TARGETS=postfix" >&2
+			exit 1
+		fi
+		POSTERN=$(cd "$(dirname "$POSTERN")" && pwd)/$(basename "$POSTERN")
+	fi
+}
+
+# server_discard TARGET: delete its files. Deleting thousands of fsync'ed files
+# takes seconds on this disk (ext4 mounted with "discard"), so it is done
+# between runs and untimed, followed by a sync, so that one run's I/O does
+# not spill into the next.
+server_discard() {
+	if [[ -z ${KEEP_TMP:-} ]]; then
+		case $1 in
+		postern) rm -rf "$SRV_DIR" ;;
+		postfix) pf_discard "$SRV_DIR" ;;
+		esac
+	fi
+	sync
+}
+
+# run_all_cases: every size x sessions case, ROUNDS rounds each, the targets
+# of a round in round_order; fills CASES with the case names.
+run_all_cases() {
+	local size sessions case_name count round target
+	CASES=()
+	for size in $SIZES; do
+		for sessions in $SESSIONS; do
+			case_name="$(size_label "$size")x$sessions"
+			CASES+=("$case_name")
+			count=$(count_for "$size")
+			WARMUP_N=${WARMUP:-$sessions}
+			for (( round = 1; round <= ROUNDS; round++ )); do
+				for target in $(round_order "$round"); do
+					run_case "$target" "$case_name" "$round" "$size" "$sessions" "$count"
+				done
+			done
+		done
+	done
+}
 
 # size_label BYTES: "4KiB", "100KiB", or "NNNB".
 size_label() {
