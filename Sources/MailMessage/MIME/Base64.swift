@@ -7,15 +7,11 @@
 public enum Base64 {
     /// Decodes a whole text at once.
     public static func decode(_ bytes: some Sequence<UInt8>) -> [UInt8] {
-        var decoder = Decoder()
-        var out: [UInt8] = []
-        decoder.decode(bytes, into: &out)
-        decoder.finish(into: &out)
-        return out
+        Decoder.decodeAll(bytes)
     }
 
     /// A streaming decoder: feed chunks split anywhere, then call `finish`.
-    public struct Decoder: Sendable {
+    public struct Decoder: StreamingDecoder {
         /// Up to three sextets collected so far (24 bits at most).
         private var bits: UInt32 = 0
         private var sextets = 0

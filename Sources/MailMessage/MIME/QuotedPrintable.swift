@@ -6,16 +6,12 @@
 public enum QuotedPrintable {
     /// Decodes a whole body at once.
     public static func decode(_ bytes: some Sequence<UInt8>) -> [UInt8] {
-        var decoder = Decoder()
-        var out: [UInt8] = []
-        decoder.decode(bytes, into: &out)
-        decoder.finish(into: &out)
-        return out
+        Decoder.decodeAll(bytes)
     }
 
     /// A streaming decoder: feed chunks split anywhere, then call `finish`.
     /// It holds at most a few bytes of state plus pending trailing white space.
-    public struct Decoder: Sendable {
+    public struct Decoder: StreamingDecoder {
         private enum State: Sendable {
             case text
             /// Seen "=".
