@@ -30,14 +30,17 @@ public struct PolicyPipeline: Sendable {
     }
 
     public let filters: [any PolicyFilter]
+    /// The phases some filter checks, known once (asked on every command).
+    private let checkedPhases: Set<Phase>
 
     public init(filters: [any PolicyFilter]) {
         self.filters = filters
+        checkedPhases = filters.reduce(into: []) { $0.formUnion($1.phases) }
     }
 
     /// Whether any filter checks this phase.
     public func checks(_ phase: Phase) -> Bool {
-        filters.contains { $0.phases.contains(phase) }
+        checkedPhases.contains(phase)
     }
 
     public func connect(_ session: SessionFacts) async -> Outcome {
