@@ -63,6 +63,7 @@ let package = Package(
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
             "SMTPServer", "Policy", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "PosternDaemonTests", dependencies: ["PosternDaemon"]),
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),

@@ -47,7 +47,7 @@ public struct ReceivedHeader: Sendable {
             + "\tby \(byHost) with \(withProtocol)"
             + (authenticatedUser.map { " (authenticated as \(Self.sanitize($0)))" } ?? "") + " id \(id)"
         if let forRecipient {
-            text += "\r\n\tfor <\(Self.sanitize(forRecipient))>"
+            text += "\r\n\tfor <\(Self.sanitizePath(forRecipient))>"
         }
         text += "; \(MessageDate.string(from: date))\r\n"
         return text
@@ -72,6 +72,15 @@ public struct ReceivedHeader: Sendable {
 
     private static func isLetterOrDigit(_ byte: UInt8) -> Bool {
         (byte >= 0x30 && byte <= 0x39) || ((byte | 0x20) >= 0x61 && (byte | 0x20) <= 0x7A)
+    }
+
+    /// The recipient was parsed as an RFC 5321 path already, so its quoting
+    /// is sound and must stay as it is (a quoted local part may hold `\"`,
+    /// `<` or `;`); only controls, which no valid path holds, are replaced.
+    static func sanitizePath(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.prefix(600).map {
+            $0.value < 0x20 || $0.value == 0x7F ? "_" : $0
+        }))
     }
 
     /// Client-supplied words must not break the header: drop controls,

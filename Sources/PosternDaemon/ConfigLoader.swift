@@ -2,6 +2,7 @@ import DNS
 import Foundation
 import Logging
 import MailQueue
+import SMTPCore
 
 /// Reads `postern.toml` into a `PosternConfig`, collecting every mistake
 /// (unknown keys, wrong types, bad values, unreadable files) with its line,
@@ -141,10 +142,18 @@ struct TableReader {
             ("max_connections_per_ip", \.limits.maxConnectionsPerIP, 1...1_000_000),
             ("command_timeout", \.limits.commandTimeoutSeconds, 1...86400),
             ("data_timeout", \.limits.dataTimeoutSeconds, 1...86400),
+            ("min_data_rate", \.limits.minDataRate, 0...(1 << 30)),
+            ("data_rate_grace", \.limits.dataRateGraceSeconds, 0...86400),
+            ("stress_threshold", \.limits.stressThresholdPercent, 0...100),
+            ("stress_timeout", \.limits.stressTimeoutSeconds, 1...86400),
             ("max_header_size", \.limits.maxHeaderBytes, 1024...(64 << 20)),
             ("shutdown_grace", \.shutdownGraceSeconds, 0...3600),
         ]
-        checkKeys(table, allowed: Set(keys.map(\.0)), prefix: "limits.")
+        checkKeys(table, allowed: Set(keys.map(\.0) + ["long_lines"]), prefix: "limits.")
+        if let text = string(table, "long_lines", prefix: "limits.") {
+            if let value = SMTPLimits.LongLines(rawValue: text) { config.limits.longLines = value }
+            else { issue(table, "long_lines", "must be one of: split, refuse", prefix: "limits.") }
+        }
         for (key, path, range) in keys {
             guard let entry = table.entry(key) else { continue }
             guard let value = entry.value.integerValue else {

@@ -48,9 +48,21 @@ public final class Daemon: Sendable {
             return try NIOSSLContext(configuration: tlsConfig)
         }
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
-        let connections = ConnectionLimiter(maxTotal: config.limits.maxConnections,
-                                            maxPerAddress: config.limits.maxConnectionsPerIP)
         let sessions = SessionRegistry()
+        let limits = config.limits
+        let logger = self.logger
+        let connections = ConnectionLimiter(
+            maxTotal: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIP,
+            stressPercent: limits.stressThresholdPercent
+        ) { stressed, open in
+            // Postfix's stress mode: idle and slow clients give their slots up sooner.
+            logger.notice(stressed ? "stress mode on: connection table nearly full, timers shortened"
+                                   : "stress mode off: timers back to normal",
+                          metadata: ["open": "\(open)", "max": "\(limits.maxConnections)",
+                                     "stress_timeout": "\(limits.stressTimeoutSeconds)"])
+            sessions.announceTimerChange()
+        }
+        FileDescriptorLimit.raise(logger: logger)
         var context = ServerContext(hostname: config.hostname, limits: config.limits, tls: tls, queue: queue,
                                     logger: logger, connections: connections, sessions: sessions)
         let needsSPF = config.listeners.contains { $0.policy?.spf.enabled == true }

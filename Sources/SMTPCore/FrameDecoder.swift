@@ -50,6 +50,10 @@ public struct SMTPFrameDecoder: Sendable {
         self.maxLineLength = maxLineLength
     }
 
+    /// An over-long command line is being read and thrown away: the client
+    /// is still inside a line, though none of it is buffered.
+    public var isDiscardingLine: Bool { discardingLine }
+
     /// Switch to DATA after the 354 reply.
     public mutating func beginData() {
         mode = .data

@@ -20,8 +20,30 @@ public struct SMTPLimits: Sendable, Equatable {
     public var maxConnectionsPerIP: Int = 100
     /// Server timeouts (RFC 5321 §4.5.3.2.7: at least 5 minutes waiting for
     /// the next command; §4.5.3.2.5/6 data block and end of data).
+    /// The command timeout also bounds one command line from its first
+    /// octet, so a client dripping a byte at a time cannot hold its slot
+    /// (Postfix's smtpd_per_record_deadline).
     public var commandTimeoutSeconds: Int = 300
     public var dataTimeoutSeconds: Int = 180
+    /// DATA and BDAT must average this many octets per second once
+    /// `dataRateGraceSeconds` have passed (Postfix's smtpd_min_data_rate);
+    /// 0 turns the rate deadline off.
+    public var minDataRate: Int = 500
+    public var dataRateGraceSeconds: Int = 30
+    /// When this share of `maxConnections` (percent) is open, every timer is
+    /// cut to `stressTimeoutSeconds` (Postfix's stress mode).
+    public var stressThresholdPercent: Int = 80
+    public var stressTimeoutSeconds: Int = 10
+    /// Message lines over 998 octets (RFC 5322 §2.1.1): split when relayed,
+    /// or refused at the end of DATA.
+    public var longLines: LongLines = .split
+
+    public enum LongLines: String, Sendable, Equatable, CaseIterable {
+        /// Accepted; delivery breaks them as Postfix's smtp_line_length_limit does.
+        case split
+        /// Refused with 554 5.6.0 at the end of DATA.
+        case refuse
+    }
 
     public init() {}
 }

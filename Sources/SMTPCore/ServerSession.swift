@@ -300,10 +300,11 @@ public struct ServerSession: Sendable {
         return !transaction.oversized
     }
 
-    /// BDAT content held a bare CR or LF: refused at the last chunk, since
-    /// relaying it would let it smuggle a message past the next hop.
-    public mutating func markBareLineEnding() {
-        transaction?.bareLineEnding = true
+    /// The message text has a defect: it is refused at its end (a bare CR
+    /// or LF in BDAT, since relaying it would let it smuggle a message past
+    /// the next hop; NUL; a long line the policy refuses). The first found counts.
+    public mutating func markTextDefect(_ defect: TextDefect) {
+        if transaction?.textDefect == nil { transaction?.textDefect = defect }
     }
 
     /// The end of DATA, or of a BDAT chunk.
@@ -329,11 +330,10 @@ public struct ServerSession: Sendable {
             return .abortMessage(SMTPReply(code: 552, enhanced: EnhancedStatusCode(5, 3, 4),
                                            text: "Message size exceeds fixed maximum message size (\(messageSizeLimit) octets)"))
         }
-        if transaction.bareLineEnding {
+        if let defect = transaction.textDefect {
             self.transaction = nil
             state = .ready
-            return .abortMessage(SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 6, 0),
-                                           text: "Bare CR or LF in message text refused (RFC 5321 section 2.3.8)"))
+            return .abortMessage(defect.reply)
         }
         if transaction.needsSMTPUTF8 && !transaction.parameters.smtpUTF8 {
             self.transaction = nil
@@ -349,8 +349,7 @@ public struct ServerSession: Sendable {
     public mutating func bareLineEnding() -> Action {
         transaction = nil
         state = .closed
-        return .close([SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 6, 0),
-                                 text: "Bare CR or LF in message text refused (RFC 5321 section 2.3.8)")])
+        return .close([TextDefect.bareLineEnding.reply])
     }
 
     /// The queue made the message durable: now, and only now, 250.
@@ -374,10 +373,12 @@ public struct ServerSession: Sendable {
         return SMTPReply(code: 451, enhanced: EnhancedStatusCode(4, 3, 0), text: "Local error in processing, try again later")
     }
 
-    /// The idle timer fired (RFC 5321 §4.5.3.2).
-    public mutating func timedOut() -> Action {
+    /// A timer or deadline passed (RFC 5321 §4.5.3.2; see `SessionDeadlines`).
+    public mutating func timedOut(_ expiry: SessionDeadlines.Expiry = .idle) -> Action {
         state = .closed
-        return .close([SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 4, 2), text: "\(configuration.hostname) Timeout, closing connection")])
+        let what = expiry == .slowTransfer ? "Data transfer too slow" : "Timeout"
+        return .close([SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 4, 2),
+                                 text: "\(configuration.hostname) \(what), closing connection")])
     }
 
     // MARK: errors

@@ -11,8 +11,9 @@ public struct Transaction: Sendable, Hashable {
     public var oversized = false
     /// BDAT was used; DATA is then refused (RFC 3030 §2).
     public var usedChunking = false
-    /// BDAT content held a CR or LF outside a CRLF pair.
-    public var bareLineEnding = false
+    /// What was wrong with the message text, found while it streamed in;
+    /// the message is refused at its end.
+    public var textDefect: TextDefect?
 
     public init(sender: ReversePath, parameters: MailParameters) {
         self.sender = sender
@@ -26,6 +27,26 @@ public struct Transaction: Sendable, Hashable {
             if case .mailbox(let mailbox) = $0 { return mailbox.isInternationalized }
             return false
         }
+    }
+}
+
+/// Message text no next hop should be handed, refused at the end of the
+/// message with 554 5.6.0 (the session goes on).
+public enum TextDefect: Sendable, Hashable {
+    /// CR or LF outside a CRLF pair in BDAT content (RFC 5321 §2.3.8).
+    case bareLineEnding
+    /// NUL octets (RFC 5322 §4.1: obsolete syntax; RFC 2045 §2.8).
+    case nul
+    /// A line over 998 octets, when the policy refuses them (RFC 5322 §2.1.1).
+    case longLine
+
+    var reply: SMTPReply {
+        let text = switch self {
+        case .bareLineEnding: "Bare CR or LF in message text refused (RFC 5321 section 2.3.8)"
+        case .nul: "NUL octets in message text refused (RFC 5322 section 4.1)"
+        case .longLine: "Message has a line longer than 998 octets (RFC 5322 section 2.1.1)"
+        }
+        return SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 6, 0), text: text)
     }
 }
 

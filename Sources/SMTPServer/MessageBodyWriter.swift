@@ -2,6 +2,7 @@ import MailMessage
 import MailQueue
 import NIOCore
 import Policy
+import SMTPCore
 
 /// Streams a message body into its spool, prepending the Received line and
 /// adding Message-ID and Date when the client left them out (RFC 5322
@@ -25,14 +26,14 @@ struct MessageBodyWriter {
     /// unparsed: header rules could not be applied to it.
     private(set) var headerOverflow = false
     private var headerBytes: [UInt8]? = []
-    /// Tracks CR at the end of the previous block for bare CR/LF detection in
-    /// BDAT content (DATA framing already guarantees CRLF pairs).
-    private var previousWasCR = false
-    private(set) var sawBareLineEnding = false
+    /// NUL, long lines and, for BDAT, bare CR/LF (DATA framing already
+    /// guarantees CRLF pairs).
+    private(set) var textCheck: MessageTextCheck
 
     init(spool: Spool, receivedLine: String, messageIDDomain: String, maxHeaderBytes: Int,
-         rewriter: HeaderRewriter? = nil, edits: [HeaderEdit] = []) {
+         rewriter: HeaderRewriter? = nil, edits: [HeaderEdit] = [], chunked: Bool = false) {
         self.spool = spool
+        textCheck = MessageTextCheck(checksLineEndings: chunked)
         self.receivedLine = receivedLine
         self.messageIDDomain = messageIDDomain
         self.maxHeaderBytes = maxHeaderBytes
@@ -45,9 +46,9 @@ struct MessageBodyWriter {
         HeaderRewriter.render(HeaderSection(fields: edits.prependedFields)) + Array(receivedLine.utf8)
     }
 
-    mutating func append(_ buffer: ByteBuffer, checkLineEndings: Bool) {
+    mutating func append(_ buffer: ByteBuffer) {
         buffer.withUnsafeReadableBytes { raw in
-            if checkLineEndings { checkBareLineEndings(raw) }
+            textCheck.scan(raw)
             guard headerBytes != nil else {
                 spool.append(raw)
                 return
@@ -109,17 +110,4 @@ struct MessageBodyWriter {
             spool.append(Array(rest))
         }
     }
-
-    private mutating func checkBareLineEndings(_ raw: UnsafeRawBufferPointer) {
-        var previous = previousWasCR
-        for byte in raw {
-            if previous && byte != UInt8(ascii: "\n") { sawBareLineEnding = true }
-            if byte == UInt8(ascii: "\n") && !previous { sawBareLineEnding = true }
-            previous = byte == UInt8(ascii: "\r")
-        }
-        previousWasCR = previous
-    }
-
-    /// A message may not end in the middle of a CRLF pair.
-    var endsCleanly: Bool { !previousWasCR && !sawBareLineEnding }
 }

@@ -11,6 +11,11 @@ import SMTPCore
 /// `ServerSession`, and carries out its actions (replies, TLS, spooling,
 /// commits). Replies are flushed once per read burst, so a pipelined group
 /// of commands gets its replies in one packet (RFC 2920).
+///
+/// Memory per connection stays bounded whatever the client does: commands
+/// are read only while the channel is writable (NIO's write-buffer water
+/// marks), so a client that pipelines and never reads its replies stops
+/// being read instead of piling replies up here.
 public final class SMTPServerHandler: ChannelInboundHandler {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -28,6 +33,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// reply is out (commands are answered in order, RFC 2920), and reading
     /// from the socket stops, so a client cannot pile up memory meanwhile.
     private(set) var paused = false
+    /// Reading is on (autoRead): neither paused nor held up by unsent replies.
+    private var reading = true
     var closing = false
     /// Header edits and quarantine decided for the current transaction.
     var transactionEdits: [HeaderEdit] = []
@@ -38,6 +45,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     private var closeWhenIdle = false
     private var pendingFlush = false
     private var timeout: Scheduled<Void>?
+    private var deadlines = SessionDeadlines(now: .now())
     var logger: Logger
 
     public init(server: ServerContext, clientAddress: String) {
@@ -72,6 +80,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     public func channelActive(context: ChannelHandlerContext) {
         logger.debug("connect")
+        deadlines = SessionDeadlines(now: context.eventLoop.now)
         armTimeout(context: context)
         context.fireChannelActive()
         guard server.policy.pipeline.checks(.connect) else {
@@ -113,11 +122,27 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         flush(context: context)
+        noteActivity(context: context)
         armTimeout(context: context)
         context.fireChannelReadComplete()
     }
 
+    /// Replies left the write buffer, or piled up in it: go on reading
+    /// commands, or stop until they drain.
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && !paused && !closing {
+            process(context: context)
+            flush(context: context)
+        }
+        updateReading(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is TimerChangeNotice {
+            armTimeout(context: context)
+            return
+        }
         guard let notice = event as? ShutdownNotice else {
             context.fireUserInboundEventTriggered(event)
             return
@@ -145,9 +170,12 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     // MARK: input
 
     func process(context: ChannelHandlerContext) {
-        while !paused && !closing, let frame = decoder.next(&input) {
+        // Unsent replies past the high water mark: read nothing more until
+        // they drain (channelWritabilityChanged), so they cannot grow.
+        while !paused && !closing && context.channel.isWritable, let frame = decoder.next(&input) {
             handle(frame, context: context)
         }
+        updateReading(context: context)
         // Stopping: a session whose transaction just ended (RSET, a refusal)
         // is told so now, not at the end of the grace period.
         if closeWhenIdle && !paused && !closing && session.transaction == nil {
@@ -160,8 +188,10 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     private func handle(_ frame: SMTPFrame, context: ChannelHandlerContext) {
         switch frame {
         case .command(let line) where session.isAuthenticating:
+            deadlines.lineEnded()
             saslResponse(String(decoding: line.readableBytesView, as: UTF8.self), context: context)
         case .command(let line):
+            deadlines.lineEnded()
             let action: ServerSession.Action
             do {
                 action = session.receive(try CommandParser.parse(line.readableBytesView))
@@ -170,33 +200,44 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             }
             perform(action, context: context)
         case .commandTooLong where session.isAuthenticating:
+            deadlines.lineEnded()
             // A SASL response past the line limit ends the exchange, so the
             // client's next line is read as a command again.
             sasl = nil
             perform(session.authAborted(SMTPReply(code: 500, enhanced: EnhancedStatusCode(5, 5, 6),
                                                   text: "Authentication response too long")), context: context)
         case .commandTooLong:
+            deadlines.lineEnded()
             perform(session.lineTooLong(), context: context)
         case .dataContent(let content):
-            if session.contentReceived(content.readableBytes) { body?.append(content, checkLineEndings: false) }
+            if session.contentReceived(content.readableBytes) { body?.append(content) }
         case .dataEnd:
+            markTextDefects()
             perform(session.contentEnded(), context: context)
         case .dataBareLineEnding:
             logger.notice("bare CR or LF in DATA refused")
             perform(session.bareLineEnding(), context: context)
         case .chunkContent(let content):
             if discardReply == nil, session.contentReceived(content.readableBytes) {
-                body?.append(content, checkLineEndings: true)
+                body?.append(content)
             }
         case .chunkEnd:
             if let reply = discardReply {
                 discardReply = nil
                 write(reply, context: context)
             } else {
-                if body?.sawBareLineEnding == true { session.markBareLineEnding() }
+                markTextDefects()
                 perform(session.contentEnded(), context: context)
             }
         }
+    }
+
+    /// What the text check found refuses the message at its end.
+    private func markTextDefects() {
+        guard let check = body?.textCheck else { return }
+        if check.sawBareLineEnding { session.markTextDefect(.bareLineEnding) }
+        if check.sawNUL { session.markTextDefect(.nul) }
+        if check.hasLongLine && server.limits.longLines == .refuse { session.markTextDefect(.longLine) }
     }
 
     // MARK: actions
@@ -211,11 +252,11 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         case .startTLS(let reply):
             startTLS(reply, context: context)
         case .startData(let reply):
-            openBody()
+            openBody(chunked: false)
             decoder.beginData()
             write(reply, context: context)
         case .startChunk(let size):
-            if body == nil { openBody() }
+            if body == nil { openBody(chunked: true) }
             decoder.beginChunk(size: size)
         case .discardChunk(let size, let reply):
             discardReply = reply
@@ -239,7 +280,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    private func openBody() {
+    private func openBody(chunked: Bool) {
         let spool = server.queue.makeSpool()
         let recipients = session.transaction?.recipients ?? []
         let received = ReceivedHeader(
@@ -249,7 +290,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             authenticatedUser: session.authenticatedUser)
         body = MessageBodyWriter(spool: spool, receivedLine: received.rendered(),
                                  messageIDDomain: server.hostname, maxHeaderBytes: server.limits.maxHeaderBytes,
-                                 rewriter: server.policy.rewriter, edits: transactionEdits)
+                                 rewriter: server.policy.rewriter, edits: transactionEdits, chunked: chunked)
     }
 
     /// No DNS here yet: loopback clients are "localhost", others "unknown"
@@ -306,6 +347,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// the daemon is stopping.
     func resume(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
+        noteActivity(context: context)
         armTimeout(context: context)
         if closeWhenIdle && session.transaction == nil {
             shutDown(context: context)
@@ -368,25 +410,41 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     func pause(context: ChannelHandlerContext) {
         paused = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in }
+        updateReading(context: context)
     }
 
     func unpause(context: ChannelHandlerContext) {
         paused = false
-        context.channel.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
+        updateReading(context: context)
     }
 
-    /// RFC 5321 §4.5.3.2: 5 minutes for a command, 3 for data blocks.
+    /// Reads only while nothing waits: no check in flight, replies draining.
+    private func updateReading(context: ChannelHandlerContext) {
+        let wanted = !paused && !closing && context.channel.isWritable
+        guard wanted != reading else { return }
+        reading = wanted
+        context.channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
+    }
+
+    private func noteActivity(context: ChannelHandlerContext) {
+        let partialLine = decoder.mode == .command && (input.readableBytes > 0 || decoder.isDiscardingLine)
+        let content = session.isReceivingMessage || session.transaction?.usedChunking == true
+        deadlines.activity(at: context.eventLoop.now, partialLine: partialLine, receivingContent: content)
+    }
+
+    /// RFC 5321 §4.5.3.2: 5 minutes for a command, 3 for data blocks; plus
+    /// the deadlines of `SessionDeadlines`, all shortened under stress.
     private func armTimeout(context: ChannelHandlerContext) {
         timeout?.cancel()
         guard !closing else { return }
-        let seconds = session.isReceivingMessage ? server.limits.dataTimeoutSeconds : server.limits.commandTimeoutSeconds
+        let timers = SessionDeadlines.Timers(limits: server.limits, stressed: server.connections.isStressed)
+        let (deadline, expiry) = deadlines.next(timers: timers, contentOctets: session.transaction?.receivedSize ?? 0)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timeout = context.eventLoop.scheduleTask(in: .seconds(Int64(seconds))) {
+        timeout = context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = loopBound.value
             guard !handler.paused else { return }
-            handler.logger.info("timeout")
-            handler.perform(handler.session.timedOut(), context: context)
+            handler.logger.info("timeout", metadata: ["expired": "\(expiry)"])
+            handler.perform(handler.session.timedOut(expiry), context: context)
         }
     }
 }

@@ -187,8 +187,18 @@ struct ServerSessionTests {
         var s = Self.session()
         Self.expectDialogue(&s, [("EHLO c", "250"), ("MAIL FROM:<a@b.example>", "250 2.1.0"),
                                  ("RCPT TO:<b@x.example>", "250 2.1.5"), ("BDAT 3 LAST", "chunk 3")])
-        s.markBareLineEnding()
+        s.markTextDefect(.bareLineEnding)
         #expect(Self.describe(s.contentEnded()) == "abort 554 5.6.0")
+    }
+
+    @Test(arguments: [TextDefect.nul, .longLine])
+    func textDefectRefusedAtTheEndAndSessionGoesOn(_ defect: TextDefect) {
+        var s = Self.session()
+        Self.expectDialogue(&s, [("EHLO c", "250"), ("MAIL FROM:<a@b.example>", "250 2.1.0"),
+                                 ("RCPT TO:<b@x.example>", "250 2.1.5"), ("DATA", "data 354")])
+        s.markTextDefect(defect)
+        #expect(Self.describe(s.contentEnded()) == "abort 554 5.6.0")
+        #expect(Self.send(&s, "MAIL FROM:<a@b.example>") == "250 2.1.0")
     }
 
     @Test func bareLineEndingInDataCloses() {

@@ -15,6 +15,7 @@ final class HandlerHarness {
     let channel: NIOAsyncTestingChannel
 
     init(policy: ListenerPolicy? = nil, clientAddress: String = "127.0.0.1",
+         connections: ConnectionLimiter = ConnectionLimiter(maxTotal: 10, maxPerAddress: 10),
          configure: (inout SMTPLimits) -> Void = { _ in }) async throws {
         directory = NSTemporaryDirectory() + "postern-handler-" + UUID().uuidString
         queue = try MailQueue(directory: directory)
@@ -22,7 +23,7 @@ final class HandlerHarness {
         configure(&limits)
         let context = ServerContext(hostname: "relay.test", limits: limits, tls: nil, queue: queue,
                                     logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                    connections: ConnectionLimiter(maxTotal: 10, maxPerAddress: 10), policy: policy)
+                                    connections: connections, policy: policy)
         let channel = NIOAsyncTestingChannel()
         self.channel = channel
         try await channel.testingEventLoop.executeInContext {

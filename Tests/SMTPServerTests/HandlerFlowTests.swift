@@ -1,0 +1,148 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOEmbedded
+import Testing
+@testable import SMTPCore
+@testable import SMTPServer
+
+/// Backpressure, deadlines and message-text checks in the handler.
+@Suite("SMTP handler: backpressure, deadlines, text checks")
+struct HandlerFlowTests {
+    @Test func commandsWaitWhileRepliesCannotBeSent() async throws {
+        let h = try await HandlerHarness()
+        h.channel.isWritable = false
+        try await h.send(String(repeating: "NOOP\r\n", count: 200))
+        #expect(try await h.channel.readOutbound(as: ByteBuffer.self) == nil)
+        #expect(Self.autoRead(h.channel) == false)
+        h.channel.isWritable = true
+        let channel = h.channel
+        try await channel.testingEventLoop.executeInContext { channel.pipeline.fireChannelWritabilityChanged() }
+        let replies = try await h.replies(200)
+        #expect(replies.count == 200 && replies.allSatisfy { $0 == "250 2.0.0 Ok" })
+        #expect(Self.autoRead(h.channel) == true)
+    }
+
+    /// The testing channel's getOption always says true; what was set is kept here.
+    static func autoRead(_ channel: NIOAsyncTestingChannel) -> Bool? {
+        channel.options.first { $0.option is ChannelOptions.Types.AutoReadOption }?.value as? Bool
+    }
+
+    @Test func aLineDrippedByteByByteIsCutAtItsDeadline() async throws {
+        let h = try await HandlerHarness { $0.commandTimeoutSeconds = 20 }
+        for byte in "NOOP" {
+            try await h.send(String(byte))
+            await h.channel.testingEventLoop.advanceTime(by: .seconds(6))
+        }
+        // 24 s after the first octet, though never 20 s without one.
+        #expect(try await h.replies(1) == ["421 4.4.2 relay.test Timeout, closing connection"])
+        try await h.channel.closeFuture.get()
+    }
+
+    @Test func completeCommandsRestartTheTimer() async throws {
+        let h = try await HandlerHarness { $0.commandTimeoutSeconds = 20 }
+        for _ in 0..<5 {
+            await h.channel.testingEventLoop.advanceTime(by: .seconds(15))
+            try await h.send("NOOP\r\n")
+            #expect(try await h.replies(1) == ["250 2.0.0 Ok"])
+        }
+    }
+
+    @Test func slowDataIsCutAfterTheGrace() async throws {
+        let h = try await HandlerHarness {
+            $0.dataRateGraceSeconds = 10
+            $0.minDataRate = 100
+        }
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(10)
+        // 12 octets every 2 s: the deadline (10 s + 72 octets / 100) passes at 10.72 s.
+        for _ in 0..<6 {
+            try await h.send("0123456789\r\n")
+            await h.channel.testingEventLoop.advanceTime(by: .seconds(2))
+        }
+        #expect(try await h.replies(1) == ["421 4.4.2 relay.test Data transfer too slow, closing connection"])
+        #expect(try h.queued().isEmpty)
+    }
+
+    @Test func stressShortensTheTimersOfOpenSessions() async throws {
+        let limiter = ConnectionLimiter(maxTotal: 10, maxPerAddress: 10, stressPercent: 50)
+        let h = try await HandlerHarness(connections: limiter) {
+            $0.commandTimeoutSeconds = 300
+            $0.stressTimeoutSeconds = 10
+        }
+        for index in 0..<5 { _ = limiter.acquire("192.0.2.\(index)") }
+        #expect(limiter.isStressed)
+        let channel = h.channel
+        try await channel.testingEventLoop.executeInContext {
+            channel.pipeline.fireUserInboundEventTriggered(TimerChangeNotice())
+        }
+        await h.channel.testingEventLoop.advanceTime(by: .seconds(11))
+        #expect(try await h.replies(1) == ["421 4.4.2 relay.test Timeout, closing connection"])
+    }
+
+    @Test(arguments: [
+        ("a\u{0}b\r\n", SMTPLimits.LongLines.split, "554 5.6.0 NUL octets in message text refused (RFC 5322 section 4.1)"),
+        (String(repeating: "x", count: 3000) + "\r\n", .refuse,
+         "554 5.6.0 Message has a line longer than 998 octets (RFC 5322 section 2.1.1)"),
+    ])
+    func badTextIsRefusedAndTheSessionGoesOn(_ text: String, _ longLines: SMTPLimits.LongLines, _ reply: String) async throws {
+        let h = try await HandlerHarness { $0.longLines = longLines }
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(10)
+        try await h.send("Subject: x\r\n\r\n\(text).\r\nMAIL FROM:<a@example.org>\r\n")
+        #expect(try await h.replies(2) == [reply, "250 2.1.0 Sender <a@example.org> ok"])
+        #expect(try h.queued().isEmpty)
+    }
+
+    @Test func longLinesAreQueuedUnchangedByDefault() async throws {
+        let h = try await HandlerHarness()
+        let long = String(repeating: "y", count: 3000)
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(10)
+        try await h.send("Subject: x\r\n\r\n\(long)\r\n.\r\n")
+        #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0 Ok: queued as "))
+        #expect(try h.body(try h.queued()[0].id).hasSuffix("\r\n\r\n\(long)\r\n"))
+    }
+
+    @Test func nulInBdatIsRefused() async throws {
+        let h = try await HandlerHarness()
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n")
+        _ = try await h.replies(9)
+        try await h.send("BDAT 18 LAST\r\nSubject: x\r\n\r\na\u{0}\r\n")
+        #expect(try await h.replies(1) == ["554 5.6.0 NUL octets in message text refused (RFC 5322 section 4.1)"])
+    }
+
+    @Test func quotedRecipientKeepsItsQuotingInReceived() async throws {
+        let h = try await HandlerHarness()
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<\"c end \\\" x\"@d.test>\r\nDATA\r\n")
+        _ = try await h.replies(10)
+        try await h.send("Subject: x\r\n\r\nb\r\n.\r\n")
+        _ = try await h.replies(1)
+        #expect(try h.body(try h.queued()[0].id).contains("\tfor <\"c end \\\" x\"@d.test>; "))
+    }
+}
+
+@Suite("Connection limiter stress mode")
+struct ConnectionStressTests {
+    @Test func entersAtTheThresholdAndLeavesWithHysteresis() {
+        let changes = NIOLockedValueBox<[Bool]>([])
+        let limiter = ConnectionLimiter(maxTotal: 100, maxPerAddress: 100, stressPercent: 80) { stressed, _ in
+            changes.withLockedValue { $0.append(stressed) }
+        }
+        for _ in 0..<79 { _ = limiter.acquire("a") }
+        #expect(!limiter.isStressed)
+        _ = limiter.acquire("a")
+        #expect(limiter.isStressed)
+        limiter.release("a")
+        #expect(limiter.isStressed) // 79: still within the hysteresis band
+        for _ in 0..<8 { limiter.release("a") }
+        #expect(!limiter.isStressed) // 71 < 72
+        #expect(changes.withLockedValue { $0 } == [true, false])
+    }
+
+    @Test func zeroPercentNeverStresses() {
+        let limiter = ConnectionLimiter(maxTotal: 2, maxPerAddress: 2, stressPercent: 0)
+        _ = limiter.acquire("a")
+        _ = limiter.acquire("a")
+        #expect(!limiter.isStressed)
+    }
+}
