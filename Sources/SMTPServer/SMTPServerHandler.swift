@@ -24,17 +24,17 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     let clientAddress: String
     let clientIP: IPAddress?
     var session: ServerSession
-    private var decoder: SMTPFrameDecoder
-    private var input = ByteBuffer()
+    private(set) var decoder: SMTPFrameDecoder
+    private(set) var input = ByteBuffer()
     var body: MessageBodyWriter?
     /// A refused BDAT chunk being read and thrown away, and its reply.
     private var discardReply: SMTPReply?
     /// Waiting for the policy or the queue: input stays buffered until the
     /// reply is out (commands are answered in order, RFC 2920), and reading
     /// from the socket stops, so a client cannot pile up memory meanwhile.
-    private(set) var paused = false
+    var paused = false
     /// Reading is on (autoRead): neither paused nor held up by unsent replies.
-    private var reading = true
+    var reading = true
     var closing = false
     /// Header edits and quarantine decided for the current transaction.
     var transactionEdits: [HeaderEdit] = []
@@ -44,8 +44,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// The daemon is stopping: close once the transaction in progress is done.
     private var closeWhenIdle = false
     private var pendingFlush = false
-    private var timeout: Scheduled<Void>?
-    private var deadlines = SessionDeadlines(now: .now())
+    var timeout: Scheduled<Void>?
+    var deadlines = SessionDeadlines(now: .now())
     var logger: Logger
 
     public init(server: ServerContext, clientAddress: String) {
@@ -125,17 +125,6 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         noteActivity(context: context)
         armTimeout(context: context)
         context.fireChannelReadComplete()
-    }
-
-    /// Replies left the write buffer, or piled up in it: go on reading
-    /// commands, or stop until they drain.
-    public func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable && !paused && !closing {
-            process(context: context)
-            flush(context: context)
-        }
-        updateReading(context: context)
-        context.fireChannelWritabilityChanged()
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
@@ -406,45 +395,5 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         flush(context: context)
         timeout?.cancel()
         context.close(promise: nil)
-    }
-
-    func pause(context: ChannelHandlerContext) {
-        paused = true
-        updateReading(context: context)
-    }
-
-    func unpause(context: ChannelHandlerContext) {
-        paused = false
-        updateReading(context: context)
-    }
-
-    /// Reads only while nothing waits: no check in flight, replies draining.
-    private func updateReading(context: ChannelHandlerContext) {
-        let wanted = !paused && !closing && context.channel.isWritable
-        guard wanted != reading else { return }
-        reading = wanted
-        context.channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
-    }
-
-    private func noteActivity(context: ChannelHandlerContext) {
-        let partialLine = decoder.mode == .command && (input.readableBytes > 0 || decoder.isDiscardingLine)
-        let content = session.isReceivingMessage || session.transaction?.usedChunking == true
-        deadlines.activity(at: context.eventLoop.now, partialLine: partialLine, receivingContent: content)
-    }
-
-    /// RFC 5321 §4.5.3.2: 5 minutes for a command, 3 for data blocks; plus
-    /// the deadlines of `SessionDeadlines`, all shortened under stress.
-    private func armTimeout(context: ChannelHandlerContext) {
-        timeout?.cancel()
-        guard !closing else { return }
-        let timers = SessionDeadlines.Timers(limits: server.limits, stressed: server.connections.isStressed)
-        let (deadline, expiry) = deadlines.next(timers: timers, contentOctets: session.transaction?.receivedSize ?? 0)
-        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timeout = context.eventLoop.scheduleTask(deadline: deadline) {
-            let (handler, context) = loopBound.value
-            guard !handler.paused else { return }
-            handler.logger.info("timeout", metadata: ["expired": "\(expiry)"])
-            handler.perform(handler.session.timedOut(expiry), context: context)
-        }
     }
 }

@@ -1,0 +1,58 @@
+import NIOCore
+import SMTPCore
+
+/// Flow control and timers: reading stops while a check runs or while
+/// replies wait to be sent, and every session is bounded in time by
+/// `SessionDeadlines`.
+extension SMTPServerHandler {
+    /// Replies left the write buffer, or piled up in it: go on reading
+    /// commands, or stop until they drain.
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable && !paused && !closing {
+            process(context: context)
+            flush(context: context)
+        }
+        updateReading(context: context)
+        context.fireChannelWritabilityChanged()
+    }
+
+    func pause(context: ChannelHandlerContext) {
+        paused = true
+        updateReading(context: context)
+    }
+
+    func unpause(context: ChannelHandlerContext) {
+        paused = false
+        updateReading(context: context)
+    }
+
+    /// Reads only while nothing waits: no check in flight, replies draining.
+    func updateReading(context: ChannelHandlerContext) {
+        let wanted = !paused && !closing && context.channel.isWritable
+        guard wanted != reading else { return }
+        reading = wanted
+        context.channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
+    }
+
+    func noteActivity(context: ChannelHandlerContext) {
+        let partialLine = decoder.mode == .command && (input.readableBytes > 0 || decoder.isDiscardingLine)
+        let content = session.isReceivingMessage || session.transaction?.usedChunking == true
+        deadlines.activity(at: context.eventLoop.now, partialLine: partialLine, receivingContent: content)
+    }
+
+    /// RFC 5321 §4.5.3.2: 5 minutes for a command, 3 for data blocks; plus
+    /// the deadlines of `SessionDeadlines`, all shortened under stress.
+    func armTimeout(context: ChannelHandlerContext) {
+        timeout?.cancel()
+        guard !closing else { return }
+        let timers = SessionDeadlines.Timers(limits: server.limits, stressed: server.connections.isStressed)
+        let (deadline, expiry) = deadlines.next(timers: timers, contentOctets: session.transaction?.receivedSize ?? 0)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        timeout = context.eventLoop.scheduleTask(deadline: deadline) {
+            let (handler, context) = loopBound.value
+            guard !handler.paused else { return }
+            handler.logger.info("timeout", metadata: ["expired": "\(expiry)"])
+            handler.perform(handler.session.timedOut(expiry), context: context)
+        }
+    }
+}
