@@ -132,6 +132,7 @@ public final class DeliveryAgent: Sendable {
             }
         }
         envelope.attempts += 1
+        envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2) }, at: Date())
         finishAttempt(&envelope, failed: failed, remoteByIndex: Dictionary(results.map { ($0.0, $0.2) }, uniquingKeysWith: { a, _ in a }))
     }
 

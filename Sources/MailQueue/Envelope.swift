@@ -26,6 +26,34 @@ public struct Envelope: Sendable, Equatable {
         }
     }
 
+    /// One delivery attempt for some of the recipients, kept in the
+    /// envelope so `postern queue show` has the history after a restart.
+    public struct Attempt: Sendable, Equatable {
+        public enum Result: String, Sendable, CaseIterable {
+            case delivered, deferred, failed
+        }
+
+        public var time: Date
+        public var result: Result
+        /// The host that answered (or was tried last); nil when none was reached.
+        public var nextHop: String?
+        /// Indices into `recipients`.
+        public var recipients: [Int]
+        /// The next hop's reply, or why delivery could not happen.
+        public var reply: String
+
+        public init(time: Date, result: Result, nextHop: String?, recipients: [Int], reply: String) {
+            self.time = time
+            self.result = result
+            self.nextHop = nextHop
+            self.recipients = recipients
+            self.reply = reply
+        }
+    }
+
+    /// Attempts kept per message: the newest, so the file stays small.
+    public static let attemptHistoryLimit = 20
+
     public var id: QueueID
     public var created: Date
     /// The reverse-path without angle brackets; "" is the null sender.
@@ -46,6 +74,19 @@ public struct Envelope: Sendable, Equatable {
     public var smtpUTF8: Bool
     /// A delay warning DSN was already sent for this message.
     public var delayWarned = false
+    /// The newest delivery attempts, oldest first (at most `attemptHistoryLimit`).
+    public private(set) var history: [Attempt] = []
+    /// Header fields decided after the body was spooled (scanner verdicts,
+    /// SPF, DKIM-Signature), complete lines with their CRLF: written ahead of
+    /// the body whenever the message is sent or shown, so the body file is
+    /// never copied or rewritten.
+    public var addedHeaders: [String] = []
+
+    /// Records an attempt, dropping the oldest past the limit.
+    public mutating func record(_ attempt: Attempt) {
+        history.append(attempt)
+        if history.count > Self.attemptHistoryLimit { history.removeFirst(history.count - Self.attemptHistoryLimit) }
+    }
 
     public init(id: QueueID, created: Date = Date(), sender: String, recipients: [Recipient], size: Int,
                 state: State = .ready, attempts: Int = 0, nextAttempt: Date? = nil, lastReply: String? = nil,

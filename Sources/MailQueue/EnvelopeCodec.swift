@@ -4,30 +4,40 @@ import Foundation
 /// an explicit end marker last, so a torn or truncated file is recognised
 /// and set aside instead of being half-read.
 ///
-///     postern-envelope 1
+///     postern-envelope 2
 ///     id 0005F1A2B3C4D5E6
 ///     created 1764277000.123456
 ///     sender alice@example.org
-///     rcpt pending - bob@example.net
 ///     …
+///     header X-Spam-Flag:%20NO%0D%0A
+///     attempt 1764277300.000000 deferred mx.example.net 0,1 451%204.3.0%20try%20later
+///     rcpt pending - bob@example.net
 ///     end
 ///
 /// Values are percent-encoded where they hold space, controls or '%'.
+/// Version 2 added `header` (fields written ahead of the body) and
+/// `attempt` (the delivery history); version 1 files, which have neither,
+/// are read as they are and written back as version 2 at their next update.
+/// A version 2 envelope ends at its `end` line, so it can also head a
+/// file that carries the body after it.
 public enum EnvelopeCodec {
-    static let magic = "postern-envelope 1"
+    static let magic = "postern-envelope 2"
+    static let readableVersions: Set<Substring> = ["postern-envelope 1", "postern-envelope 2"]
 
     public enum DecodeError: Error, CustomStringConvertible, Equatable {
         case badHeader
         case missingEnd
         case badLine(Int, String)
         case missingField(String)
+        case inconsistent(String)
 
         public var description: String {
             switch self {
-            case .badHeader: return "not a version 1 envelope"
+            case .badHeader: return "not a version 1 or 2 envelope"
             case .missingEnd: return "no end marker (truncated)"
             case .badLine(let line, let why): return "line \(line): \(why)"
             case .missingField(let name): return "missing field \(name)"
+            case .inconsistent(let why): return why
             }
         }
     }
@@ -49,6 +59,12 @@ public enum EnvelopeCodec {
         field("8bitmime", envelope.eightBitMIME ? "1" : "0")
         field("smtputf8", envelope.smtpUTF8 ? "1" : "0")
         if envelope.delayWarned { field("delay-warned", "1") }
+        for header in envelope.addedHeaders { field("header", header) }
+        for attempt in envelope.history {
+            let recipients = attempt.recipients.map(String.init).joined(separator: ",")
+            text += "attempt \(timestamp(attempt.time)) \(attempt.result.rawValue) "
+                + "\(attempt.nextHop.map(percentEncode) ?? "-") \(recipients.isEmpty ? "-" : recipients) \(percentEncode(attempt.reply))\n"
+        }
         for rcpt in envelope.recipients {
             text += "rcpt \(rcpt.status.rawValue) \(rcpt.lastReply.map(percentEncode) ?? "-") \(percentEncode(rcpt.address))\n"
         }
@@ -59,15 +75,27 @@ public enum EnvelopeCodec {
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Envelope {
         let text = String(decoding: bytes, as: UTF8.self)
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        guard lines.first == Substring(magic) else { throw .badHeader }
+        guard let first = lines.first, readableVersions.contains(first) else { throw .badHeader }
         if lines.last == "" { lines.removeLast() }
         guard lines.last == "end" else { throw .missingEnd }
         var fields: [String: String] = [:]
         var recipients: [Envelope.Recipient] = []
+        var headers: [String] = []
+        var history: [Envelope.Attempt] = []
         for (number, line) in lines.enumerated().dropFirst().dropLast() {
             guard let space = line.firstIndex(of: " ") else { throw .badLine(number + 1, "no value") }
             let name = String(line[..<space])
             let rest = line[line.index(after: space)...]
+            if name == "attempt" {
+                guard let attempt = decodeAttempt(rest) else { throw .badLine(number + 1, "bad attempt") }
+                history.append(attempt)
+                continue
+            }
+            if name == "header" {
+                guard let header = percentDecode(rest) else { throw .badLine(number + 1, "bad encoding") }
+                headers.append(header)
+                continue
+            }
             if name == "rcpt" {
                 let parts = rest.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
                 guard parts.count == 3, let status = Envelope.Recipient.Status(rawValue: String(parts[0])),
@@ -96,7 +124,30 @@ public enum EnvelopeCodec {
                         receivedProtocol: try required("protocol"),
                         eightBitMIME: fields["8bitmime"] == "1", smtpUTF8: fields["smtputf8"] == "1")
         envelope.delayWarned = fields["delay-warned"] == "1"
+        envelope.addedHeaders = headers
+        for attempt in history {
+            guard attempt.recipients.allSatisfy(recipients.indices.contains) else { throw .inconsistent("attempt names no such recipient") }
+            envelope.record(attempt)
+        }
         return envelope
+    }
+
+    /// `TIME RESULT HOP|- INDEX[,INDEX…]|- REPLY`
+    private static func decodeAttempt(_ text: Substring) -> Envelope.Attempt? {
+        let parts = text.split(separator: " ", maxSplits: 4, omittingEmptySubsequences: false)
+        guard parts.count == 5, let time = date(String(parts[0])),
+              let result = Envelope.Attempt.Result(rawValue: String(parts[1])),
+              let reply = percentDecode(parts[4]) else { return nil }
+        let hop = parts[2] == "-" ? nil : percentDecode(parts[2])
+        guard parts[2] == "-" || hop != nil else { return nil }
+        var indices: [Int] = []
+        if parts[3] != "-" {
+            for item in parts[3].split(separator: ",", omittingEmptySubsequences: false) {
+                guard let index = Int(item), index >= 0 else { return nil }
+                indices.append(index)
+            }
+        }
+        return Envelope.Attempt(time: time, result: result, nextHop: hop, recipients: indices, reply: reply)
     }
 
     /// Seconds with six decimals, without String(format:) (slow on Linux).

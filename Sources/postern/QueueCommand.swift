@@ -75,6 +75,10 @@ struct QueueCommand: ParsableCommand {
                 for rcpt in envelope.recipients {
                     print("recipient: <\(rcpt.address)> \(rcpt.status.rawValue)\(rcpt.lastReply.map { " (\($0))" } ?? "")")
                 }
+                for attempt in envelope.history {
+                    let who = attempt.recipients.map { "<\(envelope.recipients[$0].address)>" }.joined(separator: " ")
+                    print("attempt: \(QueueJSON.isoDate(attempt.time)) \(attempt.result.rawValue) via \(attempt.nextHop ?? "-") \(who): \(attempt.reply)")
+                }
             }
             if body {
                 if !json { print("") }
@@ -103,6 +107,12 @@ enum QueueJSON {
                 },
             ]
             if let helo = env.clientHelo { object["helo"] = helo }
+            object["history"] = env.history.map { attempt -> [String: Any] in
+                var a: [String: Any] = ["time": isoDate(attempt.time), "result": attempt.result.rawValue, "reply": attempt.reply,
+                                        "recipients": attempt.recipients.map { env.recipients[$0].address }]
+                if let hop = attempt.nextHop { a["next_hop"] = hop }
+                return a
+            }
             if let next = env.nextAttempt { object["next_attempt"] = isoDate(next) }
             if let reply = env.lastReply { object["last_reply"] = reply }
             return object

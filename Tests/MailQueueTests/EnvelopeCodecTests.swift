@@ -5,7 +5,7 @@ import Testing
 @Suite("Envelope codec")
 struct EnvelopeCodecTests {
     static func sample(sender: String = "alice@example.org") -> Envelope {
-        Envelope(id: QueueID(value: 0x0006_1234_5678_9ABC), created: Date(timeIntervalSince1970: 1_764_277_000.25),
+        var envelope = Envelope(id: QueueID(value: 0x0006_1234_5678_9ABC), created: Date(timeIntervalSince1970: 1_764_277_000.25),
                  sender: sender,
                  recipients: [.init(address: "bob@example.net"),
                               .init(address: "\"odd name\"@example.net", status: .deferred, lastReply: "451 4.3.0 try later"),
@@ -13,6 +13,12 @@ struct EnvelopeCodecTests {
                  size: 1234, state: .deferred, attempts: 3, nextAttempt: Date(timeIntervalSince1970: 1_764_280_000),
                  lastReply: "451 4.3.0 try later", clientAddress: "::1", clientHelo: "client example",
                  receivedProtocol: "ESMTPS", eightBitMIME: true, smtpUTF8: true)
+        envelope.addedHeaders = ["X-Spam-Score: 1.5\r\n", "X-Note: folded\r\n\tsecond line 100%\r\n"]
+        envelope.record(.init(time: Date(timeIntervalSince1970: 1_764_277_300), result: .deferred, nextHop: "mx.example.net",
+                              recipients: [1], reply: "451 4.3.0 try later"))
+        envelope.record(.init(time: Date(timeIntervalSince1970: 1_764_277_301), result: .failed, nextHop: nil,
+                              recipients: [], reply: "no route"))
+        return envelope
     }
 
     @Test("round trip", arguments: ["alice@example.org", "", "\"a b\"@x.example", "100%@x.example"])
@@ -23,7 +29,10 @@ struct EnvelopeCodecTests {
 
     @Test func fileIsReadableText() {
         let text = String(decoding: EnvelopeCodec.encode(Self.sample()), as: UTF8.self)
-        #expect(text.hasPrefix("postern-envelope 1\nid 0006123456789ABC\n"))
+        #expect(text.hasPrefix("postern-envelope 2\nid 0006123456789ABC\n"))
+        #expect(text.contains("\nattempt 1764277300.000000 deferred mx.example.net 1 451%204.3.0%20try%20later\n"))
+        #expect(text.contains("\nattempt 1764277301.000000 failed - - no%20route\n"))
+        #expect(text.contains("\nheader X-Spam-Score:%201.5%0D%0A\n"))
         #expect(text.hasSuffix("\nend\n"))
         #expect(text.contains("rcpt deferred 451%204.3.0%20try%20later \"odd%20name\"@example.net\n"))
     }
@@ -36,7 +45,9 @@ struct EnvelopeCodecTests {
     }
 
     static let broken: [(String, EnvelopeCodec.DecodeError)] = [
-        ("postern-envelope 2\nend\n", .badHeader),
+        ("postern-envelope 3\nend\n", .badHeader),
+        ("postern-envelope 2\nattempt 1 lost - - x\nend\n", .badLine(2, "bad attempt")),
+        ("postern-envelope 2\nattempt 1 failed - 0,x x\nend\n", .badLine(2, "bad attempt")),
         ("postern-envelope 1\nid 0006123456789ABC\n", .missingEnd),
         ("postern-envelope 1\nid 0006123456789ABC\nend\n", .missingField("created")),
         ("postern-envelope 1\nrcpt pending - a@b\nend\n", .missingField("id")),
@@ -48,6 +59,48 @@ struct EnvelopeCodecTests {
     @Test("broken envelopes", arguments: broken)
     func brokenEnvelope(text: String, error: EnvelopeCodec.DecodeError) {
         #expect(throws: error) { try EnvelopeCodec.decode(Array(text.utf8)) }
+    }
+
+    /// A queue written before version 2 stays readable.
+    @Test func versionOneIsRead() throws {
+        let text = """
+            postern-envelope 1
+            id 0006123456789ABC
+            created 1764277000.250000
+            sender a@example.org
+            size 12
+            state deferred
+            attempts 1
+            client 127.0.0.1
+            protocol ESMTP
+            8bitmime 0
+            smtputf8 0
+            rcpt deferred 451%20later b@example.net
+            end
+
+            """
+        let envelope = try EnvelopeCodec.decode(Array(text.utf8))
+        #expect(envelope.history.isEmpty && envelope.addedHeaders.isEmpty)
+        #expect(envelope.recipients == [.init(address: "b@example.net", status: .deferred, lastReply: "451 later")])
+        #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope)) == envelope)
+    }
+
+    @Test func historyKeepsTheNewestAttempts() {
+        var envelope = Self.sample()
+        for second in 0..<50 {
+            envelope.record(.init(time: Date(timeIntervalSince1970: Double(second)), result: .deferred, nextHop: nil,
+                                  recipients: [0], reply: "\(second)"))
+        }
+        #expect(envelope.history.count == Envelope.attemptHistoryLimit)
+        #expect(envelope.history.first?.reply == "30" && envelope.history.last?.reply == "49")
+    }
+
+    @Test func attemptNamingAMissingRecipientIsRefused() {
+        var envelope = Self.sample()
+        envelope.record(.init(time: Date(), result: .failed, nextHop: nil, recipients: [7], reply: "x"))
+        #expect(throws: EnvelopeCodec.DecodeError.inconsistent("attempt names no such recipient")) {
+            try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope))
+        }
     }
 
     @Test func queueIDsAreUniqueAndSorted() {

@@ -174,6 +174,11 @@ def test_tempfail_then_delivered_on_retry(start_postern, sinks):
                 show = subprocess.run([server.binary, "queue", "show", entry["id"], "--queue-dir", str(server.queue_dir)],
                                       capture_output=True, text=True)
                 assert "attempts: 1" in show.stdout
+                # The attempt is in the envelope's history, with the next hop and its reply.
+                history = [line for line in show.stdout.splitlines() if line.startswith("attempt: ")]
+                assert len(history) == 1 and " deferred via 127.0.0.1 <b@example.net>: " in history[0], show.stdout
+                assert "451" in history[0]
+                assert entry["history"][0]["result"] == "deferred" and entry["history"][0]["recipients"] == ["b@example.net"]
         time.sleep(0.02)
     assert seen_deferred, "never saw the deferred state with the 451 reply"
     sink.wait_for(1, timeout=30)
