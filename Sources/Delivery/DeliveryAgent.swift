@@ -20,7 +20,7 @@ public final class DeliveryAgent: Sendable {
     let logger: Logger
     let limiter: DestinationLimiter
     let pool: ConnectionPool
-    private let wakeup = Wakeup()
+    let wakeup = Wakeup()
     private let state = NIOLockedValueBox(RunState())
 
     private struct RunState {

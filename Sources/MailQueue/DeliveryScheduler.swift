@@ -57,6 +57,17 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
+    /// Takes `id` out of the schedule for an operator's command, as a worker
+    /// would: false while a worker has it. Give it back with `finish`.
+    public func claim(_ id: QueueID) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !inFlight.contains(id) else { return false }
+        scheduled[id] = nil
+        inFlight.insert(id)
+        return true
+    }
+
     /// Forgets a message that is not in flight (operator deleted or held it).
     public func remove(_ id: QueueID) {
         lock.lock()

@@ -49,7 +49,7 @@ struct TableReader {
 
     mutating func read(_ root: TOMLTable) -> PosternConfig {
         var config = PosternConfig()
-        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns"], prefix: "")
+        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns", "control"], prefix: "")
         if let hostname = string(root, "hostname", prefix: "") {
             if hostname.isEmpty || hostname.contains(" ") { issue(root, "hostname", "must be a host name") }
             else { config.hostname = hostname }
@@ -118,6 +118,7 @@ struct TableReader {
             }
             if let timeout = number(dns, "timeout", prefix: "dns.", range: 0.05...60) { config.dnsTimeoutSeconds = timeout }
         }
+        if let control = table(root, "control") { readControl(control, into: &config) }
         if let log = table(root, "log") {
             checkKeys(log, allowed: ["level", "format"], prefix: "log.")
             if let level = string(log, "level", prefix: "log.") {
@@ -130,6 +131,19 @@ struct TableReader {
             }
         }
         return config
+    }
+
+    private mutating func readControl(_ table: TOMLTable, into config: inout PosternConfig) {
+        checkKeys(table, allowed: ["socket", "mode", "group"], prefix: "control.")
+        if let socket = string(table, "socket", prefix: "control.") { config.control.socket = resolve(socket) }
+        if let mode = string(table, "mode", prefix: "control.") {
+            if let bits = UInt32(mode, radix: 8), bits <= 0o777 { config.control.mode = bits }
+            else { issue(table, "mode", "must be octal permission bits, e.g. \"0660\"", prefix: "control.") }
+        }
+        if let group = string(table, "group", prefix: "control.") {
+            if getgrnam(group) != nil { config.control.group = group }
+            else { issue(table, "group", "no such group: \(group)", prefix: "control.") }
+        }
     }
 
     private mutating func readLimits(_ table: TOMLTable, into config: inout PosternConfig) {

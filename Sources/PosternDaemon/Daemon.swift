@@ -31,6 +31,9 @@ public final class Daemon: Sendable {
     }
 
     public func run() async throws {
+        // Two daemons on one queue would purge each other's incoming mail.
+        let controlPath = config.controlSocketPath
+        if ControlClient(path: controlPath).isAlive() { throw ControlServer.StartError.inUse(controlPath) }
         let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode)
         let recovery = queue.recovery
         logger.info("queue opened", metadata: [
@@ -102,6 +105,23 @@ public final class Daemon: Sendable {
             throw error
         }
 
+        let control = QueueControl(queue: queue, agent: agent, logger: logger)
+        var controlSettings = ControlServer.Settings(path: controlPath)
+        controlSettings.mode = mode_t(config.control.mode)
+        controlSettings.group = config.control.group.flatMap { getgrnam($0)?.pointee.gr_gid }
+        let controlServer = ControlServer(settings: controlSettings, logger: logger) { request in
+            ControlDispatcher.handle(request, control: control)
+        }
+        do {
+            channels.append(try await controlServer.bind(group: group))
+            logger.info("control socket", metadata: ["path": "\(controlPath)"])
+        } catch {
+            for channel in channels { try? await channel.close() }
+            try await group.shutdownGracefully()
+            queue.close()
+            throw error
+        }
+
         let signal = await Self.waitForTermination()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
         for channel in channels { try? await channel.close() }
@@ -123,6 +143,7 @@ public final class Daemon: Sendable {
             agent.stop() // deliveries in flight finish or stay deferred
             await deliveryTask.value
         }
+        controlServer.removeSocket()
         dns?.upstream.shutdown()
         try await group.shutdownGracefully()
         queue.close()

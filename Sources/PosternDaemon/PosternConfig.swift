@@ -42,6 +42,19 @@ public struct PosternConfig: Sendable {
     /// Name servers for MX/A/AAAA (and SPF); empty: /etc/resolv.conf.
     public var dnsServers: [String] = []
     public var dnsTimeoutSeconds = 3.0
+    /// `[control]`: the Unix socket `postern queue flush|hold|…` talks to.
+    public var control = ControlSettings()
+
+    public struct ControlSettings: Sendable, Equatable {
+        /// nil: `control.sock` in the queue directory.
+        public var socket: String?
+        public var mode: UInt32 = 0o660
+        /// Group name owning the socket (its members may use it); nil: the daemon's.
+        public var group: String?
+    }
+
+    /// Where the control socket is.
+    public var controlSocketPath: String { control.socket ?? queueDirectory + "/control.sock" }
 
     /// `[delivery]`: how accepted mail leaves.
     public struct DeliverySettings: Sendable, Equatable {
