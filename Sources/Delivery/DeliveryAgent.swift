@@ -7,10 +7,16 @@ import NIOConcurrencyHelpers
 import NIOCore
 import SMTPCore
 
-/// Takes due messages from the scheduler and delivers them with a bounded
-/// pool of workers: route each recipient's domain, talk SMTP to the next
-/// hop, record per-recipient outcomes in the envelope, bounce what failed,
-/// and schedule a retry for what was deferred.
+/// Takes due messages from the scheduler and delivers them: route each
+/// recipient's domain, talk SMTP to the next hop, record per-recipient
+/// outcomes in the envelope, bounce what failed, and schedule a retry for
+/// what was deferred.
+///
+/// Delivery is isolated per destination, as in Postfix's queue manager: up
+/// to `maxActive` messages are in progress, each a cheap task; one waits for
+/// a slot at its next hop (`DestinationLimiter`) before it takes one of the
+/// `workers` session slots, so a slow or silent hop holds only its own
+/// slots, and a hop marked dead defers its messages without trying.
 public final class DeliveryAgent: Sendable {
     let queue: MailQueue
     public let scheduler: DeliveryScheduler
@@ -19,6 +25,7 @@ public final class DeliveryAgent: Sendable {
     let group: EventLoopGroup
     let logger: Logger
     let limiter: DestinationLimiter
+    let sessions: SessionSlots
     let pool: ConnectionPool
     let wakeup = Wakeup()
     private let state = NIOLockedValueBox(RunState())
@@ -36,7 +43,8 @@ public final class DeliveryAgent: Sendable {
         self.group = group
         self.logger = logger
         scheduler = DeliveryScheduler()
-        limiter = DestinationLimiter(limit: configuration.perDestinationLimit)
+        limiter = DestinationLimiter(limit: configuration.perDestinationLimit, policy: configuration.deadDestinations)
+        sessions = SessionSlots(limit: configuration.workers)
         pool = ConnectionPool(maxIdlePerKey: configuration.perDestinationLimit, idleTimeout: configuration.connectionIdleSeconds)
     }
 
@@ -59,7 +67,7 @@ public final class DeliveryAgent: Sendable {
         await withDiscardingTaskGroup { tasks in
             while !state.withLockedValue({ $0.stopping }) {
                 let now = Date()
-                while state.withLockedValue({ $0.inFlight < configuration.workers }), let id = scheduler.takeDue(now: now) {
+                while state.withLockedValue({ $0.inFlight < configuration.maxActive }), let id = scheduler.takeDue(now: now) {
                     state.withLockedValue { $0.inFlight += 1 }
                     tasks.addTask {
                         await self.deliver(id)
@@ -67,21 +75,27 @@ public final class DeliveryAgent: Sendable {
                         self.wakeup.signal()
                     }
                 }
-                // All workers busy: a finishing delivery wakes us. Otherwise
-                // sleep until the next message falls due (or a new one comes).
-                let busy = state.withLockedValue { $0.inFlight >= configuration.workers }
+                // As many messages in progress as allowed: a finishing one wakes
+                // us. Otherwise sleep until the next message falls due (or a new one comes).
+                let busy = state.withLockedValue { $0.inFlight >= configuration.maxActive }
                 let wait = busy ? 1 : scheduler.nextDue.map { max(0.001, $0.timeIntervalSince(Date())) } ?? 1
                 await wakeup.wait(seconds: min(wait, 1))
                 await pool.prune()
+                await limiter.prune()
             }
         }
         await pool.prune(everything: true)
     }
 
     /// Stops taking new work; `run` returns once deliveries in flight end.
+    /// Messages still waiting for a slot are let go untouched.
     public func stop() {
         state.withLockedValue { $0.stopping = true }
         wakeup.signal()
+        Task {
+            await limiter.stop()
+            await sessions.stop()
+        }
     }
 
     // MARK: one message
@@ -104,12 +118,27 @@ public final class DeliveryAgent: Sendable {
         }
         let byDomain = Dictionary(grouping: open) { domain(of: envelope.recipients[$0].address) }
         let snapshot = envelope
-        let results = await withTaskGroup(of: [(Int, RecipientOutcome, String?)].self) { group in
+        let attempts = await withTaskGroup(of: DomainAttempt.self) { group in
             for (domain, indices) in byDomain {
                 group.addTask { await self.deliver(snapshot, indices: indices, domain: domain) }
             }
-            return await group.reduce(into: []) { $0 += $1 }
+            return await group.reduce(into: [DomainAttempt]()) { $0.append($1) }
         }
+        if attempts.allSatisfy(\.stopped) {
+            // Delivery stopped before anything was tried: the envelope stays as it was.
+            scheduler.finish(id, nextAttempt: Date())
+            return
+        }
+        let results = attempts.flatMap(\.results)
+        let failed = record(results, in: &envelope)
+        envelope.attempts += 1
+        envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2) }, at: Date())
+        finishAttempt(&envelope, failed: failed, remoteByIndex: Dictionary(results.map { ($0.0, $0.2) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Puts each recipient's outcome into the envelope and the log; returns the failed ones.
+    private func record(_ results: [DomainAttempt.Result], in envelope: inout Envelope) -> [(Int, DeliveryReason, String?)] {
+        let id = envelope.id
         var failed: [(Int, DeliveryReason, String?)] = []
         for (index, outcome, remote) in results {
             switch outcome {
@@ -131,9 +160,7 @@ public final class DeliveryAgent: Sendable {
                                                    "relay": "\(remote ?? "-")", "reason": "\(reason)"])
             }
         }
-        envelope.attempts += 1
-        envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2) }, at: Date())
-        finishAttempt(&envelope, failed: failed, remoteByIndex: Dictionary(results.map { ($0.0, $0.2) }, uniquingKeysWith: { a, _ in a }))
+        return failed
     }
 
     /// Retry, expire, warn or remove; then bounce what failed.
@@ -186,80 +213,6 @@ public final class DeliveryAgent: Sendable {
             next = next ?? now.addingTimeInterval(configuration.retry.minimumDelay)
         }
         scheduler.finish(id, nextAttempt: next)
-    }
-
-    // MARK: one destination
-
-    /// Delivers the recipients at `indices` (all in `domain`): route, then
-    /// each next hop in turn until one takes the transaction.
-    func deliver(_ envelope: Envelope, indices: [Int], domain: String) async -> [(Int, RecipientOutcome, String?)] {
-        func all(_ outcome: RecipientOutcome, _ remote: String? = nil) -> [(Int, RecipientOutcome, String?)] {
-            indices.map { ($0, outcome, remote) }
-        }
-        let isRelay = configuration.routes[domain] == nil && configuration.relayhost != nil
-        switch await router.resolve(domain: domain) {
-        case .permanentFailure(let reason):
-            let code = reason.contains("null MX") ? EnhancedStatusCode(5, 1, 10) : EnhancedStatusCode(5, 1, 2)
-            return all(.failed(.local(code, reason, stage: .connect)))
-        case .temporaryFailure(let reason):
-            return all(.deferred(.local(EnhancedStatusCode(4, 4, 3), reason, stage: .connect)))
-        case .hops(let hops):
-            var options = ClientOptions(heloName: configuration.hostname, tlsPolicy: isRelay ? configuration.relayTLS : configuration.tlsPolicy,
-                                        timeouts: configuration.timeouts)
-            if isRelay {
-                options.credentials = configuration.relayCredentials
-                // relay_tls = "none" with credentials: the operator chose plaintext AUTH.
-                options.allowPlaintextAuth = configuration.relayTLS == .none
-            }
-            var lastReason = DeliveryReason.local(EnhancedStatusCode(4, 4, 1), "no next hop answered", stage: .connect)
-            var message = OutboundMessage(envelope: envelope, bodyPath: queue.bodyPath(id: envelope.id),
-                                          recipients: indices.map { envelope.recipients[$0].address })
-            // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
-            // octets need an 8BITMIME next hop.
-            if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
-            for hop in hops {
-                for address in hop.addresses {
-                    let key = "\(address):\(hop.port)"
-                    await limiter.acquire(key)
-                    var hopOptions = options
-                    hopOptions.tlsServerName = IPAddress(hop.host) == nil ? hop.host : nil
-                    // A pooled connection first; if it died under us, once more on a fresh one.
-                    if let pooled = await pool.take(key) {
-                        let outcome = await pooled.send(message)
-                        if pooled.isOpen || outcome.recipients.contains(where: { !$0.isDeferred }) {
-                            await pool.put(key, pooled)
-                            await limiter.release(key)
-                            return zip(indices, outcome.recipients).map { ($0, $1, hop.host) }
-                        }
-                        await pooled.close()
-                    }
-                    let connection: SMTPConnection
-                    do {
-                        connection = try await SMTPConnection.open(host: address, port: hop.port, options: hopOptions,
-                                                                   group: group, logger: logger)
-                    } catch {
-                        // Refused, timed out or a 4xx/5xx greeting: next host (RFC 5321 §5.1).
-                        await limiter.release(key)
-                        lastReason = error.reason
-                        continue
-                    }
-                    let outcome = await connection.send(message)
-                    await pool.put(key, connection)
-                    await limiter.release(key)
-                    return zip(indices, outcome.recipients).map { ($0, $1, hop.host) }
-                }
-            }
-            return all(.deferred(lastReason))
-        }
-    }
-
-    static func hasEightBitOctets(path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return true }
-        defer { try? handle.close() }
-        while let chunk = try? handle.read(upToCount: 65536), !chunk.isEmpty {
-            if chunk.contains(where: { $0 >= 0x80 }) { return true }
-        }
-        return false
     }
 
     private func domain(of address: String) -> String {

@@ -6,10 +6,16 @@ import NIOCore
 public struct DeliveryConfiguration: Sendable {
     /// Our name in EHLO and in DSNs.
     public var hostname: String
-    /// Messages delivered at the same time.
+    /// Outbound SMTP attempts at work at the same time. Messages waiting for
+    /// a busy or dead next hop hold none.
     public var workers = 16
+    /// Messages in progress at once, most of them perhaps waiting for their
+    /// next hop (Postfix's qmgr_message_active_limit).
+    public var maxActive = 5000
     /// Connections at the same time to one next hop (host:port).
     public var perDestinationLimit = 8
+    /// When a next hop counts as dead, and for how long.
+    public var deadDestinations = DestinationHealth.Policy()
     public var routes: [String: Router.Destination] = [:]
     public var relayhost: Router.Destination?
     public var relayCredentials: ClientCredentials?

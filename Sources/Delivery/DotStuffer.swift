@@ -8,11 +8,24 @@ import NIOCore
 /// (never in a queue file, whose bodies the server checked) becomes CRLF,
 /// so no line end the next hop might see can hide an end of data (SMTP
 /// smuggling).
+///
+/// Lines longer than `maxLineLength` octets (998: RFC 5322 §2.1.1, RFC 5321
+/// §4.5.3.1.6, not counting CRLF or the stuffed dot) are broken as Postfix's
+/// smtp_line_length_limit does: CRLF SP after every `maxLineLength` octets.
+/// In the header section that is a fold; in the body the leading space keeps
+/// a broken-off piece from ever reading as a MIME boundary or a lone ".".
 public struct DotStuffer: Sendable {
+    public static let defaultMaxLineLength = 998
+
+    private let maxLineLength: Int
     private var atLineStart = true
     private var pendingCR = false
+    /// Content octets of the current output line so far.
+    private var lineLength = 0
 
-    public init() {}
+    public init(maxLineLength: Int = DotStuffer.defaultMaxLineLength) {
+        self.maxLineLength = max(2, maxLineLength)
+    }
 
     /// Appends the stuffed form of `chunk` to `output`.
     public mutating func stuff(_ chunk: ByteBuffer, into output: inout ByteBuffer) {
@@ -30,6 +43,7 @@ public struct DotStuffer: Sendable {
                     pendingCR = false
                     output.writeStaticString("\r\n")
                     atLineStart = true
+                    lineLength = 0
                     if byte == UInt8(ascii: "\n") {
                         index += 1
                         runStart = index
@@ -46,16 +60,26 @@ public struct DotStuffer: Sendable {
                     flushRun(upTo: index)
                     output.writeStaticString("\r\n")
                     atLineStart = true
+                    lineLength = 0
                     index += 1
                     runStart = index
                 case UInt8(ascii: ".") where atLineStart:
                     flushRun(upTo: index)
                     output.writeInteger(UInt8(ascii: "."))
                     atLineStart = false
+                    lineLength = 1
                     runStart = index
                     index += 1
                 default:
+                    if lineLength == maxLineLength {
+                        // One octet too many: break the line, the piece goes on after a space.
+                        flushRun(upTo: index)
+                        output.writeStaticString("\r\n ")
+                        lineLength = 1
+                        runStart = index
+                    }
                     atLineStart = false
+                    lineLength += 1
                     index += 1
                 }
             }
@@ -74,11 +98,12 @@ public struct DotStuffer: Sendable {
         if !atLineStart { output.writeStaticString("\r\n") }
         output.writeStaticString(".\r\n")
         atLineStart = true
+        lineLength = 0
     }
 
     /// The whole DATA stream for `content` (tests and small messages).
-    public static func stuffed(_ content: ByteBuffer) -> ByteBuffer {
-        var stuffer = DotStuffer()
+    public static func stuffed(_ content: ByteBuffer, maxLineLength: Int = defaultMaxLineLength) -> ByteBuffer {
+        var stuffer = DotStuffer(maxLineLength: maxLineLength)
         var output = ByteBuffer()
         stuffer.stuff(content, into: &output)
         stuffer.finish(into: &output)

@@ -8,6 +8,8 @@ public enum ReplyParseError: Error, Sendable, Hashable, CustomStringConvertible 
     case lineTooLong(limit: Int)
     /// A multi-line reply went on past `maxLines` lines.
     case tooManyLines(limit: Int)
+    /// A multi-line reply went on past `maxReplyLength` octets.
+    case replyTooLong(limit: Int)
     /// A line that does not start with a reply code 2xx–5xx and SP, "-" or
     /// the line end; the offending line (cut short) is kept for the log.
     case malformedLine(String)
@@ -16,8 +18,9 @@ public enum ReplyParseError: Error, Sendable, Hashable, CustomStringConvertible 
 
     public var description: String {
         switch self {
-        case .lineTooLong(let limit): return "reply line longer than \(limit) octets"
-        case .tooManyLines(let limit): return "reply longer than \(limit) lines"
+        case .lineTooLong(let limit): return "reply too long: no line end within \(limit) octets"
+        case .tooManyLines(let limit): return "reply too long: more than \(limit) lines"
+        case .replyTooLong(let limit): return "reply too long: more than \(limit) octets"
         case .malformedLine(let line): return "malformed reply line \"\(line)\""
         case .inconsistentCode(let first, let later): return "reply code changed from \(first) to \(later) within one reply"
         }
@@ -35,18 +38,27 @@ public enum ReplyParseError: Error, Sendable, Hashable, CustomStringConvertible 
 /// calls, and strips an enhanced status code (RFC 2034 §4) when the first
 /// line carries one whose class matches the reply code; servers that send
 /// none are fine.
+///
+/// Memory is bounded whatever the server sends: a line, the lines of one
+/// reply and their octets all have limits, and passing one is an error
+/// that ends the connection (an endless line or "250-" forever costs at most
+/// `maxReplyLength` plus one line).
 public struct ReplyParser: Sendable {
     /// Longest line including its line end. RFC 5321 §4.5.3.1.5 sets 512;
     /// real servers send longer EHLO and error texts, so the default is wider.
     public var maxLineLength: Int
     /// Longest multi-line reply (EHLO replies have one line per extension).
     public var maxLines: Int
+    /// Most octets of text in one reply, all its lines together.
+    public var maxReplyLength: Int
 
     private var pendingLines: [(code: Int, text: Substring)] = []
+    private var pendingLength = 0
 
-    public init(maxLineLength: Int = 4096, maxLines: Int = 100) {
+    public init(maxLineLength: Int = 4096, maxLines: Int = 100, maxReplyLength: Int = 64 * 1024) {
         self.maxLineLength = maxLineLength
         self.maxLines = maxLines
+        self.maxReplyLength = maxReplyLength
     }
 
     /// True while part of a multi-line reply has been read.
@@ -61,9 +73,14 @@ public struct ReplyParser: Sendable {
                 throw .inconsistentCode(first: first, later: code)
             }
             pendingLines.append((code, text))
+            pendingLength += line.utf8.count
             guard pendingLines.count <= maxLines else { throw .tooManyLines(limit: maxLines) }
+            guard pendingLength <= maxReplyLength else { throw .replyTooLong(limit: maxReplyLength) }
             if isLast {
-                defer { pendingLines.removeAll(keepingCapacity: true) }
+                defer {
+                    pendingLines.removeAll(keepingCapacity: true)
+                    pendingLength = 0
+                }
                 return Self.makeReply(code: code, texts: pendingLines.map(\.text))
             }
         }

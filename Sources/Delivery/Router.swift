@@ -23,7 +23,10 @@ public struct Router: Sendable {
 
     public enum Resolution: Sendable, Equatable {
         case hops([NextHop])
-        /// Nothing will ever work (null MX, no such domain): fail recipients.
+        /// The domain says it accepts no mail (a null MX, RFC 7505): fail
+        /// recipients with 5.1.10.
+        case nullMX(domain: String)
+        /// Nothing will ever work (no such domain, no address): fail recipients.
         case permanentFailure(String)
         /// Try again later (DNS timeout, SERVFAIL).
         case temporaryFailure(String)
@@ -84,7 +87,7 @@ public struct Router: Sendable {
             return await addressHops(domain, port: port) // implicit MX
         case .answer(let records, _):
             if records.count == 1, records[0].exchange.isRoot {
-                return .permanentFailure("domain \(domain) accepts no mail (null MX, RFC 7505)")
+                return .nullMX(domain: domain)
             }
             let sorted = records.filter { !$0.exchange.isRoot }.sorted {
                 $0.preference == $1.preference ? $0.exchange.description < $1.exchange.description : $0.preference < $1.preference

@@ -100,11 +100,16 @@ final class SMTPClientHandler: ChannelDuplexHandler {
                 perform(machine.receive(reply), context: context)
             }
         } catch {
+            // The stream cannot be trusted any more: drop what is buffered and close.
             logger.notice("unreadable reply", metadata: ["error": "\(error)"])
+            input.clear()
             perform(machine.protocolError(error), context: context)
         }
         if input.readableBytes == 0 || input.readerIndex > 16384 { input.discardReadBytes() }
     }
+
+    /// Octets read but not yet parsed (tests: bounded whatever the server sends).
+    var bufferedReplyBytes: Int { input.readableBytes }
 
     // MARK: requests
 

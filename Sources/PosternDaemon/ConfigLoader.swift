@@ -186,11 +186,15 @@ struct TableReader {
         let prefix = "delivery."
         checkKeys(table, allowed: ["enabled", "workers", "per_destination", "port", "relayhost", "relay_user",
                                    "relay_password", "relay_tls", "tls", "routes", "retry_min", "retry_max",
-                                   "lifetime", "delay_warning", "timeout"], prefix: prefix)
+                                   "lifetime", "delay_warning", "timeout", "max_active", "dead_after", "dead_time"],
+                  prefix: prefix)
         var d = config.delivery
         if let value = bool(table, "enabled", prefix: prefix) { d.enabled = value }
         if let value = number(table, "workers", prefix: prefix, range: 1...1000) { d.workers = Int(value) }
         if let value = number(table, "per_destination", prefix: prefix, range: 1...1000) { d.perDestination = Int(value) }
+        if let value = number(table, "max_active", prefix: prefix, range: 1...1_000_000) { d.maxActive = Int(value) }
+        if let value = number(table, "dead_after", prefix: prefix, range: 0...1000) { d.deadAfter = Int(value) }
+        if let value = number(table, "dead_time", prefix: prefix, range: 1...86400) { d.deadTimeSeconds = value }
         if let value = number(table, "port", prefix: prefix, range: 1...65535) { d.port = Int(value) }
         if let relay = string(table, "relayhost", prefix: prefix) {
             if Self.parseDestination(relay) == nil { issue(table, "relayhost", "expected [host]:port or host:port", prefix: prefix) }

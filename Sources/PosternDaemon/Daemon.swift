@@ -183,7 +183,11 @@ public final class Daemon: Sendable {
         let relay = settings.relayhost.flatMap(destination)
         var delivery = DeliveryConfiguration(hostname: config.hostname)
         delivery.workers = settings.workers
+        delivery.maxActive = settings.maxActive
         delivery.perDestinationLimit = settings.perDestination
+        // As Postfix's queue manager: a dead destination rests for minimal_backoff_time unless told otherwise.
+        delivery.deadDestinations = DestinationHealth.Policy(deadAfter: settings.deadAfter,
+                                                             deadTime: settings.deadTimeSeconds ?? settings.retryMinimumSeconds)
         delivery.routes = routes
         delivery.relayhost = relay
         if let user = settings.relayUser, let password = settings.relayPassword {

@@ -60,8 +60,15 @@ public struct PosternConfig: Sendable {
     public struct DeliverySettings: Sendable, Equatable {
         /// Off: mail stays queued (e.g. a node that only accepts).
         public var enabled = true
+        /// Outbound SMTP attempts at once.
         public var workers = 16
+        /// Messages in progress at once (most may be waiting for their next hop).
+        public var maxActive = 5000
         public var perDestination = 8
+        /// Failures in a row that mark a next hop dead; 0: never.
+        public var deadAfter = 1
+        /// Seconds a dead next hop is left alone before a probe; nil: retry_min.
+        public var deadTimeSeconds: Double?
         /// Port for MX delivery.
         public var port = 25
         /// "[host]:port" (no MX lookup) or "host:port" (MX of host).

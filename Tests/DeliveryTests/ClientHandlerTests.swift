@@ -9,11 +9,12 @@ import Testing
 final class HandlerHarness {
     let channel = EmbeddedChannel()
     let ready: EventLoopPromise<SessionInfo>
+    let handler: SMTPClientHandler
     private(set) var session: Result<SessionInfo, Error>?
 
     init(options: ClientOptions) throws {
         ready = channel.eventLoop.makePromise()
-        let handler = SMTPClientHandler(options: options, tlsContext: nil, tlsServerName: nil, bodyReader: BodyReader(),
+        handler = SMTPClientHandler(options: options, tlsContext: nil, tlsServerName: nil, bodyReader: BodyReader(),
                                         readyPromise: ready, logger: Logger(label: "test"))
         try channel.pipeline.syncOperations.addHandler(handler)
         ready.futureResult.assumeIsolated().whenComplete { self.session = $0 }

@@ -30,15 +30,73 @@ struct DotStufferTests {
 
     @Test("every split into two chunks gives the same stream", arguments: cases)
     func chunkBorders(_ input: String, _ expected: String) {
-        let bytes = Array(input.utf8)
-        for split in 0...bytes.count {
-            var stuffer = DotStuffer()
-            var output = ByteBuffer()
-            stuffer.stuff(ByteBuffer(bytes: bytes[..<split]), into: &output)
-            stuffer.stuff(ByteBuffer(bytes: bytes[split...]), into: &output)
-            stuffer.finish(into: &output)
-            #expect(String(buffer: output) == expected, "split at \(split)")
+        for split in 0...input.utf8.count {
+            #expect(Self.stuffedInTwoChunks(input, split: split) == expected, "split at \(split)")
         }
+    }
+
+    static func stuffedInTwoChunks(_ input: String, split: Int, maxLineLength: Int = DotStuffer.defaultMaxLineLength) -> String {
+        let bytes = Array(input.utf8)
+        var stuffer = DotStuffer(maxLineLength: maxLineLength)
+        var output = ByteBuffer()
+        stuffer.stuff(ByteBuffer(bytes: bytes[..<split]), into: &output)
+        stuffer.stuff(ByteBuffer(bytes: bytes[split...]), into: &output)
+        stuffer.finish(into: &output)
+        return String(buffer: output)
+    }
+
+    /// Line breaking with a limit of 5 octets, so the cases stay readable.
+    static let longLines: [(String, String)] = [
+        ("12345\r\n", "12345\r\n.\r\n"),
+        ("123456\r\n", "12345\r\n 6\r\n.\r\n"),
+        ("1234567890ABCDEFG", "12345\r\n 6789\r\n 0ABC\r\n DEFG\r\n.\r\n"),
+        ("1234567890AB\r\n", "12345\r\n 6789\r\n 0AB\r\n.\r\n"),
+        // The stuffed dot is not counted (RFC 5321 §4.5.3.1.6); a piece never starts with ".".
+        (".2345\r\n", "..2345\r\n.\r\n"),
+        (".23456\r\n", "..2345\r\n 6\r\n.\r\n"),
+        ("12345.\r\n.\r\n", "12345\r\n .\r\n..\r\n.\r\n"),
+        ("12345--boundary\r\n", "12345\r\n --bo\r\n unda\r\n ry\r\n.\r\n"),
+        // Bare line ends still end a line, and reset the count.
+        ("1234\n12345\r123456", "1234\r\n12345\r\n12345\r\n 6\r\n.\r\n"),
+        ("123456\r", "12345\r\n 6\r\n.\r\n"),
+    ]
+
+    @Test("long lines are broken with CRLF SP", arguments: longLines)
+    func longLine(_ input: String, _ expected: String) {
+        #expect(String(buffer: DotStuffer.stuffed(ByteBuffer(string: input), maxLineLength: 5)) == expected)
+    }
+
+    @Test("long lines: every split into two chunks gives the same stream", arguments: longLines)
+    func longLineChunkBorders(_ input: String, _ expected: String) {
+        for split in 0...input.utf8.count {
+            #expect(Self.stuffedInTwoChunks(input, split: split, maxLineLength: 5) == expected, "split at \(split)")
+        }
+    }
+
+    /// RFC 5322 §2.1.1: 998 octets pass untouched, 999 are broken once.
+    @Test(arguments: [(998, 0), (999, 1), (1995, 1), (1996, 2), (3000, 3), (0, 0), (1, 0)])
+    func realLimit(length: Int, breaks: Int) {
+        let line = String(repeating: "x", count: length)
+        let stream = String(buffer: DotStuffer.stuffed(ByteBuffer(string: "Subject: t\r\n\r\n" + line + "\r\nend\r\n")))
+        let lines = stream.components(separatedBy: "\r\n")
+        #expect(lines.allSatisfy { $0.utf8.count <= 998 })
+        #expect(stream.components(separatedBy: "\r\n ").count - 1 == breaks)
+        #expect(stream.replacingOccurrences(of: "\r\n ", with: "") == "Subject: t\r\n\r\n" + line + "\r\nend\r\n.\r\n")
+    }
+
+    @Test func longLineAcrossManyChunks() {
+        // 3,000 octets fed in 7-octet chunks, so the breaks fall inside chunks and on their borders.
+        let content = Array(("a" + String(repeating: "0123456789", count: 300) + "\r\nb\r\n").utf8)
+        var stuffer = DotStuffer()
+        var output = ByteBuffer()
+        for start in stride(from: 0, to: content.count, by: 7) {
+            stuffer.stuff(ByteBuffer(bytes: content[start..<min(start + 7, content.count)]), into: &output)
+        }
+        stuffer.finish(into: &output)
+        let whole = DotStuffer.stuffed(ByteBuffer(bytes: content))
+        #expect(output == whole)
+        let lines = String(buffer: whole).components(separatedBy: "\r\n")
+        #expect(lines.map(\.utf8.count) == [998, 998, 998, 10, 1, 1, 0])
     }
 
     @Test func byteByByte() {

@@ -92,6 +92,18 @@ struct ReplyParserTests {
         #expect(throws: ReplyParseError.tooManyLines(limit: 3)) { while try parser.next(&buffer) != nil {} }
     }
 
+    @Test func boundsReplyLength() throws {
+        var parser = ReplyParser(maxReplyLength: 100)
+        var buffer = ByteBuffer(string: String(repeating: "250-" + String(repeating: "x", count: 30) + "\r\n", count: 4))
+        #expect(throws: ReplyParseError.replyTooLong(limit: 100)) { while try parser.next(&buffer) != nil {} }
+        // The count starts again with each reply.
+        var fresh = ReplyParser(maxReplyLength: 100)
+        var several = ByteBuffer(string: String(repeating: "250-" + String(repeating: "x", count: 30) + "\r\n250 ok\r\n", count: 5))
+        var replies = 0
+        while try fresh.next(&several) != nil { replies += 1 }
+        #expect(replies == 5)
+    }
+
     @Test func severalRepliesInOneRead() throws {
         var parser = ReplyParser()
         var buffer = ByteBuffer(string: "250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no\r\n354 go")

@@ -1,0 +1,162 @@
+import DNSModel
+import Foundation
+import MailQueue
+import SMTPCore
+
+/// What became of one domain's recipients in one delivery attempt.
+struct DomainAttempt: Sendable {
+    /// Recipient index in the envelope, its outcome, and the relay that gave it.
+    typealias Result = (Int, RecipientOutcome, String?)
+
+    var results: [Result]
+    /// Delivery stopped before anything was tried; `results` defer for that reason.
+    var stopped = false
+}
+
+extension DeliveryAgent {
+    /// Delivers the recipients at `indices` (all in `domain`): route, then
+    /// each next hop in turn until one takes the transaction.
+    func deliver(_ envelope: Envelope, indices: [Int], domain: String) async -> DomainAttempt {
+        func all(_ outcome: RecipientOutcome, _ remote: String? = nil) -> DomainAttempt {
+            DomainAttempt(results: indices.map { ($0, outcome, remote) })
+        }
+        switch await router.resolve(domain: domain) {
+        case .nullMX(let domain):
+            return all(.failed(.local(EnhancedStatusCode(5, 1, 10), "domain \(domain) accepts no mail (null MX, RFC 7505)",
+                                      stage: .connect)))
+        case .permanentFailure(let reason):
+            return all(.failed(.local(EnhancedStatusCode(5, 1, 2), reason, stage: .connect)))
+        case .temporaryFailure(let reason):
+            return all(.deferred(.local(EnhancedStatusCode(4, 4, 3), reason, stage: .connect)))
+        case .hops(let hops):
+            var message = OutboundMessage(envelope: envelope, bodyPath: queue.bodyPath(id: envelope.id),
+                                          recipients: indices.map { envelope.recipients[$0].address })
+            // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
+            // octets need an 8BITMIME next hop.
+            if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
+            switch await send(message, hops: hops, options: clientOptions(domain: domain)) {
+            case .sent(let outcome, let relay):
+                return DomainAttempt(results: zip(indices, outcome.recipients).map { ($0, $1, relay) })
+            case .deferred(let reason):
+                return all(.deferred(reason))
+            case .stopped:
+                var attempt = all(.deferred(.local(EnhancedStatusCode(4, 3, 2), "delivery stopped", stage: .connect)))
+                attempt.stopped = true
+                return attempt
+            }
+        }
+    }
+
+    private func clientOptions(domain: String) -> ClientOptions {
+        let isRelay = configuration.routes[domain] == nil && configuration.relayhost != nil
+        var options = ClientOptions(heloName: configuration.hostname, tlsPolicy: isRelay ? configuration.relayTLS : configuration.tlsPolicy,
+                                    timeouts: configuration.timeouts)
+        if isRelay {
+            options.credentials = configuration.relayCredentials
+            // relay_tls = "none" with credentials: the operator chose plaintext AUTH.
+            options.allowPlaintextAuth = configuration.relayTLS == .none
+        }
+        return options
+    }
+
+    enum HopsResult {
+        case sent(MessageOutcome, relay: String)
+        /// No next hop took the transaction: the last reason.
+        case deferred(DeliveryReason)
+        /// Delivery is stopping and nothing was tried.
+        case stopped
+    }
+
+    /// Each address of each next hop in turn (RFC 5321 §5.1) until a session
+    /// is set up; a dead one is passed over at once with its suspension reason.
+    func send(_ message: OutboundMessage, hops: [Router.NextHop], options: ClientOptions) async -> HopsResult {
+        var lastReason: DeliveryReason?
+        for hop in hops {
+            for address in hop.addresses {
+                let key = "\(address):\(hop.port)"
+                switch await limiter.acquire(key) {
+                case .stopping:
+                    return lastReason.map { .deferred($0) } ?? .stopped
+                case .suspended(let reason):
+                    lastReason = reason
+                    continue
+                case .granted(let probe):
+                    if probe { logger.info("probing dead destination", metadata: ["destination": "\(key)"]) }
+                }
+                guard await sessions.acquire() else {
+                    await limiter.release(key, verdict: nil)
+                    return lastReason.map { .deferred($0) } ?? .stopped
+                }
+                var hopOptions = options
+                hopOptions.tlsServerName = IPAddress(hop.host) == nil ? hop.host : nil
+                let attempt = await attempt(message, key: key, address: address, port: hop.port, options: hopOptions)
+                await sessions.release()
+                switch attempt {
+                case .sent(let outcome):
+                    await settle(key, DestinationHealth.Verdict(outcome))
+                    return .sent(outcome, relay: hop.host)
+                case .noSession(let reason):
+                    // Refused, timed out or a 4xx/5xx greeting: next host (RFC 5321 §5.1).
+                    await settle(key, DestinationHealth.Verdict(setupFailure: reason))
+                    lastReason = reason
+                }
+            }
+        }
+        return .deferred(lastReason ?? .local(EnhancedStatusCode(4, 4, 1), "no next hop answered", stage: .connect))
+    }
+
+    private enum HopAttempt {
+        case sent(MessageOutcome)
+        case noSession(DeliveryReason)
+    }
+
+    /// One message to one next hop: on a pooled connection first; if that
+    /// died under us, once more on a fresh one.
+    private func attempt(_ message: OutboundMessage, key: String, address: String, port: Int,
+                         options: ClientOptions) async -> HopAttempt {
+        if let pooled = await pool.take(key) {
+            let outcome = await pooled.send(message)
+            if pooled.isOpen || outcome.recipients.contains(where: { !$0.isDeferred }) {
+                await pool.put(key, pooled)
+                return .sent(outcome)
+            }
+            await pooled.close()
+        }
+        let connection: SMTPConnection
+        do {
+            connection = try await SMTPConnection.open(host: address, port: port, options: options, group: group, logger: logger)
+        } catch {
+            return .noSession(error.reason)
+        }
+        let outcome = await connection.send(message)
+        await pool.put(key, connection)
+        return .sent(outcome)
+    }
+
+    /// Gives the destination slot back with what the attempt showed, and logs
+    /// a destination marked dead or revived.
+    private func settle(_ key: String, _ verdict: DestinationHealth.Verdict) async {
+        switch await limiter.release(key, verdict: verdict) {
+        case .markedDead(let reason):
+            logger.notice("destination dead", metadata: [
+                "destination": "\(key)", "reason": "\(reason)",
+                "dead_time": "\(Int(configuration.deadDestinations.deadTime))s",
+            ])
+        case .revived(let wasDeadFor):
+            logger.notice("destination revived", metadata: [
+                "destination": "\(key)", "reason": "it answered again", "was": "\(wasDeadFor)",
+            ])
+        case nil:
+            break
+        }
+    }
+
+    static func hasEightBitOctets(path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return true }
+        defer { try? handle.close() }
+        while let chunk = try? handle.read(upToCount: 65536), !chunk.isEmpty {
+            if chunk.contains(where: { $0 >= 0x80 }) { return true }
+        }
+        return false
+    }
+}
