@@ -98,6 +98,13 @@ public struct DestinationHealth: Sendable, Hashable {
         }
     }
 
+    /// The operator flushed the queue: a dead destination gets its probe at
+    /// the next attempt instead of after the cool-down (as Postfix's flush
+    /// wakes dead destinations).
+    public mutating func endCoolDown(now: Date) {
+        if case .dead(let until, let reason) = state, until > now { state = .dead(until: now, reason: reason) }
+    }
+
     /// An admitted attempt that never happened (shutdown): a probe is owed again.
     public mutating func abandon(now: Date) {
         if case .probing(let reason) = state { state = .dead(until: now, reason: reason) }

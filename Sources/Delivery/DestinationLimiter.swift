@@ -94,6 +94,12 @@ actor DestinationLimiter {
         }
     }
 
+    /// `queue flush`: every dead destination may be probed at once.
+    func endCoolDowns() {
+        let time = now()
+        for key in destinations.keys { destinations[key]?.health.endCoolDown(now: time) }
+    }
+
     /// Forgets destinations with nothing left to remember (run now and then).
     func prune() {
         let time = now()

@@ -41,7 +41,9 @@ public final class QueueControl: Sendable {
         self.logger = logger
     }
 
-    public func perform(_ operation: Operation, on selection: Selection) -> Report {
+    public func perform(_ operation: Operation, on selection: Selection) async -> Report {
+        // "Try now" includes destinations marked dead (Postfix's flush wakes them too).
+        if operation == .flush || operation == .requeue, let agent { await agent.limiter.endCoolDowns() }
         var report = Report()
         for (id, envelope) in targets(selection, report: &report) {
             guard agent?.scheduler.claim(id) ?? true else {

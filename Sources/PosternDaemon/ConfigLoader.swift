@@ -119,6 +119,11 @@ struct TableReader {
             if let timeout = number(dns, "timeout", prefix: "dns.", range: 0.05...60) { config.dnsTimeoutSeconds = timeout }
         }
         if let control = table(root, "control") { readControl(control, into: &config) }
+        // sockaddr_un holds 108 bytes with the terminating NUL.
+        if config.controlSocketPath.utf8.count > 107 {
+            issues.append(ConfigIssue(file: file, line: nil, key: "control.socket",
+                                      message: "\(config.controlSocketPath) is longer than the 107 bytes a Unix socket path may have; set [control] socket"))
+        }
         if let log = table(root, "log") {
             checkKeys(log, allowed: ["level", "format"], prefix: "log.")
             if let level = string(log, "level", prefix: "log.") {

@@ -110,7 +110,7 @@ public final class Daemon: Sendable {
         controlSettings.mode = mode_t(config.control.mode)
         controlSettings.group = config.control.group.flatMap { getgrnam($0)?.pointee.gr_gid }
         let controlServer = ControlServer(settings: controlSettings, logger: logger) { request in
-            ControlDispatcher.handle(request, control: control)
+            await ControlDispatcher.handle(request, control: control)
         }
         do {
             channels.append(try await controlServer.bind(group: group))

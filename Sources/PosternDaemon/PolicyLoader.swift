@@ -282,10 +282,7 @@ extension TableReader {
     private mutating func duration(_ table: TOMLTable, _ key: String, prefix: String) -> Double? {
         guard let entry = table.entry(key) else { return nil }
         if let value = entry.value.doubleValue, value > 0 { return value }
-        if let text = entry.value.stringValue, let last = text.lowercased().last, let number = Double(text.dropLast()), number > 0,
-           let unit = ["s": 1.0, "m": 60, "h": 3600, "d": 86400][last] {
-            return number * unit
-        }
+        if let text = entry.value.stringValue, let seconds = DurationText.seconds(text) { return seconds }
         issue(table, key, "must be seconds or like \"10m\", \"1h\"", prefix: prefix)
         return nil
     }

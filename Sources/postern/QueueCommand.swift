@@ -1,57 +1,129 @@
 import ArgumentParser
 import Foundation
 import MailQueue
+import PosternDaemon
 
 struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "queue", abstract: "Inspect the queue (reads the queue directory; the daemon need not run).",
-        subcommands: [List.self, Show.self])
+        commandName: "queue",
+        abstract: "Inspect the queue (list, show, summary read the directory) and act on it through the daemon.",
+        subcommands: [List.self, Show.self, Summary.self, Flush.self, Hold.self, Release.self, Delete.self,
+                      Bounce.self, Requeue.self])
 
-    struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List queued messages, oldest first.")
+    /// Where the queue and the daemon's control socket are.
+    struct Location: ParsableArguments {
+        @Option(name: .long, help: "Take the queue directory and control socket from this configuration file.")
+        var config: String?
 
-        @Flag(help: "Print a JSON array.")
-        var json = false
+        @Option(name: .customLong("queue-dir"), help: "Queue directory (default ./var/queue).")
+        var queueDir: String?
 
-        @Option(name: .customLong("queue-dir"), help: "Queue directory.")
-        var queueDir = "./var/queue"
+        @Option(name: .long, help: "Control socket (default: control.sock in the queue directory).")
+        var socket: String?
 
-        func run() throws {
-            let entries = try QueueReader(directory: queueDir).list()
-            if json {
-                print(try QueueJSON.render(entries.map(QueueJSON.object)))
-                return
-            }
-            if entries.isEmpty { print("Queue is empty (\(queueDir))") }
-            for entry in entries {
-                switch entry {
-                case .envelope(let env):
-                    let rcpts = env.recipients.map(\.address).joined(separator: ", ")
-                    print("\(env.id)  \(QueueJSON.isoDate(env.created))  \(env.size) octets  \(env.state.rawValue)  <\(env.sender)> -> \(rcpts)")
-                case .unreadable(let id, let reason):
-                    print("\(id)  unreadable: \(reason)")
+        func resolved() throws -> (queue: String, socket: String) {
+            var settings = PosternConfig()
+            if let config {
+                do {
+                    settings = try ConfigLoader.load(file: config)
+                } catch {
+                    throw ValidationError("configuration errors:\n\(error)")
                 }
             }
+            if let queueDir { settings.queueDirectory = queueDir }
+            return (settings.queueDirectory, socket ?? settings.controlSocketPath)
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List queued messages, oldest first, like postqueue -p.",
+            discussion: "Marks after the ID: ~ deferred, ! held, # quarantined. --json prints one object per line.")
+
+        @Flag(help: "One JSON object per message and line (postqueue -j field names, and Postern's own).")
+        var json = false
+
+        @Option(help: "Only senders matching this regular expression.")
+        var sender: String?
+
+        @Option(help: "Only messages with a recipient matching this regular expression.")
+        var recipient: String?
+
+        @Option(help: "Only messages in this state: ready, deferred, hold, quarantine.")
+        var state: String?
+
+        @Option(name: .customLong("older-than"), help: "Only messages older than this (e.g. 90s, 30m, 2h, 1d).")
+        var olderThan: String?
+
+        @Option(help: "Only messages with a recipient in this domain.")
+        var domain: String?
+
+        @OptionGroup var location: Location
+
+        func run() throws {
+            let filter = try makeFilter()
+            let entries = try QueueReader(directory: try location.resolved().queue).list()
+            var envelopes: [Envelope] = []
+            var unreadable: [(String, String)] = []
+            for entry in entries {
+                switch entry {
+                case .envelope(let envelope) where filter.matches(envelope): envelopes.append(envelope)
+                case .envelope: continue
+                case .unreadable(let id, let reason): unreadable.append((id, reason))
+                }
+            }
+            if json {
+                for envelope in envelopes { print(try QueueListing.json(QueueListing.object(.envelope(envelope)), pretty: false)) }
+                for (id, reason) in unreadable {
+                    print(try QueueListing.json(QueueListing.object(.unreadable(id: id, reason: reason)), pretty: false))
+                }
+            } else {
+                print(QueueListing.human(envelopes, unreadable: unreadable), terminator: "")
+            }
+        }
+
+        func makeFilter() throws -> QueueFilter {
+            var filter = QueueFilter()
+            func regex(_ text: String?, _ name: String) throws -> NSRegularExpression? {
+                guard let text else { return nil }
+                do { return try NSRegularExpression(pattern: text, options: [.caseInsensitive]) }
+                catch { throw ValidationError("--\(name): not a regular expression: \(text)") }
+            }
+            filter.sender = try regex(sender, "sender")
+            filter.recipient = try regex(recipient, "recipient")
+            if let state {
+                guard let value = Envelope.State(rawValue: state) else {
+                    throw ValidationError("--state must be one of: \(Envelope.State.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                filter.state = value
+            }
+            if let olderThan {
+                guard let seconds = DurationText.seconds(olderThan) else { throw ValidationError("--older-than: e.g. 90s, 30m, 2h, 1d") }
+                filter.arrivedBefore = Date().addingTimeInterval(-seconds)
+            }
+            filter.domain = domain
+            return filter
         }
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one message's envelope, and its body with --body.")
+        static let configuration = CommandConfiguration(
+            abstract: "Show one message: envelope, each recipient's status, every delivery attempt; the message with --body.")
 
         @Argument(help: "Queue ID.")
         var id: String
 
-        @Flag(help: "Print the message itself after the envelope.")
+        @Flag(help: "Print the message itself after the envelope, with the header fields added after spooling.")
         var body = false
 
         @Flag(help: "Print the envelope as JSON.")
         var json = false
 
-        @Option(name: .customLong("queue-dir"), help: "Queue directory.")
-        var queueDir = "./var/queue"
+        @OptionGroup var location: Location
 
         func run() throws {
             guard let queueID = QueueID(id) else { throw ValidationError("not a queue ID: \(id)") }
+            let queueDir = try location.resolved().queue
             let reader = QueueReader(directory: queueDir)
             let envelope: Envelope
             do {
@@ -61,72 +133,58 @@ struct QueueCommand: ParsableCommand {
                 throw ExitCode(1)
             }
             if json {
-                print(try QueueJSON.render(QueueJSON.object(.envelope(envelope))))
+                print(try QueueListing.json(QueueListing.object(.envelope(envelope)), pretty: true))
             } else {
-                print("id: \(envelope.id)")
-                print("created: \(QueueJSON.isoDate(envelope.created))")
-                print("state: \(envelope.state.rawValue)")
-                print("sender: <\(envelope.sender)>")
-                print("size: \(envelope.size)")
-                print("attempts: \(envelope.attempts)")
-                if let next = envelope.nextAttempt { print("next-attempt: \(QueueJSON.isoDate(next))") }
-                if let reply = envelope.lastReply { print("last-reply: \(reply)") }
-                print("client: \(envelope.clientAddress) (\(envelope.clientHelo ?? "-")) \(envelope.receivedProtocol)")
-                for rcpt in envelope.recipients {
-                    print("recipient: <\(rcpt.address)> \(rcpt.status.rawValue)\(rcpt.lastReply.map { " (\($0))" } ?? "")")
-                }
-                for attempt in envelope.history {
-                    let who = attempt.recipients.map { "<\(envelope.recipients[$0].address)>" }.joined(separator: " ")
-                    print("attempt: \(QueueJSON.isoDate(attempt.time)) \(attempt.result.rawValue) via \(attempt.nextHop ?? "-") \(who): \(attempt.reply)")
-                }
+                printEnvelope(envelope)
             }
             if body {
                 if !json { print("") }
-                fflush(nil) // the envelope first, then the raw body
+                fflush(nil) // the envelope first, then the raw message
+                FileHandle.standardOutput.write(Data(envelope.addedHeaders.joined().utf8))
                 FileHandle.standardOutput.write(Data(try reader.body(id: queueID)))
             }
         }
-    }
-}
 
-/// The JSON shape of `queue list --json` and `queue show --json`.
-enum QueueJSON {
-    static func object(_ entry: QueueReader.Entry) -> [String: Any] {
-        switch entry {
-        case .unreadable(let id, let reason):
-            return ["id": id, "state": "unreadable", "error": reason]
-        case .envelope(let env):
-            var object: [String: Any] = [
-                "id": env.id.description, "sender": env.sender, "size": env.size, "state": env.state.rawValue,
-                "created": isoDate(env.created), "attempts": env.attempts, "client": env.clientAddress,
-                "protocol": env.receivedProtocol,
-                "recipients": env.recipients.map { rcpt -> [String: Any] in
-                    var r: [String: Any] = ["address": rcpt.address, "status": rcpt.status.rawValue]
-                    if let reply = rcpt.lastReply { r["last_reply"] = reply }
-                    return r
-                },
-            ]
-            if let helo = env.clientHelo { object["helo"] = helo }
-            object["history"] = env.history.map { attempt -> [String: Any] in
-                var a: [String: Any] = ["time": isoDate(attempt.time), "result": attempt.result.rawValue, "reply": attempt.reply,
-                                        "recipients": attempt.recipients.map { env.recipients[$0].address }]
-                if let hop = attempt.nextHop { a["next_hop"] = hop }
-                return a
+        private func printEnvelope(_ envelope: Envelope) {
+            print("id: \(envelope.id)")
+            print("created: \(QueueListing.isoDate(envelope.created))")
+            print("state: \(envelope.state.rawValue)")
+            print("sender: <\(envelope.sender)>")
+            print("size: \(envelope.size)")
+            print("attempts: \(envelope.attempts)")
+            if let next = envelope.nextAttempt { print("next-attempt: \(QueueListing.isoDate(next))") }
+            if let reply = envelope.lastReply { print("last-reply: \(reply)") }
+            print("client: \(envelope.clientAddress) (\(envelope.clientHelo ?? "-")) \(envelope.receivedProtocol)")
+            for rcpt in envelope.recipients {
+                print("recipient: <\(rcpt.address)> \(rcpt.status.rawValue)\(rcpt.lastReply.map { " (\($0))" } ?? "")")
             }
-            if let next = env.nextAttempt { object["next_attempt"] = isoDate(next) }
-            if let reply = env.lastReply { object["last_reply"] = reply }
-            return object
+            for attempt in envelope.history {
+                let who = attempt.recipients.map { "<\(envelope.recipients[$0].address)>" }.joined(separator: " ")
+                print("attempt: \(QueueListing.isoDate(attempt.time)) \(attempt.result.rawValue) via \(attempt.nextHop ?? "-") \(who): \(attempt.reply)")
+            }
         }
     }
 
-    static func render(_ value: Any) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys])
-        return String(decoding: data, as: UTF8.self)
-    }
+    struct Summary: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Undelivered recipients by destination domain and age in minutes, like Postfix's qshape.")
 
-    static func isoDate(_ date: Date) -> String {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return formatter.string(from: date)
+        @Option(help: "Only messages in this state: ready, deferred, hold, quarantine.")
+        var state: String?
+
+        @OptionGroup var location: Location
+
+        func run() throws {
+            var filter = QueueFilter()
+            if let state {
+                guard let value = Envelope.State(rawValue: state) else { throw ValidationError("--state: unknown state \(state)") }
+                filter.state = value
+            }
+            let envelopes = try QueueReader(directory: try location.resolved().queue).list().compactMap { entry -> Envelope? in
+                if case .envelope(let envelope) = entry, filter.matches(envelope) { return envelope }
+                return nil
+            }
+            print(QueueListing.summary(envelopes, now: Date()), terminator: "")
+        }
     }
 }

@@ -18,12 +18,14 @@ struct DestinationHealthTests {
         case admit(at: Double, Health.Admission)
         case record(Health.Verdict, at: Double, Health.Transition?)
         case abandon(at: Double)
+        case flush(at: Double)
 
         var description: String {
             switch self {
             case .admit(let at, let admission): return "admit at \(at) → \(admission)"
             case .record(let verdict, let at, let transition): return "record \(verdict) at \(at) → \(String(describing: transition))"
             case .abandon(let at): return "abandon at \(at)"
+            case .flush(let at): return "flush at \(at)"
             }
         }
     }
@@ -68,6 +70,11 @@ struct DestinationHealthTests {
             .record(.unreachable(refused), at: 0, .markedDead(refused)),
             .admit(at: 60, .probe), .abandon(at: 61), .admit(at: 61, .probe), .admit(at: 61, .waitForProbe),
         ]),
+        ("queue flush ends the cool-down: the next attempt is the probe", .init(deadAfter: 1, deadTime: 600), [
+            .record(.unreachable(refused), at: 0, .markedDead(refused)), .admit(at: 5, .suspended(suspendedRefused)),
+            .flush(at: 6), .admit(at: 6, .probe), .admit(at: 6, .waitForProbe),
+            .flush(at: 7), .admit(at: 7, .waitForProbe), // a probe under way is left to finish
+        ]),
     ]
 
     @Test("scenarios", arguments: scenarios)
@@ -82,6 +89,8 @@ struct DestinationHealthTests {
                 #expect(health.record(verdict, now: start + at) == expected, "\(name), step \(number): \(step)")
             case .abandon(let at):
                 health.abandon(now: start + at)
+            case .flush(let at):
+                health.endCoolDown(now: start + at)
             }
         }
     }

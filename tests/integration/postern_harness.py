@@ -16,6 +16,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,18 +322,26 @@ def header_count(message: bytes, name: str) -> int:
 class Queue:
     """Reads the queue through the CLI (`postern queue …`) and, for bodies, the spool files."""
 
-    def __init__(self, binary: str, directory: Path):
+    def __init__(self, binary: str, directory: Path, socket_path: Path | None = None):
         self.binary = binary
         self.dir = Path(directory)
+        self.socket = socket_path
 
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([self.binary, "queue", *args, "--queue-dir", str(self.dir)],
                               capture_output=True, timeout=60)
 
+    def control(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+        """A queue command that goes through the daemon's control socket."""
+        extra = ["--socket", str(self.socket)] if self.socket else []
+        return subprocess.run([self.binary, "queue", *args, "--queue-dir", str(self.dir), *extra],
+                              capture_output=True, timeout=60, input=stdin)
+
     def list(self) -> list[dict]:
+        """`queue list --json`: one JSON object per line."""
         p = self._run("list", "--json")
         assert p.returncode == 0, f"queue list --json exited {p.returncode}: {p.stderr.decode()}"
-        return json.loads(p.stdout)
+        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
 
     def ids(self) -> list[str]:
         return [entry["id"] for entry in self.list()]
@@ -368,12 +377,15 @@ class Queue:
 
 def render_config(port: int, queue_dir: str, *, limits: dict | None = None,
                   tls: tuple[str, str] | None = None, ipv6: bool = False, extra: str = "",
-                  delivery: str | None = None, policy: bool = False) -> str:
+                  delivery: str | None = None, policy: bool = False, control_socket: str | None = None) -> str:
     policy_line = ['policy = "policy.toml"'] if policy else []
     lines = [f'hostname = "{HOSTNAME}"', "", "[[listener]]", f'address = "127.0.0.1:{port}"', *policy_line, ""]
     if ipv6:
         lines += ["[[listener]]", f'address = "[::1]:{port}"', *policy_line, ""]
     lines += ["[queue]", f'directory = "{queue_dir}"', ""]
+    if control_socket:
+        # pytest's directories are too deep for a Unix socket path (107 bytes).
+        lines += ["[control]", f'socket = "{control_socket}"', ""]
     if limits:
         lines.append("[limits]")
         lines += [f"{k} = {v}" for k, v in limits.items()]
@@ -410,7 +422,10 @@ class PosternServer:
         self.config_path = self.workdir / "postern.toml"
         self.queue_dir = self.workdir / "queue"
         self.stderr_path = self.workdir / "stderr.log"
-        self.queue = Queue(binary, self.queue_dir)
+        self.control_dir = Path(tempfile.mkdtemp(prefix="pst"))
+        self.control_socket = self.control_dir / "control.sock"
+        self.extra_config = ""
+        self.queue = Queue(binary, self.queue_dir, self.control_socket)
         self.starts = 0
 
     # -- lifecycle
@@ -422,7 +437,9 @@ class PosternServer:
                 (self.workdir / "policy.toml").write_text(self.policy)
             self.config_path.write_text(render_config(self.port, "queue", limits=self.limits, tls=self.tls,
                                                        ipv6=self.ipv6, delivery=self.delivery,
-                                                       policy=self.policy is not None))
+                                                       policy=self.policy is not None,
+                                                       control_socket=str(self.control_socket),
+                                                       extra=self.extra_config))
             self.starts += 1
             with open(self.stderr_path, "ab") as err:
                 err.write(f"----- start #{self.starts} on port {self.port}\n".encode())

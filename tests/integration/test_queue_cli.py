@@ -13,7 +13,9 @@ def run(binary, *args):
 def test_empty_queue(server):
     p = run(server.binary, "list", "--json", "--queue-dir", str(server.queue_dir))
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout) == []
+    assert p.stdout == b""
+    p = run(server.binary, "list", "--queue-dir", str(server.queue_dir))
+    assert p.returncode == 0 and p.stdout == b"Mail queue is empty\n", p
 
 
 def test_show_json_matches_list(server):

@@ -3,7 +3,7 @@ import MailQueue
 
 /// Turns a control request into a queue operation and its report into the reply.
 enum ControlDispatcher {
-    static func handle(_ request: ControlRequest, control: QueueControl) -> ControlReply {
+    static func handle(_ request: ControlRequest, control: QueueControl) async -> ControlReply {
         let operation: QueueControl.Operation
         switch request.command {
         case .ping: return ControlReply()
@@ -29,7 +29,7 @@ enum ControlDispatcher {
         } else {
             return .failure("no messages named: give queue IDs, --all or --domain")
         }
-        let report = control.perform(operation, on: selection)
+        let report = await control.perform(operation, on: selection)
         return ControlReply(done: report.done.map(\.description),
                             skipped: skipped + report.skipped.map { .init(id: $0.id, reason: $0.reason) })
     }
