@@ -26,9 +26,12 @@ public struct OutboundMessage: Sendable, Hashable {
     /// Received with SMTPUTF8 (RFC 6531).
     public var smtpUTF8: Bool
     public var body: MessageBody
+    /// Header fields decided after the body was spooled (the envelope's
+    /// added fields), sent ahead of the untouched body; counted in `size`.
+    public var prefix: ByteBuffer
 
     public init(id: String, sender: String, recipients: [String], size: Int,
-                eightBitMIME: Bool = false, smtpUTF8: Bool = false, body: MessageBody) {
+                eightBitMIME: Bool = false, smtpUTF8: Bool = false, body: MessageBody, prefix: ByteBuffer = ByteBuffer()) {
         self.id = id
         self.sender = sender
         self.recipients = recipients
@@ -36,14 +39,16 @@ public struct OutboundMessage: Sendable, Hashable {
         self.eightBitMIME = eightBitMIME
         self.smtpUTF8 = smtpUTF8
         self.body = body
+        self.prefix = prefix
     }
 
     /// A queued message; `recipients` defaults to those still pending or deferred.
     public init(envelope: Envelope, bodyPath: String, recipients: [String]? = nil) {
         let open = envelope.recipients.filter { $0.status == .pending || $0.status == .deferred }.map(\.address)
+        let prefix = ByteBuffer(string: envelope.addedHeaders.joined())
         self.init(id: envelope.id.description, sender: envelope.sender, recipients: recipients ?? open,
-                  size: envelope.size, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,
-                  body: .file(path: bodyPath))
+                  size: envelope.size + prefix.readableBytes, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,
+                  body: .file(path: bodyPath), prefix: prefix)
     }
 
     /// The message cannot go to a server without SMTPUTF8 (RFC 6531 §3.2):

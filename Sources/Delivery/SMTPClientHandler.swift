@@ -249,9 +249,15 @@ final class SMTPClientHandler: ChannelDuplexHandler {
         }
         stuffer = DotStuffer()
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        bodyReader.read(message.body, chunkSize: options.bodyChunkSize, on: context.eventLoop) { chunk in
-            let (handler, context) = bound.value
-            return handler.writeBodyChunk(chunk, end: false, context: context)
+        let (reader, chunkSize, eventLoop) = (bodyReader, options.bodyChunkSize, context.eventLoop)
+        // Fields added after spooling go first; the body file is sent as it is.
+        let prefixSent = message.prefix.readableBytes > 0
+            ? writeBodyChunk(message.prefix, end: false, context: context) : eventLoop.makeSucceededVoidFuture()
+        prefixSent.flatMap {
+            reader.read(message.body, chunkSize: chunkSize, on: eventLoop) { chunk in
+                let (handler, context) = bound.value
+                return handler.writeBodyChunk(chunk, end: false, context: context)
+            }
         }
         .assumeIsolated().flatMap { [self] in
             writeBodyChunk(ByteBuffer(), end: true, context: context)

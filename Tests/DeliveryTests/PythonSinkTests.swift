@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import MailQueue
 import NIOCore
 import NIOPosix
 import SMTPCore
@@ -123,6 +124,26 @@ struct PythonSinkTests {
         let outcomes = await SMTPClient.deliver(to: "127.0.0.1", port: sink.port, messages: [message()], options: strict, on: group)
         #expect(outcomes.first?.recipients.allSatisfy { $0.isDeferred && $0.statusCode == "4.7.5" } == true, "\(outcomes)")
         #expect(try sink.messages().count == 1)
+    }
+
+    /// The envelope's added header fields go ahead of the untouched body file.
+    @Test func addedHeaderFieldsPrecedeTheBodyFile() async throws {
+        let sink = try PythonSink([])
+        defer { sink.stop() }
+        let work = try LoopbackPeers.temporaryDirectory("prefix")
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let body = "Subject: scanned\r\n\r\n.dot\r\nbody\r\n"
+        try Data(body.utf8).write(to: URL(fileURLWithPath: work + "/m.eml"))
+        var envelope = Envelope(id: QueueID(value: 1), sender: "s@y.test", recipients: [.init(address: "a@x.test")],
+                                size: body.utf8.count, clientAddress: "127.0.0.1", clientHelo: nil, receivedProtocol: "ESMTP")
+        envelope.addedHeaders = ["X-Spam-Flag: NO\r\n", "X-Note: two\r\n\tlines\r\n"]
+        let message = OutboundMessage(envelope: envelope, bodyPath: work + "/m.eml")
+        #expect(message.size == body.utf8.count + envelope.addedHeaders.joined().utf8.count)
+        let connection = try await SMTPConnection.open(host: "127.0.0.1", port: sink.port, options: options(), group: group)
+        let outcome = await connection.send(message)
+        await connection.close()
+        #expect(outcome.allDelivered, "\(outcome)")
+        #expect(try sink.messages().first?.content == Data(("X-Spam-Flag: NO\r\nX-Note: two\r\n\tlines\r\n" + body).utf8))
     }
 
     @Test func sizeAnnouncedAndHonoured() async throws {
