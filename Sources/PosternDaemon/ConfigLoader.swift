@@ -157,6 +157,7 @@ struct TableReader {
             ("max_recipients", \.limits.maxRecipients, 1...100_000),
             ("max_errors", \.limits.maxErrors, 1...1000),
             ("max_refused_recipients", \.limits.maxRefusedRecipients, 1...100_000),
+            ("max_junk_commands", \.limits.maxJunkCommands, 0...1_000_000),
             ("max_connections", \.limits.maxConnections, 1...1_000_000),
             ("max_connections_per_ip", \.limits.maxConnectionsPerIP, 1...1_000_000),
             ("command_timeout", \.limits.commandTimeoutSeconds, 1...86400),

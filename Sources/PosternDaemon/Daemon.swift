@@ -11,16 +11,22 @@ import DNS
 import DNSModel
 import Policy
 import SPF
+import ServiceLifecycle
 
-/// The running relay: the queue, the listeners, and signal handling.
-/// SIGTERM/SIGINT stop accepting, let sessions in flight finish (up to
-/// `shutdownGraceSeconds`), drain the committer and exit with the queue intact.
+/// The running relay: the queue, the listeners, delivery and the control
+/// socket, each a `Service` in one swift-service-lifecycle `ServiceGroup`.
+/// SIGTERM/SIGINT stop them in reverse order: listeners stop accepting and
+/// let sessions in flight finish (up to `shutdownGraceSeconds`), the control
+/// socket goes, delivery lets attempts in flight end; then the committer
+/// drains and the queue is closed intact. SIGHUP reloads (`Reloader`).
 public final class Daemon: Sendable {
     public let config: PosternConfig
+    let source: ConfigSource
     let logger: Logger
 
-    public init(config: PosternConfig, logger: Logger) {
+    public init(config: PosternConfig, source: ConfigSource = ConfigSource(file: nil), logger: Logger) {
         self.config = config
+        self.source = source
         self.logger = logger
     }
 
@@ -43,31 +49,12 @@ public final class Daemon: Sendable {
         for id in recovery.corrupt {
             logger.warning("unreadable envelope moved to corrupt/", metadata: ["id": "\(id)"])
         }
-        let tls = try config.tls.map { tls in
-            var tlsConfig = TLSConfiguration.makeServerConfiguration(
-                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { .certificate($0) },
-                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
-            tlsConfig.minimumTLSVersion = .tlsv12
-            return try NIOSSLContext(configuration: tlsConfig)
-        }
+        let tls = try Self.makeTLS(config)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         let sessions = SessionRegistry()
-        let limits = config.limits
-        let logger = self.logger
-        let connections = ConnectionLimiter(
-            maxTotal: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIP,
-            stressPercent: limits.stressThresholdPercent
-        ) { stressed, open in
-            // Postfix's stress mode: idle and slow clients give their slots up sooner.
-            logger.notice(stressed ? "stress mode on: connection table nearly full, timers shortened"
-                                   : "stress mode off: timers back to normal",
-                          metadata: ["open": "\(open)", "max": "\(limits.maxConnections)",
-                                     "stress_timeout": "\(limits.stressTimeoutSeconds)"])
-            sessions.announceTimerChange()
-        }
         FileDescriptorLimit.raise(logger: logger)
         var context = ServerContext(hostname: config.hostname, limits: config.limits, tls: tls, queue: queue,
-                                    logger: logger, connections: connections, sessions: sessions)
+                                    logger: logger, connections: makeConnectionLimiter(sessions: sessions), sessions: sessions)
         let needsSPF = config.listeners.contains { $0.policy?.spf.enabled == true }
         let dns = config.delivery.enabled || needsSPF ? try makeResolver() : nil
         let agent = try dns.flatMap { dns in
@@ -81,69 +68,29 @@ public final class Daemon: Sendable {
         } else {
             logger.info("delivery is off: accepted mail stays queued")
         }
-        let deliveryTask = agent.map { agent in Task { await agent.run() } }
         var channels: [Channel] = []
         do {
-            // Listeners naming the same file share one policy, so its rate
-            // and AUTH failure counters see all of a client's connections.
-            var policies: [String: ListenerPolicy] = [:]
-            for listener in config.listeners {
-                var listenerContext = context
-                let policy = listener.policyFile.flatMap { policies[$0] } ?? makePolicy(listener, resolver: dns?.cache)
-                if let file = listener.policyFile { policies[file] = policy }
-                listenerContext.policy = policy
-                let channel = try await SMTPListener(host: listener.host, port: listener.port, context: listenerContext,
-                                                     group: group).bind()
-                logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(tls != nil)",
-                                                    "policy": "\(listener.policyFile ?? "built-in")"])
-                channels.append(channel)
-            }
+            let listeners = try await bindListeners(context: context, resolver: dns?.cache, group: group, channels: &channels)
+            let reloader = Reloader(source: source, running: config, listeners: listeners, resolver: dns?.cache, logger: logger)
+            let control = try await bindControlSocket(queue: queue, agent: agent, reloader: reloader, group: group)
+            channels.append(control.channel)
+            var services: [any Service] = []
+            if let agent { services.append(DeliveryService(agent: agent)) }
+            services.append(ControlService(server: control.server, channel: control.channel))
+            services.append(ListenerService(channels: Array(channels.dropLast()), sessions: sessions,
+                                            grace: .seconds(config.shutdownGraceSeconds), logger: logger))
+            services.append(ReloadService(reloader: reloader))
+            let serviceGroup = ServiceGroup(configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+            try await serviceGroup.run()
         } catch {
             for channel in channels { try? await channel.close() }
+            dns?.upstream.shutdown()
             try await group.shutdownGracefully()
             queue.close()
             throw error
         }
-
-        let control = QueueControl(queue: queue, agent: agent, logger: logger)
-        var controlSettings = ControlServer.Settings(path: controlPath)
-        controlSettings.mode = mode_t(config.control.mode)
-        controlSettings.group = config.control.group.flatMap { getgrnam($0)?.pointee.gr_gid }
-        let controlServer = ControlServer(settings: controlSettings, logger: logger) { request in
-            await ControlDispatcher.handle(request, control: control)
-        }
-        do {
-            channels.append(try await controlServer.bind(group: group))
-            logger.info("control socket", metadata: ["path": "\(controlPath)"])
-        } catch {
-            for channel in channels { try? await channel.close() }
-            try await group.shutdownGracefully()
-            queue.close()
-            throw error
-        }
-
-        let signal = await Self.waitForTermination()
-        logger.info("shutting down", metadata: ["signal": "\(signal)"])
-        for channel in channels { try? await channel.close() }
-        // Idle sessions get 421 now; transactions in flight may finish.
-        sessions.announceShutdown()
-        let deadline = Date().addingTimeInterval(Double(config.shutdownGraceSeconds))
-        while sessions.count > 0 && Date() < deadline {
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-        if sessions.count > 0 {
-            logger.info("grace period over, closing sessions", metadata: ["sessions": "\(sessions.count)"])
-            sessions.closeAll()
-            let hardDeadline = Date().addingTimeInterval(2)
-            while sessions.count > 0 && Date() < hardDeadline {
-                try await Task.sleep(nanoseconds: 20_000_000)
-            }
-        }
-        if let agent, let deliveryTask {
-            agent.stop() // deliveries in flight finish or stay deferred
-            await deliveryTask.value
-        }
-        controlServer.removeSocket()
         dns?.upstream.shutdown()
         try await group.shutdownGracefully()
         queue.close()
@@ -152,6 +99,65 @@ public final class Daemon: Sendable {
             "messages": "\(stats.messages)", "sync_calls": "\(stats.syncCalls)", "batches": "\(stats.batches)",
             "failures": "\(stats.failures)",
         ])
+    }
+
+    /// The server's TLS context for STARTTLS, if a certificate is configured.
+    static func makeTLS(_ config: PosternConfig) throws -> NIOSSLContext? {
+        try config.tls.map { tls in
+            var tlsConfig = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(tls.certificateFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.keyFile, format: .pem)))
+            tlsConfig.minimumTLSVersion = .tlsv12
+            return try NIOSSLContext(configuration: tlsConfig)
+        }
+    }
+
+    /// Connection limits, and Postfix's stress mode when the table fills.
+    private func makeConnectionLimiter(sessions: SessionRegistry) -> ConnectionLimiter {
+        let limits = config.limits
+        let logger = self.logger
+        return ConnectionLimiter(
+            maxTotal: limits.maxConnections, maxPerAddress: limits.maxConnectionsPerIP,
+            stressPercent: limits.stressThresholdPercent
+        ) { stressed, open in
+            // Idle and slow clients give their slots up sooner.
+            logger.notice(stressed ? "stress mode on: connection table nearly full, timers shortened"
+                                   : "stress mode off: timers back to normal",
+                          metadata: ["open": "\(open)", "max": "\(limits.maxConnections)",
+                                     "stress_timeout": "\(limits.stressTimeoutSeconds)"])
+            sessions.announceTimerChange()
+        }
+    }
+
+    /// Binds every listener; `channels` collects them (to close on failure).
+    private func bindListeners(context: ServerContext, resolver: CachingResolver?, group: EventLoopGroup,
+                               channels: inout [Channel]) async throws -> [SMTPListener] {
+        var listeners: [SMTPListener] = []
+        for (listener, policy) in zip(config.listeners, Self.makePolicies(config, resolver: resolver)) {
+            var listenerContext = context
+            listenerContext.policy = policy
+            let smtpListener = SMTPListener(host: listener.host, port: listener.port, context: listenerContext, group: group)
+            channels.append(try await smtpListener.bind())
+            listeners.append(smtpListener)
+            logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(context.tls != nil)",
+                                                "policy": "\(listener.policyFile ?? "built-in")"])
+        }
+        return listeners
+    }
+
+    private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, reloader: Reloader,
+                                   group: EventLoopGroup) async throws -> (server: ControlServer, channel: Channel) {
+        let control = QueueControl(queue: queue, agent: agent, logger: logger)
+        var settings = ControlServer.Settings(path: config.controlSocketPath)
+        settings.mode = mode_t(config.control.mode)
+        settings.group = config.control.group.flatMap { getgrnam($0)?.pointee.gr_gid }
+        let server = ControlServer(settings: settings, logger: logger) { request in
+            if request.command == .reload { return reloader.reload().reply }
+            return await ControlDispatcher.handle(request, control: control)
+        }
+        let channel = try await server.bind(group: group)
+        logger.info("control socket", metadata: ["path": "\(settings.path)"])
+        return (server, channel)
     }
 
     /// One resolver (with its cache) for delivery and SPF; `[dns] servers`
@@ -167,11 +173,20 @@ public final class Daemon: Sendable {
         return (upstream, CachingResolver(upstream: upstream))
     }
 
-    /// The listener's policy file made into filters and back ends.
-    func makePolicy(_ listener: PosternConfig.Listener, resolver: (any DNSResolver)?) -> ListenerPolicy {
-        guard let policy = listener.policy else { return .builtIn(hostname: config.hostname) }
-        return ListenerPolicy.make(policy: policy, hostname: config.hostname,
-                                   spf: resolver.map { SPFEvaluator(resolver: $0, configuration: SPFConfiguration(receivingHost: config.hostname)) })
+    /// Each listener's policy file made into filters and back ends.
+    /// Listeners naming the same file share one policy, so its rate and AUTH
+    /// failure counters see all of a client's connections.
+    static func makePolicies(_ config: PosternConfig, resolver: (any DNSResolver)?) -> [ListenerPolicy] {
+        var shared: [String: ListenerPolicy] = [:]
+        return config.listeners.map { listener in
+            guard let policy = listener.policy else { return .builtIn(hostname: config.hostname) }
+            if let file = listener.policyFile, let existing = shared[file] { return existing }
+            let made = ListenerPolicy.make(
+                policy: policy, hostname: config.hostname,
+                spf: resolver.map { SPFEvaluator(resolver: $0, configuration: SPFConfiguration(receivingHost: config.hostname)) })
+            if let file = listener.policyFile { shared[file] = made }
+            return made
+        }
     }
 
     func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup, resolver: CachingResolver) throws -> DeliveryAgent {
@@ -203,42 +218,5 @@ public final class Daemon: Sendable {
         delivery.timeouts = ClientTimeouts(all: timeout)
         let router = Router(routes: routes, relayhost: relay, smtpPort: settings.port, resolver: resolver)
         return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger)
-    }
-
-    /// Suspends until SIGTERM or SIGINT; returns its name.
-    static func waitForTermination() async -> String {
-        await withCheckedContinuation { (continuation: CheckedContinuation<String, Never>) in
-            let queue = DispatchQueue(label: "postern.signals")
-            let once = OnceFlag()
-            var sources: [DispatchSourceSignal] = []
-            for (number, name) in [(SIGTERM, "TERM"), (SIGINT, "INT")] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler {
-                    if once.claim() { continuation.resume(returning: name) }
-                }
-                source.resume()
-                sources.append(source)
-            }
-            SignalSources.keep(sources)
-        }
-    }
-}
-
-/// Signal sources must outlive the wait; they live for the process.
-private enum SignalSources {
-    nonisolated(unsafe) static var retained: [DispatchSourceSignal] = []
-    static func keep(_ sources: [DispatchSourceSignal]) { retained += sources }
-}
-
-private final class OnceFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var claimed = false
-    func claim() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if claimed { return false }
-        claimed = true
-        return true
     }
 }

@@ -48,6 +48,15 @@ public enum SMTPCommand: Sendable, Hashable {
         case .auth: return "AUTH"
         }
     }
+
+    /// Commands that move no mail (Postfix's junk commands, with the
+    /// greetings, which a flooder can repeat as cheaply).
+    public var isJunk: Bool {
+        switch self {
+        case .noop, .rset, .vrfy, .expn, .help, .helo, .ehlo: return true
+        case .mail, .rcpt, .data, .bdat, .quit, .startTLS, .auth: return false
+        }
+    }
 }
 
 /// Why a command line could not be parsed; each maps to one reply.

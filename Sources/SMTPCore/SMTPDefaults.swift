@@ -12,6 +12,10 @@ public struct SMTPLimits: Sendable, Equatable {
     /// a client probing for a relay or for addresses gets a bounded number
     /// of tries per connection (Postfix counts these as errors too).
     public var maxRefusedRecipients: Int = 100
+    /// NOOP, RSET, VRFY, EXPN, HELP, HELO and EHLO a session may send
+    /// between accepted messages before each counts as an error (Postfix's
+    /// smtpd_junk_command_limit); 0: no limit.
+    public var maxJunkCommands: Int = 100
     /// Longest header section held in memory while looking for Message-ID
     /// and Date; past it the rest is streamed untouched.
     public var maxHeaderBytes: Int = 256 * 1024

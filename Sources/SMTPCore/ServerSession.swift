@@ -73,6 +73,8 @@ public struct ServerSession: Sendable {
     public internal(set) var transaction: Transaction?
     public private(set) var tlsActive = false
     public private(set) var errorCount = 0
+    /// NOOP, RSET, VRFY, EXPN, HELP, HELO and EHLO since the last accepted message.
+    public private(set) var junkCommands = 0
     /// The AUTH identity once authenticated (RFC 4954 §4).
     public internal(set) var authenticatedUser: String?
     public internal(set) var authFailures = 0
@@ -103,6 +105,21 @@ public struct ServerSession: Sendable {
     // MARK: commands
 
     public mutating func receive(_ command: SMTPCommand) -> Action {
+        let action = respond(to: command)
+        guard command.isJunk, limits.maxJunkCommands > 0 else { return action }
+        // Postfix's smtpd_junk_command_limit: past the limit every junk
+        // command is an error, so a client that only flood-pipelines NOOPs
+        // or EHLOs is cut off instead of costing CPU for ever.
+        junkCommands += 1
+        guard junkCommands > limits.maxJunkCommands else { return action }
+        errorCount += 1
+        guard errorCount >= limits.maxErrors else { return action }
+        state = .closed
+        return .close([SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 7, 0),
+                                 text: "\(configuration.hostname) Too many junk commands, closing connection")])
+    }
+
+    private mutating func respond(to command: SMTPCommand) -> Action {
         switch command {
         case .helo(let name): return hello(name, extended: false)
         case .ehlo(let name): return hello(name, extended: true)
@@ -355,6 +372,7 @@ public struct ServerSession: Sendable {
     /// The queue made the message durable: now, and only now, 250.
     public mutating func commitSucceeded(queueID: String) -> SMTPReply {
         transaction = nil
+        junkCommands = 0
         state = .ready
         return SMTPReply(code: 250, enhanced: .success, text: "Ok: queued as \(queueID)")
     }

@@ -36,17 +36,23 @@ public final class ConnectionLimiter: Sendable {
     /// The table is nearly full: sessions use the stress timers.
     public var isStressed: Bool { counts.withLockedValue { $0.stressed } }
 
-    public enum Refusal: Sendable, Equatable {
+    public enum Refusal: Error, Sendable, Equatable {
         case tooManyConnections
         case tooManyFromAddress
     }
 
-    /// Takes a slot for `address`, or says why not.
-    public func acquire(_ address: String) -> Refusal? {
+    /// Takes a slot for `address`, or says why not. Trusted clients count
+    /// towards the total but not towards the per-address limit.
+    public func acquire(_ address: String, exemptFromPerAddressLimit exempt: Bool = false) -> Result<ConnectionSlot, Refusal> {
+        if let refusal = take(address, exempt: exempt) { return .failure(refusal) }
+        return .success(ConnectionSlot(limiter: self, address: address))
+    }
+
+    private func take(_ address: String, exempt: Bool) -> Refusal? {
         let (refusal, change) = counts.withLockedValue { counts -> (Refusal?, Int?) in
             if counts.total >= maxTotal { return (.tooManyConnections, nil) }
             let current = counts.perAddress[address, default: 0]
-            if current >= maxPerAddress { return (.tooManyFromAddress, nil) }
+            if current >= maxPerAddress && !exempt { return (.tooManyFromAddress, nil) }
             counts.total += 1
             counts.perAddress[address] = current + 1
             guard let stressStart, !counts.stressed, counts.total >= stressStart else { return (nil, nil) }
@@ -57,7 +63,7 @@ public final class ConnectionLimiter: Sendable {
         return refusal
     }
 
-    public func release(_ address: String) {
+    fileprivate func release(_ address: String) {
         let change = counts.withLockedValue { counts -> Int? in
             counts.total -= 1
             let left = counts.perAddress[address, default: 1] - 1
@@ -72,19 +78,88 @@ public final class ConnectionLimiter: Sendable {
     public var openConnections: Int { counts.withLockedValue { $0.total } }
 }
 
+/// One connection's place in the limiter, given back once: when the
+/// session decides to close (before its last reply goes out, so a client
+/// that reconnects at once after 221 finds the place free) or when the
+/// channel closes, whichever comes first.
+public final class ConnectionSlot: Sendable {
+    private let limiter: ConnectionLimiter
+    private let address: String
+    private let held = NIOLockedValueBox(true)
+
+    fileprivate init(limiter: ConnectionLimiter, address: String) {
+        self.limiter = limiter
+        self.address = address
+    }
+
+    public func release() {
+        let wasHeld = held.withLockedValue { held in
+            defer { held = false }
+            return held
+        }
+        if wasHeld { limiter.release(address) }
+    }
+}
+
 /// The open sessions, so that shutdown can tell each of them (RFC 5321 §3.8:
 /// a server ends a session only after QUIT, a timeout or a 421).
 public final class SessionRegistry: Sendable {
-    private let channels = NIOLockedValueBox([ObjectIdentifier: any Channel]())
+    private struct State {
+        var channels: [ObjectIdentifier: any Channel] = [:]
+        /// Waiting for the last session to end (shutdown), by token.
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+        /// Tokens whose time ran out before they were parked.
+        var expired: Set<Int> = []
+        var nextToken = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
 
     public init() {}
 
     func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        channels.withLockedValue { $0[id] = channel }
+        state.withLockedValue { $0.channels[id] = channel }
         channel.closeFuture.whenComplete { [self] _ in
-            _ = self.channels.withLockedValue { $0.removeValue(forKey: id) }
+            let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+                state.channels.removeValue(forKey: id)
+                guard state.channels.isEmpty else { return [] }
+                defer { state.waiters = [:] }
+                return Array(state.waiters.values)
+            }
+            waiters.forEach { $0.resume() }
         }
+    }
+
+    /// Returns when no session is open, or after `timeout`; true if none is.
+    public func waitUntilEmpty(timeout: Duration) async -> Bool {
+        let token = state.withLockedValue { state in
+            defer { state.nextToken += 1 }
+            return state.nextToken
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.stopWaiting(token)
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let parked = state.withLockedValue { state -> Bool in
+                if state.channels.isEmpty || state.expired.remove(token) != nil { return false }
+                state.waiters[token] = continuation
+                return true
+            }
+            if !parked { continuation.resume() }
+        }
+        timer.cancel()
+        return count == 0
+    }
+
+    private func stopWaiting(_ token: Int) {
+        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+            if let waiter = state.waiters.removeValue(forKey: token) { return waiter }
+            state.expired.insert(token)
+            return nil
+        }
+        waiter?.resume()
     }
 
     /// Idle sessions get 421 at once; one in a transaction finishes it first.
@@ -97,7 +172,7 @@ public final class SessionRegistry: Sendable {
         broadcast(ShutdownNotice(force: true))
     }
 
-    public var count: Int { channels.withLockedValue { $0.count } }
+    public var count: Int { state.withLockedValue { $0.channels.count } }
 
     /// Stress began or ended: every session sets its timer again.
     public func announceTimerChange() {
@@ -105,7 +180,7 @@ public final class SessionRegistry: Sendable {
     }
 
     private func broadcast(_ event: any Sendable) {
-        for channel in channels.withLockedValue({ Array($0.values) }) {
+        for channel in state.withLockedValue({ Array($0.channels.values) }) {
             channel.pipeline.fireUserInboundEventTriggered(event)
         }
     }

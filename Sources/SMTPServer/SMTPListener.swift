@@ -1,4 +1,6 @@
+import DNSModel
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import SMTPCore
@@ -6,21 +8,29 @@ import SMTPCore
 /// One listening socket: accepts connections, applies the connection
 /// limits, and gives each client its own `SMTPServerHandler`.
 public final class SMTPListener: Sendable {
-    public let context: ServerContext
     public let host: String
     public let port: Int
     private let group: EventLoopGroup
+    /// What new sessions get; a reload replaces it, sessions in flight keep theirs.
+    private let current: NIOLockedValueBox<ServerContext>
 
     public init(host: String, port: Int, context: ServerContext, group: EventLoopGroup) {
         self.host = host
         self.port = port
-        self.context = context
+        current = NIOLockedValueBox(context)
         self.group = group
+    }
+
+    public var context: ServerContext { current.withLockedValue { $0 } }
+
+    /// New sessions use `context` from now on (configuration reload).
+    public func replaceContext(_ context: ServerContext) {
+        current.withLockedValue { $0 = context }
     }
 
     /// Binds and returns the server channel; close it to stop accepting.
     public func bind() async throws -> Channel {
-        let context = self.context
+        let current = self.current
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -30,16 +40,24 @@ public final class SMTPListener: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { channel in
+                let context = current.withLockedValue { $0 }
                 let address = channel.remoteAddress?.ipAddress ?? "unknown"
-                if let refusal = context.connections.acquire(address) {
+                // As Postfix exempts mynetworks: the intranet's own relays may
+                // open as many sessions as the total limit allows.
+                let trusted = IPAddress(address).map { context.policy.config.relay.trustedNetworks.contains($0) } ?? false
+                let slot: ConnectionSlot
+                switch context.connections.acquire(address, exemptFromPerAddressLimit: trusted) {
+                case .failure(let refusal):
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal, hostname: context.hostname))
                     }
+                case .success(let acquired):
+                    slot = acquired
                 }
-                channel.closeFuture.whenComplete { _ in context.connections.release(address) }
+                channel.closeFuture.whenComplete { _ in slot.release() }
                 context.sessions.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address))
+                    try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address, slot: slot))
                 }
             }
         return try await bootstrap.bind(host: host, port: port).get()

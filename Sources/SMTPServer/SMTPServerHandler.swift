@@ -47,9 +47,12 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     var timeout: Scheduled<Void>?
     var deadlines = SessionDeadlines(now: .now())
     var logger: Logger
+    /// Given back as soon as the session decides to close.
+    private let slot: ConnectionSlot?
 
-    public init(server: ServerContext, clientAddress: String) {
+    public init(server: ServerContext, clientAddress: String, slot: ConnectionSlot? = nil) {
         self.server = server
+        self.slot = slot
         self.clientAddress = clientAddress
         clientIP = IPAddress(clientAddress)
         var limits = server.limits
@@ -392,6 +395,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     private func close(context: ChannelHandlerContext) {
         closing = true
+        slot?.release()
         flush(context: context)
         timeout?.cancel()
         context.close(promise: nil)

@@ -21,6 +21,12 @@ struct QueueCommand: ParsableCommand {
         @Option(name: .long, help: "Control socket (default: control.sock in the queue directory).")
         var socket: String?
 
+        /// The control socket; the configuration is read only when --socket is not given.
+        func socketPath() throws -> String {
+            if let socket { return socket }
+            return try resolved().socket
+        }
+
         func resolved() throws -> (queue: String, socket: String) {
             var settings = PosternConfig()
             if let config {

@@ -28,7 +28,7 @@ extension QueueControlCommand {
         let request = ControlRequest(command: Self.command, ids: named, all: all, domain: domain)
         let reply: ControlReply
         do {
-            reply = try ControlClient(path: try location.resolved().socket).send(request)
+            reply = try ControlClient(path: try location.socketPath()).send(request)
         } catch {
             FileHandle.standardError.write(Data("postern: \(error)\n".utf8))
             throw ExitCode(1)
@@ -58,6 +58,7 @@ extension ControlRequest.Command {
         case .bounce: return "bounced"
         case .requeue: return "requeued"
         case .ping: return "answered"
+        case .reload: return "reloaded"
         }
     }
 }

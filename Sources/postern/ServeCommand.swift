@@ -16,28 +16,23 @@ struct Serve: AsyncParsableCommand {
     var queueDir: String?
 
     func run() async throws {
-        var settings = PosternConfig()
-        if let config {
-            do {
-                settings = try ConfigLoader.load(file: config)
-            } catch {
-                FileHandle.standardError.write(Data("postern: configuration errors:\n\(error)\n".utf8))
-                throw ExitCode(78) // EX_CONFIG
-            }
-        }
+        var source = ConfigSource(file: config, queueDirectory: queueDir)
         if let listen {
             guard let listener = PosternConfig.parseListenAddress(listen) else {
                 throw ValidationError("--listen expects HOST:PORT, e.g. 127.0.0.1:2525")
             }
-            // The first listener's policy stays with the new address.
-            let first = settings.listeners.first
-            settings.listeners = [PosternConfig.Listener(host: listener.host, port: listener.port,
-                                                         policyFile: first?.policyFile, policy: first?.policy)]
+            source.listen = (listener.host, listener.port)
         }
-        if let queueDir { settings.queueDirectory = queueDir }
+        let settings: PosternConfig
+        do {
+            settings = try source.load()
+        } catch {
+            FileHandle.standardError.write(Data("postern: configuration errors:\n\(error)\n".utf8))
+            throw ExitCode(78) // EX_CONFIG
+        }
         let logger = Daemon.makeLogger(config: settings)
         do {
-            try await Daemon(config: settings, logger: logger).run()
+            try await Daemon(config: settings, source: source, logger: logger).run()
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)

@@ -201,6 +201,23 @@ struct ServerSessionTests {
         #expect(Self.send(&s, "MAIL FROM:<a@b.example>") == "250 2.1.0")
     }
 
+    @Test func junkCommandsPastTheLimitBecomeErrors() {
+        var s = Self.session { $0.maxJunkCommands = 5 }
+        for _ in 0..<5 { #expect(Self.send(&s, "NOOP") == "250 2.0.0") }
+        #expect(Self.send(&s, "VRFY x") == "252 2.0.0")
+        #expect(Self.send(&s, "RSET") == "250 2.0.0")
+        #expect(Self.send(&s, "NOOP") == "close[421 4.7.0]") // the third error
+    }
+
+    @Test func anAcceptedMessageResetsTheJunkCount() {
+        var s = Self.session { $0.maxJunkCommands = 2 }
+        Self.expectDialogue(&s, [("EHLO c", "250"), ("NOOP", "250 2.0.0"), ("MAIL FROM:<a@b.example>", "250 2.1.0"),
+                                 ("RCPT TO:<b@x.example>", "250 2.1.5"), ("DATA", "data 354")])
+        _ = s.contentEnded()
+        _ = s.commitSucceeded(queueID: "X")
+        #expect(s.junkCommands == 0 && s.errorCount == 0)
+    }
+
     @Test func bareLineEndingInDataCloses() {
         var s = Self.session()
         Self.expectDialogue(&s, [("EHLO c", "250"), ("MAIL FROM:<a@b.example>", "250 2.1.0"),

@@ -9,7 +9,7 @@ import Testing
 @Suite("SMTP handler: backpressure, deadlines, text checks")
 struct HandlerFlowTests {
     @Test func commandsWaitWhileRepliesCannotBeSent() async throws {
-        let h = try await HandlerHarness()
+        let h = try await HandlerHarness { $0.maxJunkCommands = 0 }
         h.channel.isWritable = false
         try await h.send(String(repeating: "NOOP\r\n", count: 200))
         #expect(try await h.channel.readOutbound(as: ByteBuffer.self) == nil)
@@ -123,20 +123,39 @@ struct HandlerFlowTests {
 
 @Suite("Connection limiter stress mode")
 struct ConnectionStressTests {
-    @Test func entersAtTheThresholdAndLeavesWithHysteresis() {
+    @Test func entersAtTheThresholdAndLeavesWithHysteresis() throws {
         let changes = NIOLockedValueBox<[Bool]>([])
         let limiter = ConnectionLimiter(maxTotal: 100, maxPerAddress: 100, stressPercent: 80) { stressed, _ in
             changes.withLockedValue { $0.append(stressed) }
         }
-        for _ in 0..<79 { _ = limiter.acquire("a") }
+        var slots = (0..<79).compactMap { _ in try? limiter.acquire("a").get() }
         #expect(!limiter.isStressed)
-        _ = limiter.acquire("a")
+        slots.append(try #require(try? limiter.acquire("a").get()))
         #expect(limiter.isStressed)
-        limiter.release("a")
+        slots.removeLast().release()
         #expect(limiter.isStressed) // 79: still within the hysteresis band
-        for _ in 0..<8 { limiter.release("a") }
+        for _ in 0..<8 { slots.removeLast().release() }
         #expect(!limiter.isStressed) // 71 < 72
         #expect(changes.withLockedValue { $0 } == [true, false])
+    }
+
+    @Test func trustedClientsPassThePerAddressLimitButNotTheTotal() {
+        let limiter = ConnectionLimiter(maxTotal: 3, maxPerAddress: 1)
+        let first = limiter.acquire("10.0.0.1")
+        #expect(Self.refusal(limiter.acquire("10.0.0.1")) == .tooManyFromAddress)
+        let trusted = (0..<2).map { _ in limiter.acquire("10.0.0.1", exemptFromPerAddressLimit: true) }
+        #expect(trusted.allSatisfy { (try? $0.get()) != nil })
+        #expect(Self.refusal(limiter.acquire("10.0.0.2", exemptFromPerAddressLimit: true)) == .tooManyConnections)
+        // A slot is given back once, however often it is released.
+        let slot = try? first.get()
+        slot?.release()
+        slot?.release()
+        #expect(limiter.openConnections == 2)
+    }
+
+    static func refusal(_ result: Result<ConnectionSlot, ConnectionLimiter.Refusal>) -> ConnectionLimiter.Refusal? {
+        if case .failure(let refusal) = result { return refusal }
+        return nil
     }
 
     @Test func zeroPercentNeverStresses() {

@@ -85,3 +85,36 @@ def test_idle_session_gets_421_when_grace_ends(start_postern):
         expect(c.read_reply(), 421, "4.3.2")
         c.expect_closed()
     assert srv.proc.wait(timeout=10) == 0
+
+
+def test_sigterm_under_load_keeps_every_acknowledged_message(start_postern):
+    """Eight senders keep going while SIGTERM arrives: every 250 is in the queue afterwards."""
+    import threading
+    srv = start_postern(limits={"shutdown_grace": 3})
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+
+    def sender(n: int) -> None:
+        for i in range(1000):
+            try:
+                with srv.connect(timeout=5) as c:
+                    c.ehlo()
+                    queue_id = queued_id(c.transaction("sender@example.org", ["someone@example.net"],
+                                                       make_message(f"load {n} {i}")))
+                with lock:
+                    acknowledged.append(queue_id)
+            except Exception:  # noqa: BLE001 - refused or cut off by the shutdown: not acknowledged
+                return
+
+    threads = [threading.Thread(target=sender, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    rc, _ = stop(srv, timeout=15)
+    for t in threads:
+        t.join(timeout=30)
+    assert rc == 0
+    assert len(acknowledged) > 10, "too little traffic before the shutdown to say anything"
+    queued = set(srv.queue.ids())
+    missing = [q for q in acknowledged if q not in queued]
+    assert not missing, f"{len(missing)} acknowledged messages are not in the queue: {missing[:5]}"

@@ -7,6 +7,7 @@ enum ControlDispatcher {
         let operation: QueueControl.Operation
         switch request.command {
         case .ping: return ControlReply()
+        case .reload: return .failure("reload is handled by the daemon, not the queue")
         case .flush: operation = .flush
         case .hold: operation = .hold
         case .release: operation = .release

@@ -20,6 +20,8 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         case requeue
         /// Is the daemon there (and which version of the protocol)?
         case ping
+        /// Read the configuration, policies and certificate again.
+        case reload
     }
 
     public var version: Int
@@ -57,12 +59,15 @@ public struct ControlReply: Codable, Sendable, Equatable {
     /// Queue IDs the command acted on.
     public var done: [String]
     public var skipped: [Skipped]
+    /// Remarks on a command that went through (e.g. what a reload left as it was).
+    public var notes: [String]?
 
-    public init(ok: Bool = true, error: String? = nil, done: [String] = [], skipped: [Skipped] = []) {
+    public init(ok: Bool = true, error: String? = nil, done: [String] = [], skipped: [Skipped] = [], notes: [String]? = nil) {
         self.ok = ok
         self.error = error
         self.done = done
         self.skipped = skipped
+        self.notes = notes
     }
 
     public static func failure(_ error: String) -> ControlReply {

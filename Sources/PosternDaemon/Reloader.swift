@@ -1,0 +1,98 @@
+import DNS
+import Logging
+import NIOConcurrencyHelpers
+import NIOSSL
+import SMTPServer
+
+/// SIGHUP and `postern reload`: read the configuration, its policy files and
+/// the TLS certificate again and, only if all of it is sound, give the new
+/// set to every listener at once. New sessions get it; sessions in flight
+/// keep the set they started with; a mistake keeps the old set and is
+/// reported with file, line and key. Password files are read again whenever
+/// they change, reload or not.
+///
+/// What lives outside the sessions (listener addresses, the queue, delivery
+/// settings, connection limits) needs a restart; a reload that changes it
+/// says so instead of half-applying it.
+final class Reloader: Sendable {
+    struct Outcome: Sendable {
+        var error: String?
+        /// What the reload could not apply.
+        var notes: [String]
+
+        var reply: ControlReply {
+            guard let error else { return ControlReply(notes: notes) }
+            return .failure(error)
+        }
+    }
+
+    let source: ConfigSource
+    let listeners: [SMTPListener]
+    let resolver: CachingResolver?
+    let logger: Logger
+    /// The configuration in force (for what a reload cannot change).
+    private let running: NIOLockedValueBox<PosternConfig>
+    /// One reload at a time (SIGHUP and the control socket may race).
+    private let lock = NIOLock()
+
+    init(source: ConfigSource, running: PosternConfig, listeners: [SMTPListener], resolver: CachingResolver?, logger: Logger) {
+        self.source = source
+        self.running = NIOLockedValueBox(running)
+        self.listeners = listeners
+        self.resolver = resolver
+        self.logger = logger
+    }
+
+    func reload() -> Outcome {
+        lock.withLock { reloadLocked() }
+    }
+
+    private func reloadLocked() -> Outcome {
+        let new: PosternConfig
+        let tls: NIOSSLContext?
+        do {
+            new = try source.load()
+            tls = try Daemon.makeTLS(new)
+        } catch {
+            logger.error("reload failed, the old configuration stays in force", metadata: ["error": "\(error)"])
+            return Outcome(error: "\(error)", notes: [])
+        }
+        let old = running.withLockedValue { $0 }
+        let notes = Self.needsRestart(old: old, new: new, resolverAvailable: resolver != nil)
+        let policies = Daemon.makePolicies(new, resolver: resolver)
+        for (index, listener) in listeners.enumerated() where index < policies.count {
+            var context = listener.context
+            context.tls = tls
+            context.limits = new.limits
+            context.policy = policies[index]
+            listener.replaceContext(context)
+        }
+        running.withLockedValue { $0 = new }
+        logger.notice("configuration reloaded", metadata: [
+            "file": "\(source.file ?? "none")", "listeners": "\(listeners.count)", "tls": "\(tls != nil)",
+            "needs_restart": "\(notes.isEmpty ? "nothing" : notes.joined(separator: "; "))",
+        ])
+        return Outcome(error: nil, notes: notes)
+    }
+
+    /// Settings a reload leaves as they were, changed in the file.
+    static func needsRestart(old: PosternConfig, new: PosternConfig, resolverAvailable: Bool) -> [String] {
+        var notes: [String] = []
+        func address(_ listener: PosternConfig.Listener) -> String { "\(listener.host):\(listener.port)" }
+        if old.listeners.map(address) != new.listeners.map(address) { notes.append("listener addresses changed: restart to apply") }
+        if old.queueDirectory != new.queueDirectory || old.syncMode != new.syncMode { notes.append("[queue] changed: restart to apply") }
+        if old.delivery != new.delivery || old.dnsServers != new.dnsServers || old.dnsTimeoutSeconds != new.dnsTimeoutSeconds {
+            notes.append("[delivery] or [dns] changed: restart to apply")
+        }
+        if old.limits.maxConnections != new.limits.maxConnections || old.limits.maxConnectionsPerIP != new.limits.maxConnectionsPerIP
+            || old.limits.stressThresholdPercent != new.limits.stressThresholdPercent {
+            notes.append("connection limits changed: restart to apply")
+        }
+        if old.control != new.control { notes.append("[control] changed: restart to apply") }
+        if old.hostname != new.hostname { notes.append("hostname changed: restart to apply") }
+        if !resolverAvailable && new.listeners.contains(where: { $0.policy?.spf.enabled == true }) {
+            notes.append("SPF was turned on but no resolver runs: restart to apply")
+        }
+        return notes
+    }
+}

@@ -1,0 +1,63 @@
+import Delivery
+import Logging
+import NIOCore
+import SMTPServer
+import ServiceLifecycle
+import UnixSignals
+
+/// The SMTP listeners and their sessions. At shutdown: stop accepting, tell
+/// idle sessions 421, let transactions in flight finish within the grace
+/// period, then close what is left (RFC 5321 §3.8).
+struct ListenerService: Service {
+    let channels: [Channel]
+    let sessions: SessionRegistry
+    let grace: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        logger.info("shutting down", metadata: ["sessions": "\(sessions.count)"])
+        for channel in channels { try? await channel.close() }
+        sessions.announceShutdown()
+        if await sessions.waitUntilEmpty(timeout: grace) { return }
+        logger.info("grace period over, closing sessions", metadata: ["sessions": "\(sessions.count)"])
+        sessions.closeAll()
+        _ = await sessions.waitUntilEmpty(timeout: .seconds(2))
+    }
+}
+
+/// The delivery workers; at shutdown, attempts in flight finish or stay deferred.
+struct DeliveryService: Service {
+    let agent: DeliveryAgent
+
+    func run() async throws {
+        await withGracefulShutdownHandler {
+            await agent.run()
+        } onGracefulShutdown: {
+            agent.stop()
+        }
+    }
+}
+
+/// The control socket; removed at shutdown so no client waits on a dead daemon.
+struct ControlService: Service {
+    let server: ControlServer
+    let channel: Channel
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try? await channel.close()
+        server.removeSocket()
+    }
+}
+
+/// SIGHUP reloads the configuration, as `postern reload` does.
+struct ReloadService: Service {
+    let reloader: Reloader
+
+    func run() async throws {
+        for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+            _ = reloader.reload()
+        }
+    }
+}
