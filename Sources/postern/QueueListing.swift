@@ -49,8 +49,12 @@ enum QueueListing {
             if envelope.state == .quarantine || envelope.state == .hold {
                 out += pad + "(\(envelope.state == .hold ? "held by the operator" : "quarantined"))\n"
             }
+            // As postqueue: a reason once, above the recipients waiting for it.
+            var lastReason: String?
             for recipient in envelope.recipients where recipient.status == .pending || recipient.status == .deferred {
-                if recipient.status == .deferred, let reply = recipient.lastReply { out += pad + "(\(reply))\n" }
+                let reason = recipient.status == .deferred ? recipient.lastReply : nil
+                if let reason, reason != lastReason { out += pad + "(\(reason))\n" }
+                lastReason = reason
                 out += pad + recipient.address + "\n"
             }
             out += "\n"
