@@ -1,5 +1,6 @@
 import DNSModel
 import Foundation
+import Synchronization
 
 /// A TTL cache in front of another resolver.
 ///
@@ -28,7 +29,7 @@ public final class CachingResolver: DNSResolver {
     public let maximumTTL: UInt32
     public let maximumNegativeTTL: UInt32
     private let now: @Sendable () -> ContinuousClock.Instant
-    private let state = LockedState(CacheState())
+    private let state = Mutex(CacheState())
 
     public init(
         upstream: any DNSResolver, capacity: Int = 10_000, maximumTTL: UInt32 = 86_400,
@@ -160,19 +161,5 @@ private struct CacheState {
         let excess = entries.count - capacity + capacity / 10
         let victims = entries.sorted { $0.value.lastUsed < $1.value.lastUsed }.prefix(excess).map(\.key)
         for victim in victims { entries[victim] = nil }
-    }
-}
-
-/// A value behind a lock, for state shared by tasks on any thread.
-final class LockedState<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-
-    init(_ value: Value) { self.value = value }
-
-    func withLock<Result>(_ body: (inout Value) throws -> Result) rethrows -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

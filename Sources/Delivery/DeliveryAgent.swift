@@ -3,7 +3,7 @@ import Foundation
 import Logging
 import MailMessage
 import MailQueue
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 import SMTPCore
 
@@ -28,7 +28,7 @@ public final class DeliveryAgent: Sendable {
     let sessions: SessionSlots
     let pool: ConnectionPool
     let wakeup = Wakeup()
-    private let state = NIOLockedValueBox(RunState())
+    private let state = Mutex(RunState())
 
     private struct RunState {
         var stopping = false
@@ -65,19 +65,19 @@ public final class DeliveryAgent: Sendable {
     /// Runs until `stop`; deliveries in flight finish first.
     public func run() async {
         await withDiscardingTaskGroup { tasks in
-            while !state.withLockedValue({ $0.stopping }) {
+            while !state.withLock({ $0.stopping }) {
                 let now = Date()
-                while state.withLockedValue({ $0.inFlight < configuration.maxActive }), let id = scheduler.takeDue(now: now) {
-                    state.withLockedValue { $0.inFlight += 1 }
+                while state.withLock({ $0.inFlight < configuration.maxActive }), let id = scheduler.takeDue(now: now) {
+                    state.withLock { $0.inFlight += 1 }
                     tasks.addTask {
                         await self.deliver(id)
-                        self.state.withLockedValue { $0.inFlight -= 1 }
+                        self.state.withLock { $0.inFlight -= 1 }
                         self.wakeup.signal()
                     }
                 }
                 // As many messages in progress as allowed: a finishing one wakes
                 // us. Otherwise sleep until the next message falls due (or a new one comes).
-                let busy = state.withLockedValue { $0.inFlight >= configuration.maxActive }
+                let busy = state.withLock { $0.inFlight >= configuration.maxActive }
                 let wait = busy ? 1 : scheduler.nextDue.map { max(0.001, $0.timeIntervalSince(Date())) } ?? 1
                 await wakeup.wait(seconds: min(wait, 1))
                 await pool.prune()
@@ -90,7 +90,7 @@ public final class DeliveryAgent: Sendable {
     /// Stops taking new work; `run` returns once deliveries in flight end.
     /// Messages still waiting for a slot are let go untouched.
     public func stop() {
-        state.withLockedValue { $0.stopping = true }
+        state.withLock { $0.stopping = true }
         wakeup.signal()
         Task {
             await limiter.stop()
@@ -222,21 +222,24 @@ public final class DeliveryAgent: Sendable {
 }
 
 /// Lets the run loop sleep until there is work or a deadline passes.
-final class Wakeup: @unchecked Sendable {
-    private let lock = NSLock()
-    private var continuation: CheckedContinuation<Void, Never>?
-    private var signaled = false
+final class Wakeup: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Void, Never>?
+        var signaled = false
+    }
+
+    private let state = Mutex(State())
 
     func signal() {
-        lock.lock()
-        if let continuation {
-            self.continuation = nil
-            lock.unlock()
-            continuation.resume()
-        } else {
-            signaled = true
-            lock.unlock()
+        let waiting = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            guard let continuation = state.continuation else {
+                state.signaled = true
+                return nil
+            }
+            state.continuation = nil
+            return continuation
         }
+        waiting?.resume()
     }
 
     func wait(seconds: Double) async {
@@ -247,15 +250,15 @@ final class Wakeup: @unchecked Sendable {
             if !Task.isCancelled { self.signal() }
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            lock.lock()
-            if signaled {
-                signaled = false
-                lock.unlock()
-                continuation.resume()
-                return
+            let already = state.withLock { state -> Bool in
+                if state.signaled {
+                    state.signaled = false
+                    return true
+                }
+                state.continuation = continuation
+                return false
             }
-            self.continuation = continuation
-            lock.unlock()
+            if already { continuation.resume() }
         }
         deadline.cancel()
     }

@@ -1,103 +1,101 @@
 import Foundation
+import Synchronization
 
 /// Which message is due for a delivery attempt, and when (DESIGN.md:
 /// "next-attempt times in memory, rebuilt from the queue at start").
 /// A message handed out by `takeDue` is in flight until `finish` is called,
 /// so no two workers ever hold the same message.
-public final class DeliveryScheduler: @unchecked Sendable {
-    private struct Entry: Comparable {
-        var due: Date
-        var id: QueueID
-        static func < (a: Entry, b: Entry) -> Bool { a.due == b.due ? a.id < b.id : a.due < b.due }
-    }
-
-    private let lock = NSLock()
-    private var heap: [Entry] = []
-    /// The due time each waiting message is really scheduled for; heap
-    /// entries that disagree are stale and skipped.
-    private var scheduled: [QueueID: Date] = [:]
-    private var inFlight: Set<QueueID> = []
+public final class DeliveryScheduler: Sendable {
+    private let state = Mutex(Schedule())
 
     public init() {}
 
     /// Schedules (or reschedules) `id`. Ignored while the message is in
     /// flight: its worker decides what happens next.
     public func schedule(_ id: QueueID, at due: Date) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !inFlight.contains(id) else { return }
-        scheduled[id] = due
-        push(Entry(due: due, id: id))
+        state.withLock { schedule in
+            guard !schedule.inFlight.contains(id) else { return }
+            schedule.set(id, due: due)
+        }
     }
 
     /// The earliest message due at `now`, now marked in flight.
     public func takeDue(now: Date) -> QueueID? {
-        lock.lock()
-        defer { lock.unlock() }
-        while let top = heap.first {
-            guard scheduled[top.id] == top.due else { popTop(); continue } // stale
-            guard top.due <= now else { return nil }
-            popTop()
-            scheduled[top.id] = nil
-            inFlight.insert(top.id)
+        state.withLock { schedule in
+            guard let top = schedule.earliest(), top.due <= now else { return nil }
+            schedule.popTop()
+            schedule.scheduled[top.id] = nil
+            schedule.inFlight.insert(top.id)
             return top.id
         }
-        return nil
     }
 
     /// The worker is done with `id`: schedule it again, or forget it (delivered,
     /// bounced, removed).
     public func finish(_ id: QueueID, nextAttempt: Date?) {
-        lock.lock()
-        defer { lock.unlock() }
-        inFlight.remove(id)
-        if let next = nextAttempt {
-            scheduled[id] = next
-            push(Entry(due: next, id: id))
+        state.withLock { schedule in
+            schedule.inFlight.remove(id)
+            if let next = nextAttempt { schedule.set(id, due: next) }
         }
     }
 
     /// Takes `id` out of the schedule for an operator's command, as a worker
     /// would: false while a worker has it. Give it back with `finish`.
     public func claim(_ id: QueueID) -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        guard !inFlight.contains(id) else { return false }
-        scheduled[id] = nil
-        inFlight.insert(id)
-        return true
+        state.withLock { schedule in
+            guard !schedule.inFlight.contains(id) else { return false }
+            schedule.scheduled[id] = nil
+            schedule.inFlight.insert(id)
+            return true
+        }
     }
 
     /// Forgets a message that is not in flight (operator deleted or held it).
     public func remove(_ id: QueueID) {
-        lock.lock()
-        defer { lock.unlock() }
-        scheduled[id] = nil
+        state.withLock { $0.scheduled[id] = nil }
     }
 
     /// When the next waiting message falls due, if any.
     public var nextDue: Date? {
-        lock.lock()
-        defer { lock.unlock() }
-        while let top = heap.first, scheduled[top.id] != top.due { popTop() }
-        return heap.first?.due
+        state.withLock { $0.earliest()?.due }
     }
 
     public var waitingCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return scheduled.count
+        state.withLock { $0.scheduled.count }
     }
 
     public var inFlightCount: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return inFlight.count
+        state.withLock { $0.inFlight.count }
+    }
+}
+
+/// The schedule itself: a binary heap of due times, with entries that a
+/// reschedule made stale skipped lazily.
+private struct Schedule: Sendable {
+    struct Entry: Comparable, Sendable {
+        var due: Date
+        var id: QueueID
+        static func < (a: Entry, b: Entry) -> Bool { a.due == b.due ? a.id < b.id : a.due < b.due }
     }
 
-    // MARK: binary heap
+    var heap: [Entry] = []
+    /// The due time each waiting message is really scheduled for; heap
+    /// entries that disagree are stale.
+    var scheduled: [QueueID: Date] = [:]
+    var inFlight: Set<QueueID> = []
 
-    private func push(_ entry: Entry) {
+    mutating func set(_ id: QueueID, due: Date) {
+        scheduled[id] = due
+        push(Entry(due: due, id: id))
+    }
+
+    /// The earliest entry that is not stale (stale ones are dropped).
+    mutating func earliest() -> Entry? {
+        while let top = heap.first, scheduled[top.id] != top.due { popTop() }
+        return heap.first
+    }
+
+    mutating func push(_ entry: Entry) {
         heap.append(entry)
         var child = heap.count - 1
         while child > 0 {
@@ -108,7 +106,7 @@ public final class DeliveryScheduler: @unchecked Sendable {
         }
     }
 
-    private func popTop() {
+    mutating func popTop() {
         heap.swapAt(0, heap.count - 1)
         heap.removeLast()
         var parent = 0

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A queue ID: 16 upper-case hex digits of a strictly increasing microsecond
 /// clock, so IDs are unique within a queue and sort by arrival time.
@@ -27,23 +28,22 @@ public struct QueueID: Sendable, Hashable, Comparable, CustomStringConvertible {
 }
 
 /// Hands out queue IDs; never repeats one, even if the wall clock steps back.
-public final class QueueIDGenerator: @unchecked Sendable {
-    private let lock = NSLock()
-    private var last: UInt64
+public final class QueueIDGenerator: Sendable {
+    private let last: Mutex<UInt64>
 
     /// `after`: the highest ID already in the queue, so a restart with a
     /// clock that went backwards cannot reuse an ID.
     public init(after existing: QueueID? = nil) {
-        last = existing?.value ?? 0
+        last = Mutex(existing?.value ?? 0)
     }
 
     public func next() -> QueueID {
         var now = timeval()
         gettimeofday(&now, nil)
         let micros = UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_usec)
-        lock.lock()
-        defer { lock.unlock() }
-        last = max(micros, last + 1)
-        return QueueID(value: last)
+        return QueueID(value: last.withLock { last in
+            last = max(micros, last + 1)
+            return last
+        })
     }
 }

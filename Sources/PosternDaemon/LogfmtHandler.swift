@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Logging
 
 /// One line per event, logfmt (`ts=… level=info msg="queued" id=…`) or JSON,
@@ -12,7 +13,8 @@ public struct PosternLogHandler: LogHandler {
     public var logLevel: Logger.Level
     let label: String
     let format: Format
-    private static let lock = NSLock()
+    /// One line at a time on standard error, whichever thread logs.
+    private static let output = Mutex(())
 
     public init(label: String, format: Format, level: Logger.Level) {
         self.label = label
@@ -41,9 +43,7 @@ public struct PosternLogHandler: LogHandler {
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
             line = String(decoding: data, as: UTF8.self) + "\n"
         }
-        Self.lock.lock()
-        FileHandle.standardError.write(Data(line.utf8))
-        Self.lock.unlock()
+        Self.output.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
     }
 
     static func logfmtValue(_ value: String) -> String {

@@ -1,6 +1,6 @@
 import DNS
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOSSL
 import SMTPServer
 
@@ -31,20 +31,20 @@ final class Reloader: Sendable {
     let resolver: CachingResolver?
     let logger: Logger
     /// The configuration in force (for what a reload cannot change).
-    private let running: NIOLockedValueBox<PosternConfig>
+    private let running: Mutex<PosternConfig>
     /// One reload at a time (SIGHUP and the control socket may race).
-    private let lock = NIOLock()
+    private let lock = Mutex(())
 
     init(source: ConfigSource, running: PosternConfig, listeners: [SMTPListener], resolver: CachingResolver?, logger: Logger) {
         self.source = source
-        self.running = NIOLockedValueBox(running)
+        self.running = Mutex(running)
         self.listeners = listeners
         self.resolver = resolver
         self.logger = logger
     }
 
     func reload() -> Outcome {
-        lock.withLock { reloadLocked() }
+        lock.withLock { _ in reloadLocked() }
     }
 
     private func reloadLocked() -> Outcome {
@@ -57,7 +57,7 @@ final class Reloader: Sendable {
             logger.error("reload failed, the old configuration stays in force", metadata: ["error": "\(error)"])
             return Outcome(error: "\(error)", notes: [])
         }
-        let old = running.withLockedValue { $0 }
+        let old = running.withLock { $0 }
         let notes = Self.needsRestart(old: old, new: new, resolverAvailable: resolver != nil)
         let policies = Daemon.makePolicies(new, resolver: resolver)
         for (index, listener) in listeners.enumerated() where index < policies.count {
@@ -67,7 +67,7 @@ final class Reloader: Sendable {
             context.policy = policies[index]
             listener.replaceContext(context)
         }
-        running.withLockedValue { $0 = new }
+        running.withLock { $0 = new }
         logger.notice("configuration reloaded", metadata: [
             "file": "\(source.file ?? "none")", "listeners": "\(listeners.count)", "tls": "\(tls != nil)",
             "needs_restart": "\(notes.isEmpty ? "nothing" : notes.joined(separator: "; "))",

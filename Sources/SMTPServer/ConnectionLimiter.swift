@@ -1,4 +1,4 @@
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 
 /// Counts open connections in total and per client address, shared by all
@@ -20,7 +20,7 @@ public final class ConnectionLimiter: Sendable {
     /// Open connections at which stress starts (nil: never) and below which it ends.
     private let stressStart: Int?
     private let stressEnd: Int
-    private let counts = NIOLockedValueBox(Counts())
+    private let counts = Mutex(Counts())
     private let onStressChange: @Sendable (_ stressed: Bool, _ open: Int) -> Void
 
     public init(maxTotal: Int, maxPerAddress: Int, stressPercent: Int = 0,
@@ -34,7 +34,7 @@ public final class ConnectionLimiter: Sendable {
     }
 
     /// The table is nearly full: sessions use the stress timers.
-    public var isStressed: Bool { counts.withLockedValue { $0.stressed } }
+    public var isStressed: Bool { counts.withLock { $0.stressed } }
 
     public enum Refusal: Error, Sendable, Equatable {
         case tooManyConnections
@@ -49,7 +49,7 @@ public final class ConnectionLimiter: Sendable {
     }
 
     private func take(_ address: String, exempt: Bool) -> Refusal? {
-        let (refusal, change) = counts.withLockedValue { counts -> (Refusal?, Int?) in
+        let (refusal, change) = counts.withLock { counts -> (Refusal?, Int?) in
             if counts.total >= maxTotal { return (.tooManyConnections, nil) }
             let current = counts.perAddress[address, default: 0]
             if current >= maxPerAddress && !exempt { return (.tooManyFromAddress, nil) }
@@ -64,7 +64,7 @@ public final class ConnectionLimiter: Sendable {
     }
 
     fileprivate func release(_ address: String) {
-        let change = counts.withLockedValue { counts -> Int? in
+        let change = counts.withLock { counts -> Int? in
             counts.total -= 1
             let left = counts.perAddress[address, default: 1] - 1
             counts.perAddress[address] = left > 0 ? left : nil
@@ -75,7 +75,7 @@ public final class ConnectionLimiter: Sendable {
         if let open = change { onStressChange(false, open) }
     }
 
-    public var openConnections: Int { counts.withLockedValue { $0.total } }
+    public var openConnections: Int { counts.withLock { $0.total } }
 }
 
 /// One connection's place in the limiter, given back once: when the
@@ -85,7 +85,7 @@ public final class ConnectionLimiter: Sendable {
 public final class ConnectionSlot: Sendable {
     private let limiter: ConnectionLimiter
     private let address: String
-    private let held = NIOLockedValueBox(true)
+    private let held = Mutex(true)
 
     fileprivate init(limiter: ConnectionLimiter, address: String) {
         self.limiter = limiter
@@ -93,7 +93,7 @@ public final class ConnectionSlot: Sendable {
     }
 
     public func release() {
-        let wasHeld = held.withLockedValue { held in
+        let wasHeld = held.withLock { held in
             defer { held = false }
             return held
         }
@@ -113,15 +113,15 @@ public final class SessionRegistry: Sendable {
         var nextToken = 0
     }
 
-    private let state = NIOLockedValueBox(State())
+    private let state = Mutex(State())
 
     public init() {}
 
     func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        state.withLockedValue { $0.channels[id] = channel }
+        state.withLock { $0.channels[id] = channel }
         channel.closeFuture.whenComplete { [self] _ in
-            let waiters = self.state.withLockedValue { state -> [CheckedContinuation<Void, Never>] in
+            let waiters = self.state.withLock { state -> [CheckedContinuation<Void, Never>] in
                 state.channels.removeValue(forKey: id)
                 guard state.channels.isEmpty else { return [] }
                 defer { state.waiters = [:] }
@@ -133,7 +133,7 @@ public final class SessionRegistry: Sendable {
 
     /// Returns when no session is open, or after `timeout`; true if none is.
     public func waitUntilEmpty(timeout: Duration) async -> Bool {
-        let token = state.withLockedValue { state in
+        let token = state.withLock { state in
             defer { state.nextToken += 1 }
             return state.nextToken
         }
@@ -142,7 +142,7 @@ public final class SessionRegistry: Sendable {
             self.stopWaiting(token)
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let parked = state.withLockedValue { state -> Bool in
+            let parked = state.withLock { state -> Bool in
                 if state.channels.isEmpty || state.expired.remove(token) != nil { return false }
                 state.waiters[token] = continuation
                 return true
@@ -154,7 +154,7 @@ public final class SessionRegistry: Sendable {
     }
 
     private func stopWaiting(_ token: Int) {
-        let waiter = state.withLockedValue { state -> CheckedContinuation<Void, Never>? in
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if let waiter = state.waiters.removeValue(forKey: token) { return waiter }
             state.expired.insert(token)
             return nil
@@ -172,7 +172,7 @@ public final class SessionRegistry: Sendable {
         broadcast(ShutdownNotice(force: true))
     }
 
-    public var count: Int { state.withLockedValue { $0.channels.count } }
+    public var count: Int { state.withLock { $0.channels.count } }
 
     /// Stress began or ended: every session sets its timer again.
     public func announceTimerChange() {
@@ -180,7 +180,7 @@ public final class SessionRegistry: Sendable {
     }
 
     private func broadcast(_ event: any Sendable) {
-        for channel in state.withLockedValue({ Array($0.channels.values) }) {
+        for channel in state.withLock({ Array($0.channels.values) }) {
             channel.pipeline.fireUserInboundEventTriggered(event)
         }
     }

@@ -1,6 +1,6 @@
 import DNSModel
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 import NIOPosix
 import SMTPCore
@@ -12,25 +12,24 @@ public final class SMTPListener: Sendable {
     public let port: Int
     private let group: EventLoopGroup
     /// What new sessions get; a reload replaces it, sessions in flight keep theirs.
-    private let current: NIOLockedValueBox<ServerContext>
+    private let current: Mutex<ServerContext>
 
     public init(host: String, port: Int, context: ServerContext, group: EventLoopGroup) {
         self.host = host
         self.port = port
-        current = NIOLockedValueBox(context)
+        current = Mutex(context)
         self.group = group
     }
 
-    public var context: ServerContext { current.withLockedValue { $0 } }
+    public var context: ServerContext { current.withLock { $0 } }
 
     /// New sessions use `context` from now on (configuration reload).
     public func replaceContext(_ context: ServerContext) {
-        current.withLockedValue { $0 = context }
+        current.withLock { $0 = context }
     }
 
     /// Binds and returns the server channel; close it to stop accepting.
     public func bind() async throws -> Channel {
-        let current = self.current
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -39,8 +38,8 @@ public final class SMTPListener: Sendable {
             // water mark; with few reads per wake-up what it holds then stays small.
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
             .childChannelOption(.maxMessagesPerRead, value: 4)
-            .childChannelInitializer { channel in
-                let context = current.withLockedValue { $0 }
+            .childChannelInitializer { [self] channel in
+                let context = self.context
                 let address = channel.remoteAddress?.ipAddress ?? "unknown"
                 // As Postfix exempts mynetworks: the intranet's own relays may
                 // open as many sessions as the total limit allows.

@@ -1,5 +1,5 @@
 import Dispatch
-import NIOConcurrencyHelpers
+import Synchronization
 
 /// Failed SMTP AUTH attempts per client address, shared by all connections.
 /// After `maxFailures` failures within `window` seconds of the first, the address
@@ -27,7 +27,7 @@ public final class AuthThrottle: Sendable {
     /// At most this many addresses are tracked; beyond it the oldest are forgotten.
     public let capacity: Int
     private let now: @Sendable () -> Double
-    private let table: NIOLockedValueBox<Table>
+    private let table: Mutex<Table>
 
     /// Seconds on a monotonic clock, the default time source.
     public static let monotonicSeconds: @Sendable () -> Double = {
@@ -41,13 +41,13 @@ public final class AuthThrottle: Sendable {
         self.window = window
         self.capacity = capacity
         self.now = now
-        self.table = NIOLockedValueBox(Table(lastPrune: now()))
+        self.table = Mutex(Table(lastPrune: now()))
     }
 
     /// Whether `ip` has used up its failures and must wait.
     public func isBlocked(_ ip: String) -> Bool {
         let now = self.now()
-        return table.withLockedValue { table in
+        return table.withLock { table in
             guard let blockedUntil = table.entries[ip]?.blockedUntil else { return false }
             return now < blockedUntil
         }
@@ -57,7 +57,7 @@ public final class AuthThrottle: Sendable {
     @discardableResult
     public func recordFailure(_ ip: String) -> Bool {
         let now = self.now()
-        return table.withLockedValue { table in
+        return table.withLock { table in
             prune(&table, now: now)
             var entry = table.entries[ip].flatMap { $0.isExpired(at: now, window: window) ? nil : $0 }
                 ?? Entry(failures: 0, firstFailure: now)
@@ -70,7 +70,7 @@ public final class AuthThrottle: Sendable {
     }
 
     /// Addresses currently tracked.
-    public var trackedCount: Int { table.withLockedValue { $0.entries.count } }
+    public var trackedCount: Int { table.withLock { $0.entries.count } }
 
     /// Drops expired entries at most once per window, so the work is amortised.
     private func prune(_ table: inout Table, now: Double) {

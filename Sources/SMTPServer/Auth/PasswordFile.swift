@@ -6,7 +6,7 @@ import Musl
 import Darwin
 #endif
 import Dispatch
-import NIOConcurrencyHelpers
+import Synchronization
 import NIOCore
 
 /// The outcome of checking one SMTP AUTH login (RFC 4954 §6: `unavailable` is
@@ -47,7 +47,7 @@ public final class PasswordFile: Sendable {
         var decoy: String
     }
 
-    private let cache = NIOLockedValueBox<Snapshot?>(nil)
+    private let cache = Mutex<Snapshot?>(nil)
 
     /// crypt is CPU-bound (yescrypt tens of ms): keep it off the event loops.
     private static let cryptQueue = DispatchQueue(label: "postern.auth.crypt", attributes: .concurrent)
@@ -93,7 +93,7 @@ public final class PasswordFile: Sendable {
     private func load() -> Result<Snapshot, PasswordFileError> {
         var info = stat()
         guard stat(path, &info) == 0 else { return .failure(.io(operation: "stat", path: path, errno: errno)) }
-        if let cached = cache.withLockedValue({ $0 }), cached.stamp == FileStamp(info) { return .success(cached) }
+        if let cached = cache.withLock({ $0 }), cached.stamp == FileStamp(info) { return .success(cached) }
         do throws(PasswordFileError) {
             let (bytes, opened) = try FileAccess.contents(of: path, limit: Self.maxFileBytes)
             var hashes: [String: String] = [:]
@@ -103,7 +103,7 @@ public final class PasswordFile: Sendable {
                 if decoy == nil, Self.isUsableHash(entry.hash) { decoy = entry.hash }
             }
             let snapshot = Snapshot(stamp: FileStamp(opened), hashes: hashes, decoy: decoy ?? Self.fallbackDecoy)
-            cache.withLockedValue { $0 = snapshot }
+            cache.withLock { $0 = snapshot }
             return .success(snapshot)
         } catch {
             return .failure(error)
