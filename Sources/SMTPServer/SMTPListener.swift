@@ -21,6 +21,7 @@ public final class SMTPListener: Sendable {
     /// Binds and returns the server channel; close it to stop accepting.
     public func bind() async throws -> Channel {
         let context = self.context
+        let metrics = ListenerMetrics(listener: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -32,11 +33,17 @@ public final class SMTPListener: Sendable {
             .childChannelInitializer { channel in
                 let address = channel.remoteAddress?.ipAddress ?? "unknown"
                 if let refusal = context.connections.acquire(address) {
+                    metrics.refused(refusal)
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal, hostname: context.hostname))
                     }
                 }
-                channel.closeFuture.whenComplete { _ in context.connections.release(address) }
+                metrics.accepted.increment()
+                metrics.open.increment()
+                channel.closeFuture.whenComplete { _ in
+                    context.connections.release(address)
+                    metrics.open.decrement()
+                }
                 context.sessions.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address))
