@@ -34,6 +34,8 @@ public final class Daemon: Sendable {
         // Two daemons on one queue would purge each other's incoming mail.
         let controlPath = config.controlSocketPath
         if ControlClient(path: controlPath).isAlive() { throw ControlServer.StartError.inUse(controlPath) }
+        // The facade first, so every metric made from here on is exported.
+        if config.metrics.enabled { _ = MetricsExporter.shared }
         let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode)
         let recovery = queue.recovery
         logger.info("queue opened", metadata: [
@@ -83,7 +85,11 @@ public final class Daemon: Sendable {
         }
         let deliveryTask = agent.map { agent in Task { await agent.run() } }
         var channels: [Channel] = []
+        let readiness = Readiness(queueDirectory: config.queueDirectory)
         do {
+            if let metrics = try await startMetrics(queue: queue, agent: agent, readiness: readiness, group: group) {
+                channels.append(metrics)
+            }
             // Listeners naming the same file share one policy, so its rate
             // and AUTH failure counters see all of a client's connections.
             var policies: [String: ListenerPolicy] = [:]
@@ -122,8 +128,10 @@ public final class Daemon: Sendable {
             throw error
         }
 
+        readiness.setListening(true)
         let signal = await Self.waitForTermination()
         logger.info("shutting down", metadata: ["signal": "\(signal)"])
+        readiness.setListening(false)
         for channel in channels { try? await channel.close() }
         // Idle sessions get 421 now; transactions in flight may finish.
         sessions.announceShutdown()
