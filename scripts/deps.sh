@@ -12,6 +12,7 @@ APT_PACKAGES=(
   postfix                      # smtp-source / smtp-sink, and the benchmark peer
   dnsmasq-base                 # loopback DNS for tests
   procps psmisc                # ps, pkill, fuser used by the test harness
+  prometheus                   # promtool: checks the /metrics scrape and the alert rules
   python3 python3-pip
 )
 

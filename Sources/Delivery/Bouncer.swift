@@ -10,6 +10,7 @@ extension DeliveryAgent {
     func bounce(_ envelope: Envelope, kind: DeliveryStatusNotification.Kind,
                 recipients: [(index: Int, reason: DeliveryReason, remote: String?)], willRetryUntil: Date?) {
         let now = Date()
+        (kind == .delay ? DeliveryMetrics.delayBounces : DeliveryMetrics.failureBounces).increment()
         let reports = recipients.map { item in
             RecipientReport(finalRecipient: envelope.recipients[item.index].address,
                             action: kind == .delay ? .delayed : .failed, status: item.reason.statusCode.description,

@@ -34,7 +34,10 @@ extension DeliveryAgent {
             // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
             // octets need an 8BITMIME next hop.
             if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
-            switch await send(message, hops: hops, options: clientOptions(domain: domain)) {
+            let started = DispatchTime.now().uptimeNanoseconds
+            let sent = await send(message, hops: hops, options: clientOptions(domain: domain))
+            DeliveryMetrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
+            switch sent {
             case .sent(let outcome, let relay):
                 return DomainAttempt(results: zip(indices, outcome.recipients).map { ($0, $1, relay) })
             case .deferred(let reason):
@@ -117,6 +120,7 @@ extension DeliveryAgent {
         if let pooled = await pool.take(key) {
             let outcome = await pooled.send(message)
             if pooled.isOpen || outcome.recipients.contains(where: { !$0.isDeferred }) {
+                DeliveryMetrics.connectionsReused.increment()
                 await pool.put(key, pooled)
                 return .sent(outcome)
             }
@@ -128,6 +132,7 @@ extension DeliveryAgent {
         } catch {
             return .noSession(error.reason)
         }
+        DeliveryMetrics.connectionsOpened.increment()
         let outcome = await connection.send(message)
         await pool.put(key, connection)
         return .sent(outcome)

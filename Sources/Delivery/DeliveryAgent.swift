@@ -28,9 +28,9 @@ public final class DeliveryAgent: Sendable {
     let sessions: SessionSlots
     let pool: ConnectionPool
     let wakeup = Wakeup()
-    private let state = Mutex(RunState())
+    let state = Mutex(RunState())
 
-    private struct RunState {
+    struct RunState {
         var stopping = false
         var inFlight = 0
     }
@@ -130,6 +130,7 @@ public final class DeliveryAgent: Sendable {
             return
         }
         let results = attempts.flatMap(\.results)
+        DeliveryMetrics.attempts.increment()
         let failed = record(results, in: &envelope)
         envelope.attempts += 1
         envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2) }, at: Date())
@@ -141,6 +142,7 @@ public final class DeliveryAgent: Sendable {
         let id = envelope.id
         var failed: [(Int, DeliveryReason, String?)] = []
         for (index, outcome, remote) in results {
+            DeliveryMetrics.count(outcome)
             switch outcome {
             case .delivered(let reply):
                 envelope.recipients[index].status = .delivered

@@ -113,6 +113,16 @@ actor DestinationLimiter {
         destinations[key]?.health.state
     }
 
+    /// Destinations dead now, or waiting for the answer of their probe.
+    func deadCount() -> Int {
+        destinations.values.count { destination in
+            switch destination.health.state {
+            case .alive: return false
+            case .dead, .probing: return true
+            }
+        }
+    }
+
     func waitingCount(_ key: String) -> Int {
         destinations[key]?.waiting.count ?? 0
     }

@@ -92,7 +92,11 @@ final class GroupCommitter: @unchecked Sendable {
             let batch = pending
             pending = []
             condition.unlock()
+            let started = DispatchTime.now().uptimeNanoseconds
             let (results, syncs) = commitBatch(batch)
+            let failures = results.filter { !isSuccess($0) }.count
+            QueueMetrics.recordBatch(messages: batch.count, syncs: syncs, failures: failures,
+                                     nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started))
             condition.lock()
             _stats.batches += 1
             _stats.syncCalls += syncs

@@ -68,8 +68,7 @@ public struct QueueReader: Sendable {
     /// Every committed message, oldest first.
     public func list() throws(QueueIOError) -> [Entry] {
         let path = directory + "/msg"
-        let names = try FileIO.list(path).filter { $0.hasSuffix(".env") }.sorted()
-        return names.map { name in
+        return try envelopeNames().map { name in
             let id = String(name.dropLast(4))
             do {
                 return .envelope(try EnvelopeCodec.decode(FileIO.readAll(path + "/" + name)))
@@ -79,6 +78,11 @@ public struct QueueReader: Sendable {
                 return .unreadable(id: id, reason: "\(error)")
             }
         }
+    }
+
+    /// The envelope files' names, oldest first (queue IDs grow with time).
+    func envelopeNames() throws(QueueIOError) -> [String] {
+        try FileIO.list(directory + "/msg").filter { $0.hasSuffix(".env") }.sorted()
     }
 
     public func envelope(id: QueueID) throws -> Envelope {

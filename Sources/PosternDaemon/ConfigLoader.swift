@@ -49,7 +49,8 @@ struct TableReader {
 
     mutating func read(_ root: TOMLTable) -> PosternConfig {
         var config = PosternConfig()
-        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns", "control"], prefix: "")
+        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns", "control", "metrics"],
+                  prefix: "")
         if let hostname = string(root, "hostname", prefix: "") {
             if hostname.isEmpty || hostname.contains(" ") { issue(root, "hostname", "must be a host name") }
             else { config.hostname = hostname }
@@ -119,6 +120,7 @@ struct TableReader {
             if let timeout = number(dns, "timeout", prefix: "dns.", range: 0.05...60) { config.dnsTimeoutSeconds = timeout }
         }
         if let control = table(root, "control") { readControl(control, into: &config) }
+        if let metrics = table(root, "metrics") { readMetrics(metrics, into: &config) }
         // sockaddr_un holds 108 bytes with the terminating NUL.
         if config.controlSocketPath.utf8.count > 107 {
             issues.append(ConfigIssue(file: file, line: nil, key: "control.socket",
@@ -148,6 +150,16 @@ struct TableReader {
         if let group = string(table, "group", prefix: "control.") {
             if getgrnam(group) != nil { config.control.group = group }
             else { issue(table, "group", "no such group: \(group)", prefix: "control.") }
+        }
+    }
+
+    /// `[metrics]`: present means on, unless `enabled = false`.
+    private mutating func readMetrics(_ table: TOMLTable, into config: inout PosternConfig) {
+        checkKeys(table, allowed: ["enabled", "address"], prefix: "metrics.")
+        config.metrics.enabled = bool(table, "enabled", prefix: "metrics.") ?? true
+        if let text = string(table, "address", prefix: "metrics.") {
+            if let address = PosternConfig.parseListenAddress(text) { config.metrics.address = address }
+            else { issue(table, "address", "expected HOST:PORT, e.g. 127.0.0.1:9125", prefix: "metrics.") }
         }
     }
 

@@ -40,6 +40,8 @@ public final class Daemon: Sendable {
         // Two daemons on one queue would purge each other's incoming mail.
         let controlPath = config.controlSocketPath
         if ControlClient(path: controlPath).isAlive() { throw ControlServer.StartError.inUse(controlPath) }
+        // The facade first, so every metric made from here on is exported.
+        if config.metrics.enabled { _ = MetricsExporter.shared }
         let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode)
         let recovery = queue.recovery
         logger.info("queue opened", metadata: [
@@ -69,20 +71,30 @@ public final class Daemon: Sendable {
             logger.info("delivery is off: accepted mail stays queued")
         }
         var channels: [Channel] = []
+        let readiness = Readiness(queueDirectory: config.queueDirectory)
         do {
+            let metricsChannel = try await startMetrics(queue: queue, agent: agent, readiness: readiness, group: group)
+            if let metricsChannel { channels.append(metricsChannel) }
+            let listenerChannels = channels.count
             let listeners = try await bindListeners(context: context, resolver: dns?.cache, group: group, channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, resolver: dns?.cache, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, reloader: reloader, group: group)
-            channels.append(control.channel)
+            // Stopped in reverse: the SIGHUP handler, the listeners (the grace
+            // period), the metrics endpoint (so /readyz answers meanwhile),
+            // the control socket, delivery.
             var services: [any Service] = []
             if let agent { services.append(DeliveryService(agent: agent)) }
             services.append(ControlService(server: control.server, channel: control.channel))
-            services.append(ListenerService(channels: Array(channels.dropLast()), sessions: sessions,
-                                            grace: .seconds(config.shutdownGraceSeconds), logger: logger))
+            if let metricsChannel { services.append(ChannelService(channel: metricsChannel)) }
+            services.append(ListenerService(channels: Array(channels[listenerChannels...]), sessions: sessions,
+                                            grace: .seconds(config.shutdownGraceSeconds), logger: logger,
+                                            onShutdown: { readiness.setListening(false) }))
             services.append(ReloadService(reloader: reloader))
+            channels.append(control.channel)
             let serviceGroup = ServiceGroup(configuration: .init(
                 services: services.map { .init(service: $0) },
                 gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+            readiness.setListening(true)
             try await serviceGroup.run()
         } catch {
             for channel in channels { try? await channel.close() }

@@ -44,6 +44,14 @@ public struct PosternConfig: Sendable {
     public var dnsTimeoutSeconds = 3.0
     /// `[control]`: the Unix socket `postern queue flush|hold|…` talks to.
     public var control = ControlSettings()
+    /// `[metrics]`: the HTTP endpoint for Prometheus, /healthz and /readyz.
+    public var metrics = MetricsSettings()
+
+    public struct MetricsSettings: Sendable, Equatable {
+        /// Off unless a `[metrics]` table is given (where it defaults to on).
+        public var enabled = false
+        public var address = Listener(host: "127.0.0.1", port: 9125)
+    }
 
     public struct ControlSettings: Sendable, Equatable {
         /// nil: `control.sock` in the queue directory.

@@ -13,9 +13,12 @@ struct ListenerService: Service {
     let sessions: SessionRegistry
     let grace: Duration
     let logger: Logger
+    /// Told first (readiness goes to 503).
+    var onShutdown: @Sendable () -> Void = {}
 
     func run() async throws {
         try? await gracefulShutdown()
+        onShutdown()
         logger.info("shutting down", metadata: ["sessions": "\(sessions.count)"])
         for channel in channels { try? await channel.close() }
         sessions.announceShutdown()
@@ -36,6 +39,16 @@ struct DeliveryService: Service {
         } onGracefulShutdown: {
             agent.stop()
         }
+    }
+}
+
+/// A channel that only needs closing at shutdown (the metrics endpoint).
+struct ChannelService: Service {
+    let channel: Channel
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try? await channel.close()
     }
 }
 

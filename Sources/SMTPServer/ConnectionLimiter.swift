@@ -59,7 +59,10 @@ public final class ConnectionLimiter: Sendable {
             counts.stressed = true
             return (nil, counts.total)
         }
-        if let open = change { onStressChange(true, open) }
+        if let open = change {
+            SMTPServerMetrics.stressMode.set(1)
+            onStressChange(true, open)
+        }
         return refusal
     }
 
@@ -72,7 +75,10 @@ public final class ConnectionLimiter: Sendable {
             counts.stressed = false
             return counts.total
         }
-        if let open = change { onStressChange(false, open) }
+        if let open = change {
+            SMTPServerMetrics.stressMode.set(0)
+            onStressChange(false, open)
+        }
     }
 
     public var openConnections: Int { counts.withLock { $0.total } }

@@ -30,6 +30,7 @@ public final class SMTPListener: Sendable {
 
     /// Binds and returns the server channel; close it to stop accepting.
     public func bind() async throws -> Channel {
+        let metrics = ListenerMetrics(listener: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -47,13 +48,19 @@ public final class SMTPListener: Sendable {
                 let slot: ConnectionSlot
                 switch context.connections.acquire(address, exemptFromPerAddressLimit: trusted) {
                 case .failure(let refusal):
+                    metrics.refused(refusal)
                     return channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal, hostname: context.hostname))
                     }
                 case .success(let acquired):
                     slot = acquired
                 }
-                channel.closeFuture.whenComplete { _ in slot.release() }
+                metrics.accepted.increment()
+                metrics.open.increment()
+                channel.closeFuture.whenComplete { _ in
+                    slot.release()
+                    metrics.open.decrement()
+                }
                 context.sessions.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address, slot: slot))

@@ -23,6 +23,7 @@ extension SMTPServerHandler {
     func startAuthentication(mechanism: String, initialResponse: String?, context: ChannelHandlerContext) {
         if let throttle = server.policy.authThrottle, throttle.isBlocked(clientKey) {
             logger.notice("auth refused: too many failures from this address")
+            SMTPServerMetrics.auth[.throttled]?.increment()
             return perform(session.authFailed(Self.throttled), context: context)
         }
         switch (mechanism, initialResponse) {
@@ -85,6 +86,7 @@ extension SMTPServerHandler {
 
     private func verify(_ credentials: SASLCredentials, context: ChannelHandlerContext) {
         guard let passwords = server.policy.passwords else {
+            SMTPServerMetrics.auth[.error]?.increment()
             return perform(session.authFailed(Self.temporaryFailure), context: context)
         }
         // Acting for another identity (PLAIN's authzid) is not offered.
@@ -94,6 +96,7 @@ extension SMTPServerHandler {
         // Checked again now: exchanges started in parallel before the
         // address was blocked must not all get their guess checked.
         if let throttle = server.policy.authThrottle, throttle.isBlocked(clientKey) {
+            SMTPServerMetrics.auth[.throttled]?.increment()
             return perform(session.authFailed(Self.throttled), context: context)
         }
         let user = credentials.user
@@ -107,6 +110,7 @@ extension SMTPServerHandler {
         let throttle = server.policy.authThrottle
         switch result {
         case .valid:
+            SMTPServerMetrics.auth[.success]?.increment()
             // A success does not forget the address's failures: one valid
             // account must not reset a guessing run from the same place.
             write(session.authSucceeded(user: user), context: context)
@@ -114,10 +118,12 @@ extension SMTPServerHandler {
             logger.info("authenticated")
             refreshSizeLimit()
         case .invalid:
+            SMTPServerMetrics.auth[.failure]?.increment()
             let limitReached = throttle?.recordFailure(clientKey) ?? false
             logger.notice("authentication failed", metadata: ["failures": "\(session.authFailures + 1)"])
             perform(session.authFailed(Self.invalidCredentials, close: limitReached), context: context)
         case .unavailable(let reason):
+            SMTPServerMetrics.auth[.error]?.increment()
             logger.error("authentication back end unavailable", metadata: ["reason": "\(reason)"])
             perform(session.authFailed(Self.temporaryFailure), context: context)
         }

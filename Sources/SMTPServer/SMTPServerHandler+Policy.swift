@@ -90,6 +90,7 @@ extension SMTPServerHandler {
             let reply = SMTPReply(code: 552, enhanced: EnhancedStatusCode(5, 3, 4),
                                   text: "Header section too large (over \(server.limits.maxHeaderBytes) octets)")
             logger.notice("message refused", metadata: ["reply": "\(reply)"])
+            SMTPServerMetrics.countRefusal(reply, phase: "data", filter: "smtp")
             return write(session.commitRefused(reply), context: context)
         }
         guard pipeline.checks(.headers) || pipeline.checks(.content) else {
@@ -175,6 +176,7 @@ extension SMTPServerHandler {
 
     func logRefusal(_ outcome: PolicyPipeline.Outcome, phase: String, detail: String? = nil) {
         guard let refusal = outcome.refusal else { return }
+        SMTPServerMetrics.countRefusal(refusal, phase: phase, filter: outcome.steps.last?.filter ?? "policy")
         var metadata: Logger.Metadata = ["phase": "\(phase)", "reply": "\(refusal)"]
         if let step = outcome.steps.last {
             metadata["filter"] = "\(step.filter)"

@@ -4,6 +4,7 @@ import MailMessage
 import MailQueue
 import NIOCore
 import NIOSSL
+import NIOTLS
 import Policy
 import SMTPCore
 
@@ -44,6 +45,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// The daemon is stopping: close once the transaction in progress is done.
     private var closeWhenIdle = false
     private var pendingFlush = false
+    /// STARTTLS answered and the handshake not yet over (for the metrics).
+    private var tlsHandshaking = false
     var timeout: Scheduled<Void>?
     var deadlines = SessionDeadlines(now: .now())
     var logger: Logger
@@ -119,6 +122,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
         guard !closing else { return }
+        SMTPServerMetrics.receivedBytes.increment(by: bytes.readableBytes)
         input.writeBuffer(&bytes)
         process(context: context)
     }
@@ -131,6 +135,10 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSUserEvent, case .handshakeCompleted = event, tlsHandshaking {
+            tlsHandshaking = false
+            SMTPServerMetrics.countHandshake(success: true, version: try? context.pipeline.syncOperations.nioSSL_tlsVersion())
+        }
         if event is TimerChangeNotice {
             armTimeout(context: context)
             return
@@ -155,6 +163,10 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if tlsHandshaking {
+            tlsHandshaking = false
+            SMTPServerMetrics.countHandshake(success: false, version: nil)
+        }
         logger.info("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)
     }
@@ -186,8 +198,11 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             deadlines.lineEnded()
             let action: ServerSession.Action
             do {
-                action = session.receive(try CommandParser.parse(line.readableBytesView))
+                let command = try CommandParser.parse(line.readableBytesView)
+                SMTPServerMetrics.count(command)
+                action = session.receive(command)
             } catch {
+                SMTPServerMetrics.unrecognizedCommands.increment()
                 action = session.receive(error)
             }
             perform(action, context: context)
@@ -257,6 +272,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             checkMessage(transaction, context: context)
         case .abortMessage(let reply):
             logger.info("message refused", metadata: ["reply": "\(reply)"])
+            SMTPServerMetrics.countRefusal(reply, phase: "data", filter: "smtp")
             body?.spool.discard()
             body = nil
             resetTransactionPolicy()
@@ -326,11 +342,14 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             if let user = session.authenticatedUser { metadata["user"] = "\(user)" }
             if let quarantine { metadata["quarantine"] = "\(quarantine)" }
             logger.info(quarantine == nil ? "queued" : "quarantined", metadata: metadata)
+            (quarantine == nil ? SMTPServerMetrics.queued : SMTPServerMetrics.quarantined).increment()
             write(session.commitSucceeded(queueID: envelope.id.description), context: context)
             if quarantine == nil { server.onCommit(envelope.id) }
         case .failure(let error):
             logger.error("queue commit failed", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
-            write(session.commitFailed(), context: context)
+            let reply = session.commitFailed()
+            SMTPServerMetrics.countRefusal(reply, phase: "data", filter: "queue")
+            write(reply, context: context)
         }
         resume(context: context)
     }
@@ -362,6 +381,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         }
         write(reply, context: context)
         flush(context: context)
+        tlsHandshaking = true
         // The 220 is already below us in the pipeline; what comes next is TLS.
         let sslHandler = NIOSSLServerHandler(context: tls)
         do {
@@ -383,6 +403,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     func write(_ reply: SMTPReply, context: ChannelHandlerContext) {
         var buffer = context.channel.allocator.buffer(capacity: 64)
         reply.write(into: &buffer)
+        SMTPServerMetrics.count(reply)
+        SMTPServerMetrics.sentBytes.increment(by: buffer.readableBytes)
         context.write(wrapOutboundOut(buffer), promise: nil)
         pendingFlush = true
     }

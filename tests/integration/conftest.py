@@ -49,7 +49,7 @@ def tls_cert(tmp_path_factory) -> tuple[str, str]:
 
 @pytest.fixture
 def start_postern(request, tmp_path, postern_bin):
-    """Factory: start_postern(limits={...}, tls=(cert, key), ipv6=True) -> a running PosternServer.
+    """Factory: start_postern(limits={...}, tls=(cert, key), ipv6=True, extra="[metrics]…") -> a running PosternServer.
 
     Every daemon started here gets SIGTERM at teardown (SIGKILL if it hangs), and its
     stderr is attached to the report of a failing test.
@@ -58,10 +58,12 @@ def start_postern(request, tmp_path, postern_bin):
     request.node._postern_servers = servers
 
     def start(limits: dict | None = None, tls: tuple[str, str] | None = None, ipv6: bool = False,
-              name: str | None = None, delivery: str | None = None, policy: str | None = None) -> PosternServer:
+              name: str | None = None, delivery: str | None = None, policy: str | None = None,
+              extra: str = "") -> PosternServer:
         name = name or f"postern{len(servers)}"
         server = PosternServer(postern_bin, tmp_path / name, limits=limits, tls=tls, ipv6=ipv6, name=name,
                                delivery=delivery, policy=policy)
+        server.extra_config = extra  # more TOML tables, e.g. [metrics]
         servers.append(server)
         server.start()
         return server

@@ -37,12 +37,14 @@ public struct SPFFilter: PolicyFilter {
         let helo = session.helo ?? ""
         if settings.checkHELO, Self.isDomainName(helo) {
             let heloResult = await evaluator.checkHELO(ip: ip, helo: helo)
+            PolicyMetrics.count(heloResult)
             // A HELO that fails decides on its own (§2.3); otherwise go on to MAIL FROM.
             if heloResult.verdict == .fail, action(for: .fail) != .accept {
                 return verdict(for: heloResult, ip: ip, session: session, message: message)
             }
         }
         let result = await evaluator.check(ip: ip, sender: message.sender.spfAddress, helo: helo)
+        PolicyMetrics.count(result)
         return verdict(for: result, ip: ip, session: session, message: message)
     }
 
