@@ -42,7 +42,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PosternDaemon", dependencies: [
-            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF",
+            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

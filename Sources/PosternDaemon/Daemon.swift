@@ -34,6 +34,8 @@ public final class Daemon: Sendable {
         // Two daemons on one queue would purge each other's incoming mail.
         let controlPath = config.controlSocketPath
         if ControlClient(path: controlPath).isAlive() { throw ControlServer.StartError.inUse(controlPath) }
+        // Bound while still root, accepting only once [daemon] user is taken on (Privileges.swift).
+        let listenSockets = try Privileges.bindListenersThenDrop(config: config, logger: logger)
         let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode)
         let recovery = queue.recovery
         logger.info("queue opened", metadata: [
@@ -87,13 +89,13 @@ public final class Daemon: Sendable {
             // Listeners naming the same file share one policy, so its rate
             // and AUTH failure counters see all of a client's connections.
             var policies: [String: ListenerPolicy] = [:]
-            for listener in config.listeners {
+            for (listener, socket) in zip(config.listeners, listenSockets) {
                 var listenerContext = context
                 let policy = listener.policyFile.flatMap { policies[$0] } ?? makePolicy(listener, resolver: dns?.cache)
                 if let file = listener.policyFile { policies[file] = policy }
                 listenerContext.policy = policy
                 let channel = try await SMTPListener(host: listener.host, port: listener.port, context: listenerContext,
-                                                     group: group).bind()
+                                                     group: group).bind(socket: socket)
                 logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(tls != nil)",
                                                     "policy": "\(listener.policyFile ?? "built-in")"])
                 channels.append(channel)
