@@ -12,6 +12,7 @@ APT_PACKAGES=(
   postfix                      # smtp-source / smtp-sink, and the benchmark peer
   dnsmasq-base                 # loopback DNS for tests
   procps psmisc                # ps, pkill, fuser used by the test harness
+  systemd strace               # systemd-analyze and strace check deploy/postern.service
   python3 python3-pip
 )
 
