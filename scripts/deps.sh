@@ -13,6 +13,7 @@ APT_PACKAGES=(
   dnsmasq-base                 # loopback DNS for tests
   procps psmisc                # ps, pkill, fuser used by the test harness
   prometheus                   # promtool: checks the /metrics scrape and the alert rules
+  systemd strace               # systemd-analyze and strace check deploy/postern.service
   python3 python3-pip
 )
 

@@ -2,6 +2,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/syscall.h>
 #include "CPosternSys.h"
@@ -20,4 +24,58 @@ int postern_rename_noreplace(int dirfd, const char *from, int todirfd, const cha
     if (r == 0 || errno != EINVAL) return (int)r;
 #endif
     return renameat(dirfd, from, todirfd, to);
+}
+
+#ifdef __linux__
+static uid_t credentials_uid;
+static gid_t credentials_gid;
+static const gid_t *credentials_groups;
+static size_t credentials_count;
+/// 0 while the target thread has not run the handler, then 1 or -errno.
+static atomic_int credentials_result;
+
+/// Runs on the target thread. Raw system calls: glibc's wrappers would
+/// broadcast to every thread again, and only async-signal-safe calls belong here.
+static void set_own_credentials(int signal_number) {
+    (void)signal_number;
+    int saved = errno;
+    long r = syscall(SYS_setgroups, credentials_count, credentials_groups);
+    if (r == 0) r = syscall(SYS_setresgid, credentials_gid, credentials_gid, credentials_gid);
+    if (r == 0) r = syscall(SYS_setresuid, credentials_uid, credentials_uid, credentials_uid);
+    atomic_store(&credentials_result, r == 0 ? 1 : -errno);
+    errno = saved;
+}
+#endif
+
+int postern_set_thread_credentials(pid_t tid, uid_t uid, gid_t gid, const gid_t *groups, size_t count,
+                                   int timeout_ms) {
+#ifdef __linux__
+    int signal_number = SIGRTMIN + 3;
+    struct sigaction action, previous;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = set_own_credentials;
+    sigemptyset(&action.sa_mask);
+    credentials_uid = uid;
+    credentials_gid = gid;
+    credentials_groups = groups;
+    credentials_count = count;
+    atomic_store(&credentials_result, 0);
+    if (sigaction(signal_number, &action, &previous) != 0) return -errno;
+    int result = 0;
+    if (syscall(SYS_tgkill, getpid(), tid, signal_number) != 0) {
+        result = -errno;
+    } else {
+        struct timespec millisecond = {0, 1000000};
+        for (int waited = 0; (result = atomic_load(&credentials_result)) == 0 && waited < timeout_ms; waited++) {
+            nanosleep(&millisecond, NULL);
+        }
+        if (result == 0) result = -ETIMEDOUT;
+        else if (result == 1) result = 0;
+    }
+    sigaction(signal_number, &previous, NULL);
+    return result;
+#else
+    (void)tid; (void)uid; (void)gid; (void)groups; (void)count; (void)timeout_ms;
+    return -ENOSYS;
+#endif
 }

@@ -49,7 +49,7 @@ struct TableReader {
 
     mutating func read(_ root: TOMLTable) -> PosternConfig {
         var config = PosternConfig()
-        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns", "control", "metrics"],
+        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns", "control", "metrics", "daemon"],
                   prefix: "")
         if let hostname = string(root, "hostname", prefix: "") {
             if hostname.isEmpty || hostname.contains(" ") { issue(root, "hostname", "must be a host name") }
@@ -121,6 +121,7 @@ struct TableReader {
         }
         if let control = table(root, "control") { readControl(control, into: &config) }
         if let metrics = table(root, "metrics") { readMetrics(metrics, into: &config) }
+        if let daemon = table(root, "daemon") { readDaemon(daemon, into: &config) }
         // sockaddr_un holds 108 bytes with the terminating NUL.
         if config.controlSocketPath.utf8.count > 107 {
             issues.append(ConfigIssue(file: file, line: nil, key: "control.socket",
@@ -160,6 +161,25 @@ struct TableReader {
         if let text = string(table, "address", prefix: "metrics.") {
             if let address = PosternConfig.parseListenAddress(text) { config.metrics.address = address }
             else { issue(table, "address", "expected HOST:PORT, e.g. 127.0.0.1:9125", prefix: "metrics.") }
+        }
+    }
+
+    /// The names must exist now, so a typo is found by `config check`
+    /// rather than at the next start.
+    private mutating func readDaemon(_ table: TOMLTable, into config: inout PosternConfig) {
+        checkKeys(table, allowed: ["user", "group"], prefix: "daemon.")
+        if let user = string(table, "user", prefix: "daemon.") {
+            if let entry = getpwnam(user) {
+                if entry.pointee.pw_uid == 0 { issue(table, "user", "must be an unprivileged user, not uid 0", prefix: "daemon.") }
+                else { config.daemon.user = user }
+            } else {
+                issue(table, "user", "no such user: \(user)", prefix: "daemon.")
+            }
+        }
+        if let group = string(table, "group", prefix: "daemon.") {
+            if table["user"] == nil { issue(table, "group", "needs daemon.user: the group is taken on when dropping to that user", prefix: "daemon.") }
+            else if getgrnam(group) != nil { config.daemon.group = group }
+            else { issue(table, "group", "no such group: \(group)", prefix: "daemon.") }
         }
     }
 

@@ -42,6 +42,8 @@ public final class Daemon: Sendable {
         if ControlClient(path: controlPath).isAlive() { throw ControlServer.StartError.inUse(controlPath) }
         // The facade first, so every metric made from here on is exported.
         if config.metrics.enabled { _ = MetricsExporter.shared }
+        // Bound while still root, accepting only once [daemon] user is taken on (Privileges.swift).
+        let listenSockets = try Privileges.bindListenersThenDrop(config: config, logger: logger)
         let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode)
         let recovery = queue.recovery
         logger.info("queue opened", metadata: [
@@ -76,7 +78,8 @@ public final class Daemon: Sendable {
             let metricsChannel = try await startMetrics(queue: queue, agent: agent, readiness: readiness, group: group)
             if let metricsChannel { channels.append(metricsChannel) }
             let listenerChannels = channels.count
-            let listeners = try await bindListeners(context: context, resolver: dns?.cache, group: group, channels: &channels)
+            let listeners = try await bindListeners(listenSockets, context: context, resolver: dns?.cache, group: group,
+                                                   channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, resolver: dns?.cache, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, reloader: reloader, group: group)
             // Stopped in reverse: the SIGHUP handler, the listeners (the grace
@@ -142,14 +145,14 @@ public final class Daemon: Sendable {
     }
 
     /// Binds every listener; `channels` collects them (to close on failure).
-    private func bindListeners(context: ServerContext, resolver: CachingResolver?, group: EventLoopGroup,
-                               channels: inout [Channel]) async throws -> [SMTPListener] {
+    private func bindListeners(_ sockets: [ListenSocket], context: ServerContext, resolver: CachingResolver?,
+                               group: EventLoopGroup, channels: inout [Channel]) async throws -> [SMTPListener] {
         var listeners: [SMTPListener] = []
-        for (listener, policy) in zip(config.listeners, Self.makePolicies(config, resolver: resolver)) {
+        for ((listener, policy), socket) in zip(zip(config.listeners, Self.makePolicies(config, resolver: resolver)), sockets) {
             var listenerContext = context
             listenerContext.policy = policy
             let smtpListener = SMTPListener(host: listener.host, port: listener.port, context: listenerContext, group: group)
-            channels.append(try await smtpListener.bind())
+            channels.append(try await smtpListener.bind(socket: socket))
             listeners.append(smtpListener)
             logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(context.tls != nil)",
                                                 "policy": "\(listener.policyFile ?? "built-in")"])

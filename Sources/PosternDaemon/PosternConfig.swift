@@ -61,6 +61,17 @@ public struct PosternConfig: Sendable {
         public var group: String?
     }
 
+    /// `[daemon]`: the user and group to run as after binding the listeners.
+    public var daemon = DaemonSettings()
+
+    public struct DaemonSettings: Sendable, Equatable {
+        /// Started as root: bind, then become this user (Privileges.swift);
+        /// nil: stay as started.
+        public var user: String?
+        /// nil: the user's primary group.
+        public var group: String?
+    }
+
     /// Where the control socket is.
     public var controlSocketPath: String { control.socket ?? queueDirectory + "/control.sock" }
 

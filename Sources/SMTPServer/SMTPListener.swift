@@ -4,6 +4,9 @@ import Synchronization
 import NIOCore
 import NIOPosix
 import SMTPCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One listening socket: accepts connections, applies the connection
 /// limits, and gives each client its own `SMTPServerHandler`.
@@ -28,13 +31,20 @@ public final class SMTPListener: Sendable {
         current.withLock { $0 = context }
     }
 
+    /// The backlog of every listening socket.
+    static let backlog: CInt = 1024
+
     /// Binds and returns the server channel; close it to stop accepting.
     public func bind() async throws -> Channel {
+        try await bind(socket: ListenSocket.bind(host: host, port: port))
+    }
+
+    /// Starts accepting on a socket bound earlier (before the daemon gave up
+    /// root, see `ListenSocket`) and returns the server channel.
+    public func bind(socket: ListenSocket) async throws -> Channel {
         let metrics = ListenerMetrics(listener: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
         let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // A session stops reading while its replies wait above the high
             // water mark; with few reads per wake-up what it holds then stays small.
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
@@ -66,7 +76,12 @@ public final class SMTPListener: Sendable {
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address, slot: slot))
                 }
             }
-        return try await bootstrap.bind(host: host, port: port).get()
+        // From here NIO owns the descriptor and closes it with the channel.
+        let channel = try await bootstrap.withBoundSocket(socket.descriptor).get()
+        // NIO listens on a socket it is given with its default backlog (128),
+        // before the backlog option applies; listen(2) again only raises it.
+        listen(socket.descriptor, Self.backlog)
+        return channel
     }
 }
 

@@ -19,7 +19,8 @@ struct ConfigCommand: ParsableCommand {
                 let listeners = config.listeners.map { listener in
                     "\(listener.host):\(listener.port)" + (listener.policyFile.map { " policy \($0)" } ?? "")
                 }.joined(separator: ", ")
-                print("\(file): OK (hostname \(config.hostname), listeners \(listeners), queue \(config.queueDirectory))")
+                let user = config.daemon.user.map { ", user \($0)" + (config.daemon.group.map { ":\($0)" } ?? "") } ?? ""
+                print("\(file): OK (hostname \(config.hostname), listeners \(listeners), queue \(config.queueDirectory)\(user))")
             } catch {
                 for issue in error.issues { print(issue) }
                 throw ExitCode(1)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from postern_harness import PosternServer, postern_binary, require_tool
+from postern_harness import PosternServer, postern_binary, require_tool, stop_servers
 
 ZONESERVER = Path(__file__).resolve().parents[2] / "tests" / "spf" / "zoneserver.py"
 
@@ -69,12 +69,7 @@ def start_postern(request, tmp_path, postern_bin):
         return server
 
     yield start
-    bad = []
-    for server in servers:
-        was_running = server.running()
-        status = server.terminate(timeout=15)
-        if was_running and status != 0:
-            bad.append(f"{server.name}: {'hung after SIGTERM, killed' if status is None else f'exit status {status}'}")
+    bad = stop_servers(servers)
     if bad:
         pytest.fail("postern did not stop cleanly on SIGTERM: " + "; ".join(bad), pytrace=False)
 

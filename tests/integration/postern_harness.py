@@ -425,6 +425,8 @@ class PosternServer:
         self.control_dir = Path(tempfile.mkdtemp(prefix="pst"))
         self.control_socket = self.control_dir / "control.sock"
         self.extra_config = ""
+        # Runs the daemon through another program, e.g. setpriv to start it as another user.
+        self.command_prefix: list[str] = []
         self.queue = Queue(binary, self.queue_dir, self.control_socket)
         self.starts = 0
 
@@ -445,7 +447,7 @@ class PosternServer:
                 err.write(f"----- start #{self.starts} on port {self.port}\n".encode())
                 err.flush()
                 self.proc = subprocess.Popen(
-                    [self.binary, "serve", "--config", str(self.config_path)],
+                    [*self.command_prefix, self.binary, "serve", "--config", str(self.config_path)],
                     cwd=self.workdir, stdin=subprocess.DEVNULL, stdout=err, stderr=err)
             try:
                 self.wait_ready()
@@ -527,6 +529,17 @@ class PosternServer:
     # -- clients
     def connect(self, **kw) -> RawSMTP:
         return RawSMTP(self.port, **kw)
+
+
+def stop_servers(servers: list[PosternServer]) -> list[str]:
+    """SIGTERM to each daemon (SIGKILL if it hangs); one line for each that did not stop cleanly."""
+    bad = []
+    for server in servers:
+        was_running = server.running()
+        status = server.terminate(timeout=15)
+        if was_running and status != 0:
+            bad.append(f"{server.name}: {'hung after SIGTERM, killed' if status is None else f'exit status {status}'}")
+    return bad
 
 
 # --------------------------------------------------------------------------

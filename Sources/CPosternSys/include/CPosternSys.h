@@ -9,4 +9,17 @@ int postern_syncfs(int fd);
 /// than replacing an existing queue file.
 int postern_rename_noreplace(int dirfd, const char *from, int todirfd, const char *to);
 
+#include <sys/types.h>
+#include <stddef.h>
+
+/// Gives thread `tid` of this process the groups, gid and uid (real,
+/// effective and saved) by making it run setgroups/setresgid/setresuid
+/// itself, from a signal handler: credentials belong to each thread in
+/// Linux, and glibc's setuid(3) broadcast passes by threads it counts as
+/// exiting, such as the main thread libdispatch parks inside pthread_exit.
+/// Returns 0, or -errno (-ETIMEDOUT: the thread did not take the signal
+/// within `timeout_ms`).
+int postern_set_thread_credentials(pid_t tid, uid_t uid, gid_t gid, const gid_t *groups, size_t count,
+                                   int timeout_ms);
+
 #endif
