@@ -51,7 +51,8 @@ extension DeliveryAgent {
     }
 
     private func clientOptions(domain: String) -> ClientOptions {
-        let isRelay = configuration.routes[domain] == nil && configuration.relayhost != nil
+        let router = self.router
+        let isRelay = router.routes[domain.lowercased()] == nil && router.relayhost != nil
         var options = ClientOptions(heloName: configuration.hostname, tlsPolicy: isRelay ? configuration.relayTLS : configuration.tlsPolicy,
                                     timeouts: configuration.timeouts)
         if isRelay {

@@ -20,7 +20,9 @@ import SMTPCore
 public final class DeliveryAgent: Sendable {
     let queue: MailQueue
     public let scheduler: DeliveryScheduler
-    let router: Router
+    /// Routes and relayhost as configured now (a reload may change them).
+    private let routing: Mutex<Router>
+    var router: Router { routing.withLock { $0 } }
     let configuration: DeliveryConfiguration
     let group: EventLoopGroup
     let logger: Logger
@@ -38,7 +40,7 @@ public final class DeliveryAgent: Sendable {
     public init(queue: MailQueue, router: Router, configuration: DeliveryConfiguration, group: EventLoopGroup,
                 logger: Logger) {
         self.queue = queue
-        self.router = router
+        routing = Mutex(router)
         self.configuration = configuration
         self.group = group
         self.logger = logger
@@ -46,6 +48,14 @@ public final class DeliveryAgent: Sendable {
         limiter = DestinationLimiter(limit: configuration.perDestinationLimit, policy: configuration.deadDestinations)
         sessions = SessionSlots(limit: configuration.workers)
         pool = ConnectionPool(maxIdlePerKey: configuration.perDestinationLimit, idleTimeout: configuration.connectionIdleSeconds)
+    }
+
+    /// New `[delivery.routes]` and relayhost, from the next attempt on (a
+    /// reload; `queue requeue` then sends waiting mail the new way at once).
+    public func updateRoutes(_ routes: [String: Router.Destination], relayhost: Router.Destination?) {
+        routing.withLock { router in
+            router = Router(routes: routes, relayhost: relayhost, smtpPort: router.smtpPort, resolver: router.resolver)
+        }
     }
 
     /// Rebuilds the schedule from the queue (at start).

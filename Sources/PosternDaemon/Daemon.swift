@@ -80,7 +80,8 @@ public final class Daemon: Sendable {
             let listenerChannels = channels.count
             let listeners = try await bindListeners(listenSockets, context: context, resolver: dns?.cache, group: group,
                                                    channels: &channels)
-            let reloader = Reloader(source: source, running: config, listeners: listeners, resolver: dns?.cache, logger: logger)
+            let reloader = Reloader(source: source, running: config, listeners: listeners, agent: agent,
+                                    resolver: dns?.cache, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, reloader: reloader, group: group)
             // Stopped in reverse: the SIGHUP handler, the listeners (the grace
             // period), the metrics endpoint (so /readyz answers meanwhile),
@@ -204,13 +205,18 @@ public final class Daemon: Sendable {
         }
     }
 
-    func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup, resolver: CachingResolver) throws -> DeliveryAgent {
-        let settings = config.delivery
+    /// `[delivery.routes]` and the relayhost as the router takes them.
+    static func destinations(_ settings: PosternConfig.DeliverySettings)
+        -> (routes: [String: Router.Destination], relayhost: Router.Destination?) {
         func destination(_ text: String) -> Router.Destination? {
             TableReader.parseDestination(text).map { Router.Destination(host: $0.host, port: $0.port ?? 25, lookUpMX: $0.lookUpMX) }
         }
-        let routes = settings.routes.compactMapValues(destination)
-        let relay = settings.relayhost.flatMap(destination)
+        return (settings.routes.compactMapValues(destination), settings.relayhost.flatMap(destination))
+    }
+
+    func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup, resolver: CachingResolver) throws -> DeliveryAgent {
+        let settings = config.delivery
+        let (routes, relay) = Self.destinations(settings)
         var delivery = DeliveryConfiguration(hostname: config.hostname)
         delivery.workers = settings.workers
         delivery.maxActive = settings.maxActive

@@ -1,4 +1,5 @@
 import DNS
+import Delivery
 import Logging
 import Synchronization
 import NIOSSL
@@ -11,9 +12,11 @@ import SMTPServer
 /// reported with file, line and key. Password files are read again whenever
 /// they change, reload or not.
 ///
-/// What lives outside the sessions (listener addresses, the queue, delivery
-/// settings, connection limits) needs a restart; a reload that changes it
-/// says so instead of half-applying it.
+/// Delivery routes and the relayhost apply from the next attempt on (with
+/// `postern queue requeue` to send waiting mail the new way at once). What
+/// else lives outside the sessions (listener addresses, the queue, the rest
+/// of `[delivery]`, connection limits) needs a restart; a reload that
+/// changes it says so instead of half-applying it.
 final class Reloader: Sendable {
     struct Outcome: Sendable {
         var error: String?
@@ -28,6 +31,7 @@ final class Reloader: Sendable {
 
     let source: ConfigSource
     let listeners: [SMTPListener]
+    let agent: DeliveryAgent?
     let resolver: CachingResolver?
     let logger: Logger
     /// The configuration in force (for what a reload cannot change).
@@ -35,10 +39,12 @@ final class Reloader: Sendable {
     /// One reload at a time (SIGHUP and the control socket may race).
     private let lock = Mutex(())
 
-    init(source: ConfigSource, running: PosternConfig, listeners: [SMTPListener], resolver: CachingResolver?, logger: Logger) {
+    init(source: ConfigSource, running: PosternConfig, listeners: [SMTPListener], agent: DeliveryAgent?,
+         resolver: CachingResolver?, logger: Logger) {
         self.source = source
         self.running = Mutex(running)
         self.listeners = listeners
+        self.agent = agent
         self.resolver = resolver
         self.logger = logger
     }
@@ -67,6 +73,10 @@ final class Reloader: Sendable {
             context.policy = policies[index]
             listener.replaceContext(context)
         }
+        if let agent {
+            let (routes, relayhost) = Daemon.destinations(new.delivery)
+            agent.updateRoutes(routes, relayhost: relayhost)
+        }
         running.withLock { $0 = new }
         logger.notice("configuration reloaded", metadata: [
             "file": "\(source.file ?? "none")", "listeners": "\(listeners.count)", "tls": "\(tls != nil)",
@@ -81,8 +91,10 @@ final class Reloader: Sendable {
         func address(_ listener: PosternConfig.Listener) -> String { "\(listener.host):\(listener.port)" }
         if old.listeners.map(address) != new.listeners.map(address) { notes.append("listener addresses changed: restart to apply") }
         if old.queueDirectory != new.queueDirectory || old.syncMode != new.syncMode { notes.append("[queue] changed: restart to apply") }
-        if old.delivery != new.delivery || old.dnsServers != new.dnsServers || old.dnsTimeoutSeconds != new.dnsTimeoutSeconds {
-            notes.append("[delivery] or [dns] changed: restart to apply")
+        var oldDelivery = old.delivery, newDelivery = new.delivery
+        (oldDelivery.routes, oldDelivery.relayhost) = (newDelivery.routes, newDelivery.relayhost) // these apply now
+        if oldDelivery != newDelivery || old.dnsServers != new.dnsServers || old.dnsTimeoutSeconds != new.dnsTimeoutSeconds {
+            notes.append("[delivery] (but routes and relayhost) or [dns] changed: restart to apply")
         }
         if old.limits.maxConnections != new.limits.maxConnections || old.limits.maxConnectionsPerIP != new.limits.maxConnectionsPerIP
             || old.limits.stressThresholdPercent != new.limits.stressThresholdPercent {

@@ -6,7 +6,8 @@ import Testing
 @testable import SMTPServer
 
 /// Backpressure, deadlines and message-text checks in the handler.
-@Suite("SMTP handler: backpressure, deadlines, text checks")
+/// A handler waiting for a reply that never comes must fail, not hang CI.
+@Suite("SMTP handler: backpressure, deadlines, text checks", .timeLimit(.minutes(1)))
 struct HandlerFlowTests {
     @Test func commandsWaitWhileRepliesCannotBeSent() async throws {
         let h = try await HandlerHarness { $0.maxJunkCommands = 0 }

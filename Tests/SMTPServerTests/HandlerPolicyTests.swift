@@ -9,7 +9,7 @@ import Testing
 
 /// The handler with a policy: refusals in order, AUTH, header edits in the
 /// spooled message, content refusals and quarantine.
-@Suite("SMTP handler with a policy")
+@Suite("SMTP handler with a policy", .timeLimit(.minutes(1)))
 struct HandlerPolicyTests {
     /// Adds a trace field at MAIL and, at the end of data, refuses or edits.
     struct Scripted: PolicyFilter {

@@ -69,7 +69,8 @@ final class HandlerHarness {
     }
 }
 
-@Suite("SMTP handler on a testing channel")
+/// `replies(_:)` waits for output; a time limit turns a missing reply into a failure, not a hung run.
+@Suite("SMTP handler on a testing channel", .timeLimit(.minutes(1)))
 struct SMTPServerHandlerTests {
     @Test func pipelinedTransactionIsQueuedWithTraceHeaders() async throws {
         let h = try await HandlerHarness()

@@ -109,6 +109,26 @@ def test_bounce_sends_a_dsn_and_removes_the_message(start_postern, sinks):
     wait_queue_empty(server)
 
 
+def test_requeue_after_a_route_change(start_postern, sinks):
+    """A route changed by a reload applies from the next attempt; requeue makes that now."""
+    old_port = free_port()
+    server = deferred_server(start_postern, old_port)
+    send(server.port, "a@example.org", ["moved@example.net"], "route change")
+    (entry,) = wait_deferred(server, 1)
+    sink = sinks()
+    text = server.config_path.read_text().replace(f'"example.net" = "[127.0.0.1]:{old_port}"',
+                                                  f'"example.net" = "[127.0.0.1]:{sink.port}"')
+    assert str(sink.port) in text
+    server.config_path.write_text(text)
+    reload = subprocess.run([server.binary, "reload", "--socket", str(server.control_socket)],
+                            capture_output=True, timeout=30)
+    assert reload.returncode == 0 and b"restart to apply" not in reload.stdout, reload
+    ok(server.queue.control("requeue", entry["id"]))
+    (meta, _), = sink.wait_for(1, timeout=15)
+    assert meta["rcpt_tos"] == ["moved@example.net"]
+    wait_queue_empty(server)
+
+
 def test_requeue_resets_the_retry_state(start_postern, sinks):
     port = free_port()
     server = deferred_server(start_postern, port)
