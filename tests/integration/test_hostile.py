@@ -196,6 +196,15 @@ def test_slow_but_complete_commands_are_not_cut(start_postern):
 DATA_RATE_LIMITS = {"command_timeout": 60, "data_timeout": 60, "min_data_rate": 100, "data_rate_grace": 3}
 
 
+def _start_data(c) -> float:
+    """EHLO, MAIL, RCPT, DATA; returns when the 354 came."""
+    c.ehlo()
+    expect(c.cmd("MAIL FROM:<sender@example.org>"), 250, "2.1.0")
+    expect(c.cmd("RCPT TO:<someone@example.net>"), 250, "2.1.5")
+    expect(c.cmd("DATA"), 354)
+    return time.monotonic()
+
+
 def _drip_data(sock: socket.socket, body: bytes, *, step: int, pause: float,
                give_up_at: float) -> tuple[bytes, float | None]:
     """Sends `body` `step` octets at a time, `pause` seconds apart (waiting for the server
@@ -221,11 +230,7 @@ def test_data_slower_than_min_rate_is_cut(start_postern):
     against 100/s with a 3 s grace: cut near 3.4 s, although no gap reaches data_timeout."""
     srv = start_postern(limits=DATA_RATE_LIMITS)
     with srv.connect() as c:
-        c.ehlo()
-        expect(c.cmd("MAIL FROM:<sender@example.org>"), 250, "2.1.0")
-        expect(c.cmd("RCPT TO:<someone@example.net>"), 250, "2.1.5")
-        expect(c.cmd("DATA"), 354)
-        data_started = time.monotonic()
+        data_started = _start_data(c)
         body = b"Subject: slow\r\n\r\n" + b"0123456789" * 200
         received, closed = _drip_data(c.sock, body, step=10, pause=1.0, give_up_at=data_started + 15)
     assert closed is not None, (f"DATA at 10 octets/s was not cut within 15 s (min_data_rate = 100, "
@@ -266,11 +271,7 @@ def test_data_rate_defaults(start_postern):
     is cut near 30 + 0.1 t, i.e. about 33 s after DATA, far before data_timeout."""
     srv = start_postern()
     with srv.connect() as c:
-        c.ehlo()
-        expect(c.cmd("MAIL FROM:<sender@example.org>"), 250, "2.1.0")
-        expect(c.cmd("RCPT TO:<someone@example.net>"), 250, "2.1.5")
-        expect(c.cmd("DATA"), 354)
-        data_started = time.monotonic()
+        data_started = _start_data(c)
         body = b"Subject: slow default\r\n\r\n" + b"0123456789" * 1000
         received, closed = _drip_data(c.sock, body, step=25, pause=0.5, give_up_at=data_started + 45)
     assert closed is not None, f"DATA at 50 octets/s was not cut within 45 s with the default limits; got {received!r}"
