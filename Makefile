@@ -4,6 +4,8 @@ PYTHON ?= python3
 LISTEN ?= 127.0.0.1:2525
 QUEUE_DIR ?= ./var/queue
 FUZZ_SECONDS ?= 300
+# One corpus directory under fuzz/ per target; see Sources/PosternFuzzer.
+FUZZ_TARGETS = smtp mime header toml spf dns reply envelope
 
 .PHONY: run test deps build release unit integration conformance fuzz fuzz-replay bench clean
 
@@ -26,10 +28,10 @@ release:
 unit:
 	$(SWIFT) test --skip-build
 
-## Replays the checked-in fuzz corpus through the parsers (normal build).
+## Replays every checked-in fuzz corpus through its parser (normal build).
 fuzz-replay:
 	$(SWIFT) build --product PosternFuzzer
-	./.build/debug/PosternFuzzer fuzz/corpus/*
+	./.build/debug/PosternFuzzer $(addprefix fuzz/,$(FUZZ_TARGETS))
 
 integration:
 	$(PYTHON) -m pytest -q tests/integration
@@ -37,13 +39,21 @@ integration:
 conformance:
 	$(PYTHON) tests/spf/run_conformance.py --postern ./.build/debug/postern
 
-## libFuzzer run of the command parser and framing decoder (see README).
+## libFuzzer runs with AddressSanitizer, FUZZ_SECONDS each: every target in
+## turn, or one with TARGET=name (see README "Fuzzing"). New inputs go to
+## fuzz-artifacts/<target>/corpus, crashes to fuzz-artifacts/<target>/.
 fuzz:
 	$(SWIFT) build -c debug --product PosternFuzzer --scratch-path .build-fuzz \
 	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-	mkdir -p fuzz-artifacts/corpus
-	./.build-fuzz/debug/PosternFuzzer -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=fuzz-artifacts/ \
-	  fuzz-artifacts/corpus fuzz/corpus
+	@set -e; for target in $(or $(TARGET),$(FUZZ_TARGETS)); do \
+	  mkdir -p fuzz-artifacts/$$target/corpus; echo 0 > fuzz-artifacts/$$target/status; \
+	  echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \
+	  { SWIFT_BACKTRACE=enable=no POSTERN_FUZZ_TARGET=$$target ./.build-fuzz/debug/PosternFuzzer -max_total_time=$(FUZZ_SECONDS) \
+	      -timeout=10 -print_final_stats=1 -artifact_prefix=fuzz-artifacts/$$target/ \
+	      fuzz-artifacts/$$target/corpus fuzz/$$target || echo $$? > fuzz-artifacts/$$target/status; } 2>&1 \
+	    | tee fuzz-artifacts/$$target/last-run.log; \
+	  test "$$(cat fuzz-artifacts/$$target/status)" = 0; \
+	done
 
 bench: deps
 	$(SWIFT) build -c release --product postern

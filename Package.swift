@@ -65,9 +65,15 @@ let package = Package(
             "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // libFuzzer target; see README "Fuzzing". A normal build replays corpus files.
+        // libFuzzer targets, one per parser; see README "Fuzzing". A normal build
+        // replays corpus files. Each dependency is here for the parser it holds:
+        // SMTPCore (SMTP), MailMessage (MIME), Policy (header writing), PosternDaemon
+        // (TOML and the loaders), SPF, DNS + CLDNS (ldns wire reading), Delivery
+        // (reply parser), MailQueue (envelope codec). SPF, DNS and Policy are
+        // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
-            "SMTPCore", .product(name: "NIOCore", package: "swift-nio"),
+            "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
+            "MailQueue", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "MailMessageTests", dependencies: [

@@ -125,6 +125,9 @@ public struct ReplyParser: Sendable {
     /// Builds the reply; the enhanced code is taken when the first line has
     /// one of the reply's class, and then stripped from every line that repeats it.
     static func makeReply(code: Int, texts: [Substring]) -> SMTPReply {
+        // SMTPReply turns controls into spaces; judge the enhanced code on
+        // that text, so that the reply reads the same when written back.
+        let texts = SMTPReply(code: code, lines: texts.map(String.init)).lines.map { Substring($0) }
         let enhanced = leadingEnhancedCode(texts[0]).flatMap { found in
             Int(found.code.klass) == code / 100 ? found.code : nil
         }
@@ -138,10 +141,12 @@ public struct ReplyParser: Sendable {
         return SMTPReply(code: code, enhanced: enhanced, lines: lines)
     }
 
-    /// "X.Y.Z" at the start of a line, followed by SP or the end.
+    /// "X.Y.Z" at the start of a line, followed by SP or the end. Only that
+    /// one SP is the separator (RFC 2034 §4): more belong to the text, so a
+    /// reply written back as `SMTPReply.write` does reads the same.
     static func leadingEnhancedCode(_ text: Substring) -> (code: EnhancedStatusCode, rest: Substring)? {
         let token = text.prefix { $0 != " " }
         guard token.utf8.count >= 5, let code = EnhancedStatusCode(token) else { return nil }
-        return (code, text.dropFirst(token.count).drop { $0 == " " })
+        return (code, text.dropFirst(token.count + 1))
     }
 }

@@ -32,8 +32,14 @@ public struct HeaderField: Sendable, Equatable {
     /// The field as written on the wire: the original octets when
     /// unchanged, else `Name:rawValue`, ending in CRLF.
     public var wireBytes: [UInt8] {
-        var bytes = originalBytes ?? Array("\(name):\(rawValue)".utf8)
-        if bytes.last != UInt8(ascii: "\n") { bytes += [UInt8(ascii: "\r"), UInt8(ascii: "\n")] }
+        guard var bytes = originalBytes else { return Array("\(name):\(rawValue)\r\n".utf8) }
+        // Input that ended right after a CR: the parser read that CR as the
+        // start of the line end, not as text, so only the LF is missing.
+        if bytes.last == UInt8(ascii: "\r") {
+            bytes.append(UInt8(ascii: "\n"))
+        } else if bytes.last != UInt8(ascii: "\n") {
+            bytes += [UInt8(ascii: "\r"), UInt8(ascii: "\n")]
+        }
         return bytes
     }
 

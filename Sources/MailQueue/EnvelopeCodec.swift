@@ -66,7 +66,9 @@ public enum EnvelopeCodec {
                 + "\(attempt.nextHop.map(percentEncode) ?? "-") \(recipients.isEmpty ? "-" : recipients) \(percentEncode(attempt.reply))\n"
         }
         for rcpt in envelope.recipients {
-            text += "rcpt \(rcpt.status.rawValue) \(rcpt.lastReply.map(percentEncode) ?? "-") \(percentEncode(rcpt.address))\n"
+            // "-" stands for no reply, so a reply that is just "-" goes encoded.
+            let reply = rcpt.lastReply.map { $0 == "-" ? "%2D" : percentEncode($0) } ?? "-"
+            text += "rcpt \(rcpt.status.rawValue) \(reply) \(percentEncode(rcpt.address))\n"
         }
         text += "end\n"
         return Array(text.utf8)
@@ -157,8 +159,14 @@ public enum EnvelopeCodec {
         return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
     }
 
+    /// Timestamps an envelope can hold: from the epoch to the year 5138.
+    /// Anything else (NaN, infinities, 1e300, negative) comes from a damaged
+    /// file and could not be written back: `timestamp` needs Int64 microseconds.
+    static let timestampRange = 0.0..<1e11
+
     static func date(_ text: String) -> Date? {
-        Double(text).map { Date(timeIntervalSince1970: $0) }
+        guard let seconds = Double(text), timestampRange.contains(seconds) else { return nil }
+        return Date(timeIntervalSince1970: seconds)
     }
 
     static func percentEncode(_ value: String) -> String {

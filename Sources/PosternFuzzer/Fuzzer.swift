@@ -1,110 +1,82 @@
-// Fuzz target for the command parser, the framing decoder and the session
-// state machine together: the input is fed in chunks (first byte = chunk
-// size) as a client would send it, and framing follows the session's actions
-// (354 → DATA mode, BDAT → chunk mode) exactly as the NIO handler does.
+// libFuzzer entry point for every parser that reads what someone else
+// wrote. One binary, one target per run, chosen by POSTERN_FUZZ_TARGET, so
+// each run spends all its time (and its own corpus and coverage) on one
+// parser. See README "Fuzzing".
 //
-// Fuzzing build (see README "Fuzzing"):
-//   swift build --product PosternFuzzer -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-// A normal build replays files and directories given as arguments.
-import NIOCore
-import SMTPCore
-
+// Fuzzing build (what `make fuzz` does):
+//   swift build --product PosternFuzzer --scratch-path .build-fuzz \
+//     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+//   POSTERN_FUZZ_TARGET=mime .build-fuzz/debug/PosternFuzzer fuzz/mime
+// A normal build replays files and directories given as arguments; a
+// directory under fuzz/ is replayed through the target it is named after.
 #if canImport(Glibc)
 import Glibc
 #endif
 
-enum FuzzReplies {
-    static let refusal = SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 7, 1), text: "refused")
-    static let wrongPassword = SMTPReply(code: 535, enhanced: EnhancedStatusCode(5, 7, 8), text: "wrong")
-}
+/// The parsers under test. Each reads bytes exactly as they arrive from
+/// outside and checks an invariant beyond "does not crash".
+enum FuzzTarget: String, CaseIterable {
+    /// Command parser, framing decoder, session state machine, SASL.
+    case smtp
+    /// MIME parser and the transfer decoders it streams bodies through.
+    case mime
+    /// Header sections, RFC 2047 words, RFC 2231 parameters, header writing.
+    case header
+    /// The TOML reader and the configuration and policy loaders above it.
+    case toml
+    /// SPF records and macro strings as DNS TXT answers carry them.
+    case spf
+    /// DNS wire answers through libldns and our conversion to records.
+    case dns
+    /// The delivery client's reply parser.
+    case reply
+    /// The queue's envelope files, as read back after a crash.
+    case envelope
 
-func fuzzOne(_ bytes: UnsafeRawBufferPointer) {
-    guard let first = bytes.first else { return }
-    let chunkSize = Int(first) + 1
-    var limits = SMTPLimits()
-    limits.maxMessageSize = 4096
-    limits.maxRecipients = 5
-    limits.maxErrors = 50
-    var session = ServerSession(configuration: .init(hostname: "fuzz.example", limits: limits, tlsAvailable: true,
-                                                     authMechanisms: ["PLAIN", "LOGIN"], authRequiresTLS: false))
-    var decoder = SMTPFrameDecoder(maxLineLength: 128)
-    var buffer = ByteBuffer()
-    var previousWasCR = false
-    var offset = 1
-    while offset < bytes.count {
-        let end = min(bytes.count, offset + chunkSize)
-        buffer.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[offset..<end]))
-        offset = end
-        while let frame = decoder.next(&buffer) {
-            var action: ServerSession.Action?
-            switch frame {
-            case .command(let line):
-                do { action = session.receive(try CommandParser.parse(line.readableBytesView)) }
-                catch { action = session.receive(error) }
-            case .commandTooLong:
-                action = session.lineTooLong()
-            case .dataContent(let content):
-                // Invariant: DATA content never holds a CR or LF outside a CRLF pair.
-                for byte in content.readableBytesView {
-                    precondition(!(previousWasCR && byte != UInt8(ascii: "\n")), "bare CR passed the decoder")
-                    precondition(!(byte == UInt8(ascii: "\n") && !previousWasCR), "bare LF passed the decoder")
-                    previousWasCR = byte == UInt8(ascii: "\r")
-                }
-                _ = session.contentReceived(content.readableBytes)
-            case .dataEnd:
-                precondition(!previousWasCR, "DATA ended inside a CRLF pair")
-                action = session.contentEnded()
-            case .dataBareLineEnding:
-                action = session.bareLineEnding()
-            case .chunkContent(let content):
-                _ = session.contentReceived(content.readableBytes)
-            case .chunkEnd:
-                action = session.contentEnded()
-            }
-            guard let action else { continue }
-            switch action {
-            case .close:
-                return
-            case .startData:
-                previousWasCR = false
-                decoder.beginData()
-            case .startChunk(let size), .discardChunk(let size, _):
-                decoder.beginChunk(size: min(size, 1 << 20))
-            case .commit:
-                _ = session.commitSucceeded(queueID: "0000000000000001")
-            case .startTLS:
-                session.tlsEstablished()
-            case .reply, .abortMessage, .checkHELO:
-                break
-            case .checkSender(let transaction):
-                // Alternate verdicts so both paths of the policy hooks run.
-                let refuse = session.errorCount % 2 == 1
-                _ = session.senderChecked(transaction, refusal: refuse ? FuzzReplies.refusal : nil)
-            case .checkRecipient(let recipient):
-                _ = session.recipientChecked(recipient, refusal: recipient.address.count % 3 == 0 ? FuzzReplies.refusal : nil)
-            case .authenticate(_, let initialResponse):
-                // The SASL decoders see whatever the client sent (RFC 4616).
-                if let initialResponse {
-                    _ = try? SASL.decodePlain(initialResponse)
-                    _ = try? SASL.decodeBase64Text(initialResponse)
-                }
-                if initialResponse == nil {
-                    if case .close = session.authFailed(FuzzReplies.wrongPassword) { return }
-                } else {
-                    _ = session.authSucceeded(user: "fuzz")
-                }
-            }
+    func run(_ bytes: UnsafeRawBufferPointer) {
+        switch self {
+        case .smtp: SMTPTarget.run(bytes)
+        case .mime: MIMETarget.run(bytes)
+        case .header: HeaderTarget.run(bytes)
+        case .toml: TOMLTarget.run(bytes)
+        case .spf: SPFTarget.run(bytes)
+        case .dns: DNSTarget.run(bytes)
+        case .reply: ReplyTarget.run(bytes)
+        case .envelope: EnvelopeTarget.run(bytes)
         }
+    }
+
+    static let environmentVariable = "POSTERN_FUZZ_TARGET"
+
+    /// The target named in the environment, nil when the variable is unset;
+    /// exits when it names no target.
+    static func fromEnvironment() -> FuzzTarget? {
+        guard let pointer = getenv(environmentVariable) else { return nil }
+        let name = String(cString: pointer)
+        guard let target = FuzzTarget(rawValue: name) else {
+            printError("PosternFuzzer: unknown target \"\(name)\"; one of \(allCases.map(\.rawValue).joined(separator: ", "))")
+            exit(2)
+        }
+        return target
     }
 }
 
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-    return 0
+/// Writes a line to standard error, where libFuzzer reports too.
+func printError(_ text: String) {
+    let line = Array((text + "\n").utf8)
+    _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
+/// Fails the run when an invariant does not hold: libFuzzer keeps the input
+/// as a crash artifact, replay stops with the message.
+func invariant(_ condition: Bool, _ message: @autoclosure () -> String,
+               file: StaticString = #fileID, line: UInt = #line) {
+    guard !condition else { return }
+    printError("PosternFuzzer: invariant failed at \(file):\(line): \(message())")
+    abort()
+}
+
+#if FUZZING
 /// SwiftPM makes the executable's entry point `main`, so libFuzzer's own
 /// main is not used: hand control to its driver (LLVM ≥ 12).
 @_silgen_name("LLVMFuzzerRunDriver")
@@ -113,26 +85,48 @@ func LLVMFuzzerRunDriver(
     _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
     _ callback: @convention(c) (UnsafePointer<UInt8>, Int) -> CInt) -> CInt
 
+/// Set once before the driver starts; read by the C callback.
+nonisolated(unsafe) var selectedTarget = FuzzTarget.smtp
+
+/// libFuzzer's own `main` (linked in, though unused) refers to this symbol.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzerTestOneInput(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
+    selectedTarget.run(UnsafeRawBufferPointer(start: data, count: size))
+    return 0
+}
+
 @main
 enum FuzzMain {
     static func main() {
+        guard let target = FuzzTarget.fromEnvironment() else {
+            printError("PosternFuzzer: set \(FuzzTarget.environmentVariable) to one of "
+                  + "\(FuzzTarget.allCases.map(\.rawValue).joined(separator: ", "))")
+            exit(2)
+        }
+        selectedTarget = target
         var argc = CommandLine.argc
         var argv = Optional(CommandLine.unsafeArgv)
-        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-            fuzzOne(UnsafeRawBufferPointer(start: data, count: size))
-            return 0
-        })
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in fuzzerTestOneInput(data, size) })
     }
 }
 #else
-/// Replay mode: runs every file named (or inside a directory named).
-func replay(_ path: String) -> Int {
-    var isDirectory = stat()
-    guard stat(path, &isDirectory) == 0 else {
+/// Replay mode: runs every file named (or inside a directory named) through
+/// the target in the environment, else the one its directory is named after.
+func replay(_ path: String, target: FuzzTarget?) -> Int {
+    var status = stat()
+    guard stat(path, &status) == 0 else {
         print("PosternFuzzer: cannot read \(path)")
         exit(2)
     }
-    if (isDirectory.st_mode & S_IFMT) == S_IFDIR {
+    let isDirectory = (status.st_mode & S_IFMT) == S_IFDIR
+    // fuzz/mime and fuzz/mime/<file> both replay through "mime".
+    let components = path.split(separator: "/")
+    let directoryName = isDirectory ? components.last : components.dropLast().last
+    guard let target = target ?? directoryName.flatMap({ FuzzTarget(rawValue: String($0)) }) else {
+        print("PosternFuzzer: no target for \(path); name its directory after one or set \(FuzzTarget.environmentVariable)")
+        exit(2)
+    }
+    if isDirectory {
         guard let dir = opendir(path) else { return 0 }
         defer { closedir(dir) }
         var count = 0
@@ -141,7 +135,7 @@ func replay(_ path: String) -> Int {
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
             if name.hasPrefix(".") { continue }
-            count += replay(path + "/" + name)
+            count += replay(path + "/" + name, target: target)
         }
         return count
     }
@@ -154,14 +148,15 @@ func replay(_ path: String) -> Int {
         if n <= 0 { break }
         bytes += chunk[0..<n]
     }
-    bytes.withUnsafeBytes { fuzzOne($0) }
+    bytes.withUnsafeBytes { target.run($0) }
     return 1
 }
 
 @main
 enum Replay {
     static func main() {
-        let count = CommandLine.arguments.dropFirst().reduce(0) { $0 + replay($1) }
+        let target = FuzzTarget.fromEnvironment()
+        let count = CommandLine.arguments.dropFirst().reduce(0) { $0 + replay($1, target: target) }
         print("PosternFuzzer: replayed \(count) inputs without a crash")
     }
 }

@@ -57,6 +57,39 @@ struct ReplyParserTests {
         #expect(replies.first?.lines == example.lines)
     }
 
+    /// Found by the reply fuzz target (fuzz/reply): the parser took every
+    /// space after the enhanced code as the separator, so a reply whose text
+    /// starts with a space (or a control, which becomes one) changed when it
+    /// was written back and read again.
+    @Test("written replies read back the same", arguments: [
+        "550-5.1.1 first\r\n550  second\r\n", "250 2.0.0 \rF>\r\n", "250 2.0.0   three\r\n", "421 4.4.2 idle\r\n",
+        "250 2.0.0\u{0F}\r\n", "550 5.1.1\tno\r\n",
+    ])
+    func writtenRepliesReadBack(_ input: String) throws {
+        var parser = ReplyParser()
+        var buffer = ByteBuffer(string: input)
+        let reply = try #require(try parser.next(&buffer))
+        var written = ByteBuffer()
+        reply.write(into: &written)
+        #expect(try parser.next(&written) == reply)
+    }
+
+    /// Found by the reply fuzz target: a control after the code became a
+    /// space only after the code had been judged.
+    @Test func controlAfterTheEnhancedCodeSeparatesIt() throws {
+        var parser = ReplyParser()
+        var buffer = ByteBuffer(string: "250 2.0.0\u{0F}done\r\n")
+        let reply = try #require(try parser.next(&buffer))
+        #expect(reply.enhanced == EnhancedStatusCode(2, 0, 0))
+        #expect(reply.lines == ["done"])
+    }
+
+    @Test func spacesAfterTheEnhancedCodeBelongToTheText() throws {
+        var parser = ReplyParser()
+        var buffer = ByteBuffer(string: "550-5.1.1 first\r\n550 5.1.1  indented\r\n")
+        #expect(try parser.next(&buffer)?.lines == ["first", " indented"])
+    }
+
     static let bad: [(String, ReplyParseError)] = [
         ("hello\r\n", .malformedLine("hello")),
         ("199 too low\r\n", .malformedLine("199 too low")),

@@ -108,6 +108,26 @@ struct MIMEMalformedTests {
         #expect(message.root.defects == [.invalidQuotedPrintable])
     }
 
+    /// Found by the MIME fuzz target (fuzz/mime): an outer delimiter right
+    /// after a part's header section (or right after the part's own
+    /// delimiter) left the part's empty body two octets past its parent's end.
+    @Test("empty part closed by an outer delimiter stays inside its parent", arguments: [
+        "--inner\nContent-Type: text/plain\n\n--outer--\n",
+        "--inner\n--outer--\n",
+        "--inner\nContent-Type: message/rfc822\n\n--outer--\n",
+    ])
+    func emptyPartInsideParent(_ inner: String) throws {
+        let text = "Content-Type: multipart/mixed; boundary=outer\n\n--outer\n"
+            + "Content-Type: multipart/alternative; boundary=inner\n\n" + inner
+        let message = MIMEParser.parse(messageBytes(text))
+        let alternative = try #require(message.root.part(at: [1, 1]))
+        let part = try #require(alternative.part(at: [1, 1, 1]))
+        #expect(part.bodyRange.isEmpty)
+        #expect(part.bodyRange.lowerBound >= alternative.bodyRange.lowerBound)
+        #expect(part.bodyRange.upperBound <= alternative.bodyRange.upperBound)
+        #expect(part.decodedSize == 0)
+    }
+
     @Test("nesting bomb: multiparts", arguments: [40, 500])
     func multipartBomb(_ levels: Int) {
         var text = ""

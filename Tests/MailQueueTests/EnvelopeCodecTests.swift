@@ -56,6 +56,23 @@ struct EnvelopeCodecTests {
         ("postern-envelope 1\nsender a%zz\nend\n", .badLine(2, "bad encoding")),
     ]
 
+    /// Found by the envelope fuzz target (fuzz/envelope): these decoded,
+    /// then trapped when the envelope was written back.
+    @Test("unwritable timestamps are refused", arguments: ["nan", "inf", "-inf", "1e300", "17642770006250000", "-5"])
+    func unwritableTimestamp(created: String) {
+        let text = "postern-envelope 1\nid 0006123456789ABC\ncreated \(created)\nsender a@b.example\nsize 1\n"
+            + "state ready\nattempts 0\nclient ::1\nprotocol ESMTP\nrcpt pending - c@d.example\nend\n"
+        #expect(throws: EnvelopeCodec.DecodeError.missingField("created")) { try EnvelopeCodec.decode(Array(text.utf8)) }
+    }
+
+    /// Found by the envelope fuzz target: "-" in a recipient line means no
+    /// reply, so a reply of "-" came back as none.
+    @Test func replyOfADashRoundTrips() throws {
+        var envelope = Self.sample()
+        envelope.recipients[0].lastReply = "-"
+        #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope)) == envelope)
+    }
+
     @Test("broken envelopes", arguments: broken)
     func brokenEnvelope(text: String, error: EnvelopeCodec.DecodeError) {
         #expect(throws: error) { try EnvelopeCodec.decode(Array(text.utf8)) }

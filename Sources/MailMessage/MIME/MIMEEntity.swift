@@ -137,14 +137,18 @@ struct MIMEEntity: Sendable {
 
     /// Ends the entity at `end` (before the line break that precedes a
     /// delimiter, or the end of input) and returns the finished part.
+    ///
+    /// A delimiter right after the header section, or right after the
+    /// entity's own delimiter line, takes the line break before it (RFC 2046
+    /// §5.1.1), so `end` can lie before the body start: the body is then
+    /// empty at `end`, inside the parent's body like every child's.
     mutating func close(end: Int, partCount: Int, limits: MIMELimits) -> MIMEPart {
         if case .header = phase {
-            _ = finishHeader(bodyStart: max(end, bodyStart), mayOpenChild: false,
-                             partCount: partCount, limits: limits)
+            _ = finishHeader(bodyStart: end, mayOpenChild: false, partCount: partCount, limits: limits)
         }
-        let bodyEnd = max(end, bodyStart)
-        part.bodyRange = bodyStart..<bodyEnd
-        part.decodedSize = bodyEnd - bodyStart
+        bodyStart = min(bodyStart, end)
+        part.bodyRange = bodyStart..<end
+        part.decodedSize = end - bodyStart
         switch phase {
         case .leaf:
             if var counter {
