@@ -85,8 +85,10 @@ public final class Daemon: Sendable {
             let control = try await bindControlSocket(queue: queue, agent: agent, reloader: reloader, group: group)
             // Stopped in reverse: the SIGHUP handler, the listeners (the grace
             // period), the metrics endpoint (so /readyz answers meanwhile),
-            // the control socket, delivery.
-            var services: [any Service] = []
+            // the control socket, delivery, the DNS threads, and last the
+            // committer, which drains what is still being committed.
+            var services: [any Service] = [QueueService(queue: queue)]
+            if let dns { services.append(ResolverService(resolver: dns.upstream)) }
             if let agent { services.append(DeliveryService(agent: agent)) }
             services.append(ControlService(server: control.server, channel: control.channel))
             if let metricsChannel { services.append(ChannelService(channel: metricsChannel)) }
@@ -107,9 +109,7 @@ public final class Daemon: Sendable {
             queue.close()
             throw error
         }
-        dns?.upstream.shutdown()
         try await group.shutdownGracefully()
-        queue.close()
         let stats = queue.stats
         logger.info("queue commit stats", metadata: [
             "messages": "\(stats.messages)", "sync_calls": "\(stats.syncCalls)", "batches": "\(stats.batches)",

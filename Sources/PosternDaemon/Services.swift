@@ -1,5 +1,7 @@
+import DNS
 import Delivery
 import Logging
+import MailQueue
 import NIOCore
 import SMTPServer
 import ServiceLifecycle
@@ -72,5 +74,27 @@ struct ReloadService: Service {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             _ = reloader.reload()
         }
+    }
+}
+
+/// The queue's committer thread: stopped last, once nothing can commit any
+/// more, after the batches already handed to it are on disk.
+struct QueueService: Service {
+    let queue: MailQueue
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        queue.close()
+    }
+}
+
+/// The libldns worker threads, joined at shutdown (a thread still starting
+/// while the process exits can crash it).
+struct ResolverService: Service {
+    let resolver: LDNSResolver
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        resolver.shutdown()
     }
 }
