@@ -7,8 +7,11 @@ extension DeliveryAgent {
     /// Queues an RFC 3464 report to the envelope sender, from `<>`, like any
     /// other message. Never for the null sender (RFC 5321 §4.5.5: a bounce is
     /// not bounced).
+    /// `committed` says whether the report is durably queued (true also when
+    /// none is due, for the null sender).
     func bounce(_ envelope: Envelope, kind: DeliveryStatusNotification.Kind,
-                recipients: [(index: Int, reason: DeliveryReason, remote: String?)], willRetryUntil: Date?) {
+                recipients: [(index: Int, reason: DeliveryReason, remote: String?)], willRetryUntil: Date?,
+                committed: @escaping @Sendable (Bool) -> Void = { _ in }) {
         let now = Date()
         (kind == .delay ? DeliveryMetrics.delayBounces : DeliveryMetrics.failureBounces).increment()
         let reports = recipients.map { item in
@@ -21,6 +24,7 @@ extension DeliveryAgent {
                                                       originalSender: envelope.sender, arrivalDate: envelope.created,
                                                       recipients: reports, queueID: envelope.id.description) else {
             logger.info("no DSN for the null sender", metadata: ["id": "\(envelope.id)"])
+            committed(true)
             return
         }
         let original = Self.headerBytes(path: queue.bodyPath(id: envelope.id), limit: 64 * 1024)
@@ -38,8 +42,10 @@ extension DeliveryAgent {
                 logger.info("DSN queued", metadata: ["id": "\(dsn.id)", "about": "\(envelope.id)", "kind": "\(kind)",
                                                      "to": "<\(envelope.sender)>"])
                 self.enqueue(dsn.id)
+                committed(true)
             case .failure(let error):
                 logger.error("cannot queue DSN", metadata: ["about": "\(envelope.id)", "error": "\(error)"])
+                committed(false)
             }
         }
     }

@@ -9,9 +9,11 @@ extension DeliveryAgent {
     }
 
     /// `queue bounce`: every undelivered recipient fails now and the sender
-    /// gets a DSN (RFC 3464); the message leaves the queue. False if it
+    /// gets a DSN (RFC 3464); the message leaves the queue only once the DSN
+    /// is durably queued, so a crash or a full disk never loses both. False
+    /// if the DSN could not be queued (the message stays) or the message
     /// could not be removed.
-    func returnToSender(_ envelope: Envelope) -> Bool {
+    func returnToSender(_ envelope: Envelope) async -> Bool {
         var envelope = envelope
         let reason = DeliveryReason.local(EnhancedStatusCode(5, 0, 0), "returned to the sender by the mail administrator",
                                           stage: .connect)
@@ -20,10 +22,13 @@ extension DeliveryAgent {
             envelope.recipients[index].status = .failed
             envelope.recipients[index].lastReply = reason.description
         }
-        // The DSN quotes the message's header, so it is made before the files go
-        // (as a failed delivery does); a crash in between repeats the DSN, never loses it.
         if !failed.isEmpty {
-            bounce(envelope, kind: .failure, recipients: failed.map { (index: $0, reason: reason, remote: nil) }, willRetryUntil: nil)
+            let report = envelope
+            let queued = await withCheckedContinuation { continuation in
+                bounce(report, kind: .failure, recipients: failed.map { (index: $0, reason: reason, remote: nil) },
+                       willRetryUntil: nil) { continuation.resume(returning: $0) }
+            }
+            guard queued else { return false }
         }
         do {
             try queue.remove(envelope.id)

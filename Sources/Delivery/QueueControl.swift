@@ -45,12 +45,21 @@ public final class QueueControl: Sendable {
         // "Try now" includes destinations marked dead (Postfix's flush wakes them too).
         if operation == .flush || operation == .requeue, let agent { await agent.limiter.endCoolDowns() }
         var report = Report()
-        for (id, envelope) in targets(selection, report: &report) {
+        for id in targets(selection, report: &report) {
             guard agent?.scheduler.claim(id) ?? true else {
                 report.skipped.append(Skip(id: id.description, reason: "being delivered right now; try again in a moment"))
                 continue
             }
-            let result = apply(operation, to: envelope)
+            // Read only once claimed: a worker may have changed or removed it
+            // since the selection was made, and its copy is the one to act on.
+            guard let envelope = try? queue.envelope(id: id), selection.stillSelects(envelope) else {
+                agent?.scheduler.finish(id, nextAttempt: nil)
+                if case .ids = selection {
+                    report.skipped.append(Skip(id: id.description, reason: "no such message in the queue"))
+                }
+                continue
+            }
+            let result = await apply(operation, to: envelope)
             agent?.scheduler.finish(id, nextAttempt: result.nextAttempt)
             if let reason = result.skipped {
                 report.skipped.append(Skip(id: id.description, reason: reason))
@@ -63,24 +72,13 @@ public final class QueueControl: Sendable {
         return report
     }
 
-    private func targets(_ selection: Selection, report: inout Report) -> [(QueueID, Envelope)] {
+    /// The queue IDs the selection names now (envelopes are read again once claimed).
+    private func targets(_ selection: Selection, report: inout Report) -> [QueueID] {
         switch selection {
         case .ids(let ids):
-            return ids.compactMap { id in
-                do {
-                    return (id, try queue.envelope(id: id))
-                } catch {
-                    report.skipped.append(Skip(id: id.description, reason: "no such message in the queue"))
-                    return nil
-                }
-            }
-        case .all:
-            return ((try? queue.envelopes()) ?? []).map { ($0.id, $0) }
-        case .domain(let domain):
-            let wanted = domain.lowercased()
-            return ((try? queue.envelopes()) ?? []).filter { envelope in
-                envelope.recipients.contains { $0.status.isUndelivered && $0.address.lowercased().hasSuffix("@" + wanted) }
-            }.map { ($0.id, $0) }
+            return ids
+        case .all, .domain:
+            return ((try? queue.envelopes()) ?? []).filter(selection.stillSelects).map(\.id)
         }
     }
 
@@ -91,7 +89,7 @@ public final class QueueControl: Sendable {
         var nextAttempt: Date?
     }
 
-    private func apply(_ operation: Operation, to envelope: Envelope) -> Result {
+    private func apply(_ operation: Operation, to envelope: Envelope) async -> Result {
         let waiting = envelope.state == .ready || envelope.state == .deferred
         let keep = waiting ? envelope.nextAttempt ?? Date() : nil
         var changed = envelope
@@ -126,7 +124,8 @@ public final class QueueControl: Sendable {
             }
         case .bounce:
             guard let agent else { return Result(skipped: "delivery is off: no DSN can be sent", nextAttempt: keep) }
-            return agent.returnToSender(envelope) ? Result() : Result(skipped: "cannot remove it from the queue", nextAttempt: keep)
+            return await agent.returnToSender(envelope) ? Result()
+                : Result(skipped: "the DSN could not be queued, or the message not removed", nextAttempt: keep)
         }
     }
 
@@ -137,6 +136,15 @@ public final class QueueControl: Sendable {
         } catch {
             return Result(skipped: "cannot update the envelope: \(error)", nextAttempt: otherwise)
         }
+    }
+}
+
+extension QueueControl.Selection {
+    /// Whether `envelope` (read after the claim) still belongs to the selection.
+    func stillSelects(_ envelope: Envelope) -> Bool {
+        guard case .domain(let domain) = self else { return true }
+        let wanted = "@" + domain.lowercased()
+        return envelope.recipients.contains { $0.status.isUndelivered && $0.address.lowercased().hasSuffix(wanted) }
     }
 }
 

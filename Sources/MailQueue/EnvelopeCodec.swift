@@ -18,8 +18,8 @@ import Foundation
 /// Version 2 added `header` (fields written ahead of the body) and
 /// `attempt` (the delivery history); version 1 files, which have neither,
 /// are read as they are and written back as version 2 at their next update.
-/// A version 2 envelope ends at its `end` line, so it can also head a
-/// file that carries the body after it.
+/// Versions 1 and 2 end at an `end` line that is the last of the file; a
+/// later single-file layout would put the body after it and stop reading there.
 public enum EnvelopeCodec {
     static let magic = "postern-envelope 2"
     static let readableVersions: Set<Substring> = ["postern-envelope 1", "postern-envelope 2"]

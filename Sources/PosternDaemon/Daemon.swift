@@ -39,7 +39,7 @@ public final class Daemon: Sendable {
     public func run() async throws {
         // Two daemons on one queue would purge each other's incoming mail.
         let controlPath = config.controlSocketPath
-        if ControlClient(path: controlPath).isAlive() { throw ControlServer.StartError.inUse(controlPath) }
+        if ControlClient(path: controlPath).isAlive(countingRefusedAccess: true) { throw ControlServer.StartError.inUse(controlPath) }
         // The facade first, so every metric made from here on is exported.
         if config.metrics.enabled { _ = MetricsExporter.shared }
         // Bound while still root, accepting only once [daemon] user is taken on (Privileges.swift).
@@ -192,14 +192,18 @@ public final class Daemon: Sendable {
     /// Each listener's policy file made into filters and back ends.
     /// Listeners naming the same file share one policy, so its rate and AUTH
     /// failure counters see all of a client's connections.
-    static func makePolicies(_ config: PosternConfig, resolver: (any DNSResolver)?) -> [ListenerPolicy] {
+    /// `previous` (a reload): each listener's policy in force now, whose
+    /// counters carry over where the settings are the same.
+    static func makePolicies(_ config: PosternConfig, resolver: (any DNSResolver)?,
+                             previous: [ListenerPolicy?] = []) -> [ListenerPolicy] {
         var shared: [String: ListenerPolicy] = [:]
-        return config.listeners.map { listener in
+        return config.listeners.enumerated().map { index, listener in
             guard let policy = listener.policy else { return .builtIn(hostname: config.hostname) }
             if let file = listener.policyFile, let existing = shared[file] { return existing }
             let made = ListenerPolicy.make(
                 policy: policy, hostname: config.hostname,
-                spf: resolver.map { SPFEvaluator(resolver: $0, configuration: SPFConfiguration(receivingHost: config.hostname)) })
+                spf: resolver.map { SPFEvaluator(resolver: $0, configuration: SPFConfiguration(receivingHost: config.hostname)) },
+                previous: index < previous.count ? previous[index] : nil)
             if let file = listener.policyFile { shared[file] = made }
             return made
         }

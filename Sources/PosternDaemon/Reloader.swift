@@ -65,8 +65,16 @@ final class Reloader: Sendable {
         }
         let old = running.withLock { $0 }
         let notes = Self.needsRestart(old: old, new: new, resolverAvailable: resolver != nil)
-        let policies = Daemon.makePolicies(new, resolver: resolver)
-        for (index, listener) in listeners.enumerated() where index < policies.count {
+        // Listeners are matched by address: a socket gets the policy of the
+        // listener that names its address now (one gone from the file keeps
+        // its policy until a restart closes it).
+        let bound = listeners.map { "\($0.host):\($0.port)" }
+        let previous = new.listeners.map { listener in
+            bound.firstIndex(of: "\(listener.host):\(listener.port)").map { listeners[$0].context.policy }
+        }
+        let policies = Daemon.makePolicies(new, resolver: resolver, previous: previous)
+        for listener in listeners {
+            guard let index = new.listeners.firstIndex(where: { $0.host == listener.host && $0.port == listener.port }) else { continue }
             var context = listener.context
             context.tls = tls
             context.limits = new.limits

@@ -29,7 +29,8 @@ public final class ConnectionLimiter: Sendable {
         self.maxPerAddress = maxPerAddress
         let start = stressPercent > 0 ? max(1, maxTotal * stressPercent / 100) : nil
         stressStart = start
-        stressEnd = start.map { $0 - max(1, $0 / 10) } ?? 0
+        // Below this stress ends; at least 1, so a threshold of one connection can end too.
+        stressEnd = start.map { max(1, $0 - max(1, $0 / 10)) } ?? 0
         self.onStressChange = onStressChange
     }
 
@@ -145,7 +146,7 @@ public final class SessionRegistry: Sendable {
         }
         let timer = Task {
             try? await Task.sleep(for: timeout)
-            self.stopWaiting(token)
+            if !Task.isCancelled { self.stopWaiting(token) }
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let parked = state.withLock { state -> Bool in

@@ -9,14 +9,17 @@ public struct ListenerPolicy: Sendable {
     public var rewriter: HeaderRewriter?
     public var passwords: PasswordFile?
     public var authThrottle: AuthThrottle?
+    /// The rate counters the pipeline's rate filter uses.
+    public var rateLimiter: RateLimiter?
 
     public init(config: PolicyConfig, pipeline: PolicyPipeline, rewriter: HeaderRewriter? = nil,
-                passwords: PasswordFile? = nil, authThrottle: AuthThrottle? = nil) {
+                passwords: PasswordFile? = nil, authThrottle: AuthThrottle? = nil, rateLimiter: RateLimiter? = nil) {
         self.config = config
         self.pipeline = pipeline
         self.rewriter = rewriter
         self.passwords = passwords
         self.authThrottle = authThrottle
+        self.rateLimiter = rateLimiter
     }
 
     /// The built-in policy when a listener names no file: loopback may
@@ -28,18 +31,28 @@ public struct ListenerPolicy: Sendable {
 
     /// Builds the filters, the header rewriter and the AUTH back end a
     /// policy file asks for. The header rules were compiled once already by
-    /// the loader, which reports bad expressions.
-    public static func make(policy: PolicyConfig, hostname: String, spf: SPFEvaluator?) -> ListenerPolicy {
-        let limiter = policy.rate.isEnabled ? RateLimiter(window: policy.rate.windowSeconds) : nil
+    /// the loader, which reports bad expressions. `previous` (a reload): its
+    /// rate counters and AUTH failure throttle carry over when their settings
+    /// did not change, so a SIGHUP does not wipe a brute-forcer's record.
+    public static func make(policy: PolicyConfig, hostname: String, spf: SPFEvaluator?,
+                            previous: ListenerPolicy? = nil) -> ListenerPolicy {
+        let keepsRate = previous.map { $0.config.rate == policy.rate } ?? false
+        let limiter = policy.rate.isEnabled
+            ? (keepsRate ? previous?.rateLimiter : nil) ?? RateLimiter(window: policy.rate.windowSeconds) : nil
         let pipeline = PolicyPipeline.standard(policy: policy, hostname: hostname, spf: spf, rateLimiter: limiter)
         let rewriter = policy.headers.isEmpty ? nil : try? HeaderRewriter(rules: policy.headers)
         var passwords: PasswordFile?
         var throttle: AuthThrottle?
         if policy.auth.enabled, let path = policy.auth.passwordFile {
             passwords = PasswordFile(path: path)
-            throttle = AuthThrottle(maxFailures: policy.auth.maxFailures, window: policy.auth.failureWindowSeconds)
+            let keepsThrottle = previous.map {
+                $0.config.auth.maxFailures == policy.auth.maxFailures && $0.config.auth.failureWindowSeconds == policy.auth.failureWindowSeconds
+            } ?? false
+            throttle = (keepsThrottle ? previous?.authThrottle : nil)
+                ?? AuthThrottle(maxFailures: policy.auth.maxFailures, window: policy.auth.failureWindowSeconds)
         }
-        return ListenerPolicy(config: policy, pipeline: pipeline, rewriter: rewriter, passwords: passwords, authThrottle: throttle)
+        return ListenerPolicy(config: policy, pipeline: pipeline, rewriter: rewriter, passwords: passwords, authThrottle: throttle,
+                              rateLimiter: limiter)
     }
 
     /// AUTH mechanisms to offer; empty when AUTH is off or has no back end.

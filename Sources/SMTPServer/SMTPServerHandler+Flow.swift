@@ -11,6 +11,9 @@ extension SMTPServerHandler {
         if context.channel.isWritable && !paused && !closing {
             process(context: context)
             flush(context: context)
+            // What was buffered may have ended a line or begun DATA: the deadline follows.
+            noteActivity(context: context)
+            armTimeout(context: context)
         }
         updateReading(context: context)
         context.fireChannelWritabilityChanged()

@@ -1,6 +1,7 @@
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOEmbedded
+import Policy
 import Testing
 @testable import SMTPCore
 @testable import SMTPServer
@@ -159,10 +160,40 @@ struct ConnectionStressTests {
         return nil
     }
 
+    @Test func aThresholdOfOneConnectionEndsToo() throws {
+        let limiter = ConnectionLimiter(maxTotal: 1, maxPerAddress: 1, stressPercent: 100)
+        let slot = try #require(try? limiter.acquire("a").get())
+        #expect(limiter.isStressed)
+        slot.release()
+        #expect(!limiter.isStressed)
+    }
+
     @Test func zeroPercentNeverStresses() {
         let limiter = ConnectionLimiter(maxTotal: 2, maxPerAddress: 2, stressPercent: 0)
         _ = limiter.acquire("a")
         _ = limiter.acquire("a")
         #expect(!limiter.isStressed)
+    }
+}
+
+@Suite("Policy counters across a reload")
+struct ReloadedPolicyTests {
+    static func policy(maxFailures: Int = 5, messagesPerIP: Int = 10) -> PolicyConfig {
+        var config = PolicyConfig()
+        config.auth.enabled = true
+        config.auth.passwordFile = "/nonexistent/passwd"
+        config.auth.maxFailures = maxFailures
+        config.rate.messagesPerIP = messagesPerIP
+        return config
+    }
+
+    @Test func countersCarryOverWhenTheirSettingsStay() throws {
+        let before = ListenerPolicy.make(policy: Self.policy(), hostname: "relay.test", spf: nil)
+        let after = ListenerPolicy.make(policy: Self.policy(), hostname: "relay.test", spf: nil, previous: before)
+        #expect(after.authThrottle === before.authThrottle && after.authThrottle != nil)
+        #expect(after.rateLimiter === before.rateLimiter && after.rateLimiter != nil)
+        let changed = ListenerPolicy.make(policy: Self.policy(maxFailures: 3, messagesPerIP: 20), hostname: "relay.test",
+                                          spf: nil, previous: before)
+        #expect(changed.authThrottle !== before.authThrottle && changed.rateLimiter !== before.rateLimiter)
     }
 }

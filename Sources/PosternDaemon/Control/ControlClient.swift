@@ -29,11 +29,18 @@ public struct ControlClient: Sendable {
         self.path = path
     }
 
-    /// Something accepts connections on the socket.
-    public func isAlive() -> Bool {
-        guard let fd = try? connect() else { return false }
-        close(fd)
-        return true
+    /// Something accepts connections on the socket. `countingRefusedAccess`:
+    /// a socket we may not use still belongs to a live daemon (only a refused
+    /// connection or a missing file means a stale one).
+    public func isAlive(countingRefusedAccess: Bool = false) -> Bool {
+        do {
+            close(try connect())
+            return true
+        } catch .permissionDenied {
+            return countingRefusedAccess
+        } catch {
+            return false
+        }
     }
 
     public func send(_ request: ControlRequest) throws(Failure) -> ControlReply {

@@ -50,7 +50,7 @@ public final class ControlServer: Sendable {
     public func bind(group: EventLoopGroup) async throws -> Channel {
         let path = settings.path
         if FileManager.default.fileExists(atPath: path) {
-            if ControlClient(path: path).isAlive() { throw StartError.inUse(path) }
+            if ControlClient(path: path).isAlive(countingRefusedAccess: true) { throw StartError.inUse(path) }
             unlink(path) // stale: its daemon died without removing it
         }
         let allowedGroup = settings.group ?? getegid()
@@ -118,7 +118,12 @@ final class ControlConnectionHandler: ChannelInboundHandler, @unchecked Sendable
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         future.whenComplete { result in
             let (handler, context) = loopBound.value
-            handler.peer = try? result.get()
+            guard let peer = try? result.get() else {
+                // Whoever it is cannot be checked: not served.
+                handler.server.logger.notice("control connection without peer credentials refused")
+                return context.close(promise: nil)
+            }
+            handler.peer = peer
             handler.tryRequest(context: context)
         }
         context.fireChannelActive()
