@@ -61,7 +61,7 @@ public final class DeliveryAgent: Sendable {
     /// Rebuilds the schedule from the queue (at start).
     public func loadQueue() throws {
         let now = Date()
-        for envelope in try queue.envelopes() where envelope.state == .ready || envelope.state == .deferred {
+        for envelope in try queue.envelopes() where envelope.state.awaitsDelivery {
             scheduler.schedule(envelope.id, at: min(envelope.nextAttempt ?? now, now.addingTimeInterval(configuration.retry.maximumDelay)))
         }
     }
@@ -119,14 +119,13 @@ public final class DeliveryAgent: Sendable {
             scheduler.finish(id, nextAttempt: nil)
             return
         }
-        guard envelope.state == .ready || envelope.state == .deferred else {
+        guard envelope.state.awaitsDelivery else {
             scheduler.finish(id, nextAttempt: nil)
             return
         }
-        let open = envelope.recipients.indices.filter {
-            envelope.recipients[$0].status == .pending || envelope.recipients[$0].status == .deferred
-        }
-        let byDomain = Dictionary(grouping: open) { domain(of: envelope.recipients[$0].address) }
+        let open = envelope.recipients.indices.filter { envelope.recipients[$0].status.isUndelivered }
+        // <Postmaster> has no domain: it is ours.
+        let byDomain = Dictionary(grouping: open) { envelope.recipients[$0].domain ?? configuration.hostname.lowercased() }
         let snapshot = envelope
         let attempts = await withTaskGroup(of: DomainAttempt.self) { group in
             for (domain, indices) in byDomain {
@@ -225,11 +224,6 @@ public final class DeliveryAgent: Sendable {
             next = next ?? now.addingTimeInterval(configuration.retry.minimumDelay)
         }
         scheduler.finish(id, nextAttempt: next)
-    }
-
-    private func domain(of address: String) -> String {
-        guard let at = address.lastIndex(of: "@") else { return configuration.hostname.lowercased() } // <Postmaster>
-        return address[address.index(after: at)...].lowercased()
     }
 }
 

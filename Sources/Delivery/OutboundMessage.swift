@@ -44,7 +44,7 @@ public struct OutboundMessage: Sendable, Hashable {
 
     /// A queued message; `recipients` defaults to those still pending or deferred.
     public init(envelope: Envelope, bodyPath: String, recipients: [String]? = nil) {
-        let open = envelope.recipients.filter { $0.status == .pending || $0.status == .deferred }.map(\.address)
+        let open = envelope.recipients.filter(\.status.isUndelivered).map(\.address)
         let prefix = ByteBuffer(string: envelope.addedHeaders.joined())
         self.init(id: envelope.id.description, sender: envelope.sender, recipients: recipients ?? open,
                   size: envelope.size + prefix.readableBytes, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,

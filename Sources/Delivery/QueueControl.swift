@@ -45,7 +45,7 @@ public final class QueueControl: Sendable {
         // "Try now" includes destinations marked dead (Postfix's flush wakes them too).
         if operation == .flush || operation == .requeue, let agent { await agent.limiter.endCoolDowns() }
         var report = Report()
-        for id in targets(selection, report: &report) {
+        for id in targets(selection) {
             guard agent?.scheduler.claim(id) ?? true else {
                 report.skipped.append(Skip(id: id.description, reason: "being delivered right now; try again in a moment"))
                 continue
@@ -73,7 +73,7 @@ public final class QueueControl: Sendable {
     }
 
     /// The queue IDs the selection names now (envelopes are read again once claimed).
-    private func targets(_ selection: Selection, report: inout Report) -> [QueueID] {
+    private func targets(_ selection: Selection) -> [QueueID] {
         switch selection {
         case .ids(let ids):
             return ids
@@ -90,7 +90,7 @@ public final class QueueControl: Sendable {
     }
 
     private func apply(_ operation: Operation, to envelope: Envelope) async -> Result {
-        let waiting = envelope.state == .ready || envelope.state == .deferred
+        let waiting = envelope.state.awaitsDelivery
         let keep = waiting ? envelope.nextAttempt ?? Date() : nil
         var changed = envelope
         switch operation {
@@ -143,11 +143,7 @@ extension QueueControl.Selection {
     /// Whether `envelope` (read after the claim) still belongs to the selection.
     func stillSelects(_ envelope: Envelope) -> Bool {
         guard case .domain(let domain) = self else { return true }
-        let wanted = "@" + domain.lowercased()
-        return envelope.recipients.contains { $0.status.isUndelivered && $0.address.lowercased().hasSuffix(wanted) }
+        let wanted = domain.lowercased()
+        return envelope.recipients.contains { $0.status.isUndelivered && $0.domain == wanted }
     }
-}
-
-extension Envelope.Recipient.Status {
-    var isUndelivered: Bool { self == .pending || self == .deferred }
 }

@@ -6,11 +6,17 @@ import Foundation
 public struct Envelope: Sendable, Equatable {
     public enum State: String, Sendable, CaseIterable {
         case ready, deferred, hold, quarantine
+
+        /// Ready or deferred: delivery may take it (not held, not quarantined).
+        public var awaitsDelivery: Bool { self == .ready || self == .deferred }
     }
 
     public struct Recipient: Sendable, Equatable {
         public enum Status: String, Sendable, CaseIterable {
             case pending, delivered, deferred, failed
+
+            /// Pending or deferred: still to be delivered.
+            public var isUndelivered: Bool { self == .pending || self == .deferred }
         }
 
         /// The address without angle brackets ("Postmaster" allowed).
@@ -23,6 +29,11 @@ public struct Envelope: Sendable, Equatable {
             self.address = address
             self.status = status
             self.lastReply = lastReply
+        }
+
+        /// The domain, lowercased; nil for an address without one (Postmaster).
+        public var domain: String? {
+            address.lastIndex(of: "@").map { address[address.index(after: $0)...].lowercased() }
         }
     }
 

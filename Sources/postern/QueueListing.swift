@@ -16,7 +16,7 @@ struct QueueFilter {
         if let sender, !Self.search(sender, envelope.sender) { return false }
         if let recipient, !envelope.recipients.contains(where: { Self.search(recipient, $0.address) }) { return false }
         if let domain = domain?.lowercased(),
-           !envelope.recipients.contains(where: { QueueListing.domain(of: $0.address) == domain }) { return false }
+           !envelope.recipients.contains(where: { $0.domain == domain }) { return false }
         return true
     }
 
@@ -51,7 +51,7 @@ enum QueueListing {
             }
             // As postqueue: a reason once, above the recipients waiting for it.
             var lastReason: String?
-            for recipient in envelope.recipients where recipient.status == .pending || recipient.status == .deferred {
+            for recipient in envelope.recipients where recipient.status.isUndelivered {
                 let reason = recipient.status == .deferred ? recipient.lastReply : nil
                 if let reason, reason != lastReason { out += pad + "(\(reason))\n" }
                 lastReason = reason
@@ -115,8 +115,8 @@ enum QueueListing {
         for envelope in envelopes {
             let minutes = Int(now.timeIntervalSince(envelope.created) / 60)
             let bucket = ageBuckets.firstIndex { minutes < $0 } ?? ageBuckets.count
-            for recipient in envelope.recipients where recipient.status == .pending || recipient.status == .deferred {
-                rows[domain(of: recipient.address), default: Array(repeating: 0, count: ageBuckets.count + 1)][bucket] += 1
+            for recipient in envelope.recipients where recipient.status.isUndelivered {
+                rows[recipient.domain ?? "(local)", default: Array(repeating: 0, count: ageBuckets.count + 1)][bucket] += 1
             }
         }
         let headers = ["T", "5", "10", "20", "40", "80", "160", "320", "640", "1280", "1280+"]
@@ -131,11 +131,6 @@ enum QueueListing {
         out += line("TOTAL", totals)
         for (domain, counts) in sorted { out += line(domain, counts) }
         return out
-    }
-
-    static func domain(of address: String) -> String {
-        guard let at = address.lastIndex(of: "@") else { return "(local)" }
-        return address[address.index(after: at)...].lowercased()
     }
 
     static func isoDate(_ date: Date) -> String {

@@ -120,6 +120,12 @@ struct EnvelopeCodecTests {
         }
     }
 
+    @Test("recipient domain", arguments: [("bob@Example.NET", "example.net"), ("\"a@b\"@x.example", "x.example"),
+                                          ("Postmaster", nil)] as [(String, String?)])
+    func recipientDomain(address: String, domain: String?) {
+        #expect(Envelope.Recipient(address: address).domain == domain)
+    }
+
     @Test func queueIDsAreUniqueAndSorted() {
         let generator = QueueIDGenerator()
         let ids = (0..<10_000).map { _ in generator.next() }
