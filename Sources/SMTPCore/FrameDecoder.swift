@@ -19,6 +19,17 @@ public enum SMTPFrame: Equatable, Sendable {
     case chunkEnd
 }
 
+extension SMTPFrame {
+    /// A command line was read (or thrown away as too long): the next one
+    /// gets its own deadline.
+    public var endsCommandLine: Bool {
+        switch self {
+        case .command, .commandTooLong: return true
+        case .dataContent, .dataEnd, .dataBareLineEnding, .chunkContent, .chunkEnd: return false
+        }
+    }
+}
+
 /// Splits the inbound stream into command lines, DATA content and BDAT
 /// chunks. It is ours because a generic line decoder accepts bare LF, which
 /// is how smuggling works: here only CRLF.CRLF ends DATA.

@@ -12,8 +12,7 @@ extension SMTPServerHandler {
             process(context: context)
             flush(context: context)
             // What was buffered may have ended a line or begun DATA: the deadline follows.
-            noteActivity(context: context)
-            armTimeout(context: context)
+            restartTimer(context: context)
         }
         updateReading(context: context)
         context.fireChannelWritabilityChanged()
@@ -37,7 +36,14 @@ extension SMTPServerHandler {
         context.channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
     }
 
-    func noteActivity(context: ChannelHandlerContext) {
+    /// Something happened (input, a reply after a check, replies drained):
+    /// the deadlines start from the session's state now.
+    func restartTimer(context: ChannelHandlerContext) {
+        noteActivity(context: context)
+        armTimeout(context: context)
+    }
+
+    private func noteActivity(context: ChannelHandlerContext) {
         let partialLine = decoder.mode == .command && (input.readableBytes > 0 || decoder.isDiscardingLine)
         let content = session.isReceivingMessage || session.transaction?.usedChunking == true
         deadlines.activity(at: context.eventLoop.now, partialLine: partialLine, receivingContent: content)

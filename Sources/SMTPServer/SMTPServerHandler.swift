@@ -129,8 +129,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         flush(context: context)
-        noteActivity(context: context)
-        armTimeout(context: context)
+        restartTimer(context: context)
         context.fireChannelReadComplete()
     }
 
@@ -190,12 +189,11 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     private func handle(_ frame: SMTPFrame, context: ChannelHandlerContext) {
+        if frame.endsCommandLine { deadlines.lineEnded() }
         switch frame {
         case .command(let line) where session.isAuthenticating:
-            deadlines.lineEnded()
             saslResponse(String(decoding: line.readableBytesView, as: UTF8.self), context: context)
         case .command(let line):
-            deadlines.lineEnded()
             let action: ServerSession.Action
             do {
                 let command = try CommandParser.parse(line.readableBytesView)
@@ -207,14 +205,12 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             }
             perform(action, context: context)
         case .commandTooLong where session.isAuthenticating:
-            deadlines.lineEnded()
             // A SASL response past the line limit ends the exchange, so the
             // client's next line is read as a command again.
             sasl = nil
             perform(session.authAborted(SMTPReply(code: 500, enhanced: EnhancedStatusCode(5, 5, 6),
                                                   text: "Authentication response too long")), context: context)
         case .commandTooLong:
-            deadlines.lineEnded()
             perform(session.lineTooLong(), context: context)
         case .dataContent(let content):
             if session.contentReceived(content.readableBytes) { body?.append(content) }
@@ -358,8 +354,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// the daemon is stopping.
     func resume(context: ChannelHandlerContext) {
         guard context.channel.isActive else { return }
-        noteActivity(context: context)
-        armTimeout(context: context)
+        restartTimer(context: context)
         if closeWhenIdle && session.transaction == nil {
             shutDown(context: context)
             return

@@ -28,15 +28,12 @@ struct QueueCommand: ParsableCommand {
         }
 
         func resolved() throws -> (queue: String, socket: String) {
-            var settings = PosternConfig()
-            if let config {
-                do {
-                    settings = try ConfigLoader.load(file: config)
-                } catch {
-                    throw ValidationError("configuration errors:\n\(error)")
-                }
+            let settings: PosternConfig
+            do {
+                settings = try ConfigSource(file: config, queueDirectory: queueDir).load()
+            } catch {
+                throw ValidationError("configuration errors:\n\(error)")
             }
-            if let queueDir { settings.queueDirectory = queueDir }
             return (settings.queueDirectory, socket ?? settings.controlSocketPath)
         }
     }
@@ -97,12 +94,7 @@ struct QueueCommand: ParsableCommand {
             }
             filter.sender = try regex(sender, "sender")
             filter.recipient = try regex(recipient, "recipient")
-            if let state {
-                guard let value = Envelope.State(rawValue: state) else {
-                    throw ValidationError("--state must be one of: \(Envelope.State.allCases.map(\.rawValue).joined(separator: ", "))")
-                }
-                filter.state = value
-            }
+            filter.state = try state.map(QueueFilter.parseState)
             if let olderThan {
                 guard let seconds = DurationText.seconds(olderThan) else { throw ValidationError("--older-than: e.g. 90s, 30m, 2h, 1d") }
                 filter.arrivedBefore = Date().addingTimeInterval(-seconds)
@@ -182,10 +174,7 @@ struct QueueCommand: ParsableCommand {
 
         func run() throws {
             var filter = QueueFilter()
-            if let state {
-                guard let value = Envelope.State(rawValue: state) else { throw ValidationError("--state: unknown state \(state)") }
-                filter.state = value
-            }
+            filter.state = try state.map(QueueFilter.parseState)
             let envelopes = try QueueReader(directory: try location.resolved().queue).list().compactMap { entry -> Envelope? in
                 if case .envelope(let envelope) = entry, filter.matches(envelope) { return envelope }
                 return nil

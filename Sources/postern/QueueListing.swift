@@ -1,3 +1,4 @@
+import ArgumentParser
 import Foundation
 import MailQueue
 
@@ -18,6 +19,14 @@ struct QueueFilter {
         if let domain = domain?.lowercased(),
            !envelope.recipients.contains(where: { $0.domain == domain }) { return false }
         return true
+    }
+
+    /// `--state`, for list and summary.
+    static func parseState(_ text: String) throws -> Envelope.State {
+        guard let state = Envelope.State(rawValue: text) else {
+            throw ValidationError("--state must be one of: \(Envelope.State.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return state
     }
 
     static func search(_ expression: NSRegularExpression, _ text: String) -> Bool {
