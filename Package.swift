@@ -39,6 +39,15 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
+        // Content scanners (clamd, spamd, rspamd, libclamav) and the policy's scan step.
+        .target(name: "Scanning", dependencies: [
+            "Policy", "MailMessage", "SMTPCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
         .target(name: "SMTPServer", dependencies: [
             "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -93,6 +102,7 @@ let package = Package(
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SPF", "DNSModel", "SMTPCore", "MailMessage"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
+        .testTarget(name: "ScanningTests", dependencies: ["Scanning", "Policy", "MailMessage"]),
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

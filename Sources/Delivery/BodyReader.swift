@@ -17,10 +17,12 @@ struct BodyReader: Sendable {
         switch body {
         case .bytes(let buffer):
             return Self.feed(buffer, chunkSize: chunkSize, on: eventLoop, sink: sink)
-        case .file(let path):
+        case .file(let path, let offset):
             let fileIO = self.fileIO
             return fileIO.openFile(_deprecatedPath: path, eventLoop: eventLoop).flatMap { handle, region in
-                fileIO.readChunked(fileRegion: region, chunkSize: chunkSize, allocator: ByteBufferAllocator(),
+                var region = region
+                region.moveReaderIndex(forwardBy: min(offset, region.readableBytes))
+                return fileIO.readChunked(fileRegion: region, chunkSize: chunkSize, allocator: ByteBufferAllocator(),
                                    eventLoop: eventLoop, chunkHandler: sink)
                     .always { _ in try? handle.close() }
             }

@@ -27,7 +27,7 @@ extension DeliveryAgent {
             committed(true)
             return
         }
-        let original = Self.headerBytes(path: queue.bodyPath(id: envelope.id), limit: 64 * 1024)
+        let original = (try? QueueReader(directory: queue.directory).message(envelope, limit: 64 * 1024)) ?? []
         let spool = queue.makeSpool()
         // A locally made message still gets its trace line (RFC 5321 §4.4).
         spool.append("Received: by \(configuration.hostname) (Postern) id \(spool.id); \(MessageDate.string(from: now))\r\n")
@@ -59,12 +59,5 @@ extension DeliveryAgent {
         case .local(_, let text, _):
             return RecipientReport.Diagnostic(type: "X-Postern", text: text)
         }
-    }
-
-    /// The start of the queued message, enough for its header section.
-    static func headerBytes(path: String, limit: Int) -> [UInt8] {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
-        defer { try? handle.close() }
-        return Array((try? handle.read(upToCount: limit)) ?? Data())
     }
 }

@@ -5,8 +5,9 @@ import NIOCore
 /// chunks, never read whole; in-memory bodies serve tests and small
 /// generated messages (bounces).
 public enum MessageBody: Sendable, Hashable {
-    /// A file with CRLF line ends, as `QueueReader.bodyPath(id:)` names it.
-    case file(path: String)
+    /// A file with CRLF line ends, as `QueueReader.bodyPath(id:)` names it,
+    /// read from `offset` (the envelope's `bodyOffset`).
+    case file(path: String, offset: Int = 0)
     case bytes(ByteBuffer)
 }
 
@@ -47,8 +48,8 @@ public struct OutboundMessage: Sendable, Hashable {
         let open = envelope.recipients.filter(\.status.isUndelivered).map(\.address)
         let prefix = ByteBuffer(string: envelope.addedHeaders.joined())
         self.init(id: envelope.id.description, sender: envelope.sender, recipients: recipients ?? open,
-                  size: envelope.size + prefix.readableBytes, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,
-                  body: .file(path: bodyPath), prefix: prefix)
+                  size: envelope.messageSize, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,
+                  body: .file(path: bodyPath, offset: envelope.bodyOffset), prefix: prefix)
     }
 
     /// The message cannot go to a server without SMTPUTF8 (RFC 6531 §3.2):

@@ -92,6 +92,15 @@ public struct Envelope: Sendable, Equatable {
     /// the body whenever the message is sent or shown, so the body file is
     /// never copied or rewritten.
     public var addedHeaders: [String] = []
+    /// Octets at the start of the body file that `addedHeaders` replace: the
+    /// client's header section, when a filter edited it in place after the
+    /// body was spooled (rspamd's remove_headers). 0 when the added fields
+    /// only go on top. Format version 3 (older versions cannot honour it).
+    public var bodyOffset = 0
+
+    /// The message as sent or shown: added fields, then the body file from
+    /// `bodyOffset`.
+    public var messageSize: Int { size - bodyOffset + addedHeaders.reduce(0) { $0 + $1.utf8.count } }
 
     /// Records an attempt, dropping the oldest past the limit.
     public mutating func record(_ attempt: Attempt) {

@@ -18,11 +18,16 @@ import Foundation
 /// Version 2 added `header` (fields written ahead of the body) and
 /// `attempt` (the delivery history); version 1 files, which have neither,
 /// are read as they are and written back as version 2 at their next update.
-/// Versions 1 and 2 end at an `end` line that is the last of the file; a
+/// Version 3 adds `body-offset` (the body file's first octets are replaced
+/// by the `header` lines); it is written only when that offset is not 0, so
+/// every other envelope stays readable by a version-2 binary, and one that
+/// is not is refused by it rather than sent with its header section twice.
+/// Versions 1 to 3 end at an `end` line that is the last of the file; a
 /// later single-file layout would put the body after it and stop reading there.
 public enum EnvelopeCodec {
     static let magic = "postern-envelope 2"
-    static let readableVersions: Set<Substring> = ["postern-envelope 1", "postern-envelope 2"]
+    static let magicWithOffset = "postern-envelope 3"
+    static let readableVersions: Set<Substring> = ["postern-envelope 1", "postern-envelope 2", "postern-envelope 3"]
 
     public enum DecodeError: Error, CustomStringConvertible, Equatable {
         case badHeader
@@ -33,7 +38,7 @@ public enum EnvelopeCodec {
 
         public var description: String {
             switch self {
-            case .badHeader: return "not a version 1 or 2 envelope"
+            case .badHeader: return "not a version 1, 2 or 3 envelope"
             case .missingEnd: return "no end marker (truncated)"
             case .badLine(let line, let why): return "line \(line): \(why)"
             case .missingField(let name): return "missing field \(name)"
@@ -43,7 +48,7 @@ public enum EnvelopeCodec {
     }
 
     public static func encode(_ envelope: Envelope) -> [UInt8] {
-        var text = magic + "\n"
+        var text = (envelope.bodyOffset > 0 ? magicWithOffset : magic) + "\n"
         func field(_ name: String, _ value: String) { text += "\(name) \(percentEncode(value))\n" }
         field("id", envelope.id.description)
         field("created", timestamp(envelope.created))
@@ -60,6 +65,7 @@ public enum EnvelopeCodec {
         field("smtputf8", envelope.smtpUTF8 ? "1" : "0")
         if envelope.delayWarned { field("delay-warned", "1") }
         for header in envelope.addedHeaders { field("header", header) }
+        if envelope.bodyOffset > 0 { field("body-offset", String(envelope.bodyOffset)) }
         for attempt in envelope.history {
             let recipients = attempt.recipients.map(String.init).joined(separator: ",")
             text += "attempt \(timestamp(attempt.time)) \(attempt.result.rawValue) "
@@ -127,6 +133,10 @@ public enum EnvelopeCodec {
                         eightBitMIME: fields["8bitmime"] == "1", smtpUTF8: fields["smtputf8"] == "1")
         envelope.delayWarned = fields["delay-warned"] == "1"
         envelope.addedHeaders = headers
+        if let offset = fields["body-offset"] {
+            guard let value = Int(offset), (0...size).contains(value) else { throw .inconsistent("body-offset outside the body") }
+            envelope.bodyOffset = value
+        }
         for attempt in history {
             guard attempt.recipients.allSatisfy(recipients.indices.contains) else { throw .inconsistent("attempt names no such recipient") }
             envelope.record(attempt)

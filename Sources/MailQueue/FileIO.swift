@@ -55,20 +55,25 @@ enum FileIO {
         if result != 0 { throw QueueIOError(operation: "fsync", path: path, errno: errno) }
     }
 
-    static func readAll(_ path: String) throws(QueueIOError) -> [UInt8] {
+    /// The file's octets from `offset`, at most `limit` of them.
+    static func readAll(_ path: String, offset: Int = 0, limit: Int = .max) throws(QueueIOError) -> [UInt8] {
         let fd = try open(path, flags: O_RDONLY)
         defer { close(fd) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        var position = off_t(offset)
+        while result.count < limit {
+            let wanted = min(chunk.count, limit - result.count)
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, position) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw QueueIOError(operation: "read", path: path, errno: errno)
             }
-            if n == 0 { return result }
+            if n == 0 { break }
             result += chunk[0..<n]
+            position += off_t(n)
         }
+        return result
     }
 
     /// mkdir -p, mode 0700 for what it creates.

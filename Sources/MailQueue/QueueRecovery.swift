@@ -96,4 +96,13 @@ public struct QueueReader: Sendable {
     public func body(id: QueueID) throws -> [UInt8] {
         try FileIO.readAll(bodyPath(id: id))
     }
+
+    /// The message as it is sent: the added fields, then the body file from
+    /// the envelope's offset; at most `limit` octets (a DSN's copy of the
+    /// original header section needs only the start).
+    public func message(_ envelope: Envelope, limit: Int = .max) throws -> [UInt8] {
+        let prefix = Array(envelope.addedHeaders.joined().utf8)
+        guard prefix.count < limit else { return Array(prefix.prefix(limit)) }
+        return try prefix + FileIO.readAll(bodyPath(id: envelope.id), offset: envelope.bodyOffset, limit: limit - prefix.count)
+    }
 }

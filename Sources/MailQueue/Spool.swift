@@ -87,45 +87,6 @@ public final class Spool: @unchecked Sendable {
         return (nil, path)
     }
 
-    /// Replaces the first `length` octets (the header section) with
-    /// `header`: header edits decided after the body arrived. The body
-    /// octets are copied as they are.
-    public func replacePrefix(length: Int, with header: [UInt8]) throws(QueueIOError) {
-        if let failed { throw failed }
-        guard length <= size else { return }
-        if fd < 0 {
-            buffer.replaceSubrange(0..<length, with: header)
-            size = buffer.count
-            return
-        }
-        flushToFile()
-        if let failed { throw failed }
-        let newPath = path + ".new"
-        let newFD = try FileIO.open(newPath, flags: O_WRONLY | O_CREAT | O_EXCL)
-        do throws(QueueIOError) {
-            try FileIO.writeAll(newFD, header, path: newPath)
-            let readFD = try FileIO.open(path, flags: O_RDONLY)
-            defer { close(readFD) }
-            var offset = off_t(length)
-            var block = [UInt8](repeating: 0, count: 65536)
-            while true {
-                let count = block.withUnsafeMutableBytes { pread(readFD, $0.baseAddress, $0.count, offset) }
-                if count < 0 { throw QueueIOError(operation: "read", path: path, errno: errno) }
-                if count == 0 { break }
-                try FileIO.writeAll(newFD, Array(block[0..<count]), path: newPath)
-                offset += off_t(count)
-            }
-            guard rename(newPath, path) == 0 else { throw QueueIOError(operation: "rename", path: newPath, errno: errno) }
-        } catch {
-            close(newFD)
-            unlink(newPath)
-            throw error
-        }
-        close(fd)
-        fd = newFD
-        size = size - length + header.count
-    }
-
     /// Throws the body away (refused message, or failed commit).
     public func discard() {
         if fd >= 0 {

@@ -127,40 +127,32 @@ extension SMTPServerHandler {
                 return
             }
             handler.absorb(outcome)
-            if !outcome.headerEdits.isEmpty {
-                guard handler.applyLateEdits(outcome.headerEdits, to: spool, writtenHeader: writtenHeader) else {
-                    spool.discard()
-                    handler.resetTransactionPolicy()
-                    handler.write(handler.session.commitFailed(), context: context)
-                    return
-                }
-            }
-            handler.commit(transaction, spool: spool, context: context)
+            let late = handler.lateFields(outcome.headerEdits, writtenHeader: writtenHeader)
+            handler.commit(transaction, spool: spool, late: late, context: context)
         }
     }
 
-    /// Header edits decided after the body arrived: the header section in
-    /// the spool is rewritten (the body octets are copied untouched).
-    private func applyLateEdits(_ edits: [HeaderEdit], to spool: Spool, writtenHeader: [UInt8]?) -> Bool {
+    /// Header edits decided after the body arrived, as the envelope's added
+    /// fields: new fields go ahead of the spooled message; edits inside the
+    /// header section (removals) replace its `writtenHeader.count` first
+    /// octets with the rewritten section. The body file is never copied.
+    func lateFields(_ edits: [HeaderEdit], writtenHeader: [UInt8]?) -> LateFields {
+        guard !edits.isEmpty else { return LateFields() }
         guard let writtenHeader else {
             logger.warning("header edits skipped: the header section could not be parsed")
-            return true
+            return LateFields()
         }
-        let top = HeaderRewriter.render(HeaderSection(fields: edits.prependedFields))
+        var fields = edits.prependedFields
         let others = edits.inPlace
-        do {
-            if others.isEmpty {
-                // Only new fields on top: the section as written stays as it is.
-                try spool.replacePrefix(length: 0, with: top)
-            } else {
-                let headers = HeaderRewriter.apply(others, to: HeaderSection(parsing: writtenHeader))
-                try spool.replacePrefix(length: writtenHeader.count, with: top + HeaderRewriter.render(headers))
-            }
-            return true
-        } catch {
-            logger.error("cannot rewrite the header section", metadata: ["error": "\(error)"])
-            return false
+        var offset = 0
+        let written = HeaderSection(parsing: writtenHeader)
+        if !others.isEmpty, case let edited = HeaderRewriter.apply(others, to: written), edited != written {
+            fields += edited.fields
+            offset = writtenHeader.count
         }
+        // Raw 8-bit octets in a rewritten field become U+FFFD here; fields
+        // of the client's own are only re-rendered when a removal was asked.
+        return LateFields(fields: fields.map { String(decoding: $0.wireBytes, as: UTF8.self) }, bodyOffset: offset)
     }
 
     /// Keeps what a passing phase decided for the transaction.

@@ -304,7 +304,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     /// Makes the message durable; the reply waits for the queue.
-    func commit(_ transaction: Transaction, spool: Spool, context: ChannelHandlerContext) {
+    func commit(_ transaction: Transaction, spool: Spool, late: LateFields = LateFields(), context: ChannelHandlerContext) {
         let sender = transaction.sender.mailbox?.description ?? ""
         var envelope = Envelope(
             id: spool.id, sender: server.policy.rewriter?.masquerade(address: sender) ?? sender,
@@ -312,6 +312,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             size: spool.size, clientAddress: clientAddress, clientHelo: session.greeting?.name,
             receivedProtocol: session.receivedProtocol, eightBitMIME: transaction.parameters.body == .eightBitMIME,
             smtpUTF8: transaction.parameters.smtpUTF8)
+        envelope.addedHeaders = late.fields
+        envelope.bodyOffset = late.bodyOffset
         let quarantine = quarantineReason
         if quarantine != nil { envelope.state = .quarantine }
         resetTransactionPolicy()
@@ -417,4 +419,11 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         timeout?.cancel()
         context.close(promise: nil)
     }
+}
+
+/// Header fields decided after the body was spooled, and how many of the
+/// spooled octets they replace (`Envelope.addedHeaders`, `bodyOffset`).
+struct LateFields {
+    var fields: [String] = []
+    var bodyOffset = 0
 }

@@ -138,8 +138,7 @@ struct QueueCommand: ParsableCommand {
             if body {
                 if !json { print("") }
                 fflush(nil) // the envelope first, then the raw message
-                FileHandle.standardOutput.write(Data(envelope.addedHeaders.joined().utf8))
-                FileHandle.standardOutput.write(Data(try reader.body(id: queueID)))
+                FileHandle.standardOutput.write(Data(try reader.message(envelope)))
             }
         }
 

@@ -27,6 +27,22 @@ struct EnvelopeCodecTests {
         #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope)) == envelope)
     }
 
+    /// A body offset makes the file version 3 (a version-2 reader refuses
+    /// it instead of sending the header section twice); without one it stays 2.
+    @Test func bodyOffsetRoundTripsAsVersion3() throws {
+        var envelope = Self.sample()
+        #expect(String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self).hasPrefix("postern-envelope 2\n"))
+        envelope.bodyOffset = 200
+        let text = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
+        #expect(text.hasPrefix("postern-envelope 3\n") && text.contains("\nbody-offset 200\n"))
+        #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope)) == envelope)
+        #expect(envelope.messageSize == 1234 - 200 + envelope.addedHeaders.joined().utf8.count)
+        envelope.bodyOffset = 5000
+        #expect(throws: EnvelopeCodec.DecodeError.inconsistent("body-offset outside the body")) {
+            try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope))
+        }
+    }
+
     @Test func fileIsReadableText() {
         let text = String(decoding: EnvelopeCodec.encode(Self.sample()), as: UTF8.self)
         #expect(text.hasPrefix("postern-envelope 2\nid 0006123456789ABC\n"))
@@ -45,7 +61,7 @@ struct EnvelopeCodecTests {
     }
 
     static let broken: [(String, EnvelopeCodec.DecodeError)] = [
-        ("postern-envelope 3\nend\n", .badHeader),
+        ("postern-envelope 4\nend\n", .badHeader),
         ("postern-envelope 2\nattempt 1 lost - - x\nend\n", .badLine(2, "bad attempt")),
         ("postern-envelope 2\nattempt 1 failed - 0,x x\nend\n", .badLine(2, "bad attempt")),
         ("postern-envelope 1\nid 0006123456789ABC\n", .missingEnd),

@@ -23,6 +23,9 @@ struct HandlerPolicyTests {
             let text = String(decoding: content.bytes ?? [], as: UTF8.self)
             if text.contains("REFUSE-ME") { return .reject(554, EnhancedStatusCode(5, 7, 1), "Content refused") }
             if text.contains("TAG-ME") { return PolicyVerdict(.continue, headerEdits: [.prepend(name: "X-Tagged", value: "late")]) }
+            if text.contains("STRIP-ME") {
+                return PolicyVerdict(.continue, headerEdits: [.remove(name: "X-Spam"), .prepend(name: "X-Tagged", value: "late")])
+            }
             return .continue
         }
     }
@@ -68,13 +71,17 @@ struct HandlerPolicyTests {
         #expect(try h.queued().map { $0.recipients.map(\.address) } == [["c@local.test"]])
     }
 
-    @Test func headerEditsLandAboveReceivedAndLateEditsRewriteTheSpool() async throws {
+    /// Fields added after the body arrived go into the envelope; the
+    /// spooled file stays as written (no copy of the body).
+    @Test func headerEditsLandAboveReceivedAndLateEditsStayBesideTheSpool() async throws {
         let h = try await HandlerHarness(policy: Self.policy(extra: [Scripted()]))
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
         _ = try await h.replies(10)
         try await h.send("Subject: TAG-ME\r\n\r\nbody\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
         let envelope = try #require(try h.queued().first)
+        #expect(envelope.addedHeaders == ["X-Tagged: late\r\n"] && envelope.bodyOffset == 0)
+        #expect(try h.spooled(envelope.id).hasPrefix("X-Checked: at MAIL by scripted\r\n"))
         let body = try h.body(envelope.id)
         let lines = body.components(separatedBy: "\r\n")
         #expect(lines[0] == "X-Tagged: late")
@@ -82,6 +89,26 @@ struct HandlerPolicyTests {
         #expect(lines[2].hasPrefix("Received: from client.test"))
         #expect(body.contains("\r\nSubject: TAG-ME\r\n"))
         #expect(body.hasSuffix("\r\n\r\nbody\r\n"))
+        #expect(envelope.messageSize == body.utf8.count)
+    }
+
+    /// A late removal replaces the written header section through the
+    /// envelope (body offset), still without rewriting the file.
+    @Test func lateRemovalReplacesTheHeaderSectionWithoutACopy() async throws {
+        let h = try await HandlerHarness(policy: Self.policy(extra: [Scripted()]))
+        try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(10)
+        try await h.send("X-Spam: yes, trust me\r\nSubject: STRIP-ME\r\n\r\nbody X-Spam: stays\r\n.\r\n")
+        #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
+        let envelope = try #require(try h.queued().first)
+        let spooled = try h.spooled(envelope.id)
+        #expect(spooled.contains("\r\nX-Spam: yes, trust me\r\n"))
+        #expect(envelope.bodyOffset == spooled.utf8.count - "\r\nbody X-Spam: stays\r\n".utf8.count)
+        let body = try h.body(envelope.id)
+        #expect(body.hasPrefix("X-Tagged: late\r\nX-Checked: at MAIL by scripted\r\nReceived: from client.test"))
+        #expect(!body.contains("trust me") && body.contains("\r\nSubject: STRIP-ME\r\n"))
+        #expect(body.hasSuffix("\r\n\r\nbody X-Spam: stays\r\n"))
+        #expect(envelope.messageSize == body.utf8.count)
     }
 
     @Test func contentRefusalDiscardsTheMessage() async throws {

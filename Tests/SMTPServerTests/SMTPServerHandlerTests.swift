@@ -64,7 +64,14 @@ final class HandlerHarness {
         }
     }
 
+    /// The message as it would be sent: added fields, then the spooled file.
     func body(_ id: QueueID) throws -> String {
+        let reader = QueueReader(directory: directory)
+        return String(decoding: try reader.message(reader.envelope(id: id)), as: UTF8.self)
+    }
+
+    /// The spooled file as written.
+    func spooled(_ id: QueueID) throws -> String {
         String(decoding: try QueueReader(directory: directory).body(id: id), as: UTF8.self)
     }
 }
