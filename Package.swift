@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         .target(name: "PosternDaemon", dependencies: [
-            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys",
+            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -71,7 +71,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "postern", dependencies: [
-            "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore",
+            "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore", "Scanning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // libFuzzer targets, one per parser; see README "Fuzzing". A normal build

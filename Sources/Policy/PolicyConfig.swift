@@ -20,6 +20,8 @@ public struct PolicyConfig: Sendable, Equatable {
     public var spf = SPFSettings()
     public var headers = HeaderRules()
     public var attachments = AttachmentRules()
+    /// `[[scan]]`, in order; run concurrently on each message.
+    public var scans: [ScanRule] = []
 
     public init() {}
 

@@ -40,6 +40,8 @@ public struct ReceivedContent: Sendable {
     public var path: String?
     public var bytes: [UInt8]?
     public var size: Int
+    /// The queue ID the message will have (scanners log it).
+    public var id: String?
 
     public init(path: String, size: Int) {
         self.path = path

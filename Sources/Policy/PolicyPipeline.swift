@@ -24,6 +24,8 @@ public struct PolicyPipeline: Sendable {
         public var temporary = false
         public var headerEdits: [HeaderEdit] = []
         public var quarantine: String?
+        /// Set when a filter discards the message: 250, then nothing queued.
+        public var discard: String?
         public var steps: [Step] = []
 
         public init() {}
@@ -63,7 +65,7 @@ public struct PolicyPipeline: Sendable {
     public func data(_ session: SessionFacts, _ message: MessageFacts, headers: HeaderSection,
                      content: ReceivedContent) async -> Outcome {
         var outcome = await run(.headers) { await $0.headers(session, message, headers: headers) }
-        guard outcome.refusal == nil else { return outcome }
+        guard outcome.refusal == nil, outcome.discard == nil else { return outcome }
         let second = await run(.content) { await $0.content(session, message, content: content) }
         outcome.merge(second)
         return outcome
@@ -90,6 +92,9 @@ public struct PolicyPipeline: Sendable {
             case .quarantine(let reason):
                 outcome.headerEdits += verdict.headerEdits
                 if outcome.quarantine == nil { outcome.quarantine = reason }
+            case .discard(let reason):
+                outcome.discard = reason
+                return outcome
             }
         }
         return outcome
@@ -102,6 +107,7 @@ extension PolicyPipeline.Outcome {
         temporary = other.temporary
         headerEdits += other.headerEdits
         if quarantine == nil { quarantine = other.quarantine }
+        discard = discard ?? other.discard
         steps += other.steps
     }
 }

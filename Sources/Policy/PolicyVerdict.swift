@@ -16,6 +16,9 @@ public struct PolicyVerdict: Sendable, Equatable {
         case tempfail(SMTPReply)
         /// Accept the message but hold it in quarantine instead of delivering it.
         case quarantine(reason: String)
+        /// Answer 250 but drop the message (an infected message nobody is to
+        /// be told about). Ends the phase, like a refusal.
+        case discard(reason: String)
     }
 
     public var decision: Decision

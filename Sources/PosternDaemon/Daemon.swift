@@ -11,6 +11,7 @@ import DNS
 import DNSModel
 import Policy
 import SPF
+import Scanning
 import ServiceLifecycle
 
 /// The running relay: the queue, the listeners, delivery and the control
@@ -81,7 +82,7 @@ public final class Daemon: Sendable {
             let listeners = try await bindListeners(listenSockets, context: context, resolver: dns?.cache, group: group,
                                                    channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, agent: agent,
-                                    resolver: dns?.cache, logger: logger)
+                                    resolver: dns?.cache, group: group, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, reloader: reloader, group: group)
             // Stopped in reverse: the SIGHUP handler, the listeners (the grace
             // period), the metrics endpoint (so /readyz answers meanwhile),
@@ -149,7 +150,8 @@ public final class Daemon: Sendable {
     private func bindListeners(_ sockets: [ListenSocket], context: ServerContext, resolver: CachingResolver?,
                                group: EventLoopGroup, channels: inout [Channel]) async throws -> [SMTPListener] {
         var listeners: [SMTPListener] = []
-        for ((listener, policy), socket) in zip(zip(config.listeners, Self.makePolicies(config, resolver: resolver)), sockets) {
+        let policies = try Self.makePolicies(config, resolver: resolver, group: group)
+        for ((listener, policy), socket) in zip(zip(config.listeners, policies), sockets) {
             var listenerContext = context
             listenerContext.policy = policy
             let smtpListener = SMTPListener(host: listener.host, port: listener.port, context: listenerContext, group: group)
@@ -194,16 +196,19 @@ public final class Daemon: Sendable {
     /// failure counters see all of a client's connections.
     /// `previous` (a reload): each listener's policy in force now, whose
     /// counters carry over where the settings are the same.
-    static func makePolicies(_ config: PosternConfig, resolver: (any DNSResolver)?,
-                             previous: [ListenerPolicy?] = []) -> [ListenerPolicy] {
+    /// A policy's `[[scan]]` scanners are built here (and so checked: a
+    /// scanner that cannot be made stops the start, or the reload).
+    static func makePolicies(_ config: PosternConfig, resolver: (any DNSResolver)?, group: EventLoopGroup,
+                             previous: [ListenerPolicy?] = []) throws -> [ListenerPolicy] {
         var shared: [String: ListenerPolicy] = [:]
-        return config.listeners.enumerated().map { index, listener in
+        return try config.listeners.enumerated().map { index, listener in
             guard let policy = listener.policy else { return .builtIn(hostname: config.hostname) }
             if let file = listener.policyFile, let existing = shared[file] { return existing }
+            let scan = try ScanFilter.make(rules: policy.scans, hostname: config.hostname, group: group)
             let made = ListenerPolicy.make(
                 policy: policy, hostname: config.hostname,
                 spf: resolver.map { SPFEvaluator(resolver: $0, configuration: SPFConfiguration(receivingHost: config.hostname)) },
-                previous: index < previous.count ? previous[index] : nil)
+                previous: index < previous.count ? previous[index] : nil, contentFilters: scan.map { [$0] } ?? [])
             if let file = listener.policyFile { shared[file] = made }
             return made
         }

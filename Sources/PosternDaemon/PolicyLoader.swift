@@ -19,7 +19,7 @@ extension TableReader {
     mutating func readPolicy(_ root: TOMLTable) -> PolicyConfig {
         var policy = PolicyConfig()
         checkKeys(root, allowed: ["relay", "auth", "senders", "recipients", "size", "network", "users", "rate", "spf",
-                                  "headers", "attachments"], prefix: "")
+                                  "headers", "attachments", "scan"], prefix: "")
         if let relay = table(root, "relay") { readRelay(relay, into: &policy) }
         if let auth = table(root, "auth") { readAuth(auth, into: &policy) }
         if let senders = table(root, "senders") {
@@ -62,6 +62,17 @@ extension TableReader {
         if let rate = table(root, "rate") { readRate(rate, into: &policy) }
         if let spf = table(root, "spf") { readSPF(spf, into: &policy) }
         if let headers = table(root, "headers") { readHeaders(headers, into: &policy) }
+        if root["scan"] != nil {
+            if let tables = root.tables("scan") {
+                policy.scans = tables.compactMap { readScan($0) }
+                var seen = Set<String>()
+                for (table, rule) in zip(tables, policy.scans) where !seen.insert(rule.name).inserted {
+                    issue(table, "name", "another [[scan]] is already called \"\(rule.name)\": give each its own name", prefix: "scan.")
+                }
+            } else {
+                issue(root, "scan", "must be an array of tables: [[scan]]")
+            }
+        }
         if let attachments = table(root, "attachments") {
             let prefix = "attachments."
             checkKeys(attachments, allowed: ["block_extensions", "block_content_types"], prefix: prefix)
@@ -267,7 +278,7 @@ extension TableReader {
     }
 
     /// Bytes as an integer or "512K", "25M", "1G" (powers of 1024).
-    private mutating func byteSize(_ table: TOMLTable, _ key: String, prefix: String) -> Int? {
+    mutating func byteSize(_ table: TOMLTable, _ key: String, prefix: String) -> Int? {
         guard let entry = table.entry(key) else { return nil }
         if let value = entry.value.integerValue, value >= 1024, value <= 1 << 40 { return Int(value) }
         if let text = entry.value.stringValue, let last = text.uppercased().last, let number = Int(text.dropLast()), number > 0,
@@ -279,7 +290,7 @@ extension TableReader {
     }
 
     /// Seconds as a number or "30s", "10m", "1h", "1d".
-    private mutating func duration(_ table: TOMLTable, _ key: String, prefix: String) -> Double? {
+    mutating func duration(_ table: TOMLTable, _ key: String, prefix: String) -> Double? {
         guard let entry = table.entry(key) else { return nil }
         if let value = entry.value.doubleValue, value > 0 { return value }
         if let text = entry.value.stringValue, let seconds = DurationText.seconds(text) { return seconds }

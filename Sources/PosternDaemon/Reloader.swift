@@ -2,6 +2,7 @@ import DNS
 import Delivery
 import Logging
 import Synchronization
+import NIOCore
 import NIOSSL
 import SMTPServer
 
@@ -33,6 +34,7 @@ final class Reloader: Sendable {
     let listeners: [SMTPListener]
     let agent: DeliveryAgent?
     let resolver: CachingResolver?
+    let group: EventLoopGroup
     let logger: Logger
     /// The configuration in force (for what a reload cannot change).
     private let running: Mutex<PosternConfig>
@@ -40,12 +42,13 @@ final class Reloader: Sendable {
     private let lock = Mutex(())
 
     init(source: ConfigSource, running: PosternConfig, listeners: [SMTPListener], agent: DeliveryAgent?,
-         resolver: CachingResolver?, logger: Logger) {
+         resolver: CachingResolver?, group: EventLoopGroup, logger: Logger) {
         self.source = source
         self.running = Mutex(running)
         self.listeners = listeners
         self.agent = agent
         self.resolver = resolver
+        self.group = group
         self.logger = logger
     }
 
@@ -56,23 +59,24 @@ final class Reloader: Sendable {
     private func reloadLocked() -> Outcome {
         let new: PosternConfig
         let tls: NIOSSLContext?
-        do {
-            new = try source.load()
-            tls = try Daemon.makeTLS(new)
-        } catch {
-            logger.error("reload failed, the old configuration stays in force", metadata: ["error": "\(error)"])
-            return Outcome(error: "\(error)", notes: [])
-        }
+        let policies: [ListenerPolicy]
         let old = running.withLock { $0 }
-        let notes = Self.needsRestart(old: old, new: new, resolverAvailable: resolver != nil)
         // Listeners are matched by address: a socket gets the policy of the
         // listener that names its address now (one gone from the file keeps
         // its policy until a restart closes it).
         let bound = listeners.map { "\($0.host):\($0.port)" }
-        let previous = new.listeners.map { listener in
-            bound.firstIndex(of: "\(listener.host):\(listener.port)").map { listeners[$0].context.policy }
+        do {
+            new = try source.load()
+            tls = try Daemon.makeTLS(new)
+            let previous = new.listeners.map { listener in
+                bound.firstIndex(of: "\(listener.host):\(listener.port)").map { listeners[$0].context.policy }
+            }
+            policies = try Daemon.makePolicies(new, resolver: resolver, group: group, previous: previous)
+        } catch {
+            logger.error("reload failed, the old configuration stays in force", metadata: ["error": "\(error)"])
+            return Outcome(error: "\(error)", notes: [])
         }
-        let policies = Daemon.makePolicies(new, resolver: resolver, previous: previous)
+        let notes = Self.needsRestart(old: old, new: new, resolverAvailable: resolver != nil)
         for listener in listeners {
             guard let index = new.listeners.firstIndex(where: { $0.host == listener.host && $0.port == listener.port }) else { continue }
             var context = listener.context

@@ -34,12 +34,14 @@ public struct ListenerPolicy: Sendable {
     /// the loader, which reports bad expressions. `previous` (a reload): its
     /// rate counters and AUTH failure throttle carry over when their settings
     /// did not change, so a SIGHUP does not wipe a brute-forcer's record.
+    /// `contentFilters` (the scanners) run after the standard content checks.
     public static func make(policy: PolicyConfig, hostname: String, spf: SPFEvaluator?,
-                            previous: ListenerPolicy? = nil) -> ListenerPolicy {
+                            previous: ListenerPolicy? = nil, contentFilters: [any PolicyFilter] = []) -> ListenerPolicy {
         let keepsRate = previous.map { $0.config.rate == policy.rate } ?? false
         let limiter = policy.rate.isEnabled
             ? (keepsRate ? previous?.rateLimiter : nil) ?? RateLimiter(window: policy.rate.windowSeconds) : nil
-        let pipeline = PolicyPipeline.standard(policy: policy, hostname: hostname, spf: spf, rateLimiter: limiter)
+        var pipeline = PolicyPipeline.standard(policy: policy, hostname: hostname, spf: spf, rateLimiter: limiter)
+        if !contentFilters.isEmpty { pipeline = PolicyPipeline(filters: pipeline.filters + contentFilters) }
         let rewriter = policy.headers.isEmpty ? nil : try? HeaderRewriter(rules: policy.headers)
         var passwords: PasswordFile?
         var throttle: AuthThrottle?

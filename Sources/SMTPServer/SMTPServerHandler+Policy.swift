@@ -99,8 +99,10 @@ extension SMTPServerHandler {
         let content: ReceivedContent
         do {
             let readable = try spool.contentForReading()
-            content = readable.bytes.map { ReceivedContent(bytes: $0) }
+            var made = readable.bytes.map { ReceivedContent(bytes: $0) }
                 ?? ReceivedContent(path: readable.path ?? "", size: spool.size)
+            made.id = spool.id.description
+            content = made
         } catch {
             logger.error("cannot read spooled message", metadata: ["error": "\(error)"])
             spool.discard()
@@ -124,6 +126,11 @@ extension SMTPServerHandler {
                 spool.discard()
                 handler.resetTransactionPolicy()
                 handler.write(handler.session.commitRefused(refusal), context: context)
+                return
+            }
+            handler.scanNotes = outcome.steps.filter { $0.filter == "scan" }.compactMap(\.verdict.note)
+            if let reason = outcome.discard {
+                handler.discard(spool, reason: reason, context: context)
                 return
             }
             handler.absorb(outcome)
@@ -164,6 +171,19 @@ extension SMTPServerHandler {
     func resetTransactionPolicy() {
         transactionEdits = []
         quarantineReason = nil
+        scanNotes = []
+    }
+
+    /// A filter discarded the message: the client gets the 250 it would
+    /// have had (so it does not retry), nothing is queued, the log says why.
+    private func discard(_ spool: Spool, reason: String, context: ChannelHandlerContext) {
+        spool.discard()
+        var metadata: Logger.Metadata = ["id": "\(spool.id)", "reason": "\(reason)"]
+        if !scanNotes.isEmpty { metadata["scan"] = "\(scanNotes.joined(separator: " "))" }
+        logger.notice("discarded", metadata: metadata)
+        SMTPServerMetrics.discarded.increment()
+        resetTransactionPolicy()
+        write(session.commitSucceeded(queueID: spool.id.description), context: context)
     }
 
     func logRefusal(_ outcome: PolicyPipeline.Outcome, phase: String, detail: String? = nil) {
@@ -172,7 +192,7 @@ extension SMTPServerHandler {
         var metadata: Logger.Metadata = ["phase": "\(phase)", "reply": "\(refusal)"]
         if let step = outcome.steps.last {
             metadata["filter"] = "\(step.filter)"
-            if let note = step.verdict.note { metadata["reason"] = "\(note)" }
+            if let note = step.verdict.note { metadata[step.filter == "scan" ? "scan" : "reason"] = "\(note)" }
         }
         if let detail { metadata["address"] = "\(detail)" }
         if let user = session.authenticatedUser { metadata["user"] = "\(user)" }

@@ -40,6 +40,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// Header edits and quarantine decided for the current transaction.
     var transactionEdits: [HeaderEdit] = []
     var quarantineReason: String?
+    /// The scanners' verdicts for the message's log line.
+    var scanNotes: [String] = []
     /// The SASL exchange in progress, if any.
     var sasl: SASLExchange?
     /// The daemon is stopping: close once the transaction in progress is done.
@@ -316,20 +318,21 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         envelope.bodyOffset = late.bodyOffset
         let quarantine = quarantineReason
         if quarantine != nil { envelope.state = .quarantine }
+        let scan = scanNotes, committed = envelope
         resetTransactionPolicy()
         pause(context: context)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
-        server.queue.commit(spool, envelope: envelope) { result in
+        server.queue.commit(spool, envelope: committed) { result in
             eventLoop.execute {
                 let (handler, context) = loopBound.value
-                handler.commitFinished(result, envelope: envelope, quarantine: quarantine, context: context)
+                handler.commitFinished(result, envelope: committed, quarantine: quarantine, scan: scan, context: context)
             }
         }
     }
 
     private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, quarantine: String?,
-                                context: ChannelHandlerContext) {
+                                scan: [String], context: ChannelHandlerContext) {
         unpause(context: context)
         switch result {
         case .success:
@@ -339,6 +342,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             ]
             if let user = session.authenticatedUser { metadata["user"] = "\(user)" }
             if let quarantine { metadata["quarantine"] = "\(quarantine)" }
+            if !scan.isEmpty { metadata["scan"] = "\(scan.joined(separator: " "))" }
             logger.info(quarantine == nil ? "queued" : "quarantined", metadata: metadata)
             (quarantine == nil ? SMTPServerMetrics.queued : SMTPServerMetrics.quarantined).increment()
             write(session.commitSucceeded(queueID: envelope.id.description), context: context)

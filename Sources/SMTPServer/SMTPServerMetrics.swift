@@ -18,7 +18,7 @@ public enum SMTPServerMetrics {
         "postern_smtp_connections_refused_total": "SMTP connections refused with 421 over the connection limits, by listener and reason.",
         "postern_smtp_commands_total": "SMTP commands received, by verb (unrecognized: lines that did not parse).",
         "postern_smtp_replies_total": "SMTP replies sent, by class (2xx..5xx) and enhanced status code (none: without one).",
-        "postern_smtp_messages_accepted_total": "Messages committed to the queue and answered 250, by disposition (queued, quarantined).",
+        "postern_smtp_messages_accepted_total": "Messages committed to the queue and answered 250, by disposition (queued, quarantined, discarded: answered 250 and dropped by a scanner's discard action).",
         "postern_smtp_messages_refused_total": "Refusals by phase, filter (smtp: the protocol checks, queue: a failed commit) and class (temporary, permanent); rcpt counts recipients.",
         "postern_smtp_received_bytes_total": "Octets received from SMTP clients (after TLS decryption).",
         "postern_smtp_sent_bytes_total": "Octets of SMTP replies sent (before TLS encryption).",
@@ -37,6 +37,7 @@ public enum SMTPServerMetrics {
     static let sentBytes = Counter(label: "postern_smtp_sent_bytes_total")
     static let queued = Counter(label: "postern_smtp_messages_accepted_total", dimensions: [("disposition", "queued")])
     static let quarantined = Counter(label: "postern_smtp_messages_accepted_total", dimensions: [("disposition", "quarantined")])
+    static let discarded = Counter(label: "postern_smtp_messages_accepted_total", dimensions: [("disposition", "discarded")])
     static let stressMode = Meter(label: "postern_smtp_stress_mode")
     static let replies = CounterFamily<ReplyKey>(label: "postern_smtp_replies_total") { key in
         [("class", "\(key.klass)xx"), ("enhanced", key.enhanced?.description ?? "none")]
@@ -74,7 +75,7 @@ public enum SMTPServerMetrics {
     /// Makes the series that exist from the start, so a scrape shows them at
     /// zero before the first event (rate() and alerts need a starting point).
     public static func prepare() {
-        _ = (commands, unrecognizedCommands, receivedBytes, sentBytes, queued, quarantined, auth)
+        _ = (commands, unrecognizedCommands, receivedBytes, sentBytes, queued, quarantined, discarded, auth)
         stressMode.set(0)
     }
 

@@ -107,7 +107,7 @@ public enum ScanVerdict: Sendable, Equatable {
         case .infected(let name): return "infected \(name)"
         case .scored(let report):
             return "\(report.isSpam ? "spam" : "ham") \(Self.score(report.score))/\(Self.score(report.threshold))"
-                + " action=\"\(report.action.rawValue)\""
+                + (report.action == .noAction || report.action == .addHeader ? "" : " " + report.action.rawValue.replacingOccurrences(of: " ", with: "_"))
         case .tooLarge(let why): return "too large (\(why))"
         case .error(let why): return "error (\(why))"
         }

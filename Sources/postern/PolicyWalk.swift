@@ -145,6 +145,7 @@ struct PolicyWalk {
             case .reject: word = "reject"
             case .tempfail: word = "tempfail"
             case .quarantine: word = "quarantine"
+            case .discard: word = "discard"
             }
             var line = "  " + step.filter.padding(toLength: 12, withPad: " ", startingAt: 0) + word.padding(toLength: 11, withPad: " ", startingAt: 0)
             if let note = step.verdict.note { line += note }

@@ -39,6 +39,7 @@ enum Fixture {
         case .accept: return "accept"
         case .reject(let reply), .tempfail(let reply): return reply.description
         case .quarantine(let reason): return "quarantine: \(reason)"
+        case .discard(let reason): return "discard: \(reason)"
         }
     }
 }

@@ -1,0 +1,38 @@
+import NIOCore
+import Policy
+
+extension ScanFilter {
+    public struct BuildError: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// The scanners a policy's `[[scan]]` tables name, each with its shared
+    /// gate; nil when the policy scans nothing.
+    public static func make(rules: [ScanRule], hostname: String, group: EventLoopGroup) throws(BuildError) -> ScanFilter? {
+        guard !rules.isEmpty else { return nil }
+        var scanners: [ConfiguredScanner] = []
+        for rule in rules {
+            let scanner = try makeScanner(rule, group: group)
+            let key = "\(rule.backend.rawValue) \(rule.address ?? rule.database ?? "")"
+            let gate = ScannerGate.shared(key: key, maxInFlight: rule.maxInFlight, failureLimit: rule.failureLimit,
+                                          coolDown: .milliseconds(Int64(rule.coolDownSeconds * 1000)))
+            scanners.append(ConfiguredScanner(rule: rule, scanner: scanner, gate: gate))
+        }
+        return ScanFilter(scanners: scanners, hostname: hostname)
+    }
+
+    static func makeScanner(_ rule: ScanRule, group: EventLoopGroup) throws(BuildError) -> any ContentScanner {
+        func address() throws(BuildError) -> ScannerAddress {
+            guard let text = rule.address, let address = ScannerAddress(text) else {
+                throw BuildError(description: "scan \(rule.name): address must be a socket path or HOST:PORT")
+            }
+            return address
+        }
+        switch rule.backend {
+        case .clamd: return ClamdScanner(address: try address(), timeout: rule.timeoutSeconds, group: group)
+        case .spamd: return SpamdScanner(address: try address(), timeout: rule.timeoutSeconds, user: rule.user, group: group)
+        case .rspamd: return RspamdScanner(address: try address(), timeout: rule.timeoutSeconds, group: group)
+        case .clamav: throw BuildError(description: "scan \(rule.name): the in-process ClamAV back end is not in this build")
+        }
+    }
+}
