@@ -73,16 +73,18 @@ let package = Package(
         .executableTarget(name: "postern", dependencies: [
             "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore", "Scanning",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         // libFuzzer targets, one per parser; see README "Fuzzing". A normal build
         // replays corpus files. Each dependency is here for the parser it holds:
         // SMTPCore (SMTP), MailMessage (MIME), Policy (header writing), PosternDaemon
         // (TOML and the loaders), SPF, DNS + CLDNS (ldns wire reading), Delivery
-        // (reply parser), MailQueue (envelope codec). SPF, DNS and Policy are
+        // (reply parser), MailQueue (envelope codec), Scanning (scanner
+        // replies). SPF, DNS, Policy and Scanning are
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", .product(name: "NIOCore", package: "swift-nio"),
+            "MailQueue", "Scanning", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "MailMessageTests", dependencies: [

@@ -32,6 +32,8 @@ enum FuzzTarget: String, CaseIterable {
     case reply
     /// The queue's envelope files, as read back after a crash.
     case envelope
+    /// clamd, spamd and rspamd replies, and the scan step's use of them.
+    case scanner
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -43,6 +45,7 @@ enum FuzzTarget: String, CaseIterable {
         case .dns: DNSTarget.run(bytes)
         case .reply: ReplyTarget.run(bytes)
         case .envelope: EnvelopeTarget.run(bytes)
+        case .scanner: ScannerTarget.run(bytes)
         }
     }
 

@@ -80,6 +80,12 @@ public struct SpamReport: Sendable, Equatable {
         self.subject = subject
     }
 
+    /// A score a scanner could mean: finite and of sane size ("nan" and
+    /// "1e999" parse as Doubles, and neither compares or prints sensibly).
+    static func isPlausible(_ score: Double) -> Bool {
+        score.isFinite && abs(score) < 1_000_000
+    }
+
     public static func == (lhs: SpamReport, rhs: SpamReport) -> Bool {
         lhs.score == rhs.score && lhs.threshold == rhs.threshold && lhs.isSpam == rhs.isSpam && lhs.symbols == rhs.symbols
             && lhs.action == rhs.action && lhs.removeHeaders == rhs.removeHeaders && lhs.subject == rhs.subject

@@ -95,6 +95,7 @@ public struct RspamdScanner: ContentScanner {
               let actionText = object["action"] as? String else {
             return .error("rspamd reply lacks score, required_score or action")
         }
+        guard SpamReport.isPlausible(score), SpamReport.isPlausible(required) else { return .error("rspamd score out of range") }
         guard let action = SpamReport.Action(rawValue: actionText) else { return .error("rspamd action \"\(actionText)\" unknown") }
         let symbols = ((object["symbols"] as? [String: Any]) ?? [:]).keys.sorted()
         var addHeaders: [(name: String, value: String)] = []

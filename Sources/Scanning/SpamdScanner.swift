@@ -60,7 +60,8 @@ public struct SpamdScanner: ContentScanner {
         let flag = parts[0].trimmingCharacters(in: .whitespaces).lowercased()
         let numbers = parts[1].split(separator: "/").map { Double($0.trimmingCharacters(in: .whitespaces)) }
         guard flag == "true" || flag == "false" || flag == "yes" || flag == "no",
-              numbers.count == 2, let score = numbers[0], let threshold = numbers[1] else {
+              numbers.count == 2, let score = numbers[0], let threshold = numbers[1],
+              SpamReport.isPlausible(score), SpamReport.isPlausible(threshold) else {
             return .error("spamd: bad \(spamLine)")
         }
         let isSpam = flag == "true" || flag == "yes"

@@ -8,6 +8,8 @@ import PosternDaemon
 import SMTPCore
 import SMTPServer
 import SPF
+import Scanning
+import NIOPosix
 
 /// `postern policy …`: policy file tools.
 struct PolicyCommand: AsyncParsableCommand {
@@ -64,6 +66,9 @@ struct PolicyTest: AsyncParsableCommand {
     @Option(name: .customLong("dns"), help: ArgumentHelp("Name server for SPF as HOST:PORT.", valueName: "host:port"))
     var servers: [String] = []
 
+    @Flag(help: "Send the message to the policy's [[scan]] scanners (they must be running) and apply their verdicts.")
+    var scan = false
+
     func validate() throws {
         guard IPAddress(clientIP) != nil else { throw ValidationError("--client-ip '\(clientIP)' is not an IP address") }
         guard !to.isEmpty else { throw ValidationError("give at least one --to") }
@@ -88,7 +93,20 @@ struct PolicyTest: AsyncParsableCommand {
             print("note     SPF is not checked: give --dns HOST:PORT to look up SPF records")
         }
         let spf = resolver.map { SPFEvaluator(resolver: CachingResolver(upstream: $0), configuration: SPFConfiguration(receivingHost: hostname)) }
-        let listener = ListenerPolicy.make(policy: config, hostname: hostname, spf: spf)
+        var scanners: [any PolicyFilter] = []
+        if scan {
+            do {
+                if let filter = try ScanFilter.make(rules: config.scans, hostname: hostname, group: MultiThreadedEventLoopGroup.singleton) {
+                    scanners.append(filter)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("postern: \(error)\n".utf8))
+                throw ExitCode(78)
+            }
+        } else if !config.scans.isEmpty && message != nil {
+            print("note     scanners are not asked: give --scan to send the message to them")
+        }
+        let listener = ListenerPolicy.make(policy: config, hostname: hostname, spf: spf, contentFilters: scanners)
         var walk = PolicyWalk(policy: listener, hostname: hostname, clientIP: IPAddress(clientIP)!, helo: helo, tls: tls)
         let accepted = await walk.run(auth: auth, from: from, to: to, messageFile: message)
         resolver?.shutdown()

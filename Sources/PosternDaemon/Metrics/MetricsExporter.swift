@@ -4,6 +4,7 @@ import MailQueue
 import Synchronization
 import Policy
 import Prometheus
+import Scanning
 import SMTPServer
 
 /// The one place metrics leave the process (chasquid's expvarom): every
@@ -14,7 +15,7 @@ import SMTPServer
 public final class MetricsExporter: Sendable {
     /// Every metric's help text, from the modules that declare them.
     public static let help: [String: String] = [SMTPServerMetrics.help, PolicyMetrics.help, QueueMetrics.help,
-                                                DeliveryMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
+                                                DeliveryMetrics.help, ScanMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
 
     /// The process's exporter. The facade can be bootstrapped once per
     /// process, so the first use does it and later ones (a reload) share it.
