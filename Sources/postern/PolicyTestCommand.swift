@@ -17,6 +17,16 @@ struct PolicyCommand: AsyncParsableCommand {
         commandName: "policy",
         abstract: "Policy file tools.",
         subcommands: [PolicyTest.self])
+
+    /// A policy file, or exit 78 (EX_CONFIG) with its errors on stderr.
+    static func load(_ path: String) throws -> PolicyConfig {
+        do {
+            return try PolicyLoader.load(file: path)
+        } catch {
+            FileHandle.standardError.write(Data("postern: policy errors:\n\(error)\n".utf8))
+            throw ExitCode(78)
+        }
+    }
 }
 
 /// `postern policy test`: walks one made-up session through a policy file
@@ -78,13 +88,7 @@ struct PolicyTest: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let config: PolicyConfig
-        do {
-            config = try PolicyLoader.load(file: policy)
-        } catch {
-            FileHandle.standardError.write(Data("postern: policy errors:\n\(error)\n".utf8))
-            throw ExitCode(78)
-        }
+        let config = try PolicyCommand.load(policy)
         var resolver: LDNSResolver?
         if config.spf.enabled && !servers.isEmpty {
             let addresses = servers.compactMap { DNSServerAddress(parsing: $0) }

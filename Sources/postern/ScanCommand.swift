@@ -41,13 +41,7 @@ struct ScanCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let config: PolicyConfig
-        do {
-            config = try PolicyLoader.load(file: policy)
-        } catch {
-            FileHandle.standardError.write(Data("postern: policy errors:\n\(error)\n".utf8))
-            throw ExitCode(78)
-        }
+        let config = try PolicyCommand.load(policy)
         let rules = config.scans.filter { only.isEmpty || only.contains($0.name) }
         guard !rules.isEmpty else {
             FileHandle.standardError.write(Data("postern: \(policy) has no [[scan]] \(only.isEmpty ? "table" : "named \(only.joined(separator: ", "))")\n".utf8))
