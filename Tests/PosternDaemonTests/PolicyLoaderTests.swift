@@ -19,6 +19,45 @@ struct PolicyLoaderTests {
         }
     }
 
+    @Test func scanTablesInOrderWithDefaults() throws {
+        let policy = try Self.load("""
+            [[scan]]
+            backend = "clamd"
+            address = "/run/clamav/clamd.ctl"
+            virus = "quarantine"
+
+            [[scan]]
+            backend = "rspamd"
+            name = "rspamd-inbound"
+            address = "127.0.0.1:11333"
+            timeout = "5s"
+            max_size = "4M"
+            max_in_flight = 8
+            on_error = "tempfail"
+            tag_score = 4.5
+            quarantine_score = 10
+            reject_score = 20
+            subject_tag = "[SPAM]"
+            use_scanner_action = false
+            failures = 3
+            cool_down = "1m"
+
+            [[scan]]
+            backend = "clamav"
+            database = "db"
+            threads = 2
+            """)
+        #expect(policy.scans.map(\.name) == ["clamd", "rspamd-inbound", "clamav"])
+        let clamd = policy.scans[0], rspamd = policy.scans[1], clamav = policy.scans[2]
+        #expect(clamd.virus == .quarantine && clamd.onError == .tempfail && clamd.timeoutSeconds == 30 && clamd.maxSize == nil)
+        #expect(rspamd.address == "127.0.0.1:11333" && rspamd.timeoutSeconds == 5 && rspamd.maxSize == 4 << 20)
+        #expect(rspamd.maxInFlight == 8 && rspamd.onError == .tempfail && rspamd.tagScore == 4.5 && rspamd.quarantineScore == 10)
+        #expect(rspamd.rejectScore == 20 && rspamd.subjectTag == "[SPAM]" && !rspamd.useScannerAction)
+        #expect(rspamd.failureLimit == 3 && rspamd.coolDownSeconds == 60)
+        #expect(clamav.database == "/etc/postern/policies/db" && clamav.threads == 2)
+        #expect(ScanRule(backend: .spamd).onError == .accept && ScanRule(backend: .spamd).maxSize == 512 * 1024)
+    }
+
     @Test func everyTableIsRead() throws {
         let policy = try Self.load("""
             [relay]
@@ -120,6 +159,19 @@ struct PolicyLoaderTests {
         ("[[network]]\nsenders = [\"@a.test\"]", "test.toml:1: network.networks is required"),
         ("[attachments]\nblock_content_types = [\"exe\"]", "test.toml:2: attachments.block_content_types: exe is not type/subtype"),
         ("[users]\nalice = 1", "test.toml:2: users.alice: must be a table"),
+        ("[[scan]]\naddress = \"/x\"", "test.toml:1: scan.backend is required"),
+        ("[[scan]]\nbackend = \"sophos\"", "test.toml:2: scan.backend: must be one of: clamd, clamav, spamd, rspamd"),
+        ("[[scan]]\nbackend = \"clamd\"", "test.toml:1: scan.address is required for backend clamd"),
+        ("[[scan]]\nbackend = \"clamd\"\naddress = \"localhost\"", "test.toml:3: scan.address: must be a Unix socket path or HOST:PORT"),
+        ("[[scan]]\nbackend = \"clamav\"", "test.toml:1: scan.database is required for backend clamav"),
+        ("[[scan]]\nbackend = \"clamd\"\naddress = \"/s\"\nvirus = \"bounce\"", "test.toml:4: scan.virus: must be reject, quarantine or discard"),
+        ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\nvirus = \"reject\"", "test.toml:4: scan.virus: only for virus scanners"),
+        ("[[scan]]\nbackend = \"clamd\"\naddress = \"/s\"\nreject_score = 5", "test.toml:4: scan.reject_score: only for spam scanners"),
+        ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\non_error = \"ignore\"", "test.toml:4: scan.on_error: must be tempfail or accept"),
+        ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\nquarantine_score = 9\nreject_score = 5", "test.toml:4: scan.quarantine_score: is above reject_score"),
+        ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\n[[scan]]\nbackend = \"spamd\"\naddress = \"/t\"", "test.toml:4: scan.name: another [[scan]] is already called \"spamd\""),
+        ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\ntimeot = 3", "test.toml:4: scan.timeot: unknown key"),
+        ("[scan]\nbackend = \"spamd\"", "test.toml:1: scan: must be an array of tables"),
         ("bogus = 1", "test.toml:1: bogus: unknown key"),
         ("[relay", "test.toml:1:"),
     ])
