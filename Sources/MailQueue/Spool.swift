@@ -6,21 +6,80 @@ import Musl
 import Darwin
 #endif
 
+import Dispatch
+import Synchronization
+
 /// The body of one message while it arrives. Small bodies stay in memory
 /// and are written by the committer; once a body passes `memoryLimit` it
 /// goes to `incoming/ID.eml` in blocks, so memory does not grow with the
-/// message size.
+/// message size. Those blocks are written by a serial queue of the
+/// spool's own, never on the session's event loop; the session stops
+/// reading while more than `backlogLimit` octets wait for the disk.
 ///
 /// Owned by one session until it is handed to `MailQueue.commit`, which
-/// takes it over (hence `@unchecked Sendable`: never shared, only moved).
+/// takes it over (hence `@unchecked Sendable`: never shared, only moved;
+/// what the writer queue touches is behind its lock).
 public final class Spool: @unchecked Sendable {
     public let id: QueueID
     let path: String
     let memoryLimit: Int
     private(set) var buffer: [UInt8] = []
-    private(set) var fd: Int32 = -1
     public private(set) var size = 0
-    private var failed: QueueIOError?
+    /// Made when the body first outgrows memory.
+    private var writer: Writer?
+
+    /// The file side: one serial queue per large body, so its blocks land
+    /// in order without a thread of the event loop waiting for them.
+    final class Writer: Sendable {
+        struct State {
+            var fd: Int32 = -1
+            var failed: QueueIOError?
+            var pending = 0
+        }
+
+        let queue = DispatchQueue(label: "postern.spool")
+        let state = Mutex(State())
+        let path: String
+
+        init(path: String) {
+            self.path = path
+        }
+
+        deinit {
+            state.withLock { if $0.fd >= 0 { close($0.fd) } }
+        }
+
+        func write(_ block: [UInt8]) {
+            state.withLock { $0.pending += block.count }
+            queue.async { [self] in
+                let fd: Int32? = state.withLock { $0.failed == nil ? $0.fd : nil }
+                guard var fd else { return state.withLock { $0.pending -= block.count } }
+                do throws(QueueIOError) {
+                    if fd < 0 {
+                        fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
+                        state.withLock { [fd] in $0.fd = fd }
+                    }
+                    try FileIO.writeAll(fd, block, path: path)
+                    state.withLock { $0.pending -= block.count }
+                } catch {
+                    state.withLock {
+                        $0.failed = error
+                        $0.pending -= block.count
+                    }
+                }
+            }
+        }
+
+        /// Waits for every block handed over so far (committer thread, or a
+        /// task: never an event loop).
+        func drain() -> (fd: Int32, failed: QueueIOError?) {
+            queue.sync {}
+            return state.withLock { ($0.fd, $0.failed) }
+        }
+    }
+
+    /// Octets waiting for the disk above which the session stops reading.
+    public var backlogLimit: Int { memoryLimit * 4 }
 
     init(id: QueueID, path: String, memoryLimit: Int) {
         self.id = id
@@ -29,15 +88,10 @@ public final class Spool: @unchecked Sendable {
         buffer.reserveCapacity(min(memoryLimit, 16384))
     }
 
-    deinit {
-        if fd >= 0 { close(fd) }
-    }
-
     /// Appends bytes. Errors are remembered and reported at commit, so the
     /// client still gets its one reply after the end of data (451).
     public func append(_ bytes: UnsafeRawBufferPointer) {
         size += bytes.count
-        guard failed == nil else { return }
         buffer.append(contentsOf: bytes)
         if buffer.count >= memoryLimit { flushToFile() }
     }
@@ -52,48 +106,69 @@ public final class Spool: @unchecked Sendable {
     }
 
     private func flushToFile() {
-        do {
-            if fd < 0 {
-                fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
-            }
-            try FileIO.writeAll(fd, buffer, path: path)
-            buffer.removeAll(keepingCapacity: true)
-        } catch {
-            failed = error
-            buffer = []
-        }
+        let block = buffer
+        buffer = []
+        buffer.reserveCapacity(memoryLimit)
+        let writer = self.writer ?? Writer(path: path)
+        self.writer = writer
+        writer.write(block)
+    }
+
+    /// More than `backlogLimit` octets wait for the disk: stop reading
+    /// and call `whenWritten`.
+    public var isBacklogged: Bool {
+        writer.map { $0.state.withLock { $0.pending } > backlogLimit } ?? false
+    }
+
+    /// Runs `body` on the writer's queue once what was handed over so far
+    /// is written (at once, there, when nothing is pending).
+    public func whenWritten(_ body: @Sendable @escaping () -> Void) {
+        guard let writer else { return body() }
+        writer.queue.async(execute: body)
     }
 
     /// Called by the committer: everything on disk in `incoming/`, optionally
     /// fsync'd, file closed.
     func finish(fsync: Bool) throws(QueueIOError) {
-        if let failed { throw failed }
+        var fd: Int32 = -1
+        if let writer {
+            let drained = writer.drain()
+            if let failed = drained.failed { throw failed }
+            fd = drained.fd
+            writer.state.withLock { $0.fd = -1 }
+        }
+        defer { if fd >= 0 { close(fd) } }
         if fd < 0 { fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL) }
         if !buffer.isEmpty { try FileIO.writeAll(fd, buffer, path: path) }
         buffer = []
         if fsync { try FileIO.fsync(fd, path: path) }
-        close(fd)
-        fd = -1
     }
 
     /// The message so far, for content checks before the commit: its
     /// bytes while it is still in memory, else the path of the file with
-    /// everything written out.
+    /// everything written out. Waits for the disk: call it from a task,
+    /// not an event loop.
     public func contentForReading() throws(QueueIOError) -> (bytes: [UInt8]?, path: String?) {
-        if let failed { throw failed }
-        if fd < 0 { return (buffer, nil) }
-        flushToFile()
-        if let failed { throw failed }
+        guard writer != nil else { return (buffer, nil) }
+        if !buffer.isEmpty { flushToFile() }
+        if let failed = writer?.drain().failed { throw failed }
         return (nil, path)
     }
 
     /// Throws the body away (refused message, or failed commit).
     public func discard() {
-        if fd >= 0 {
-            close(fd)
-            fd = -1
-        }
-        unlink(path)
         buffer = []
+        guard let writer else {
+            unlink(path)
+            return
+        }
+        let path = self.path
+        writer.queue.async {
+            writer.state.withLock {
+                if $0.fd >= 0 { close($0.fd) }
+                $0.fd = -1
+            }
+            unlink(path)
+        }
     }
 }

@@ -96,29 +96,37 @@ extension SMTPServerHandler {
         guard pipeline.checks(.headers) || pipeline.checks(.content) else {
             return commit(transaction, spool: spool, context: context)
         }
-        let content: ReceivedContent
-        do {
-            let readable = try spool.contentForReading()
-            var made = readable.bytes.map { ReceivedContent(bytes: $0) }
-                ?? ReceivedContent(path: readable.path ?? "", size: spool.size)
-            made.id = spool.id.description
-            content = made
-        } catch {
-            logger.error("cannot read spooled message", metadata: ["error": "\(error)"])
-            spool.discard()
-            return write(session.commitFailed(), context: context)
-        }
         let facts = self.facts
         let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters,
                                    recipients: transaction.recipients)
         let headers = writer.headers
         let writtenHeader = writer.writtenHeader
-        check(context: context, { await pipeline.data(facts, message, headers: headers, content: content) },
-              abandoned: { spool.discard() }) { handler, context, outcome in
+        let logger = self.logger
+        // Reading the spool may wait for its last blocks to reach the disk:
+        // done in the task, off the event loop.
+        check(context: context, { () async -> PolicyPipeline.Outcome? in
+            var content: ReceivedContent
+            do {
+                let readable = try spool.contentForReading()
+                content = readable.bytes.map { ReceivedContent(bytes: $0) }
+                    ?? ReceivedContent(path: readable.path ?? "", size: spool.size)
+            } catch {
+                logger.error("cannot read spooled message", metadata: ["error": "\(error)"])
+                return nil
+            }
+            content.id = spool.id.description
+            return await pipeline.data(facts, message, headers: headers, content: content)
+        }, abandoned: { spool.discard() }) { handler, context, checked in
             // The client left while the filters ran: no 250 can reach it, so
             // nothing is queued (it will send the message again).
             guard context.channel.isActive else {
                 spool.discard()
+                return
+            }
+            guard let outcome = checked else {
+                spool.discard()
+                handler.resetTransactionPolicy()
+                handler.write(handler.session.commitFailed(), context: context)
                 return
             }
             if let refusal = outcome.refusal {

@@ -215,7 +215,10 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         case .commandTooLong:
             perform(session.lineTooLong(), context: context)
         case .dataContent(let content):
-            if session.contentReceived(content.readableBytes) { body?.append(content) }
+            if session.contentReceived(content.readableBytes) {
+                body?.append(content)
+                waitForDiskIfBehind(context: context)
+            }
         case .dataEnd:
             markTextDefects()
             perform(session.contentEnded(), context: context)
@@ -225,6 +228,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         case .chunkContent(let content):
             if discardReply == nil, session.contentReceived(content.readableBytes) {
                 body?.append(content)
+                waitForDiskIfBehind(context: context)
             }
         case .chunkEnd:
             if let reply = discardReply {
@@ -354,6 +358,23 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             write(reply, context: context)
         }
         resume(context: context)
+    }
+
+    /// The spool's writer is more than a few blocks behind (a disk slower
+    /// than the client): read nothing more until it catches up, so memory
+    /// stays bounded without the event loop waiting for the disk.
+    private func waitForDiskIfBehind(context: ChannelHandlerContext) {
+        guard let spool = body?.spool, spool.isBacklogged, !paused else { return }
+        pause(context: context)
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        spool.whenWritten {
+            eventLoop.execute {
+                let (handler, context) = loopBound.value
+                handler.unpause(context: context)
+                handler.resume(context: context)
+            }
+        }
     }
 
     /// After an asynchronous step: go on with buffered input, or close if

@@ -19,6 +19,30 @@ func envelope(for spool: Spool, sender: String = "a@example.org") -> Envelope {
 
 @Suite("Mail queue")
 struct MailQueueTests {
+    /// Large bodies are written by the spool's own queue: what the content
+    /// checks read is complete, the backlog drains, and a discard removes
+    /// the file after the writes that were still pending.
+    @Test func largeBodyIsWrittenOffTheCallerAndReadBackWhole() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path, spoolMemoryLimit: 1024)
+        defer { queue.close() }
+        let spool = queue.makeSpool()
+        var expected: [UInt8] = []
+        for index in 0..<2000 {
+            let line = Array("line \(index) \(String(repeating: "x", count: index % 70))\r\n".utf8)
+            spool.append(line)
+            expected += line
+        }
+        await withCheckedContinuation { done in spool.whenWritten { done.resume() } }
+        #expect(!spool.isBacklogged)
+        let readable = try spool.contentForReading()
+        let path = try #require(readable.path)
+        #expect(readable.bytes == nil && Array(FileManager.default.contents(atPath: path) ?? Data()) == expected)
+        spool.discard()
+        await withCheckedContinuation { done in spool.whenWritten { done.resume() } }
+        #expect(!FileManager.default.fileExists(atPath: path))
+    }
+
     @Test(arguments: MailQueue.SyncMode.allCases)
     func commitThenRead(mode: MailQueue.SyncMode) async throws {
         let dir = TemporaryDirectory()
@@ -78,14 +102,16 @@ struct MailQueueTests {
         #expect(queue.stats.failures == 1)
     }
 
-    @Test func discardedSpoolLeavesNoFile() throws {
+    @Test func discardedSpoolLeavesNoFile() async throws {
         let dir = TemporaryDirectory()
         let queue = try MailQueue(directory: dir.path, spoolMemoryLimit: 16)
         defer { queue.close() }
         let spool = queue.makeSpool()
         spool.append(Array(repeating: 65, count: 100))
+        await withCheckedContinuation { done in spool.whenWritten { done.resume() } }
         #expect(FileManager.default.fileExists(atPath: dir.path + "/incoming/\(spool.id).eml"))
         spool.discard()
+        await withCheckedContinuation { done in spool.whenWritten { done.resume() } }
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/incoming/\(spool.id).eml"))
     }
 
