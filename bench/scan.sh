@@ -126,8 +126,11 @@ if has_part accept; then
 	mkdir -p "$CLAMD_DIR"
 	chmod 755 "$CLAMD_DIR"
 	CLAMD_SOCK=$CLAMD_DIR/clamd.sock
+	# The database is copied under the temp dir: Ubuntu's AppArmor profile for
+	# clamd reads /tmp, $HOME and /var/lib/clamav, not any checkout.
+	cp -r "$REPO/tests/fixtures/clamav" "$CLAMD_DIR/db"
 	cat >"$CLAMD_DIR/clamd.conf" <<-EOF
-		DatabaseDirectory $REPO/tests/fixtures/clamav
+		DatabaseDirectory $CLAMD_DIR/db
 		LocalSocket $CLAMD_SOCK
 		LocalSocketMode 666
 		Foreground yes

@@ -44,7 +44,8 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from postern_harness import REPO, free_port
+
 CLAMAV_FIXTURES = REPO / "tests" / "fixtures" / "clamav"
 ZONESERVER = REPO / "tests" / "spf" / "zoneserver.py"
 RSPAMD_HS_CACHE = Path(os.environ.get("RSPAMD_HS_CACHE", "/var/tmp/postern-rspamd-hs"))
@@ -65,12 +66,6 @@ class ScannerError(Exception):
 
 def find_program(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path=SBIN_PATH)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def short_tempdir(prefix: str) -> Path:
@@ -275,8 +270,12 @@ class Clamd(Scanner):
         self.tcp_address = f"127.0.0.1:{free_port()}" if tcp else None
 
     def prepare(self) -> None:
+        # A copy under /tmp: Ubuntu's AppArmor profile for clamd reads only /tmp, $HOME
+        # and /var/lib/clamav, not wherever the repository is checked out.
+        database = self.dir / "db"
+        shutil.copytree(self.database_dir, database, dirs_exist_ok=True)
         lines = [
-            f"DatabaseDirectory {self.database_dir}",
+            f"DatabaseDirectory {database}",
             "Foreground yes",
             f"LogFile {self.dir / 'clamd-file.log'}",
             f"PidFile {self.dir / 'clamd.pid'}",

@@ -11,7 +11,7 @@ import pytest
 
 from scanmessages import (EICAR, EICAR_MESSAGES, EICAR_NAME, clean_message, gtube_message,
                           large_message_blocks, padded_message)
-from scanners import Clamd, clamd_instream, listening_tcp_addresses, rspamd_check, spamd_request
+from scanners import Clamd, clamd_instream, group_alive, listening_tcp_addresses, rspamd_check, spamd_request
 
 MIB = 1024 * 1024
 
@@ -78,10 +78,14 @@ def test_spamd_check_clean(spamd):
     assert headers["spam"].startswith("False ; "), headers
 
 
-def test_spamd_private_can_be_killed(spamd_private):
+def test_spamd_private_can_be_killed_and_restarted(spamd_private):
     spamd_private.kill()
+    assert not group_alive(spamd_private.pid), "spamd's children outlived the kill"
     with pytest.raises(OSError):
         spamd_request(spamd_private, "CHECK", clean_message(), timeout=5)
+    spamd_private.restart()
+    _, headers, _ = spamd_request(spamd_private, "CHECK", gtube_message())
+    assert headers["spam"].startswith("True ; "), headers
 
 
 # -- rspamd
@@ -97,6 +101,17 @@ def test_rspamd_lets_clean_mail_through(rspamd):
     result = rspamd_check(rspamd, clean_message(),
                           headers={"IP": "127.0.0.2", "From": "sender@example.org", "Rcpt": "someone@example.net"})
     assert result["action"] == "no action", result
+
+
+def test_rspamd_private_can_be_killed_and_restarted(rspamd_private):
+    address = rspamd_private.address
+    rspamd_private.kill()
+    assert not group_alive(rspamd_private.pid), "rspamd's workers outlived the kill"
+    with pytest.raises(OSError):
+        rspamd_check(rspamd_private, clean_message(), timeout=5)
+    rspamd_private.restart()
+    assert rspamd_private.address == address
+    assert rspamd_check(rspamd_private, gtube_message())["action"] == "reject"
 
 
 def test_rspamd_does_not_flag_eicar(rspamd):
