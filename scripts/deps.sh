@@ -6,6 +6,13 @@ set -euo pipefail
 APT_PACKAGES=(
   libldns-dev ldnsutils        # DNS (CLDNS), drill for debugging
   libclamav-dev                # in-process ClamAV
+  clamav                       # clamscan, to check the test signatures by hand
+  clamav-daemon                # clamd: the network virus scanner the tests and benches start
+  clamav-milter                # the Postfix side of the virus-scanning accept benchmark
+  spamassassin                 # rules (GTUBE and the rest) for spamd
+  spamc                        # spamc, to talk to spamd by hand
+  spamd                        # spamd: a separate package on bookworm
+  rspamd                       # the rspamd scanner the tests start (no Redis, no network)
   libcrypt-dev                 # crypt(3) for SMTP AUTH passwords
   openssl                      # test certificates
   swaks libnet-ssleay-perl     # test client (Net::SSLeay for swaks --tls)
@@ -31,6 +38,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# The scanner packages ship system services (clamd, freshclam, spamd, rspamd,
+# clamav-milter). The tests start their own copies on loopback with private
+# configs; the system ones must not run: freshclam and rspamd would reach the
+# network, and the daemons would hold the default sockets. In a container
+# policy-rc.d usually stops them from starting; on a machine with systemd,
+# stop and disable them (harmless when they are not there or not running).
+SCANNER_UNITS=(clamav-daemon.socket clamav-daemon.service clamav-freshclam.service clamav-milter.service
+               spamd.service spamassassin.service rspamd.service)
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  for unit in "${SCANNER_UNITS[@]}"; do
+    if systemctl list-unit-files "$unit" 2>/dev/null | grep -q "^$unit"; then
+      if systemctl is-active --quiet "$unit" || systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+        echo "deps: stopping and disabling the system $unit service (the tests run their own)"
+        $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+      fi
+    fi
+  done
 fi
 
 # Python modules for the integration tests and the SPF conformance runner.

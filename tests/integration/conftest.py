@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from postern_harness import PosternServer, postern_binary, require_tool, stop_servers
+from postern_harness import CI, PosternServer, postern_binary, require_tool, stop_servers
+from scanners import Clamd, Rspamd, Scanner, ScannerError, Spamd
 
 ZONESERVER = Path(__file__).resolve().parents[2] / "tests" / "spf" / "zoneserver.py"
 
@@ -106,6 +107,82 @@ def server(start_postern) -> PosternServer:
 _FIGURES: list[str] = []
 
 
+# --------------------------------------------------------------------------
+# Real scanners (tests/integration/scanners.py). The session-scoped ones start once and
+# are shared: tests must not stop, kill or reconfigure them. Tests that do use the
+# function-scoped *_private variants (or call make_scanner themselves).
+
+
+def start_scanner(scanner: Scanner) -> Scanner:
+    """Starts `scanner`; one that cannot start fails the test in CI and skips it elsewhere."""
+    try:
+        scanner.start()
+    except ScannerError as e:
+        scanner.close()
+        message = f"{scanner.name} could not be started: {e}"
+        if CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    _FIGURES.append(f"{scanner.name} ({scanner.address}): ready {scanner.start_seconds:.2f} s after exec")
+    return scanner
+
+
+@pytest.fixture(scope="session")
+def clamd():
+    """clamd with the EICAR database: `.address` (Unix socket), `.tcp_address` ("127.0.0.1:PORT")."""
+    scanner = start_scanner(Clamd())
+    yield scanner
+    scanner.close()
+
+
+@pytest.fixture(scope="session")
+def spamd():
+    """spamd -L -x, 2 children: `.address` (Unix socket), `.tcp_address` ("127.0.0.1:PORT")."""
+    scanner = start_scanner(Spamd())
+    yield scanner
+    scanner.close()
+
+
+@pytest.fixture(scope="session")
+def rspamd():
+    """rspamd, no Redis, loopback DNS: `.address` = `.tcp_address` = the normal worker "127.0.0.1:PORT"."""
+    scanner = start_scanner(Rspamd())
+    yield scanner
+    scanner.close()
+
+
+@pytest.fixture
+def make_scanner():
+    """Factory for private scanners: make_scanner(Clamd, stream_max_length="1M") -> a started
+    scanner, stopped at teardown. For tests that kill, restart or reconfigure one."""
+    started: list[Scanner] = []
+
+    def make(cls, **kwargs) -> Scanner:
+        scanner = cls(**kwargs)
+        started.append(scanner)
+        return start_scanner(scanner)
+
+    yield make
+    for scanner in started:
+        scanner.close()
+
+
+@pytest.fixture
+def clamd_private(make_scanner) -> Clamd:
+    """A clamd of this test's own (kill and restart it at will)."""
+    return make_scanner(Clamd)
+
+
+@pytest.fixture
+def spamd_private(make_scanner) -> Spamd:
+    return make_scanner(Spamd)
+
+
+@pytest.fixture
+def rspamd_private(make_scanner) -> Rspamd:
+    return make_scanner(Rspamd)
+
+
 @pytest.fixture
 def figures(request):
     """figures("…") records a measurement, printed in the run's closing summary."""
@@ -132,3 +209,6 @@ def pytest_runtest_makereport(item, call):
             if len(text) > 20000:
                 text = "…(cut)…\n" + text[-20000:]
             report.sections.append((f"postern stderr ({server.name}, {server.workdir})", text))
+        scanners = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, Scanner)]
+        for scanner in scanners:
+            report.sections.append((f"{scanner.name} log ({scanner.log_path})", scanner.log_tail(20000)))
