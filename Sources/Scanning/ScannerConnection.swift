@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import NIOPosix
 
@@ -37,7 +38,7 @@ public enum ScanError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .timeout(let seconds): return "no answer within \(ScanVerdict.score(seconds)) s"
-        case .connect(let why): return "cannot connect: \(why)"
+        case .connect(let why): return "cannot connect to \(why)"
         case .io(let why): return why
         case .protocolError(let why): return "unexpected answer: \(why)"
         }
@@ -72,7 +73,7 @@ enum ScannerConnection {
             }
         } catch {
             if ContinuousClock.now >= deadline { throw ScanError.timeout(timeout) }
-            throw ScanError.connect("\(address): \(error)")
+            throw ScanError.connect("\(address): \(Self.reason(error))")
         }
         let raw = channel.channel
         let left = max(0, (deadline - ContinuousClock.now) / .milliseconds(1))
@@ -90,6 +91,16 @@ enum ScannerConnection {
             if ContinuousClock.now >= deadline { throw ScanError.timeout(timeout) }
             throw ScanError.io("\(address): \(error)")
         }
+    }
+
+    /// "Connection refused" rather than NIO's description of the call.
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)) }
+        if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+            return reason(first.error)
+        }
+        if error is ChannelError, case .connectTimeout = error as! ChannelError { return "connect timed out" }
+        return "\(error)"
     }
 
     /// Bytes out, bytes back: `send` writes the request, then the reply is

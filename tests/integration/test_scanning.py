@@ -1,0 +1,212 @@
+"""Content scanning through the daemon with real scanners on loopback
+(tests/integration/scanners.py): clamd (and ClamAV in process), spamd and
+rspamd, their verdicts turned into replies, header fields, quarantine, and
+what happens when a scanner dies or stalls."""
+
+import os
+import re
+import signal
+import smtplib
+import time
+from email import message_from_bytes
+
+import pytest
+
+from postern_harness import split_received
+from scanmessages import (EICAR_MESSAGES, clean_message, gtube_message, large_message_blocks)
+from test_delivery import delivery_config, sinks, wait_queue_empty  # noqa: F401 (sinks is a fixture)
+
+MIB = 1024 * 1024
+VIRUS = "Test.EICAR.NDB.UNOFFICIAL"
+
+
+def policy(*scans: str, extra: str = "") -> str:
+    return '[relay]\nlocal_domains = ["local.test"]\n' + extra + "".join(f"\n[[scan]]\n{s.strip()}\n" for s in scans)
+
+
+def scan_table(backend: str, address: str, timeout: str, keys: dict) -> str:
+    values = {"backend": backend, "address": address, "timeout": timeout, **keys}
+    return "\n".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {str(v).lower() if isinstance(v, bool) else v}"
+                     for k, v in values.items())
+
+
+def clamd_scan(clamd, timeout: str = "10s", **keys) -> str:
+    return scan_table("clamd", clamd.address, timeout, keys)
+
+
+def spam_scan(backend: str, scanner, timeout: str = "20s", **keys) -> str:
+    return scan_table(backend, scanner.address, timeout, keys)
+
+
+def submit(server, message: bytes, rcpt: str = "someone@local.test") -> tuple[int, str, float]:
+    """(code, text, seconds) of the reply to the end of DATA."""
+    started = time.monotonic()
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=120) as client:
+        try:
+            client.sendmail("sender@example.org", [rcpt], message)
+            code, text = 250, "queued"
+        except smtplib.SMTPDataError as e:
+            code, text = e.smtp_code, e.smtp_error.decode()
+    return code, text, time.monotonic() - started
+
+
+@pytest.mark.parametrize("kind", sorted(EICAR_MESSAGES))
+def test_eicar_refused_by_clamd(start_postern, clamd, kind):
+    server = start_postern(policy=policy(clamd_scan(clamd)))
+    code, text, _ = submit(server, EICAR_MESSAGES[kind]())
+    assert (code, text) == (554, f"5.7.1 Virus found: {VIRUS}")
+    assert not server.queue.list()
+    assert re.search(r'policy refused" .*filter=scan .*scan="clamd=infected ' + re.escape(VIRUS) + r'/\d+ms"',
+                     server.stderr_text()), server.stderr_text()[-2000:]
+
+
+def test_clean_message_delivered_byte_identical_with_scan_headers(start_postern, clamd, spamd, sinks):
+    sink = sinks()
+    server = start_postern(policy=policy(clamd_scan(clamd), spam_scan("spamd", spamd)),
+                           delivery=delivery_config(routes={"local.test": f"[127.0.0.1]:{sink.port}"}))
+    original = clean_message(to="someone@local.test")
+    assert submit(server, original)[0] == 250
+    (meta, data), = sink.wait_for(1)
+    wait_queue_empty(server)
+    head, sep, rest = data.partition(b"Received: from ")
+    assert sep, data[:500]
+    fields = [line.split(b":")[0].decode() for line in head.split(b"\r\n") if line and line[:1] not in b" \t"]
+    assert fields == ["X-Virus-Scanned", "X-Spam-Flag", "X-Spam-Score", "X-Spam-Status"], head
+    assert b"X-Virus-Scanned: clean by clamd at " in head and b"X-Spam-Flag: NO\r\n" in head
+    unfolded = re.sub(rb"\r\n[ \t]+", b" ", head)
+    assert re.search(rb"X-Spam-Status: No, score=-?\d+\.\d required=5\.0 tests=\S+ scanner=spamd\r\n", unfolded), head
+    _, after_received = split_received(b"Received: from " + rest)
+    assert after_received == original, "the message must arrive byte-identical apart from the added fields"
+    assert re.search(r'msg=queued .*scan="clamd=clean/\d+ms spamd=ham -?\d+\.\d/5\.0/\d+ms"', server.stderr_text())
+
+
+def test_gtube_refused_or_quarantined_through_spamd(start_postern, spamd):
+    refuse = start_postern(policy=policy(spam_scan("spamd", spamd, reject_score=100)), name="refuse")
+    assert submit(refuse, gtube_message(to="someone@local.test"))[:2] == (550, "5.7.1 Message refused as spam")
+    assert not refuse.queue.list()
+    hold = start_postern(policy=policy(spam_scan("spamd", spamd, quarantine_score=100)), name="hold")
+    assert submit(hold, gtube_message(to="someone@local.test"))[0] == 250
+    assert re.search(r'quarantine="spam score \d+\.\d \(spamd\)"', hold.stderr_text()), hold.stderr_text()[-2000:]
+
+
+def test_gtube_refused_through_rspamd_action(start_postern, rspamd):
+    server = start_postern(policy=policy(spam_scan("rspamd", rspamd)))
+    assert submit(server, gtube_message(to="someone@local.test"))[:2] == (550, "5.7.1 Message refused as spam")
+    assert re.search(r'scan="rspamd=spam \d+\.\d/\d+\.\d reject/\d+ms"', server.stderr_text()), server.stderr_text()[-2000:]
+    # rspamd's advice can be overruled: then it only tags.
+    tag = start_postern(policy=policy(spam_scan("rspamd", rspamd, use_scanner_action=False, tag_score=10)), name="tag")
+    assert submit(tag, gtube_message(to="someone@local.test"))[0] == 250
+    queue_id = tag.queue.list()[0]["id"]
+    shown = tag.queue.show_body(queue_id)
+    assert shown.startswith(b"X-Spam-Flag: YES\r\nX-Spam-Score: 15.0\r\n"), shown[:300]
+
+
+def test_spam_subject_tag_and_forged_spam_fields(start_postern, spamd):
+    server = start_postern(policy=policy(spam_scan("spamd", spamd, subject_tag="[SPAM]", tag_score=5)))
+    forged = gtube_message(to="someone@local.test").replace(b"Subject: GTUBE test", b"X-Spam-Flag: NO\r\nSubject: GTUBE test")
+    assert submit(server, forged)[0] == 250
+    shown = server.queue.show_body(server.queue.list()[0]["id"])
+    parsed = message_from_bytes(shown)
+    assert parsed.get_all("X-Spam-Flag") == ["YES"], "the sender's own X-Spam-Flag is gone"
+    assert parsed["Subject"] == "[SPAM] GTUBE test"
+    # The spooled file itself is untouched: the envelope carries the new section.
+    stored = server.queue.body(server.queue.list()[0]["id"])
+    assert b"X-Spam-Flag: NO\r\nSubject: GTUBE test\r\n" in stored
+
+
+def test_virus_discard_and_quarantine_actions(start_postern, clamd):
+    discard = start_postern(policy=policy(clamd_scan(clamd, virus="discard")), name="discard")
+    code, text, _ = submit(discard, EICAR_MESSAGES["attachment"]())
+    assert code == 250
+    assert not discard.queue.list()
+    assert re.search(r'msg=discarded .*reason="virus ' + re.escape(VIRUS), discard.stderr_text())
+    hold = start_postern(policy=policy(clamd_scan(clamd, virus="quarantine")), name="hold")
+    assert submit(hold, EICAR_MESSAGES["zip"]())[0] == 250
+    assert re.search(r'quarantine="virus ' + re.escape(VIRUS) + r' \(clamd\)"', hold.stderr_text())
+
+
+def test_oversized_message_is_not_sent_and_says_so(start_postern, spamd):
+    server = start_postern(policy=policy(spam_scan("spamd", spamd, max_size="1K")))
+    big = clean_message(to="someone@local.test") + b"padding line\r\n" * 200
+    assert submit(server, big)[0] == 250
+    shown = server.queue.show_body(server.queue.list()[0]["id"])
+    assert re.match(rb"X-Postern-Scan: spamd skipped: \d+ octets over max_size 1024\r\n", shown), shown[:200]
+
+
+def test_stalled_scanner_tempfails_within_timeout_then_breaker_answers_at_once(start_postern, clamd_private):
+    server = start_postern(policy=policy(clamd_scan(clamd_private, timeout="2s", failures=2, cool_down="3s")))
+    assert submit(server, clean_message(to="someone@local.test"))[0] == 250
+    os.killpg(clamd_private.pid, signal.SIGSTOP)
+    try:
+        for _ in range(2):
+            code, text, seconds = submit(server, clean_message(to="someone@local.test"))
+            assert (code, text) == (451, "4.7.1 Message cannot be scanned now, try again later")
+            assert 1.5 < seconds < 4, f"a stalled clamd costs one timeout (2 s), took {seconds:.1f}s"
+        code, _, seconds = submit(server, clean_message(to="someone@local.test"))
+        assert code == 451 and seconds < 1, f"with the breaker open no session waits: {seconds:.2f}s"
+        assert "scanner breaker open" in server.stderr_text()
+    finally:
+        os.killpg(clamd_private.pid, signal.SIGCONT)
+    time.sleep(3.5)  # cool-down over: one probe, clamd answers, the breaker closes
+    assert submit(server, clean_message(to="someone@local.test"))[0] == 250
+    assert "scanner breaker closed" in server.stderr_text()
+    assert submit(server, EICAR_MESSAGES["attachment"]())[0] == 554
+
+
+def test_killed_scanner_tempfails_or_accepts_as_configured(start_postern, clamd_private, spamd_private):
+    server = start_postern(policy=policy(clamd_scan(clamd_private, timeout="5s"), spam_scan("spamd", spamd_private)))
+    clamd_private.kill()
+    spamd_private.kill()
+    code, text, seconds = submit(server, clean_message(to="someone@local.test"))
+    assert code == 451 and seconds < 5, (code, text, seconds)
+    accept = start_postern(policy=policy(spam_scan("spamd", spamd_private, timeout="5s")), name="accept")
+    code, _, seconds = submit(accept, clean_message(to="someone@local.test"))
+    assert code == 250 and seconds < 5
+    shown = accept.queue.show_body(accept.queue.list()[0]["id"])
+    unfolded = re.sub(rb"\r\n[ \t]+", b" ", shown)
+    assert re.match(rb"X-Postern-Scan: spamd not scanned: cannot connect to \S+: Connection refused\r\n", unfolded), shown[:200]
+
+
+def test_clamd_killed_mid_scan_gives_tempfail(start_postern, make_scanner):
+    from scanners import Clamd
+    clamd = make_scanner(Clamd)
+    server = start_postern(policy=policy(clamd_scan(clamd, timeout="20s")), limits={"max_message_size": 60 * MIB})
+    with smtplib.SMTP("127.0.0.1", server.port, timeout=120) as client:
+        client.ehlo()
+        client.mail("sender@example.org")
+        client.rcpt("someone@local.test")
+        client.putcmd("DATA")
+        assert client.getreply()[0] == 354
+        for block in large_message_blocks(20 * MIB):
+            client.send(block)
+        client.send(b".\r\n")
+        time.sleep(0.05)  # the scan has started streaming to clamd
+        clamd.kill()
+        code, text = client.getreply()
+    assert code == 451, (code, text)
+    assert not server.queue.list()
+
+
+def test_fifty_mebibyte_message_scanned_with_bounded_rss(start_postern, clamd, figures):
+    server = start_postern(policy=policy(clamd_scan(clamd, timeout="120s")),
+                           limits={"max_message_size": 60 * MIB, "data_timeout": 600})
+    for virus in (False, True):
+        with smtplib.SMTP("127.0.0.1", server.port, timeout=300) as client:
+            client.ehlo()
+            client.mail("sender@example.org")
+            client.rcpt("someone@local.test")
+            client.putcmd("DATA")
+            assert client.getreply()[0] == 354
+            rss_before = server.proc_status("VmRSS")
+            started = time.monotonic()
+            for block in large_message_blocks(50 * MIB, virus=virus):
+                client.send(block)
+            client.send(b".\r\n")
+            code, text = client.getreply()
+            elapsed = time.monotonic() - started
+            peak = server.proc_status("VmHWM")
+        growth = peak - rss_before
+        figures(f"50 MiB message{' with EICAR at the end' if virus else ''} received and scanned by clamd in "
+                f"{elapsed:.1f}s: {code} {text.decode()[:60]}; RSS {rss_before / MIB:.1f} MiB before, peak {peak / MIB:.1f} MiB")
+        assert growth < 40 * MIB, f"peak RSS grew by {growth / MIB:.1f} MiB"
+        assert (code, text.decode()) == ((554, f"5.7.1 Virus found: {VIRUS}") if virus else (250, text.decode()))
