@@ -38,6 +38,17 @@ def spam_scan(backend: str, scanner, timeout: str = "20s", **keys) -> str:
     return scan_table(backend, scanner.address, timeout, keys)
 
 
+def open_data(server) -> smtplib.SMTP:
+    """A session that has had its 354 to DATA: send the body with client.send."""
+    client = smtplib.SMTP("127.0.0.1", server.port, timeout=300)
+    client.ehlo()
+    client.mail("sender@example.org")
+    client.rcpt("someone@local.test")
+    client.putcmd("DATA")
+    assert client.getreply()[0] == 354
+    return client
+
+
 def submit(server, message: bytes, rcpt: str = "someone@local.test") -> tuple[int, str, float]:
     """(code, text, seconds) of the reply to the end of DATA."""
     started = time.monotonic()
@@ -171,12 +182,7 @@ def test_clamd_killed_mid_scan_gives_tempfail(start_postern, make_scanner):
     from scanners import Clamd
     clamd = make_scanner(Clamd)
     server = start_postern(policy=policy(clamd_scan(clamd, timeout="20s")), limits={"max_message_size": 60 * MIB})
-    with smtplib.SMTP("127.0.0.1", server.port, timeout=120) as client:
-        client.ehlo()
-        client.mail("sender@example.org")
-        client.rcpt("someone@local.test")
-        client.putcmd("DATA")
-        assert client.getreply()[0] == 354
+    with open_data(server) as client:
         for block in large_message_blocks(20 * MIB):
             client.send(block)
         client.send(b".\r\n")
@@ -191,12 +197,7 @@ def test_fifty_mebibyte_message_scanned_with_bounded_rss(start_postern, clamd, f
     server = start_postern(policy=policy(clamd_scan(clamd, timeout="120s")),
                            limits={"max_message_size": 60 * MIB, "data_timeout": 600})
     for virus in (False, True):
-        with smtplib.SMTP("127.0.0.1", server.port, timeout=300) as client:
-            client.ehlo()
-            client.mail("sender@example.org")
-            client.rcpt("someone@local.test")
-            client.putcmd("DATA")
-            assert client.getreply()[0] == 354
+        with open_data(server) as client:
             rss_before = server.proc_status("VmRSS")
             started = time.monotonic()
             for block in large_message_blocks(50 * MIB, virus=virus):
