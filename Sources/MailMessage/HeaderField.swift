@@ -82,3 +82,15 @@ extension String {
         return String(scalars[first...last])
     }
 }
+
+extension HeaderField {
+    /// A field we write from text that came from outside (an address, a
+    /// scanner's verdict), CRLF-terminated: control characters become
+    /// spaces, so the text can never start a field of its own or end the
+    /// header section; folded at spaces (RFC 5322 §2.2.3) unless `fold` is
+    /// false (an address that must read back exactly, shorter than a line).
+    public static func line(name: String, value: String, fold: Bool = true) -> String {
+        let text = "\(name): \(DSNFormat.oneLine(value))"
+        return (fold ? DSNFormat.fold(text) : text) + "\r\n"
+    }
+}

@@ -97,6 +97,10 @@ public struct Envelope: Sendable, Equatable {
     /// body was spooled (rspamd's remove_headers). 0 when the added fields
     /// only go on top. Format version 3 (older versions cannot honour it).
     public var bodyOffset = 0
+    /// Why the policy quarantined the message (a scanner's verdict, the SPF
+    /// result), for the quarantine Maildir's `X-Postern-Reason`; nil unless
+    /// the state is `.quarantine`.
+    public var quarantineReason: String?
 
     /// The message as sent or shown: added fields, then the body file from
     /// `bodyOffset`.

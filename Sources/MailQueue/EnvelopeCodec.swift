@@ -22,6 +22,8 @@ import Foundation
 /// by the `header` lines); it is written only when that offset is not 0, so
 /// every other envelope stays readable by a version-2 binary, and one that
 /// is not is refused by it rather than sent with its header section twice.
+/// `quarantine-reason` (any version) is read only by binaries that know it;
+/// older ones ignore it, as they ignore every field they do not know.
 /// Versions 1 to 3 end at an `end` line that is the last of the file; a
 /// later single-file layout would put the body after it and stop reading there.
 public enum EnvelopeCodec {
@@ -66,6 +68,7 @@ public enum EnvelopeCodec {
         if envelope.delayWarned { field("delay-warned", "1") }
         for header in envelope.addedHeaders { field("header", header) }
         if envelope.bodyOffset > 0 { field("body-offset", String(envelope.bodyOffset)) }
+        if let reason = envelope.quarantineReason { field("quarantine-reason", reason) }
         for attempt in envelope.history {
             let recipients = attempt.recipients.map(String.init).joined(separator: ",")
             text += "attempt \(timestamp(attempt.time)) \(attempt.result.rawValue) "
@@ -133,6 +136,7 @@ public enum EnvelopeCodec {
                         eightBitMIME: fields["8bitmime"] == "1", smtpUTF8: fields["smtputf8"] == "1")
         envelope.delayWarned = fields["delay-warned"] == "1"
         envelope.addedHeaders = headers
+        envelope.quarantineReason = fields["quarantine-reason"]
         if let offset = fields["body-offset"] {
             guard let value = Int(offset), (0...size).contains(value) else { throw .inconsistent("body-offset outside the body") }
             envelope.bodyOffset = value

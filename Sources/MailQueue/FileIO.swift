@@ -57,23 +57,50 @@ enum FileIO {
 
     /// The file's octets from `offset`, at most `limit` of them.
     static func readAll(_ path: String, offset: Int = 0, limit: Int = .max) throws(QueueIOError) -> [UInt8] {
+        var result: [UInt8] = []
+        try forEachBlock(path, offset: offset, limit: limit) { result += $0 }
+        return result
+    }
+
+    /// Makes a rename or unlink in `path` durable (the directory entry).
+    static func syncDirectory(_ path: String) throws(QueueIOError) {
+        let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)
+        defer { close(fd) }
+        try fsync(fd, path: path)
+    }
+
+    /// Hands the file's octets from `offset` (at most `limit` of them) to
+    /// `body` in blocks, so a large message is never held whole.
+    static func forEachBlock(_ path: String, offset: Int = 0, limit: Int = .max,
+                             _ body: (UnsafeRawBufferPointer) throws(QueueIOError) -> Void) throws(QueueIOError) {
         let fd = try open(path, flags: O_RDONLY)
         defer { close(fd) }
-        var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         var position = off_t(offset)
-        while result.count < limit {
-            let wanted = min(chunk.count, limit - result.count)
+        var left = limit
+        while left > 0 {
+            let wanted = min(chunk.count, left)
             let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, wanted, position) }
             if n < 0 {
                 if errno == EINTR { continue }
                 throw QueueIOError(operation: "read", path: path, errno: errno)
             }
-            if n == 0 { break }
-            result += chunk[0..<n]
+            if n == 0 { return }
+            let result: Result<Void, QueueIOError> = chunk.withUnsafeBytes { raw in
+                do throws(QueueIOError) { try body(UnsafeRawBufferPointer(rebasing: raw[0..<n])); return .success(()) }
+                catch { return .failure(error) }
+            }
+            try result.get()
             position += off_t(n)
+            left -= n
         }
-        return result
+    }
+
+    /// The file's size in octets.
+    static func size(_ path: String) throws(QueueIOError) -> Int {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw QueueIOError(operation: "stat", path: path, errno: errno) }
+        return Int(info.st_size)
     }
 
     /// mkdir -p, mode 0700 for what it creates.

@@ -59,8 +59,6 @@ extension MailQueue {
     }
 
     private func syncMessagesDirectory() throws(QueueIOError) {
-        let fd = try FileIO.open(messagesPath, flags: O_RDONLY | O_DIRECTORY)
-        defer { Glibc.close(fd) }
-        try FileIO.fsync(fd, path: messagesPath)
+        try FileIO.syncDirectory(messagesPath)
     }
 }

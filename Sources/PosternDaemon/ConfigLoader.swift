@@ -49,8 +49,8 @@ struct TableReader {
 
     mutating func read(_ root: TOMLTable) -> PosternConfig {
         var config = PosternConfig()
-        checkKeys(root, allowed: ["hostname", "listener", "queue", "limits", "tls", "log", "delivery", "dns", "control", "metrics", "daemon"],
-                  prefix: "")
+        checkKeys(root, allowed: ["hostname", "listener", "queue", "quarantine", "limits", "tls", "log", "delivery", "dns",
+                                  "control", "metrics", "daemon"], prefix: "")
         if let hostname = string(root, "hostname", prefix: "") {
             if hostname.isEmpty || hostname.contains(" ") { issue(root, "hostname", "must be a host name") }
             else { config.hostname = hostname }
@@ -88,6 +88,13 @@ struct TableReader {
             if let sync = string(queue, "sync", prefix: "queue.") {
                 if let mode = MailQueue.SyncMode(rawValue: sync) { config.syncMode = mode }
                 else { issue(queue, "sync", "must be one of: syncfs, fsync", prefix: "queue.") }
+            }
+        }
+        if let quarantine = table(root, "quarantine") {
+            checkKeys(quarantine, allowed: ["directory"], prefix: "quarantine.")
+            if let directory = string(quarantine, "directory", prefix: "quarantine.") {
+                if directory.isEmpty { issue(quarantine, "directory", "must be a directory path", prefix: "quarantine.") }
+                else { config.quarantine.directory = resolve(directory) }
             }
         }
         if let limits = table(root, "limits") { readLimits(limits, into: &config) }

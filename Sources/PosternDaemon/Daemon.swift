@@ -73,17 +73,22 @@ public final class Daemon: Sendable {
         } else {
             logger.info("delivery is off: accepted mail stays queued")
         }
+        let mover = QuarantineMover(maildir: QuarantineMaildir(directory: config.quarantineDirectory, hostname: config.hostname),
+                                    queue: queue, agent: agent, logger: logger)
+        context.onQuarantine = { mover.move($0) }
+        try mover.recover()
         var channels: [Channel] = []
         let readiness = Readiness(queueDirectory: config.queueDirectory)
         do {
-            let metricsChannel = try await startMetrics(queue: queue, agent: agent, readiness: readiness, group: group)
+            let metricsChannel = try await startMetrics(queue: queue, agent: agent, quarantine: mover.maildir,
+                                                        readiness: readiness, group: group)
             if let metricsChannel { channels.append(metricsChannel) }
             let listenerChannels = channels.count
             let listeners = try await bindListeners(listenSockets, context: context, resolver: dns?.cache, group: group,
                                                    channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, agent: agent,
                                     resolver: dns?.cache, group: group, logger: logger)
-            let control = try await bindControlSocket(queue: queue, agent: agent, reloader: reloader, group: group)
+            let control = try await bindControlSocket(queue: queue, agent: agent, mover: mover, reloader: reloader, group: group)
             // Stopped in reverse: the SIGHUP handler, the listeners (the grace
             // period), the metrics endpoint (so /readyz answers meanwhile),
             // the control socket, delivery, the DNS threads, and last the
@@ -163,7 +168,7 @@ public final class Daemon: Sendable {
         return listeners
     }
 
-    private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, reloader: Reloader,
+    private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, mover: QuarantineMover, reloader: Reloader,
                                    group: EventLoopGroup) async throws -> (server: ControlServer, channel: Channel) {
         let control = QueueControl(queue: queue, agent: agent, logger: logger)
         var settings = ControlServer.Settings(path: config.controlSocketPath)
@@ -171,7 +176,7 @@ public final class Daemon: Sendable {
         settings.group = config.control.group.flatMap { getgrnam($0)?.pointee.gr_gid }
         let server = ControlServer(settings: settings, logger: logger) { request in
             if request.command == .reload { return reloader.reload().reply }
-            return await ControlDispatcher.handle(request, control: control)
+            return await ControlDispatcher.handle(request, control: control, mover: mover)
         }
         let channel = try await server.bind(group: group)
         logger.info("control socket", metadata: ["path": "\(settings.path)"])

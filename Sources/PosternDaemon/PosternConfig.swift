@@ -75,6 +75,17 @@ public struct PosternConfig: Sendable {
     /// Where the control socket is.
     public var controlSocketPath: String { control.socket ?? queueDirectory + "/control.sock" }
 
+    /// `[quarantine]`: the Maildir quarantined messages are moved to.
+    public var quarantine = QuarantineSettings()
+
+    public struct QuarantineSettings: Sendable, Equatable {
+        /// nil: `quarantine` in the queue directory.
+        public var directory: String?
+    }
+
+    /// Where the quarantine Maildir is.
+    public var quarantineDirectory: String { quarantine.directory ?? queueDirectory + "/quarantine" }
+
     /// `[delivery]`: how accepted mail leaves.
     public struct DeliverySettings: Sendable, Equatable {
         /// Off: mail stays queued (e.g. a node that only accepts).

@@ -113,6 +113,7 @@ final class Reloader: Sendable {
             notes.append("connection limits changed: restart to apply")
         }
         if old.control != new.control { notes.append("[control] changed: restart to apply") }
+        if old.quarantineDirectory != new.quarantineDirectory { notes.append("[quarantine] changed: restart to apply") }
         if old.hostname != new.hostname { notes.append("hostname changed: restart to apply") }
         if !resolverAvailable && new.listeners.contains(where: { $0.policy?.spf.enabled == true }) {
             notes.append("SPF was turned on but no resolver runs: restart to apply")

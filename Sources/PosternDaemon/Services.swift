@@ -98,3 +98,14 @@ struct ResolverService: Service {
         resolver.shutdown()
     }
 }
+
+/// The quarantine mover: a move or release under way finishes, no other
+/// starts (a message not yet moved stays queued and is moved at the next start).
+struct QuarantineService: Service {
+    let mover: QuarantineMover
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        mover.stop()
+    }
+}

@@ -321,7 +321,10 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         envelope.addedHeaders = late.fields
         envelope.bodyOffset = late.bodyOffset
         let quarantine = quarantineReason
-        if quarantine != nil { envelope.state = .quarantine }
+        if let quarantine {
+            envelope.state = .quarantine
+            envelope.quarantineReason = quarantine
+        }
         let scan = scanNotes, committed = envelope
         resetTransactionPolicy()
         pause(context: context)
@@ -350,7 +353,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             logger.info(quarantine == nil ? "queued" : "quarantined", metadata: metadata)
             (quarantine == nil ? SMTPServerMetrics.queued : SMTPServerMetrics.quarantined).increment()
             write(session.commitSucceeded(queueID: envelope.id.description), context: context)
-            if quarantine == nil { server.onCommit(envelope.id) }
+            if quarantine == nil { server.onCommit(envelope.id) } else { server.onQuarantine(envelope.id) }
         case .failure(let error):
             logger.error("queue commit failed", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
             let reply = session.commitFailed()

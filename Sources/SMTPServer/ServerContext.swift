@@ -19,6 +19,9 @@ public struct ServerContext: Sendable {
     public var policy: ListenerPolicy
     /// Called once a message is durably queued (the delivery side starts it).
     public var onCommit: @Sendable (QueueID) -> Void = { _ in }
+    /// Called once a quarantined message is durably queued (the quarantine
+    /// mover takes it to the Maildir).
+    public var onQuarantine: @Sendable (QueueID) -> Void = { _ in }
 
     public init(hostname: String, limits: SMTPLimits, tls: NIOSSLContext?, queue: MailQueue, logger: Logger,
                 connections: ConnectionLimiter, sessions: SessionRegistry = SessionRegistry(),

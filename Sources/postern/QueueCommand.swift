@@ -28,13 +28,17 @@ struct QueueCommand: ParsableCommand {
         }
 
         func resolved() throws -> (queue: String, socket: String) {
-            let settings: PosternConfig
+            let settings = try self.settings()
+            return (settings.queueDirectory, socket ?? settings.controlSocketPath)
+        }
+
+        /// The configuration with --queue-dir applied.
+        func settings() throws -> PosternConfig {
             do {
-                settings = try ConfigSource(file: config, queueDirectory: queueDir).load()
+                return try ConfigSource(file: config, queueDirectory: queueDir).load()
             } catch {
                 throw ValidationError("configuration errors:\n\(error)")
             }
-            return (settings.queueDirectory, socket ?? settings.controlSocketPath)
         }
     }
 

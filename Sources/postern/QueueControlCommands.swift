@@ -17,11 +17,7 @@ extension QueueControlCommand {
     var domain: String? { nil }
 
     func run() throws {
-        var named = ids
-        if named == ["-"] {
-            // As postsuper: IDs one per line (or several per line) on standard input.
-            named = (readAllStandardInput()).split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "\t" }).map(String.init)
-        }
+        let named = ControlCommandOutput.expand(ids)
         guard all || domain != nil || !named.isEmpty else {
             throw ValidationError("name queue IDs (or - to read them from standard input), or use --all")
         }
@@ -33,18 +29,36 @@ extension QueueControlCommand {
             FileHandle.standardError.write(Data("postern: \(error)\n".utf8))
             throw ExitCode(1)
         }
+        try ControlCommandOutput.print(reply, for: Self.command)
+    }
+}
+
+/// What the commands that go through the control socket share.
+enum ControlCommandOutput {
+    /// The IDs as given, or for "-" read from standard input as postsuper
+    /// does (one or several per line).
+    static func expand(_ ids: [String]) -> [String] {
+        guard ids == ["-"] else { return ids }
+        let text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        return text.split(whereSeparator: { $0 == "\n" || $0 == " " || $0 == "\t" }).map(String.init)
+    }
+
+    /// One line per message acted on (the reply's notes where it has them),
+    /// a count, and each skipped message on standard error; exit 1 if the
+    /// request was refused or any message skipped.
+    static func print(_ reply: ControlReply, for command: ControlRequest.Command) throws {
         guard reply.ok else {
             FileHandle.standardError.write(Data("postern: \(reply.error ?? "refused")\n".utf8))
             throw ExitCode(1)
         }
-        for id in reply.done { print("\(id): \(Self.command.pastTense)") }
+        if let notes = reply.notes, command == .quarantineRelease {
+            for note in notes { Swift.print(note) }
+        } else {
+            for id in reply.done { Swift.print("\(id): \(command.pastTense)") }
+        }
         for skip in reply.skipped { FileHandle.standardError.write(Data("postern: \(skip.id): \(skip.reason)\n".utf8)) }
-        print("\(reply.done.count) message\(reply.done.count == 1 ? "" : "s") \(Self.command.pastTense)")
+        Swift.print("\(reply.done.count) message\(reply.done.count == 1 ? "" : "s") \(command.pastTense)")
         if !reply.skipped.isEmpty { throw ExitCode(1) }
-    }
-
-    private func readAllStandardInput() -> String {
-        String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     }
 }
 
@@ -59,6 +73,8 @@ extension ControlRequest.Command {
         case .requeue: return "requeued"
         case .ping: return "answered"
         case .reload: return "reloaded"
+        case .quarantineRelease: return "released"
+        case .quarantineDelete: return "deleted"
         }
     }
 }

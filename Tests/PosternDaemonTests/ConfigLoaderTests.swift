@@ -43,6 +43,13 @@ struct ConfigLoaderTests {
         #expect(config.tls == nil)
     }
 
+    @Test func quarantineDirectoryDefaultsToTheQueues() throws {
+        #expect(try ConfigLoader.load(text: "[queue]\ndirectory = \"/q\"", file: "/etc/p.toml").quarantineDirectory == "/q/quarantine")
+        let config = try ConfigLoader.load(text: "[quarantine]\ndirectory = \"held\"", file: "/etc/postern/p.toml")
+        #expect(config.quarantineDirectory == "/etc/postern/held")
+        #expect(throws: ConfigErrors.self) { try ConfigLoader.load(text: "[quarantine]\nfolder = \"x\"", file: "p.toml") }
+    }
+
     @Test func everyMistakeIsNamedWithItsLine() {
         do {
             _ = try ConfigLoader.load(text: """
@@ -67,7 +74,7 @@ struct ConfigLoaderTests {
         } catch {
             let lines = error.issues.map(\.description)
             #expect(lines == [
-                "p.toml:2: colour: unknown key (expected one of: control, daemon, delivery, dns, hostname, limits, listener, log, metrics, queue, tls)",
+                "p.toml:2: colour: unknown key (expected one of: control, daemon, delivery, dns, hostname, limits, listener, log, metrics, quarantine, queue, tls)",
                 "p.toml:5: listener.address: expected HOST:PORT, e.g. 127.0.0.1:2525",
                 "p.toml:8: queue.sync: must be one of: syncfs, fsync",
                 "p.toml:11: limits.max_recipients: must be an integer, not string",

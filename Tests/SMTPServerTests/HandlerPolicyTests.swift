@@ -127,6 +127,8 @@ struct HandlerPolicyTests {
         try await h.send("Subject: x\r\n\r\nbody\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
         #expect(try h.queued().first?.state == .quarantine)
+        // The reason goes with the envelope, for the quarantine Maildir's X-Postern-Reason.
+        #expect(try h.queued().first?.quarantineReason == "held for review")
     }
 
     @Test func authPlainAndLoginAgainstAPasswordFile() async throws {

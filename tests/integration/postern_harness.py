@@ -371,6 +371,54 @@ class Queue:
         return sorted(d.iterdir()) if d.exists() else []
 
 
+class Quarantine:
+    """The quarantine Maildir (DIR/quarantine by default) through the CLI (`postern quarantine …`)
+    and its files."""
+
+    def __init__(self, binary: str, queue_dir: Path, socket_path: Path | None = None):
+        self.binary = binary
+        self.queue_dir = Path(queue_dir)
+        self.dir = self.queue_dir / "quarantine"
+        self.socket = socket_path
+
+    def run(self, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+        extra = ["--socket", str(self.socket)] if self.socket else []
+        return subprocess.run([self.binary, "quarantine", *args, "--queue-dir", str(self.queue_dir), *extra],
+                              capture_output=True, timeout=60, input=stdin)
+
+    def list(self) -> list[dict]:
+        """`quarantine list --json`: one JSON object per line."""
+        p = self.run("list", "--json")
+        assert p.returncode == 0, f"quarantine list --json exited {p.returncode}: {p.stderr.decode()}"
+        return [json.loads(line) for line in p.stdout.splitlines() if line.strip()]
+
+    def ids(self) -> list[str]:
+        return [entry["id"] for entry in self.list()]
+
+    def message(self, quarantine_id: str) -> bytes:
+        """`quarantine show ID --body`: the message as queued, without the quarantine's fields."""
+        p = self.run("show", quarantine_id, "--body")
+        assert p.returncode == 0, f"quarantine show {quarantine_id} --body exited {p.returncode}: {p.stderr.decode()}"
+        head, sep, body = p.stdout.partition(b"\n\n")
+        assert head.startswith(f"id: {quarantine_id}\n".encode()) and sep, p.stdout[:300]
+        return body
+
+    def files(self, quarantine_id: str = "") -> list[Path]:
+        """Files in new/ and cur/ (for one quarantine ID: its name holds `.ID_`)."""
+        return sorted(p for sub in ("new", "cur") if (self.dir / sub).exists()
+                      for p in (self.dir / sub).iterdir() if f".{quarantine_id}_" in p.name or not quarantine_id)
+
+    def wait_for(self, *quarantine_ids: str, timeout: float = 20.0) -> None:
+        """Until every ID has its Maildir file (the mover runs just after the 250)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self.files(q) for q in quarantine_ids):
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"not in the quarantine after {timeout}s: "
+                             f"{[q for q in quarantine_ids if not self.files(q)]}")
+
+
 # --------------------------------------------------------------------------
 # The daemon
 
@@ -428,6 +476,7 @@ class PosternServer:
         # Runs the daemon through another program, e.g. setpriv to start it as another user.
         self.command_prefix: list[str] = []
         self.queue = Queue(binary, self.queue_dir, self.control_socket)
+        self.quarantine = Quarantine(binary, self.queue_dir, self.control_socket)
         self.starts = 0
 
     # -- lifecycle

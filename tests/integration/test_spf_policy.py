@@ -220,8 +220,12 @@ def test_fail_quarantine_takes_the_message_and_holds_it(start_spf):
     server = start_spf('fail = "quarantine"')
     reply, queue_id = send(server, "a@fail.test")
     expect(reply, 250, "2.1.0")
-    assert [(e["id"], e["state"]) for e in server.queue.list()] == [(queue_id, "quarantine")]
-    fields = dict(trace_fields(server.queue.body(queue_id)))
+    # Accepted, then moved out of the queue into the quarantine Maildir (test_quarantine.py).
+    server.quarantine.wait_for(queue_id)
+    assert server.queue.ids() == []
+    [entry] = server.quarantine.list()
+    assert entry["id"] == queue_id and entry["reason"].startswith("SPF fail for mailfrom fail.test")
+    fields = dict(trace_fields(server.quarantine.message(queue_id)))
     assert fields["Authentication-Results"] == f"{HOSTNAME}; spf=fail smtp.mailfrom=fail.test"
     assert fields["Received-SPF"].startswith(f"fail ({HOSTNAME}: {COMMENTS['fail'].format(s='a@fail.test')})")
     # A passing sender on the same server is not quarantined.
@@ -239,7 +243,9 @@ def test_other_actions(start_spf):
     expect(send(server, "a@neutral.test")[0], 451, "4.7.23", r"neutral\.test")
     reply, queue_id = send(server, "a@none.test")
     expect(reply, 250)
-    assert server.queue.entry(queue_id)["state"] == "quarantine"
+    server.quarantine.wait_for(queue_id)
+    assert server.quarantine.ids() == [queue_id]
+    assert queue_id not in server.queue.ids()
 
 
 # --------------------------------------------------------------------------

@@ -1,13 +1,20 @@
 import Delivery
 import MailQueue
 
-/// Turns a control request into a queue operation and its report into the reply.
+/// Turns a control request into a queue or quarantine operation and its
+/// report into the reply.
 enum ControlDispatcher {
-    static func handle(_ request: ControlRequest, control: QueueControl) async -> ControlReply {
+    static func handle(_ request: ControlRequest, control: QueueControl, mover: QuarantineMover) async -> ControlReply {
         let operation: QueueControl.Operation
         switch request.command {
         case .ping: return ControlReply()
         case .reload: return .failure("reload is handled by the daemon, not the queue")
+        case .quarantineRelease, .quarantineDelete:
+            guard !request.ids.isEmpty else { return .failure("no messages named: give quarantine IDs") }
+            let report = request.command == .quarantineRelease ? await mover.release(request.ids)
+                                                               : await mover.delete(request.ids)
+            return ControlReply(done: report.done, skipped: report.skipped.map { .init(id: $0.id, reason: $0.reason) },
+                                notes: report.notes.isEmpty ? nil : report.notes)
         case .flush: operation = .flush
         case .hold: operation = .hold
         case .release: operation = .release

@@ -22,6 +22,10 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         case ping
         /// Read the configuration, policies and certificate again.
         case reload
+        /// Put messages from the quarantine Maildir back into the queue (IDs are quarantine IDs).
+        case quarantineRelease = "quarantine-release"
+        /// Remove messages from the quarantine Maildir.
+        case quarantineDelete = "quarantine-delete"
     }
 
     public var version: Int

@@ -6,9 +6,9 @@ extension Daemon {
     /// Most envelopes a scrape reads for the queue gauges (oldest first).
     static let queueCensusLimit = 10_000
 
-    /// Serves `[metrics] address` with the queue census and the delivery
+    /// Serves `[metrics] address` with the queue census, the quarantine's size and the delivery
     /// agent's gauges refreshed at each scrape; nil when metrics are off.
-    func startMetrics(queue: MailQueue, agent: DeliveryAgent?, readiness: Readiness,
+    func startMetrics(queue: MailQueue, agent: DeliveryAgent?, quarantine: QuarantineMaildir, readiness: Readiness,
                       group: EventLoopGroup) async throws -> Channel? {
         guard config.metrics.enabled else { return nil }
         let exporter = MetricsExporter.shared
@@ -16,6 +16,7 @@ extension Daemon {
         exporter.addRefresher {
             if let census = try? reader.census(limit: Self.queueCensusLimit) { QueueMetrics.record(census) }
         }
+        exporter.addRefresher { QuarantineMetrics.record(quarantine) }
         if let agent { exporter.addRefresher { await agent.refreshMetrics() } }
         let endpoint = MetricsEndpoint(
             scrape: { eventLoop in eventLoop.makeFutureWithTask { await exporter.scrape() } },

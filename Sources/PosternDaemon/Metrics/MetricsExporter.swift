@@ -9,13 +9,13 @@ import SMTPServer
 
 /// The one place metrics leave the process (chasquid's expvarom): every
 /// module declares its own described metrics on the swift-metrics facade
-/// (`SMTPServerMetrics`, `PolicyMetrics`, `QueueMetrics`, `DeliveryMetrics`),
+/// (`SMTPServerMetrics`, `PolicyMetrics`, `QueueMetrics`, `QuarantineMetrics`, `DeliveryMetrics`),
 /// and this exporter points the facade at a Prometheus registry and serves
 /// it as text, with each module's help text as `# HELP` lines.
 public final class MetricsExporter: Sendable {
     /// Every metric's help text, from the modules that declare them.
     public static let help: [String: String] = [SMTPServerMetrics.help, PolicyMetrics.help, QueueMetrics.help,
-                                                DeliveryMetrics.help, ScanMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
+                                                QuarantineMetrics.help, DeliveryMetrics.help, ScanMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
 
     /// The process's exporter. The facade can be bootstrapped once per
     /// process, so the first use does it and later ones (a reload) share it.
@@ -29,6 +29,7 @@ public final class MetricsExporter: Sendable {
         SMTPServerMetrics.prepare()
         PolicyMetrics.prepare()
         QueueMetrics.prepare()
+        QuarantineMetrics.prepare()
         DeliveryMetrics.prepare()
         return MetricsExporter(registry: registry)
     }()

@@ -1,0 +1,200 @@
+import Dispatch
+import Foundation
+import Logging
+import MailQueue
+import Synchronization
+
+/// Takes quarantined messages out of the queue into the quarantine Maildir,
+/// and at an operator's word back into the queue or away.
+///
+/// A quarantined message is committed to the queue like any other (the
+/// client has its 250 by then); the mover copies it into the Maildir
+/// durably and only then removes the queue entry, so a crash at any moment
+/// leaves it in the queue, in the Maildir, or — between the two steps — in
+/// both, which the next move notices (the file is found by its queue ID)
+/// and ends by removing the queue entry. Everything runs on one serial
+/// queue, so a move, a release and a delete never overlap.
+public final class QuarantineMover: Sendable {
+    public struct Report: Sendable, Equatable {
+        /// Quarantine IDs acted on.
+        public var done: [String] = []
+        /// One line per release: which queue ID the message has now.
+        public var notes: [String] = []
+        public var skipped: [QueueControl.Skip] = []
+    }
+
+    public let maildir: QuarantineMaildir
+    let queue: MailQueue
+    /// Nil when delivery is off: released messages then stay queued.
+    let agent: DeliveryAgent?
+    let logger: Logger
+    /// How long a move that failed (a full disk) waits before it is tried again.
+    let retryDelay: Double
+    private let work = DispatchQueue(label: "postern.quarantine")
+    private let stopped = Mutex(false)
+
+    public init(maildir: QuarantineMaildir, queue: MailQueue, agent: DeliveryAgent?, logger: Logger,
+                retryDelay: Double = 60) {
+        self.maildir = maildir
+        self.queue = queue
+        self.agent = agent
+        self.logger = logger
+        self.retryDelay = retryDelay
+    }
+
+    /// A quarantined message was committed: move it (soon, not on the caller's thread).
+    public func move(_ id: QueueID) {
+        work.async { self.moveNow(id) }
+    }
+
+    /// At start: makes the Maildir, clears what a move left half-written,
+    /// and moves the messages a crash (or an older version) left in the
+    /// queue in state quarantine.
+    public func recover() throws {
+        try maildir.create()
+        try work.sync { try maildir.removeUnfinished() }
+        let waiting = try queue.envelopes().filter { $0.state == .quarantine }
+        if !waiting.isEmpty { logger.info("quarantined messages still queued", metadata: ["count": "\(waiting.count)"]) }
+        for envelope in waiting { move(envelope.id) }
+    }
+
+    /// Finishes the move under way and starts no other (graceful shutdown).
+    public func stop() {
+        stopped.withLock { $0 = true }
+        work.sync {}
+    }
+
+    /// Waits for the moves asked for so far (tests).
+    public func drain() {
+        work.sync {}
+    }
+
+    private func moveNow(_ id: QueueID) {
+        guard !stopped.withLock({ $0 }) else { return }
+        // Claimed like an operator's command, so `queue release|delete` of
+        // the same message cannot change it half way.
+        let scheduler = agent?.scheduler
+        guard scheduler?.claim(id) ?? true else {
+            retry(id, after: 1)
+            return
+        }
+        var giveBack: Date?
+        defer { scheduler?.finish(id, nextAttempt: giveBack) }
+        // Gone or no longer quarantined: the operator got there first.
+        guard let envelope = try? queue.envelope(id: id) else { return }
+        guard envelope.state == .quarantine else {
+            giveBack = envelope.state.awaitsDelivery ? envelope.nextAttempt ?? Date() : nil
+            return
+        }
+        do {
+            let result = try maildir.store(QuarantineRecord(envelope: envelope), addedHeaders: envelope.addedHeaders,
+                                           bodyPath: queue.bodyPath(id: id), bodyOffset: envelope.bodyOffset)
+            try queue.remove(id)
+            switch result {
+            case .stored(let entry):
+                QuarantineMetrics.count(.quarantined)
+                logger.info("moved to the quarantine", metadata: [
+                    "id": "\(id)", "file": "\(entry.path)", "reason": "\(envelope.quarantineReason ?? "-")",
+                ])
+            case .alreadyThere(let entry):
+                logger.notice("already in the quarantine, queue entry removed",
+                              metadata: ["id": "\(id)", "file": "\(entry.path)"])
+            }
+        } catch {
+            logger.error("cannot move to the quarantine; the message stays queued", metadata: [
+                "id": "\(id)", "error": "\(error)", "retry_in": "\(Int(retryDelay))s",
+            ])
+            retry(id, after: retryDelay)
+        }
+    }
+
+    private func retry(_ id: QueueID, after seconds: Double) {
+        work.asyncAfter(deadline: .now() + seconds) { self.moveNow(id) }
+    }
+
+    /// Puts each message back into the queue as a fresh message, for its
+    /// recipients and from its sender, without the fields quarantining
+    /// added; the Maildir file goes only once the queue commit is durable.
+    public func release(_ ids: [String]) async -> Report {
+        await onWorkQueue { self.each(ids, self.releaseNow) }
+    }
+
+    /// Removes each message from the Maildir for good.
+    public func delete(_ ids: [String]) async -> Report {
+        await onWorkQueue { self.each(ids, self.deleteNow) }
+    }
+
+    private func onWorkQueue(_ body: @escaping @Sendable () -> Report) async -> Report {
+        await withCheckedContinuation { continuation in
+            work.async { continuation.resume(returning: body()) }
+        }
+    }
+
+    /// Runs `action` for each named message; it returns a note, or throws
+    /// why it could not act.
+    private func each(_ ids: [String], _ action: (QuarantineMaildir.Entry) throws -> String?) -> Report {
+        var report = Report()
+        for text in ids {
+            guard let id = QueueID(text) else {
+                report.skipped.append(.init(id: text, reason: "not a quarantine ID"))
+                continue
+            }
+            do {
+                guard let entry = try maildir.entry(id: id) else {
+                    report.skipped.append(.init(id: text, reason: "no such message in the quarantine"))
+                    continue
+                }
+                if let note = try action(entry) { report.notes.append(note) }
+                report.done.append(text)
+            } catch {
+                report.skipped.append(.init(id: text, reason: "\(error)"))
+            }
+        }
+        return report
+    }
+
+    private func releaseNow(_ entry: QuarantineMaildir.Entry) throws -> String? {
+        let (record, offset) = try maildir.read(entry)
+        let spool = queue.makeSpool()
+        do {
+            try maildir.forEachBlock(of: entry, from: offset) { spool.append($0) }
+        } catch {
+            spool.discard()
+            throw error
+        }
+        let envelope = Envelope(
+            id: spool.id, sender: record.sender, recipients: record.recipients.map { Envelope.Recipient(address: $0) },
+            size: spool.size, clientAddress: record.clientAddress, clientHelo: record.clientHelo,
+            receivedProtocol: record.receivedProtocol, eightBitMIME: record.eightBitMIME, smtpUTF8: record.smtpUTF8)
+        let outcome = Mutex<Result<Void, QueueIOError>?>(nil)
+        let committed = DispatchSemaphore(value: 0)
+        queue.commit(spool, envelope: envelope) { result in
+            outcome.withLock { $0 = result }
+            committed.signal()
+        }
+        committed.wait()
+        try outcome.withLock { $0 }?.get()
+        QuarantineMetrics.count(.released)
+        logger.info("released from the quarantine", metadata: [
+            "quarantine_id": "\(entry.id)", "id": "\(envelope.id)", "from": "<\(envelope.sender)>",
+            "nrcpt": "\(envelope.recipients.count)",
+        ])
+        do {
+            try maildir.remove(entry)
+        } catch {
+            // Queued already: the message must not be released twice by mistake.
+            logger.error("released, but the quarantine file could not be removed: remove it by hand", metadata: [
+                "quarantine_id": "\(entry.id)", "file": "\(entry.path)", "error": "\(error)",
+            ])
+        }
+        agent?.enqueue(envelope.id)
+        return "\(entry.id): released as queue ID \(envelope.id)"
+    }
+
+    private func deleteNow(_ entry: QuarantineMaildir.Entry) throws -> String? {
+        try maildir.remove(entry)
+        QuarantineMetrics.count(.deleted)
+        logger.info("deleted from the quarantine", metadata: ["quarantine_id": "\(entry.id)"])
+        return nil
+    }
+}
