@@ -24,6 +24,8 @@ let package = Package(
         .target(name: "SPF", dependencies: ["DNSModel"]),
         // crypt(3) from libxcrypt: yescrypt, SHA-512-crypt and bcrypt hashes for SMTP AUTH.
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
+        // libclamav for the in-process virus scanner (GPLv2: see README "License").
+        .systemLibrary(name: "CClamAV", pkgConfig: "libclamav", providers: [.apt(["libclamav-dev"])]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
@@ -41,7 +43,7 @@ let package = Package(
         ]),
         // Content scanners (clamd, spamd, rspamd, libclamav) and the policy's scan step.
         .target(name: "Scanning", dependencies: [
-            "Policy", "MailMessage", "SMTPCore",
+            "Policy", "MailMessage", "SMTPCore", "CClamAV",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -104,7 +106,7 @@ let package = Package(
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SPF", "DNSModel", "SMTPCore", "MailMessage"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
-        .testTarget(name: "ScanningTests", dependencies: ["Scanning", "Policy", "MailMessage"]),
+        .testTarget(name: "ScanningTests", dependencies: ["Scanning", "CClamAV", "Policy", "MailMessage"]),
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),
