@@ -156,6 +156,7 @@ public final class Daemon: Sendable {
                                group: EventLoopGroup, channels: inout [Channel]) async throws -> [SMTPListener] {
         var listeners: [SMTPListener] = []
         let policies = try Self.makePolicies(config, resolver: resolver, group: group)
+        try await Self.prepareScanners(policies)
         for ((listener, policy), socket) in zip(zip(config.listeners, policies), sockets) {
             var listenerContext = context
             listenerContext.policy = policy
@@ -175,7 +176,7 @@ public final class Daemon: Sendable {
         settings.mode = mode_t(config.control.mode)
         settings.group = config.control.group.flatMap { getgrnam($0)?.pointee.gr_gid }
         let server = ControlServer(settings: settings, logger: logger) { request in
-            if request.command == .reload { return reloader.reload().reply }
+            if request.command == .reload { return await reloader.reload().reply }
             return await ControlDispatcher.handle(request, control: control, mover: mover)
         }
         let channel = try await server.bind(group: group)
@@ -201,6 +202,14 @@ public final class Daemon: Sendable {
     /// failure counters see all of a client's connections.
     /// `previous` (a reload): each listener's policy in force now, whose
     /// counters carry over where the settings are the same.
+    /// Loads what the policies' scanners need (ClamAV engines) before they
+    /// take mail.
+    static func prepareScanners(_ policies: [ListenerPolicy]) async throws {
+        for policy in policies {
+            for case let filter as ScanFilter in policy.pipeline.filters { try await filter.prepare() }
+        }
+    }
+
     /// A policy's `[[scan]]` scanners are built here (and so checked: a
     /// scanner that cannot be made stops the start, or the reload).
     static func makePolicies(_ config: PosternConfig, resolver: (any DNSResolver)?, group: EventLoopGroup,

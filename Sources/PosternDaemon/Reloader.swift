@@ -5,6 +5,7 @@ import Synchronization
 import NIOCore
 import NIOSSL
 import SMTPServer
+import Scanning
 
 /// SIGHUP and `postern reload`: read the configuration, its policy files and
 /// the TLS certificate again and, only if all of it is sound, give the new
@@ -38,8 +39,9 @@ final class Reloader: Sendable {
     let logger: Logger
     /// The configuration in force (for what a reload cannot change).
     private let running: Mutex<PosternConfig>
-    /// One reload at a time (SIGHUP and the control socket may race).
-    private let lock = Mutex(())
+    /// One reload at a time (SIGHUP and the control socket may race): each
+    /// waits for the one before it.
+    private let last = Mutex<Task<Outcome, Never>?>(nil)
 
     init(source: ConfigSource, running: PosternConfig, listeners: [SMTPListener], agent: DeliveryAgent?,
          resolver: CachingResolver?, group: EventLoopGroup, logger: Logger) {
@@ -52,11 +54,20 @@ final class Reloader: Sendable {
         self.logger = logger
     }
 
-    func reload() -> Outcome {
-        lock.withLock { _ in reloadLocked() }
+    func reload() async -> Outcome {
+        let task: Task<Outcome, Never> = last.withLock { last in
+            let previous = last
+            let next = Task { [self] in
+                _ = await previous?.value
+                return await reloadOnce()
+            }
+            last = next
+            return next
+        }
+        return await task.value
     }
 
-    private func reloadLocked() -> Outcome {
+    private func reloadOnce() async -> Outcome {
         let new: PosternConfig
         let tls: NIOSSLContext?
         let policies: [ListenerPolicy]
@@ -72,6 +83,19 @@ final class Reloader: Sendable {
                 bound.firstIndex(of: "\(listener.host):\(listener.port)").map { listeners[$0].context.policy }
             }
             policies = try Daemon.makePolicies(new, resolver: resolver, group: group, previous: previous)
+            // New ClamAV databases load beside the old ones; those already in
+            // use get their signatures read again (a failure keeps the old engine).
+            try await Daemon.prepareScanners(policies)
+            for reload in await ClamAVEngine.reloadAll() {
+                switch reload.result {
+                case .success(let info):
+                    logger.info("ClamAV signatures reloaded", metadata: ["database": "\(reload.database)",
+                                                                         "signatures": "\(info.signatures)"])
+                case .failure(let error):
+                    logger.error("ClamAV reload failed, the old signatures stay", metadata: ["database": "\(reload.database)",
+                                                                                               "error": "\(error)"])
+                }
+            }
         } catch {
             logger.error("reload failed, the old configuration stays in force", metadata: ["error": "\(error)"])
             return Outcome(error: "\(error)", notes: [])

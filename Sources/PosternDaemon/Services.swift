@@ -72,7 +72,7 @@ struct ReloadService: Service {
 
     func run() async throws {
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
-            _ = reloader.reload()
+            _ = await reloader.reload()
         }
     }
 }

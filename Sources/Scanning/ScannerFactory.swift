@@ -32,7 +32,24 @@ extension ScanFilter {
         case .clamd: return ClamdScanner(address: try address(), timeout: rule.timeoutSeconds, group: group)
         case .spamd: return SpamdScanner(address: try address(), timeout: rule.timeoutSeconds, user: rule.user, group: group)
         case .rspamd: return RspamdScanner(address: try address(), timeout: rule.timeoutSeconds, group: group)
-        case .clamav: throw BuildError(description: "scan \(rule.name): the in-process ClamAV back end is not in this build")
+        case .clamav:
+            guard let database = rule.database else { throw BuildError(description: "scan \(rule.name): database is required") }
+            return ClamAVScanner(engine: .shared(database: database, maxSize: rule.maxSize), threads: rule.threads,
+                                 timeout: rule.timeoutSeconds)
+        }
+    }
+}
+
+extension ScanFilter {
+    /// Loads what the scanners need before mail is accepted: the in-process
+    /// ClamAV engines (compiled off the event loop; a broken database is an
+    /// error here, at start or reload, not a tempfail per message later).
+    public func prepare() async throws(BuildError) {
+        for configured in scanners {
+            guard let clamav = configured.scanner as? ClamAVScanner else { continue }
+            if case .failure(let error) = await clamav.engine.loadIfNeeded() {
+                throw BuildError(description: "scan \(configured.rule.name): \(error)")
+            }
         }
     }
 }

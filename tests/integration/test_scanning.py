@@ -5,16 +5,19 @@ what happens when a scanner dies or stalls."""
 
 import os
 import re
+import shutil
 import signal
 import smtplib
 import time
 from email import message_from_bytes
+from pathlib import Path
 
 import pytest
 
 from postern_harness import split_received
 from scanmessages import (EICAR_MESSAGES, clean_message, gtube_message, large_message_blocks)
 from test_delivery import delivery_config, sinks, wait_queue_empty  # noqa: F401 (sinks is a fixture)
+from test_reload import wait_for_log
 
 MIB = 1024 * 1024
 VIRUS = "Test.EICAR.NDB.UNOFFICIAL"
@@ -61,14 +64,53 @@ def submit(server, message: bytes, rcpt: str = "someone@local.test") -> tuple[in
     return code, text, time.monotonic() - started
 
 
+FIXTURE_DB = Path(__file__).resolve().parents[1] / "fixtures" / "clamav"
+
+
+def clamav_scan(database, **keys) -> str:
+    values = {"backend": "clamav", "database": str(database), "timeout": "10s", **keys}
+    return "\n".join(f'{k} = "{v}"' if isinstance(v, str) else f"{k} = {v}" for k, v in values.items())
+
+
 @pytest.mark.parametrize("kind", sorted(EICAR_MESSAGES))
-def test_eicar_refused_by_clamd(start_postern, clamd, kind):
-    server = start_postern(policy=policy(clamd_scan(clamd)))
+@pytest.mark.parametrize("backend", ["clamd", "clamav"])
+def test_eicar_refused(start_postern, clamd, kind, backend):
+    scan = clamd_scan(clamd) if backend == "clamd" else clamav_scan(FIXTURE_DB, threads=2)
+    server = start_postern(policy=policy(scan))
     code, text, _ = submit(server, EICAR_MESSAGES[kind]())
     assert (code, text) == (554, f"5.7.1 Virus found: {VIRUS}")
     assert not server.queue.list()
-    assert re.search(r'policy refused" .*filter=scan .*scan="clamd=infected ' + re.escape(VIRUS) + r'/\d+ms"',
+    assert re.search(r'policy refused" .*filter=scan .*scan="' + backend + '=infected ' + re.escape(VIRUS) + r'/\d+ms"',
                      server.stderr_text()), server.stderr_text()[-2000:]
+    assert submit(server, clean_message(to="someone@local.test"))[0] == 250
+
+
+def test_clamav_signatures_reload_on_sighup_and_a_broken_database_keeps_the_old(start_postern, tmp_path):
+    database = tmp_path / "signatures"
+    database.mkdir()
+    shutil.copy(FIXTURE_DB / "test.ndb", database / "test.ndb")
+    server = start_postern(policy=policy(clamav_scan(database)))
+    marker = b"POSTERN-LOCAL-PHISHING-KIT-7731"
+    message = clean_message(to="someone@local.test").replace(b"Hello,", b"Hello, " + marker)
+    assert submit(server, message)[0] == 250
+    (database / "local.ndb").write_text(f"Local.Phish.Kit:0:*:{marker.hex()}\n")
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for_log(server, "configuration reloaded")
+    assert submit(server, message)[:2] == (554, "5.7.1 Virus found: Local.Phish.Kit.UNOFFICIAL")
+    (database / "broken.ndb").write_text("this is not a signature\n")
+    server.proc.send_signal(signal.SIGHUP)
+    wait_for_log(server, "ClamAV reload failed, the old signatures stay")
+    assert submit(server, message)[0] == 554, "the old engine still scans"
+    assert submit(server, EICAR_MESSAGES["attachment"]())[0] == 554
+
+
+def test_broken_clamav_database_stops_the_start(tmp_path, postern_bin):
+    from postern_harness import PosternServer
+    database = tmp_path / "empty"
+    database.mkdir()
+    server = PosternServer(postern_bin, tmp_path / "p", policy=policy(clamav_scan(database)))
+    with pytest.raises(AssertionError, match=r"exited with \d+ at start(.|\n)*scan clamav: .*No supported database files"):
+        server.start()
 
 
 def test_clean_message_delivered_byte_identical_with_scan_headers(start_postern, clamd, spamd, sinks):
