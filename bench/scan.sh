@@ -3,7 +3,8 @@
 #
 #  (a) cost: scan cost per message of the network scanners, clamd vs spamd vs
 #      rspamd, 4 KiB and 1 MiB messages, measured by bench/scan_cost.py with
-#      their raw protocols; plus (later) the in-process libclamav row.
+#      their raw protocols; plus the in-process libclamav row (postern scan
+#      --repeat with the same database).
 #  (b) accept: accept throughput with virus scanning on, Postern + clamd vs
 #      Postfix + clamav-milter + the same clamd, smtp-source as the load,
 #      interleaved like bench/accept.sh.
@@ -42,6 +43,8 @@ bench_isolate "$SELF" "$@"
 exec 2>&1
 
 PARTS=${PARTS:-"cost accept"}
+POSTERN=${POSTERN:-.build/release/postern}
+CLAMAV_DB=${CLAMAV_DB:-$BENCH_DIR/../tests/fixtures/clamav}
 RESULTS_DIR=${RESULTS_DIR:-$BENCH_DIR/results}
 STAMP=$(date +%Y%m%d-%H%M%S)
 mkdir -p "$RESULTS_DIR"
@@ -82,19 +85,9 @@ if has_part cost; then
 	python3 -u "$BENCH_DIR/scan_cost.py" --scanners "${SCANNERS:-clamd,spamd,rspamd}" \
 		--sizes "${COST_SIZES:-4096,1048576}" --count-small "${COST_COUNT_SMALL:-300}" \
 		--count-large "${COST_COUNT_LARGE:-20}" --write-messages "$RUN_TMP/messages" \
+		--postern "$POSTERN" --database "$CLAMAV_DB" \
 		--tsv "$RESULTS_DIR/scan-cost-$STAMP.tsv" || cost_status=1
 
-	# ======== LIBCLAMAV ROW (in-process) — TO BE ADDED ===========================
-	# The in-process row comes from `postern scan --repeat N` (not built yet):
-	# scan the same message files ($RUN_TMP/messages/msg-SIZE.eml, written by
-	# scan_cost.py above) N times with libclamav and the same database
-	# (tests/fixtures/clamav), and print one line per size in the table's format:
-	#   libclamav (in-process)    4 KiB    300    ms/msg    p50 ms    p95 ms    CPU ms/msg
-	# CPU ms/msg there is the postern process's own utime+stime over the N scans.
-	# Replace the echo below with that command and append its rows to
-	# $RESULTS_DIR/scan-cost-$STAMP.tsv.
-	echo "libclamav (in-process)  -- not measured yet: needs 'postern scan --repeat'"
-	# ============================================================================
 	echo
 fi
 
@@ -103,7 +96,6 @@ fi
 # =============================================================================
 accept_status=0
 if has_part accept; then
-	POSTERN=${POSTERN:-.build/release/postern}
 	TARGETS=${TARGETS:-"postern postfix"}
 	ROUNDS=${ROUNDS:-3}
 	SIZES=${SIZES:-"4096 102400"}

@@ -20,9 +20,13 @@ network modules and a loopback DNS server.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,6 +93,32 @@ def measure(name: str, scanner, size: int, count: int, warmup: int) -> dict:
     }
 
 
+def measure_inprocess(postern: str, database: str, size: int, count: int, workdir: Path) -> dict:
+    """The in-process row: `postern scan --repeat N` with libclamav on the same
+    message file. ms/msg is postern's own mean over the N scans; CPU ms/msg is
+    the process's user+system time for N scans minus one run of a single scan
+    (start-up and engine load), divided by N-1."""
+    message = workdir / f"msg-{size}.eml"
+    message.write_bytes(padded_message(size))
+    policy = workdir / "clamav-policy.toml"
+    policy.write_text(f'[[scan]]\nbackend = "clamav"\ndatabase = "{database}"\nthreads = 1\n')
+
+    def run(repeat: int) -> tuple[dict, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out = subprocess.run([postern, "scan", "--policy", str(policy), "--repeat", str(repeat), "--json", str(message)],
+                             capture_output=True, check=True, text=True).stdout
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        return json.loads(out.splitlines()[0]), cpu
+
+    run(1)  # warm the page cache
+    _, base_cpu = run(1)
+    result, cpu = run(count + 1)
+    return {"scanner": "libclamav", "size": size, "count": count, "reply": result["result"],
+            "mean_ms": result["milliseconds"], "p50_ms": None, "p95_ms": None,
+            "cpu_ms": max(0.0, cpu - base_cpu) / count * 1000}
+
+
 def size_label(size: int) -> str:
     if size % (1024 * 1024) == 0:
         return f"{size // (1024 * 1024)} MiB"
@@ -105,6 +135,9 @@ def main() -> int:
     ap.add_argument("--count-large", type=int, default=30, help="messages per run above 64 KiB")
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--tsv", help="also write the rows here")
+    ap.add_argument("--postern", help="postern binary: adds the in-process libclamav row (postern scan --repeat)")
+    ap.add_argument("--database", default=str(Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "clamav"),
+                    help="ClamAV database directory for the in-process row")
     ap.add_argument("--write-messages", metavar="DIR",
                     help="write the test messages to DIR/msg-SIZE.eml (for the in-process row)")
     args = ap.parse_args()
@@ -134,21 +167,31 @@ def main() -> int:
         finally:
             scanner.close()
 
+    if args.postern:
+        with tempfile.TemporaryDirectory() as workdir:
+            for size in sizes:
+                count = args.count_small if size <= 65536 else args.count_large
+                row = measure_inprocess(args.postern, args.database, size, count, Path(workdir))
+                rows.append(row)
+                print(f"libclamav {size_label(size):>7s}: {count} msgs, {row['mean_ms']:.2f} ms/msg, "
+                      f"CPU {row['cpu_ms']:.2f} ms/msg (reply: {row['reply']})", file=sys.stderr)
+
     sys.stderr.flush()
     print()
     fmt = "{:<22s} {:>8s} {:>6s} {:>10s} {:>10s} {:>10s} {:>12s}"
     print(fmt.format("scanner", "size", "msgs", "ms/msg", "p50 ms", "p95 ms", "CPU ms/msg"))
+    def ms(value):
+        return "-" if value is None else f"{value:.2f}"
     for r in rows:
-        print(fmt.format(r["scanner"] + " (network)", size_label(r["size"]), str(r["count"]),
-                         f"{r['mean_ms']:.2f}", f"{r['p50_ms']:.2f}", f"{r['p95_ms']:.2f}", f"{r['cpu_ms']:.2f}"))
-    # ---- in-process libclamav row: filled by bench/scan.sh from `postern scan --repeat`
-    # (not built yet); see LIBCLAMAV_ROW in bench/scan.sh.
+        where = " (in-process)" if r["scanner"] == "libclamav" else " (network)"
+        print(fmt.format(r["scanner"] + where, size_label(r["size"]), str(r["count"]),
+                         ms(r["mean_ms"]), ms(r["p50_ms"]), ms(r["p95_ms"]), ms(r["cpu_ms"])))
     if args.tsv:
         with open(args.tsv, "w") as f:
             f.write("scanner\tsize\tcount\tmean_ms\tp50_ms\tp95_ms\tcpu_ms_per_msg\n")
             for r in rows:
-                f.write(f"{r['scanner']}\t{r['size']}\t{r['count']}\t{r['mean_ms']:.3f}\t{r['p50_ms']:.3f}\t"
-                        f"{r['p95_ms']:.3f}\t{r['cpu_ms']:.3f}\n")
+                f.write(f"{r['scanner']}\t{r['size']}\t{r['count']}\t{r['mean_ms']:.3f}\t{ms(r['p50_ms'])}\t"
+                        f"{ms(r['p95_ms'])}\t{r['cpu_ms']:.3f}\n")
     return 0 if rows else 1
 
 

@@ -30,7 +30,17 @@ public struct ScanResult: Sendable, Equatable {
 
     public var name: String
     public var outcome: Outcome
+    /// Whole milliseconds, for the log line.
     public var milliseconds: Int
+    /// Microseconds, for timing (`postern scan --repeat`).
+    public var microseconds: Int
+
+    public init(name: String, outcome: Outcome, milliseconds: Int, microseconds: Int? = nil) {
+        self.name = name
+        self.outcome = outcome
+        self.milliseconds = milliseconds
+        self.microseconds = microseconds ?? milliseconds * 1000
+    }
 
     /// "clamd=clean/3ms", "spamd=spam 7.1/5.0/90ms" for the message's log line.
     public var logText: String {
@@ -100,7 +110,8 @@ public struct ScanFilter: PolicyFilter {
             case .breakerOpen: label = "breaker_open"
             }
             ScanMetrics.count(scanner: rule.name, result: label)
-            return ScanResult(name: rule.name, outcome: outcome, milliseconds: Int(elapsed / .milliseconds(1)))
+            return ScanResult(name: rule.name, outcome: outcome, milliseconds: Int(elapsed / .milliseconds(1)),
+                              microseconds: Int(elapsed / .microseconds(1)))
         }
         if let limit = rule.maxSize, request.message.size > limit {
             return result(.oversized(size: request.message.size, limit: limit))

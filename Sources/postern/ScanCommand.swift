@@ -65,16 +65,16 @@ struct ScanCommand: AsyncParsableCommand {
             }
             let request = ScanRequest(message: MessageSource(path: file, size: size), clientIP: "127.0.0.1", helo: "localhost")
             var results = await filter.scanAll(request)
-            var total = results.map(\.milliseconds)
+            var total = results.map(\.microseconds)
             for _ in 1..<`repeat` {
                 let again = await filter.scanAll(request)
-                total = zip(total, again.map(\.milliseconds)).map { $0 + $1 }
+                total = zip(total, again.map(\.microseconds)).map { $0 + $1 }
                 results = again
             }
-            for (result, milliseconds) in zip(results, total) {
+            for (result, microseconds) in zip(results, total) {
                 if case .verdict(.error) = result.outcome { failed = true }
-                print(json ? Self.json(file: file, result, mean: Double(milliseconds) / Double(`repeat`))
-                      : Self.text(file: file, result, mean: Double(milliseconds) / Double(`repeat`), repeated: `repeat` > 1))
+                let mean = Double(microseconds) / 1000 / Double(`repeat`)
+                print(json ? Self.json(file: file, result, mean: mean) : Self.text(file: file, result, mean: mean, repeated: `repeat` > 1))
             }
         }
         if failed { throw ExitCode(1) }
@@ -93,7 +93,7 @@ struct ScanCommand: AsyncParsableCommand {
         case .oversized(let size, let limit): line += "not sent: \(size) octets over max_size \(limit)"
         case .breakerOpen: line += "not sent: breaker open"
         }
-        let time = repeated ? String(format: "%.2f ms mean", mean) : "\(result.milliseconds) ms"
+        let time = repeated ? String(format: "%.3f ms mean", mean) : String(format: "%.1f ms", mean)
         return line + " (\(time))"
     }
 
