@@ -101,6 +101,7 @@ struct PolicyTest: AsyncParsableCommand {
         if scan {
             do {
                 if let filter = try ScanFilter.make(rules: config.scans, hostname: hostname, group: MultiThreadedEventLoopGroup.singleton) {
+                    try await filter.prepare()
                     scanners.append(filter)
                 }
             } catch {

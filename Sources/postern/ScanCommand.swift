@@ -51,6 +51,7 @@ struct ScanCommand: AsyncParsableCommand {
         do {
             guard let made = try ScanFilter.make(rules: rules, hostname: "postern.scan", group: MultiThreadedEventLoopGroup.singleton)
             else { throw ExitCode(78) }
+            try await made.prepare()
             filter = made
         } catch let error as ScanFilter.BuildError {
             FileHandle.standardError.write(Data("postern: \(error)\n".utf8))

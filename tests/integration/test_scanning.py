@@ -3,11 +3,13 @@
 rspamd, their verdicts turned into replies, header fields, quarantine, and
 what happens when a scanner dies or stalls."""
 
+import json
 import os
 import re
 import shutil
 import signal
 import smtplib
+import subprocess
 import time
 from email import message_from_bytes
 from pathlib import Path
@@ -253,3 +255,32 @@ def test_fifty_mebibyte_message_scanned_with_bounded_rss(start_postern, clamd, f
                 f"{elapsed:.1f}s: {code} {text.decode()[:60]}; RSS {rss_before / MIB:.1f} MiB before, peak {peak / MIB:.1f} MiB")
         assert growth < 40 * MIB, f"peak RSS grew by {growth / MIB:.1f} MiB"
         assert (code, text.decode()) == ((554, f"5.7.1 Virus found: {VIRUS}") if virus else (250, text.decode()))
+
+
+def test_postern_scan_and_policy_test_scan(postern_bin, clamd, spamd, tmp_path):
+    policy_file = tmp_path / "policy.toml"
+    policy_file.write_text(policy(clamd_scan(clamd), clamav_scan(FIXTURE_DB), spam_scan("spamd", spamd, reject_score=100)))
+    eicar, gtube = tmp_path / "eicar.eml", tmp_path / "gtube.eml"
+    eicar.write_bytes(EICAR_MESSAGES["zip"]())
+    gtube.write_bytes(gtube_message(to="someone@local.test"))
+    run = subprocess.run([postern_bin, "scan", "--policy", str(policy_file), str(eicar), str(gtube)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert any(re.match(rf"{re.escape(str(eicar))}: clamd: infected {re.escape(VIRUS)} \(", l) for l in lines), lines
+    assert any(re.match(rf"{re.escape(str(eicar))}: clamav: infected {re.escape(VIRUS)} \(", l) for l in lines), lines
+    assert any(re.match(rf"{re.escape(str(gtube))}: spamd: spam score=\d+\.\d required=5\.0 .*symbols=.*GTUBE", l) for l in lines), lines
+    as_json = subprocess.run([postern_bin, "scan", "--policy", str(policy_file), "--only", "spamd", "--json", str(gtube)],
+                             capture_output=True, text=True, timeout=60)
+    verdict = json.loads(as_json.stdout)
+    assert verdict["scanner"] == "spamd" and verdict["result"] == "spam" and "GTUBE" in verdict["symbols"]
+    walk = subprocess.run([postern_bin, "policy", "test", "--policy", str(policy_file), "--client-ip", "192.0.2.9",
+                           "--from", "a@example.org", "--to", "b@local.test", "--message", str(gtube), "--scan"],
+                          capture_output=True, text=True, timeout=60)
+    assert walk.returncode == 1, walk.stdout + walk.stderr
+    assert re.search(r"scan +reject +clamd=clean/\d+ms clamav=clean/\d+ms spamd=spam \d+\.\d/5\.0/\d+ms", walk.stdout), walk.stdout
+    assert walk.stdout.rstrip().endswith("final    550 5.7.1 Message refused as spam")
+    dead = tmp_path / "dead.toml"
+    dead.write_text(policy(f'backend = "clamd"\naddress = "{tmp_path}/no.sock"\ntimeout = "2s"'))
+    failed = subprocess.run([postern_bin, "scan", "--policy", str(dead), str(eicar)], capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1 and "clamd: error (cannot connect to " in failed.stdout, failed.stdout
