@@ -170,9 +170,6 @@ struct AttachmentEvasionTests {
         Evasion(name: "zero-width space inside the extension",
                 message: mixed("Content-Type: application/octet-stream; name=\"=?utf-8?q?evil=2Ee=E2=80=8Bxe?=\""),
                 refusal: blocked("evil.e?xe")),
-        Evasion(name: "unquoted encoded-word name",
-                message: mixed("Content-Type: application/octet-stream\nContent-Disposition: attachment; filename==?utf-8?b?ZXZpbC5leGU=?="),
-                refusal: blocked("evil.exe")),
     ]
 
     /// Lookalikes that a reader shows as harmless: they still pass.

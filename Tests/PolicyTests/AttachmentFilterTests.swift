@@ -120,6 +120,8 @@ struct AttachmentFilterTests {
                  expected: "Attachment \"report.exe\" refused: .exe files are not accepted"),
         NameCase(headers: "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename*=UTF-8''evil.exe%00.txt",
                  expected: "Attachment \"evil.exe?.txt\" refused: .exe files are not accepted"),
+        NameCase(headers: "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename==?utf-8?b?ZXZpbC5leGU=?=",
+                 expected: "Attachment \"evil.exe\" refused: .exe files are not accepted"),
         NameCase(headers: "Content-Type: application/pdf\nContent-Disposition: attachment; filename=\"setup.exe.pdf\"",
                  expected: nil),
         NameCase(headers: "Content-Type: application/octet-stream\nContent-Disposition: attachment; filename=\"exe\"",
