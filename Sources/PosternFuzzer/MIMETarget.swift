@@ -4,7 +4,10 @@
 // - the tree stays within its limits, paths and body ranges nest;
 // - a leaf's decoded size is what decoding its body range at once gives,
 //   never more than the encoding allows, and its decoder defect agrees;
-// - the decoders give the same bytes fed in pieces as fed whole.
+// - the decoders give the same bytes fed in pieces as fed whole;
+// - a transfer-encoded message/rfc822 holds what its decoded body parses
+//   to (its parts checked as above against the decoded body), and the
+//   names found in bodies (uuencode, yEnc, TNEF) stay within their limits.
 import MailMessage
 
 enum MIMETarget {
@@ -17,6 +20,10 @@ enum MIMETarget {
         limits.maxBoundaryLineLength = 80
         limits.maxParameters = 8
         limits.maxParameterSections = 8
+        limits.maxEncodedMessageDepth = 2
+        limits.maxEmbeddedNames = 4
+        limits.maxEmbeddedNameLength = 32
+        limits.maxEmbeddedNameTail = 8
         return limits
     }()
 
@@ -35,8 +42,15 @@ enum MIMETarget {
         let parts = message.parts
         invariant(parts.count <= limits.maxParts, "\(parts.count) parts, limit \(limits.maxParts)")
         invariant(message.root.path == [1], "root path \(message.root.path)")
-        for part in parts {
-            check(part, in: input)
+        // Each part with the bytes its body range refers to: the input, or
+        // below a transfer-encoded message/rfc822, that part's decoded body.
+        var pending = [(message.root, input)]
+        while let next = pending.popLast() {
+            let (part, bytes) = next
+            check(part, in: bytes)
+            let childBytes = hasDecodedChildren(part)
+                ? decodeBody(Array(bytes[part.bodyRange]), part.transferEncoding) : bytes
+            pending += part.children.map { ($0, childBytes) }
         }
         checkDecoders(input, chunkSize: chunkSize)
     }
@@ -56,6 +70,7 @@ enum MIMETarget {
         var previousEnd = part.bodyRange.lowerBound
         for (index, child) in part.children.enumerated() {
             invariant(child.path == part.path + [index + 1], "\(label) child \(index) has path \(child.path)")
+            guard !hasDecodedChildren(part) else { continue }
             invariant(child.bodyRange.lowerBound >= previousEnd && child.bodyRange.upperBound <= part.bodyRange.upperBound,
                       "\(label) child \(child.pathString) body \(child.bodyRange) outside \(part.bodyRange) or overlapping")
             previousEnd = child.bodyRange.upperBound
@@ -71,6 +86,12 @@ enum MIMETarget {
         }
         _ = part.filenameCandidates
         _ = part.filenameExtension
+        invariant(part.embeddedFileNames.count <= limits.maxEmbeddedNames,
+                  "\(label) \(part.embeddedFileNames.count) embedded names")
+        for name in part.embeddedFileNames {
+            invariant(name.unicodeScalars.count <= limits.maxEmbeddedNameLength + limits.maxEmbeddedNameTail,
+                      "\(label) embedded name of \(name.unicodeScalars.count) characters")
+        }
 
         let body = input[part.bodyRange]
         if isContainer(part) {
@@ -95,9 +116,23 @@ enum MIMETarget {
         }
     }
 
+    /// A message/rfc822 whose body was decoded before it was parsed.
+    static func hasDecodedChildren(_ part: MIMEPart) -> Bool {
+        !part.children.isEmpty && part.contentType.isEncapsulatedMessage && !part.transferEncoding.isIdentity
+    }
+
+    static func decodeBody(_ body: [UInt8], _ encoding: ContentTransferEncoding) -> [UInt8] {
+        switch encoding {
+        case .base64: Base64.decode(body)
+        case .quotedPrintable: QuotedPrintable.decode(body)
+        case .sevenBit, .eightBit, .binary, .other: body
+        }
+    }
+
     /// Multipart and message/rfc822 parts that were parsed as such: their
     /// size is the body as it is, whatever the transfer encoding says.
     static func isContainer(_ part: MIMEPart) -> Bool {
+        if hasDecodedChildren(part) { return false }
         if !part.children.isEmpty { return true }
         guard part.contentType.isMultipart else { return false }
         return !part.defects.contains(.missingBoundary) && !part.defects.contains(.nestingTooDeep)

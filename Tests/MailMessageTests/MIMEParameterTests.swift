@@ -136,5 +136,22 @@ struct MIMEParameterTests {
         #expect(ContentDisposition(parsing: "attachment; " + many, limits: limits).parameters.all.count == 3)
         let sections = (0..<10).map { "filename*\($0)=s\($0)" }.joined(separator: "; ")
         #expect(ContentDisposition(parsing: "attachment; " + sections, limits: limits).filename == "s0s1")
+        // What was dropped is recorded, so that a policy can refuse it.
+        #expect(ContentDisposition(parsing: "attachment; " + many, limits: limits).parameters.droppedParameters)
+        #expect(ContentDisposition(parsing: "attachment; a=1; b=2; c=3;", limits: limits).parameters.droppedParameters == false)
+        let split = ContentDisposition(parsing: "attachment; filename*0=a; filename*1=b; filename*2=c", limits: limits)
+        #expect(split.parameters.truncatedNames == ["filename"])
+    }
+
+    @Test("RFC 2231 sections: each reader's way of joining them is kept", arguments: [
+        ("filename*0=\"a.txt\"; filename*0=\"b.exe\"", ["a.txt", "b.exe"]),
+        ("filename*0=\"evil\"; filename*1=\".exe\"; filename*3=\".txt\"", ["evil.exe.txt", "evil.exe"]),
+        ("filename*1=\"x\"; filename*2=\".exe\"", ["x.exe"]),
+        ("filename*0=\"a\"; filename*1=\".pdf\"", ["a.pdf"]),
+        ("filename*0*=utf-8''%61; filename*1=\".exe\"; filename=\"b.txt\"", ["a.exe", "b.txt"]),
+    ] as [(String, [String])])
+    func sectionReadings(_ input: String, _ expected: [String]) throws {
+        let parameter = try #require(ContentDisposition(parsing: "attachment; " + input).parameters.parameter("filename"))
+        #expect(parameter.allDecodedValues == expected)
     }
 }

@@ -15,7 +15,7 @@ public struct ContentDisposition: Sendable, Equatable {
     /// filename is what a mail reader will show and save.
     public init(parsing text: String, limits: MIMELimits = MIMEDefaults.limits) {
         let header = MIMEHeaderValue(parsing: text, limits: limits)
-        self.init(type: header.value, parameters: MIMEParameters(raw: header.rawParameters, limits: limits))
+        self.init(type: header.value, parameters: header.parameters(limits: limits))
     }
 
     /// The filename parameter, RFC 2231 or RFC 2047 decoded.

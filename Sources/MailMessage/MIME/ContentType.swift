@@ -21,12 +21,12 @@ public struct ContentType: Sendable, Equatable, CustomStringConvertible {
         let pieces = header.value.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
         guard pieces.count == 2, Self.isToken(pieces[0]), Self.isToken(pieces[1]) else { return nil }
         self.init(type: String(pieces[0]), subtype: String(pieces[1]),
-                  parameters: MIMEParameters(raw: header.rawParameters, limits: limits))
+                  parameters: header.parameters(limits: limits))
     }
 
     /// The parameters of any Content-Type value, valid media type or not.
     public static func parameters(parsing text: String, limits: MIMELimits = MIMEDefaults.limits) -> MIMEParameters {
-        MIMEParameters(raw: MIMEHeaderValue(parsing: text, limits: limits).rawParameters, limits: limits)
+        MIMEHeaderValue(parsing: text, limits: limits).parameters(limits: limits)
     }
 
     /// "type/subtype", lowercased.

@@ -1,5 +1,6 @@
 /// Measures a leaf body's decoded size while it streams past, keeping none
-/// of it: decoded bytes go to a scratch buffer that is counted and emptied.
+/// of it: decoded bytes go to a scratch buffer that is counted, shown to
+/// the inspector (if any) and emptied.
 struct MIMEBodyCounter: Sendable {
     private enum Decoder: Sendable {
         case identity
@@ -10,8 +11,10 @@ struct MIMEBodyCounter: Sendable {
     private var decoder: Decoder
     private var scratch: [UInt8] = []
     private(set) var decodedSize = 0
+    private var inspector: MIMEBodyInspector?
 
-    init(encoding: ContentTransferEncoding) {
+    init(encoding: ContentTransferEncoding, inspector: MIMEBodyInspector? = nil) {
+        self.inspector = inspector
         switch encoding {
         case .quotedPrintable: decoder = .quotedPrintable(QuotedPrintable.Decoder())
         case .base64: decoder = .base64(Base64.Decoder())
@@ -23,6 +26,7 @@ struct MIMEBodyCounter: Sendable {
         switch decoder {
         case .identity:
             decodedSize += bytes.count
+            inspector?.consume(bytes)
         case .quotedPrintable(var qp):
             decoder = .identity // keep `qp` uniquely referenced while it mutates
             qp.decode(bytes, into: &scratch)
@@ -54,8 +58,14 @@ struct MIMEBodyCounter: Sendable {
         }
     }
 
+    /// Ends the inspection (after `finish`): what the inspector found.
+    mutating func finishInspection() -> MIMEBodyInspector.Findings {
+        inspector?.finish() ?? MIMEBodyInspector.Findings()
+    }
+
     private mutating func drainScratch() {
         decodedSize += scratch.count
+        inspector?.consume(scratch)
         scratch.removeAll(keepingCapacity: true)
     }
 }

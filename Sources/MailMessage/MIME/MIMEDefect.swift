@@ -37,6 +37,20 @@ public enum MIMEDefect: Sendable, Equatable, CustomStringConvertible {
     /// Content-Type, Content-Transfer-Encoding or Content-Disposition given
     /// more than once; the first was used (readers differ on which wins).
     case repeatedField(String)
+    /// Content-Type or Content-Transfer-Encoding given more than once with
+    /// different values: readers that take the last field see another structure.
+    case conflictingField(String)
+    /// A header field with more parameters than `MIMELimits.maxParameters`:
+    /// the rest were dropped unread.
+    case tooManyParameters
+    /// A parameter split into more RFC 2231 sections than
+    /// `MIMELimits.maxParameterSections`: the rest were dropped unread.
+    case tooManySections(String)
+    /// More file names inside one body than `MIMELimits.maxEmbeddedNames`.
+    case tooManyEmbeddedNames
+    /// A TNEF property of a type whose size is unknown: the attachment's
+    /// properties after it were not read.
+    case unreadableTNEF
 
     public var description: String {
         switch self {
@@ -55,6 +69,11 @@ public enum MIMEDefect: Sendable, Equatable, CustomStringConvertible {
         case .encodedContainer(let name): "container with transfer encoding \"\(name)\""
         case .conflictingParameter(let name): "conflicting values for parameter \"\(name)\""
         case .repeatedField(let name): "field \(name) given more than once"
+        case .conflictingField(let name): "\(name) given twice with different values"
+        case .tooManyParameters: "more parameters than are checked"
+        case .tooManySections(let name): "more sections of parameter \"\(name)\" than are checked"
+        case .tooManyEmbeddedNames: "more embedded file names than are checked"
+        case .unreadableTNEF: "TNEF property of unknown type"
         }
     }
 }

@@ -34,6 +34,9 @@ struct MIMEEntity: Sendable {
     var counter: MIMEBodyCounter?
     /// Offset of the first body byte.
     var bodyStart: Int
+    /// Parts of the message decoded from this (transfer-encoded
+    /// message/rfc822) leaf, known once it is closed.
+    var decodedPartCount = 0
 
     init(path: [Int], depth: Int, defaultContentType: ContentType, start: Int) {
         part = MIMEPart(path: path, contentType: defaultContentType, bodyRange: start..<start)
@@ -76,41 +79,77 @@ struct MIMEEntity: Sendable {
             if !encoding.isIdentity { part.defects.append(.encodedContainer(encoding.name)) }
             if depth >= limits.maxDepth {
                 part.defects.append(.nestingTooDeep)
-                return startLeaf(encoding: encoding)
+                return startLeaf(encoding: encoding, limits: limits)
             }
         }
         if contentType.isMultipart {
             guard let boundary = contentType.boundary, !boundary.isEmpty else {
                 part.defects.append(.missingBoundary)
-                return startLeaf(encoding: encoding)
+                return startLeaf(encoding: encoding, limits: limits)
             }
             phase = .multipart(boundary: Array(boundary.utf8), stage: .preamble)
             return nil
         }
+        if contentType.isEncapsulatedMessage, !encoding.isIdentity, mayOpenChild {
+            return startEncodedMessage(encoding: encoding, partCount: partCount, limits: limits)
+        }
         if contentType.isEncapsulatedMessage, encoding.isIdentity, mayOpenChild {
             guard partCount < limits.maxParts else {
                 part.defects.append(.tooManyParts)
-                return startLeaf(encoding: encoding)
+                return startLeaf(encoding: encoding, limits: limits)
             }
             phase = .message
             return MIMEEntity(path: part.path + [1], depth: depth + 1,
                               defaultContentType: MIMEDefaults.contentType, start: bodyStart)
         }
-        return startLeaf(encoding: encoding)
+        return startLeaf(encoding: encoding, limits: limits)
     }
 
-    private mutating func startLeaf(encoding: ContentTransferEncoding) -> MIMEEntity? {
-        if case .other(let name) = encoding { part.defects.append(.unknownTransferEncoding(name)) }
+    private mutating func startLeaf(encoding: ContentTransferEncoding, limits: MIMELimits,
+                                    inspector: MIMEBodyInspector? = nil) -> MIMEEntity? {
+        if case .other(let name) = encoding {
+            part.defects.append(.unknownTransferEncoding(name))
+        }
         phase = .leaf
-        counter = MIMEBodyCounter(encoding: encoding)
+        counter = MIMEBodyCounter(encoding: encoding,
+                                  inspector: inspector ?? MIMEBodyInspector.forLeaf(part, limits: limits))
         return nil
+    }
+
+    /// A message/rfc822 with a transfer encoding: a leaf whose decoded body
+    /// is parsed as a message of its own, as readers do, within
+    /// `maxEncodedMessageDepth` and the parts left under `maxParts`.
+    private mutating func startEncodedMessage(encoding: ContentTransferEncoding, partCount: Int,
+                                              limits: MIMELimits) -> MIMEEntity? {
+        guard encoding == .base64 || encoding == .quotedPrintable else {
+            return startLeaf(encoding: encoding, limits: limits)
+        }
+        guard limits.maxEncodedMessageDepth > 0 else {
+            part.defects.append(.nestingTooDeep)
+            return startLeaf(encoding: encoding, limits: limits)
+        }
+        guard partCount < limits.maxParts else {
+            part.defects.append(.tooManyParts)
+            return startLeaf(encoding: encoding, limits: limits)
+        }
+        var inner = limits
+        inner.maxEncodedMessageDepth -= 1
+        inner.maxParts = limits.maxParts - partCount
+        let parser = MIMEParser(limits: inner, rootPath: part.path + [1], rootDepth: depth + 1)
+        return startLeaf(encoding: encoding, limits: limits, inspector: .message(parser))
     }
 
     /// Content-Type, Content-Transfer-Encoding and Content-Disposition.
     private mutating func readFields(_ headers: HeaderSection, limits: MIMELimits) {
-        for name in ["Content-Type", "Content-Transfer-Encoding", "Content-Disposition"]
-        where headers.all(name).count > 1 {
+        for name in ["Content-Type", "Content-Transfer-Encoding", "Content-Disposition"] {
+            let values = headers.all(name).map(\.value)
+            guard values.count > 1 else { continue }
             part.defects.append(.repeatedField(name))
+            // Every Content-Disposition's names are tested; the other two
+            // decide the structure, so differing values are a defect.
+            if name != "Content-Disposition", values.contains(where: { $0 != values[0] }) {
+                part.defects.append(.conflictingField(name))
+            }
         }
         if let field = headers.first("Content-Type") {
             if let contentType = ContentType(parsing: field.value, limits: limits) {
@@ -133,6 +172,25 @@ struct MIMEEntity: Sendable {
         var conflicting = part.contentType.parameters.conflictingNames
         conflicting += part.disposition?.parameters.conflictingNames ?? []
         part.defects += conflicting.map(MIMEDefect.conflictingParameter)
+        readOverflow(headers, limits: limits)
+    }
+
+    /// Parameters past the limits of any Content-Type or Content-Disposition
+    /// field (repeated ones included): dropped unread, so recorded.
+    private mutating func readOverflow(_ headers: HeaderSection, limits: MIMELimits) {
+        var fields = [part.contentType.parameters, part.disposition?.parameters].compactMap { $0 }
+        fields += headers.all("Content-Type").dropFirst().map { ContentType.parameters(parsing: $0.value, limits: limits) }
+        fields += headers.all("Content-Disposition").dropFirst().map {
+            ContentDisposition(parsing: $0.value, limits: limits).parameters
+        }
+        for parameters in fields {
+            if parameters.droppedParameters, !part.defects.contains(.tooManyParameters) {
+                part.defects.append(.tooManyParameters)
+            }
+            for name in parameters.truncatedNames where !part.defects.contains(.tooManySections(name)) {
+                part.defects.append(.tooManySections(name))
+            }
+        }
     }
 
     /// Ends the entity at `end` (before the line break that precedes a
@@ -154,6 +212,13 @@ struct MIMEEntity: Sendable {
             if var counter {
                 if let defect = counter.finish() { part.defects.append(defect) }
                 part.decodedSize = counter.decodedSize
+                let findings = counter.finishInspection()
+                part.embeddedFileNames = findings.names
+                part.defects += findings.defects
+                if let message = findings.message {
+                    part.children = [message.root]
+                    decodedPartCount = message.parts.count
+                }
             }
             counter = nil
         case .multipart(_, let stage):

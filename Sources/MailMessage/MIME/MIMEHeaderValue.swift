@@ -16,16 +16,27 @@ struct MIMEHeaderValue {
     var value: String
     /// Parameters as written, before RFC 2231 sections are joined.
     var rawParameters: [RawMIMEParameter]
+    /// More than `maxParameters` were given; the rest were not read.
+    var droppedParameters = false
 
     init(parsing text: String, limits: MIMELimits = MIMEDefaults.limits) {
         var scanner = MIMEHeaderScanner(bytes: Array(text.utf8))
         value = scanner.leadingValue()
         var parameters: [RawMIMEParameter] = []
         while scanner.skipToNextParameter() {
-            guard parameters.count < limits.maxParameters else { break }
-            if let parameter = scanner.parameter() { parameters.append(parameter) }
+            guard let parameter = scanner.parameter() else { continue }
+            guard parameters.count < limits.maxParameters else {
+                droppedParameters = true
+                break
+            }
+            parameters.append(parameter)
         }
         rawParameters = parameters
+    }
+
+    /// The parameters, RFC 2231 sections joined.
+    func parameters(limits: MIMELimits) -> MIMEParameters {
+        MIMEParameters(raw: rawParameters, droppedParameters: droppedParameters, limits: limits)
     }
 }
 

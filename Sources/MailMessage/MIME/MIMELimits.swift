@@ -19,6 +19,17 @@ public struct MIMELimits: Sendable, Equatable {
     /// RFC 2231 sections per parameter.
     public var maxParameters: Int = 64
     public var maxParameterSections: Int = 64
+    /// Transfer-encoded message/rfc822 parts decoded and parsed inside one
+    /// another (RFC 2046 §5.2.1 forbids the encoding; readers decode it).
+    /// Each level holds one more parser, so this bounds memory too.
+    public var maxEncodedMessageDepth: Int = 4
+    /// File names found inside one body (uuencode, yEnc, TNEF); more are a defect.
+    public var maxEmbeddedNames: Int = 64
+    /// Octets of an embedded file name (or uuencode "begin" line) kept: the
+    /// first `maxEmbeddedNameLength` and the last `maxEmbeddedNameTail`,
+    /// so that a name of any length keeps its extension.
+    public var maxEmbeddedNameLength: Int = 1024
+    public var maxEmbeddedNameTail: Int = 256
 
     public init() {}
 }

@@ -49,6 +49,11 @@ public struct MIMEParameter: Sendable, Equatable {
 /// The parameters of one header field, in the order they first appeared.
 public struct MIMEParameters: Sendable, Equatable {
     public var all: [MIMEParameter]
+    /// The field had more parameters than `MIMELimits.maxParameters`.
+    public var droppedParameters = false
+    /// Parameters split into more RFC 2231 sections than
+    /// `MIMELimits.maxParameterSections`; the rest of each was dropped.
+    public var truncatedNames: [String] = []
 
     public init(_ all: [MIMEParameter] = []) {
         self.all = all
@@ -75,35 +80,31 @@ public struct MIMEParameters: Sendable, Equatable {
     /// Joins RFC 2231 sections (§3), decodes extended values (§4) and folds
     /// duplicates into `alternateValues`. When a name has both an extended
     /// and a plain form, the extended one wins, as RFC 2231-aware readers do.
-    init(raw: [RawMIMEParameter], limits: MIMELimits) {
+    init(raw: [RawMIMEParameter], droppedParameters: Bool = false, limits: MIMELimits) {
         var order: [String] = []
         var groups: [String: [RawMIMEParameter]] = [:]
         for parameter in raw {
             if groups[parameter.name] == nil { order.append(parameter.name) }
             groups[parameter.name, default: []].append(parameter)
         }
-        all = order.compactMap { name in
-            groups[name].map { Self.merge(name: name, $0, limits: limits) }
+        all = []
+        for name in order {
+            guard let group = groups[name] else { continue }
+            let sections = SectionReadings(group.filter { $0.section != nil }, limits: limits)
+            if sections.truncated { truncatedNames.append(name) }
+            all.append(Self.merge(name: name, group, sections: sections))
         }
+        self.droppedParameters = droppedParameters
     }
 
-    private static func merge(name: String, _ group: [RawMIMEParameter], limits: MIMELimits) -> MIMEParameter {
+    private static func merge(name: String, _ group: [RawMIMEParameter], sections: SectionReadings) -> MIMEParameter {
         let plain = group.filter { $0.section == nil && !$0.isExtended }.map(\.value)
         let single = group.filter { $0.section == nil && $0.isExtended }
-        var sections: [Int: RawMIMEParameter] = [:]
-        for parameter in group {
-            guard let section = parameter.section, sections[section] == nil,
-                  sections.count < limits.maxParameterSections else { continue }
-            sections[section] = parameter
-        }
         var candidates: [MIMEParameter] = []
         if let first = single.first {
             candidates.append(decodeExtended([first]))
         }
-        if !sections.isEmpty {
-            let ordered = sections.keys.sorted().compactMap { sections[$0] }
-            candidates.append(decodeExtended(ordered))
-        }
+        candidates += sections.readings.map(decodeExtended)
         candidates += single.dropFirst().map { decodeExtended([$0]) }
         candidates += plain.map { MIMEParameter(name: name, value: $0) }
         // `group` is never empty, so neither is `candidates`.
@@ -162,5 +163,37 @@ public struct MIMEParameters: Sendable, Equatable {
             }
         }
         return out
+    }
+}
+
+/// The ways readers join one parameter's RFC 2231 §3 sections: in number
+/// order with the first of a repeated number, or with the last, or only up
+/// to the first missing number. Each distinct reading is kept.
+struct SectionReadings {
+    var readings: [[RawMIMEParameter]] = []
+    /// More than `maxParameterSections` numbers: the rest were dropped.
+    var truncated = false
+
+    init(_ sections: [RawMIMEParameter], limits: MIMELimits) {
+        var first: [Int: RawMIMEParameter] = [:]
+        var last: [Int: RawMIMEParameter] = [:]
+        for parameter in sections {
+            guard let number = parameter.section else { continue }
+            if first[number] == nil {
+                guard first.count < limits.maxParameterSections else {
+                    truncated = true
+                    continue
+                }
+                first[number] = parameter
+            }
+            last[number] = parameter
+        }
+        let numbers = first.keys.sorted()
+        let contiguous = numbers.enumerated().prefix { $0.offset == $0.element }.map(\.element)
+        for reading in [numbers.compactMap { first[$0] }, numbers.compactMap { last[$0] },
+                        contiguous.compactMap { first[$0] }]
+        where !reading.isEmpty && !readings.contains(reading) {
+            readings.append(reading)
+        }
     }
 }

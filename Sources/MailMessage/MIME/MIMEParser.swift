@@ -8,7 +8,8 @@ import NIOCore
 /// Parsing never fails and never traps on input: whatever is malformed is
 /// worked around the way common mail readers do and recorded as a
 /// `MIMEDefect` on the part. Depth, part count and buffers are bounded by
-/// `MIMELimits`; nothing recurses.
+/// `MIMELimits`; the only recursion is into the decoded body of a
+/// transfer-encoded message/rfc822, at most `maxEncodedMessageDepth` deep.
 ///
 ///     var parser = MIMEParser()
 ///     parser.feed(chunk)            // as often as needed
@@ -43,8 +44,14 @@ public struct MIMEParser: Sendable {
     private static let lf: [UInt8] = [UInt8(ascii: "\n")]
 
     public init(limits: MIMELimits = MIMEDefaults.limits) {
+        self.init(limits: limits, rootPath: [1], rootDepth: 0)
+    }
+
+    /// A parser for a message found inside another one's part (a decoded
+    /// message/rfc822 body): its parts are numbered and nested below it.
+    init(limits: MIMELimits, rootPath: [Int], rootDepth: Int) {
         self.limits = limits
-        stack = [MIMEEntity(path: [1], depth: 0, defaultContentType: MIMEDefaults.contentType, start: 0)]
+        stack = [MIMEEntity(path: rootPath, depth: rootDepth, defaultContentType: MIMEDefaults.contentType, start: 0)]
     }
 
     /// Parses a complete message held in memory.
@@ -195,6 +202,7 @@ public struct MIMEParser: Sendable {
     private mutating func closeTop(end: Int) {
         guard var entity = stack.popLast() else { return }
         let part = entity.close(end: end, partCount: partCount, limits: limits)
+        partCount += entity.decodedPartCount
         if let parent = stack.indices.last {
             stack[parent].part.children.append(part)
         } else {

@@ -21,16 +21,23 @@ public struct MIMEPart: Sendable, Equatable {
     public var decodedSize: Int
     /// Offsets of the (still encoded) body within the parsed bytes, without
     /// the line break that belongs to the following boundary delimiter.
+    /// Below a transfer-encoded message/rfc822 part, offsets within that
+    /// part's decoded body.
     public var bodyRange: Range<Int>
     public var children: [MIMEPart]
     /// What was wrong with this entity and worked around.
     public var defects: [MIMEDefect]
+    /// Names of files carried inside this leaf's body, which readers list
+    /// as attachments of their own: uuencode and yEnc "begin" lines in
+    /// text, attachments of a TNEF winmail.dat (see `EmbeddedFileScanner`).
+    public var embeddedFileNames: [String]
 
     public init(path: [Int], headers: HeaderSection = HeaderSection(),
                 contentType: ContentType = MIMEDefaults.contentType,
                 transferEncoding: ContentTransferEncoding = .sevenBit,
                 disposition: ContentDisposition? = nil, decodedSize: Int = 0,
-                bodyRange: Range<Int> = 0..<0, children: [MIMEPart] = [], defects: [MIMEDefect] = []) {
+                bodyRange: Range<Int> = 0..<0, children: [MIMEPart] = [], defects: [MIMEDefect] = [],
+                embeddedFileNames: [String] = []) {
         self.path = path
         self.headers = headers
         self.contentType = contentType
@@ -40,6 +47,7 @@ public struct MIMEPart: Sendable, Equatable {
         self.bodyRange = bodyRange
         self.children = children
         self.defects = defects
+        self.embeddedFileNames = embeddedFileNames
     }
 
     /// `path` written as "1.2.3".
@@ -58,15 +66,20 @@ public struct MIMEPart: Sendable, Equatable {
         return nil
     }
 
-    /// Every name this part could be saved under: filename and name, RFC
-    /// 2231 and plain forms, repeated parameters. Readers pick differently,
-    /// so an attachment rule should test each of them.
+    /// Every name this part could be saved under: filename and name on
+    /// either field, RFC 2231 and plain forms, repeated parameters, and the
+    /// names on a repeated Content-Disposition or Content-Type field.
+    /// Readers pick differently, so an attachment rule should test each.
     public var filenameCandidates: [String] {
+        var fields = [disposition?.parameters, contentType.parameters].compactMap { $0 }
+        fields += headers.all("Content-Disposition").dropFirst().map { ContentDisposition(parsing: $0.value).parameters }
+        fields += headers.all("Content-Type").dropFirst().map { ContentType.parameters(parsing: $0.value) }
         var names: [String] = []
-        let parameters = [disposition?.parameters.parameter("filename"), contentType.parameters.parameter("name")]
-        for parameter in parameters.compactMap({ $0 }) {
-            for name in parameter.allDecodedValues where !name.isEmpty && !names.contains(name) {
-                names.append(name)
+        for parameters in fields {
+            for parameter in [parameters.parameter("filename"), parameters.parameter("name")].compactMap({ $0 }) {
+                for name in parameter.allDecodedValues where !name.isEmpty && !names.contains(name) {
+                    names.append(name)
+                }
             }
         }
         return names
