@@ -4,6 +4,7 @@ rspamd, their verdicts turned into replies, header fields, quarantine, and
 what happens when a scanner dies or stalls."""
 
 import json
+import mailbox
 import os
 import re
 import shutil
@@ -135,13 +136,36 @@ def test_clean_message_delivered_byte_identical_with_scan_headers(start_postern,
     assert re.search(r'msg=queued .*scan="clamd=clean/\d+ms spamd=ham -?\d+\.\d/5\.0/\d+ms"', server.stderr_text())
 
 
-def test_gtube_refused_or_quarantined_through_spamd(start_postern, spamd):
+def quarantined_id(server) -> str:
+    m = re.search(r"msg=quarantined .*?id=([0-9A-F]{16})", server.stderr_text())
+    assert m, server.stderr_text()[-2000:]
+    server.quarantine.wait_for(m.group(1))
+    return m.group(1)
+
+
+def test_gtube_refused_or_quarantined_through_spamd_and_released_to_a_sink(start_postern, spamd, sinks):
     refuse = start_postern(policy=policy(spam_scan("spamd", spamd, reject_score=100)), name="refuse")
     assert submit(refuse, gtube_message(to="someone@local.test"))[:2] == (550, "5.7.1 Message refused as spam")
     assert not refuse.queue.list()
-    hold = start_postern(policy=policy(spam_scan("spamd", spamd, quarantine_score=100)), name="hold")
-    assert submit(hold, gtube_message(to="someone@local.test"))[0] == 250
-    assert re.search(r'quarantine="spam score \d+\.\d \(spamd\)"', hold.stderr_text()), hold.stderr_text()[-2000:]
+    sink = sinks()
+    hold = start_postern(policy=policy(spam_scan("spamd", spamd, quarantine_score=100)), name="hold",
+                         delivery=delivery_config(routes={"local.test": f"[127.0.0.1]:{sink.port}"}))
+    original = gtube_message(to="someone@local.test")
+    assert submit(hold, original)[0] == 250
+    queue_id = quarantined_id(hold)
+    box = mailbox.Maildir(str(hold.quarantine.dir), factory=None, create=False)
+    (held,) = list(box)
+    assert held["X-Postern-Quarantine-ID"] == queue_id
+    assert re.fullmatch(r"spam score \d+\.\d \(spamd\)", held["X-Postern-Reason"])
+    assert held["X-Postern-Recipient"] == "<someone@local.test>" and held["X-Spam-Flag"] == "YES"
+    assert not hold.queue.list() and not sink.messages()
+    released = hold.quarantine.run("release", queue_id)
+    assert released.returncode == 0, released.stderr.decode()
+    (meta, data), = sink.wait_for(1)
+    assert meta["rcpt_tos"] == ["someone@local.test"]
+    assert data.endswith(original) and b"X-Postern-" not in data and b"X-Spam-Flag: YES\r\n" in data
+    time.sleep(1)
+    assert len(sink.messages()) == 1 and not hold.quarantine.files()
 
 
 def test_gtube_refused_through_rspamd_action(start_postern, rspamd):
@@ -177,7 +201,9 @@ def test_virus_discard_and_quarantine_actions(start_postern, clamd):
     assert re.search(r'msg=discarded .*reason="virus ' + re.escape(VIRUS), discard.stderr_text())
     hold = start_postern(policy=policy(clamd_scan(clamd, virus="quarantine")), name="hold")
     assert submit(hold, EICAR_MESSAGES["zip"]())[0] == 250
-    assert re.search(r'quarantine="virus ' + re.escape(VIRUS) + r' \(clamd\)"', hold.stderr_text())
+    queue_id = quarantined_id(hold)
+    assert [entry["reason"] for entry in hold.quarantine.list()] == [f"virus {VIRUS} (clamd)"]
+    assert hold.quarantine.message(queue_id).endswith(EICAR_MESSAGES["zip"]())
 
 
 def test_oversized_message_is_not_sent_and_says_so(start_postern, spamd):
