@@ -106,7 +106,9 @@ let package = Package(
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SPF", "DNSModel", "SMTPCore", "MailMessage"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
-        .testTarget(name: "ScanningTests", dependencies: ["Scanning", "CClamAV", "Policy", "MailMessage"]),
+        .testTarget(name: "ScanningTests", dependencies: [
+            "Scanning", "CClamAV", "Policy", "MailMessage", .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

@@ -1,3 +1,4 @@
+import NIOHTTP1
 import Testing
 @testable import Scanning
 
@@ -63,5 +64,29 @@ import Testing
         #expect(ScannerAddress("127.0.0.1:3310") == .tcp(host: "127.0.0.1", port: 3310))
         #expect(ScannerAddress("[::1]:783") == .tcp(host: "::1", port: 783))
         #expect(ScannerAddress("localhost") == nil && ScannerAddress("h:0") == nil && ScannerAddress(":1") == nil)
+    }
+}
+
+@Suite struct RspamdRequestTests {
+    @Test func envelopeGoesIntoRequestHeaders() {
+        let scanner = RspamdScanner(address: .tcp(host: "127.0.0.1", port: 11333), timeout: 5)
+        let request = ScanRequest(message: MessageSource(bytes: Array("x".utf8)), clientIP: "192.0.2.7", helo: "mx.example",
+                                  sender: "a@example.org", recipients: ["b@example.net", "c@example.net"], queueID: "0006ABC",
+                                  user: "alice", hostname: "relay.test")
+        let head = scanner.requestHead(request, path: "/checkv2", length: 1)
+        #expect(head.method == .POST && head.uri == "/checkv2")
+        #expect(head.headers["IP"] == ["192.0.2.7"] && head.headers["Helo"] == ["mx.example"])
+        #expect(head.headers["From"] == ["a@example.org"] && head.headers["Rcpt"] == ["b@example.net", "c@example.net"])
+        #expect(head.headers["Queue-Id"] == ["0006ABC"] && head.headers["User"] == ["alice"])
+        #expect(head.headers["Hostname"] == ["relay.test"] && head.headers["Content-Length"] == ["1"])
+        #expect(head.headers["Connection"] == ["close"])
+    }
+
+    @Test func valuesThatCouldSplitTheRequestAreLeftOut() {
+        let scanner = RspamdScanner(address: .tcp(host: "127.0.0.1", port: 11333), timeout: 5)
+        let request = ScanRequest(message: MessageSource(bytes: []), helo: "evil\r\nX-Injected: 1", sender: "")
+        let head = scanner.requestHead(request, path: "/checkv2", length: 0)
+        #expect(head.headers["Helo"].isEmpty && head.headers["X-Injected"].isEmpty)
+        #expect(head.headers["From"].isEmpty, "the null sender sends no From")
     }
 }
