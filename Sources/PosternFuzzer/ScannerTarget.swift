@@ -32,14 +32,19 @@ enum ScannerTarget {
         for edit in decided.headerEdits {
             switch edit {
             case .prepend(let name, let value), .append(let name, let value):
-                invariant(!(name + value).contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }), "control in \(name): \(value)")
+                invariant(!(name + value).unicodeScalars.contains(where: isLineBreakOrNUL), "control in \(name): \(value)")
             default: break
             }
         }
         if let refusal = decided.refusal {
-            invariant(!refusal.lines.joined().contains(where: { $0 == "\r" || $0 == "\n" || $0 == "\0" }), "control in \(refusal)")
+            invariant(!refusal.lines.joined().unicodeScalars.contains(where: isLineBreakOrNUL), "control in \(refusal)")
         }
         _ = result.logText
+    }
+
+    /// Scalars, not Characters: "\r\n" is one Character equal to neither.
+    static func isLineBreakOrNUL(_ scalar: Unicode.Scalar) -> Bool {
+        scalar == "\r" || scalar == "\n" || scalar == "\0"
     }
 
     struct Silent: ContentScanner {

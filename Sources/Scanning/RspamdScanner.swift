@@ -27,7 +27,8 @@ public struct RspamdScanner: ContentScanner {
         if let length { headers.add(name: "Content-Length", value: String(length)) }
         func add(_ name: String, _ value: String?) {
             // Header values cannot hold line breaks (they would split the request).
-            guard let value, !value.isEmpty, !value.contains(where: { $0 == "\r" || $0 == "\n" }) else { return }
+            // (Scalars, not Characters: "\r\n" is one Character.)
+            guard let value, !value.isEmpty, !value.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return }
             headers.add(name: name, value: value)
         }
         add("IP", request.clientIP)
