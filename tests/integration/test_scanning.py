@@ -320,3 +320,21 @@ def test_postern_scan_and_policy_test_scan(postern_bin, clamd, spamd, tmp_path):
     dead.write_text(policy(f'backend = "clamd"\naddress = "{tmp_path}/no.sock"\ntimeout = "2s"'))
     failed = subprocess.run([postern_bin, "scan", "--policy", str(dead), str(eicar)], capture_output=True, text=True, timeout=60)
     assert failed.returncode == 1 and "clamd: error (cannot connect to " in failed.stdout, failed.stdout
+
+
+def test_clamd_stream_limit_is_its_own_case(start_postern, make_scanner):
+    """clamd's StreamMaxLength reply ("INSTREAM size limit exceeded") is not a scanner failure: the
+    message is accepted with a header saying it was too large to scan, and the breaker stays shut."""
+    from scanners import Clamd
+    clamd = make_scanner(Clamd, stream_max_length="1M")
+    server = start_postern(policy=policy(clamd_scan(clamd, failures=1)), limits={"max_message_size": 8 * MIB})
+    for _ in range(2):
+        with open_data(server) as client:
+            for block in large_message_blocks(2 * MIB):
+                client.send(block)
+            client.send(b".\r\n")
+            assert client.getreply()[0] == 250
+    shown = server.queue.show_body(server.queue.list()[0]["id"])
+    assert shown.startswith(b"X-Postern-Scan: clamd skipped: clamd StreamMaxLength exceeded\r\n"), shown[:200]
+    assert "scanner breaker open" not in server.stderr_text()
+    assert submit(server, EICAR_MESSAGES["attachment"]())[0] == 554
