@@ -23,6 +23,7 @@
 #   --- (b) accept: the knobs of bench/accept.sh, same defaults:
 #   POSTERN TARGETS ROUNDS SIZES SESSIONS COUNT_4K COUNT_100K COUNT WARMUP ORDER
 #   REUSE PF_ACCEPT_STYLE BENCH_NETNS BENCH_NO_CGROUP RUN_TIMEOUT KEEP_TMP
+#   POSTERN_SCAN   clamd (default) or clamav: Postern scans in process instead
 #   CLAMD_THREADS  clamd MaxThreads (default 20: Postern's max_in_flight 10,
 #                  clamav-milter's connections, with room to spare)
 #   RESULTS_DIR  where the TSVs go (default bench/results)
@@ -246,6 +247,16 @@ milter_content_timeout = 300s"
 		EOF
 	}
 
+	# Postern's [[scan]]: clamd (the comparison with clamav-milter), or with
+	# POSTERN_SCAN=clamav libclamav in process on the same database.
+	postern_scan_table() {
+		if [[ ${POSTERN_SCAN:-clamd} == clamav ]]; then
+			printf '[[scan]]\nbackend = "clamav"\ndatabase = "%s"\ntimeout = "30s"\nvirus = "reject"\n' "$CLAMD_DIR/db"
+		else
+			printf '[[scan]]\nbackend = "clamd"\naddress = "%s"\ntimeout = "30s"\nvirus = "reject"\non_error = "tempfail"\nmax_in_flight = 10\n' "$CLAMD_SOCK"
+		fi
+	}
+
 	# --- servers ----------------------------------------------------------------
 	SRV_SEQ=0
 	server_start() {
@@ -268,18 +279,14 @@ milter_content_timeout = 300s"
 				sync = "${POSTERN_SYNC:-syncfs}"
 				[delivery]
 				enabled = false
+				[dns]
+				servers = ["127.0.0.1:1"]
 			EOF
 			cat >"$SRV_DIR/policy.toml" <<-EOF
 				[relay]
 				trusted_networks = ["127.0.0.0/8"]
 
-				[[scan]]
-				backend = "clamd"
-				address = "$CLAMD_SOCK"
-				timeout = "30s"
-				virus = "reject"
-				on_error = "tempfail"
-				max_in_flight = 10
+				$(postern_scan_table)
 			EOF
 			bench_cpu_begin "postern-$SRV_PORT"
 			SRV_CG=$BENCH_CG
@@ -374,7 +381,7 @@ milter_content_timeout = 300s"
 	echo "targets: $TARGETS; rounds: $ROUNDS; sizes: $SIZES; sessions: $SESSIONS;" \
 		"messages/run: $COUNT_4K (<=16KiB), $COUNT_100K (larger)"
 	echo "client: smtp-source ${SRC_OPTS[*]}"
-	has_target postern && echo "postern: $POSTERN, [[scan]] clamd at $CLAMD_SOCK, max_in_flight 10"
+	has_target postern && echo "postern: $POSTERN, [[scan]] $([[ ${POSTERN_SCAN:-clamd} == clamav ]] && echo "clamav in process" || echo "clamd at $CLAMD_SOCK, max_in_flight 10")"
 	has_target postfix && echo "postfix: $(postconf -d -h mail_version 2>/dev/null) ($PF_ACCEPT_STYLE) + clamav-milter at $MILTER_SOCK"
 	echo "clamd: MaxThreads $CLAMD_THREADS, database tests/fixtures/clamav (EICAR only); CPU accounting: $(bench_cpu_method)"
 	echo "per-run results: $RESULTS"

@@ -22,15 +22,19 @@ public struct ClamdScanner: ContentScanner {
         let message = request.message
         do {
             let reply = try await ScannerConnection.exchange(address: address, group: group, timeout: timeout, send: { out in
-                try await out.write(ByteBuffer(string: "zINSTREAM\0"))
+                // Command, chunks and the end mark share writes: a small
+                // message is one write, and clamd wakes once for it.
+                var buffer = ByteBuffer(string: "zINSTREAM\0")
                 try await message.forEachChunk(size: Self.chunkSize) { chunk in
-                    var buffer = ByteBuffer()
-                    buffer.reserveCapacity(chunk.count + 4)
                     buffer.writeInteger(UInt32(chunk.count), endianness: .big)
                     buffer.writeBytes(chunk)
-                    try await out.write(buffer)
+                    if buffer.readableBytes >= Self.chunkSize {
+                        try await out.write(buffer)
+                        buffer = ByteBuffer()
+                    }
                 }
-                try await out.write(ByteBuffer(bytes: [0, 0, 0, 0]))
+                buffer.writeInteger(UInt32(0), endianness: .big)
+                try await out.write(buffer)
             }, isComplete: { $0.last == 0 })
             return Self.verdict(reply: reply)
         } catch {
