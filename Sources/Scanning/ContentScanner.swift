@@ -80,6 +80,13 @@ public struct SpamReport: Sendable, Equatable {
         self.subject = subject
     }
 
+    /// Rule names are identifiers (GTUBE, BAYES_99, R_SPF_ALLOW): anything
+    /// else a scanner sends is dropped, as it would go into a header field.
+    static func isSymbol(_ name: Substring) -> Bool {
+        !name.isEmpty && name.utf8.count <= 128
+            && name.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: ",") && $0 != UInt8(ascii: ";") }
+    }
+
     /// A score a scanner could mean: finite and of sane size ("nan" and
     /// "1e999" parse as Doubles, and neither compares or prints sensibly).
     static func isPlausible(_ score: Double) -> Bool {

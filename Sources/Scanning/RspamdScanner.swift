@@ -98,7 +98,7 @@ public struct RspamdScanner: ContentScanner {
         }
         guard SpamReport.isPlausible(score), SpamReport.isPlausible(required) else { return .error("rspamd score out of range") }
         guard let action = SpamReport.Action(rawValue: actionText) else { return .error("rspamd action \"\(actionText)\" unknown") }
-        let symbols = ((object["symbols"] as? [String: Any]) ?? [:]).keys.sorted()
+        let symbols = ((object["symbols"] as? [String: Any]) ?? [:]).keys.filter { SpamReport.isSymbol(Substring($0)) }.sorted()
         var addHeaders: [(name: String, value: String)] = []
         var removeHeaders: [String] = []
         if let milter = object["milter"] as? [String: Any] {

@@ -123,7 +123,7 @@ public enum ScanDecision {
                 break
             }
         }
-        let symbols = report.symbols.joined(separator: ",")
+        let symbols = printable(report.symbols.joined(separator: ","), limit: 900)
         part.edits.append(.prepend(name: "X-Spam-Flag", value: flagged ? "YES" : "NO"))
         part.edits.append(.prepend(name: "X-Spam-Score", value: score))
         part.edits.append(.prepend(name: "X-Spam-Status", value: "\(flagged ? "Yes" : "No"), score=\(score) required=\(ScanVerdict.score(tag))"
@@ -145,8 +145,8 @@ public enum ScanDecision {
 
     /// Scanner text goes into headers and replies: no controls (a CR/LF
     /// would start a new field or reply line).
-    static func printable(_ text: String) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) }.prefix(200))
+    static func printable(_ text: String, limit: Int = 200) -> String {
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) }.prefix(limit))
     }
 
     static func isSafeName(_ name: String) -> Bool {

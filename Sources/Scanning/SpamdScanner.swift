@@ -65,7 +65,7 @@ public struct SpamdScanner: ContentScanner {
             return .error("spamd: bad \(spamLine)")
         }
         let isSpam = flag == "true" || flag == "yes"
-        let symbols = body.split(whereSeparator: { $0 == "," || $0.isWhitespace }).map(String.init).sorted()
+        let symbols = body.split(whereSeparator: { $0 == "," || $0.isWhitespace }).filter(SpamReport.isSymbol).map(String.init).sorted()
         return .scored(SpamReport(score: score, threshold: threshold, isSpam: isSpam, symbols: symbols,
                                   action: isSpam ? .addHeader : .noAction))
     }

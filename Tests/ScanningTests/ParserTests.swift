@@ -31,6 +31,14 @@ import Testing
         #expect(!report.isSpam && report.score == -0.3 && report.action == .noAction)
     }
 
+    /// Found by the fuzzer: whatever spamd sends as symbols ends up in
+    /// X-Spam-Status, so only identifier-like names are kept.
+    @Test func symbolsWithControlsAreDropped() {
+        let reply = "SPAMD/1.1 0 EX_OK\r\nSpam: True ; 6.0 / 5.0\r\n\r\nGTUBE,BAD\u{0}NAME,OK_2,X\u{7F}Y,\u{00E9}t\u{00E9}"
+        guard case .scored(let report) = SpamdScanner.verdict(reply: Array(reply.utf8)) else { Issue.record("not scored"); return }
+        #expect(report.symbols == ["GTUBE", "OK_2"])
+    }
+
     @Test(arguments: ["", "SPAMD/1.0 76 Bad header line: FOO SPAMC/1.5\r\n", "SPAMD/1.1 0 EX_OK\r\n\r\n",
                       "SPAMD/1.1 0 EX_OK\r\nSpam: maybe ; 1 / 2\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"])
     func errors(reply: String) {
