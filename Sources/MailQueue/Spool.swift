@@ -146,12 +146,14 @@ public final class Spool: @unchecked Sendable {
 
     /// The message so far, for content checks before the commit: its
     /// bytes while it is still in memory, else the path of the file with
-    /// everything written out. Waits for the disk: call it from a task,
-    /// not an event loop.
-    public func contentForReading() throws(QueueIOError) -> (bytes: [UInt8]?, path: String?) {
-        guard writer != nil else { return (buffer, nil) }
+    /// everything written out. Waits for the disk without holding a thread.
+    public func contentForReading() async throws(QueueIOError) -> (bytes: [UInt8]?, path: String?) {
+        guard let writer else { return (buffer, nil) }
         if !buffer.isEmpty { flushToFile() }
-        if let failed = writer?.drain().failed { throw failed }
+        let failed: QueueIOError? = await withCheckedContinuation { done in
+            writer.queue.async { done.resume(returning: writer.state.withLock { $0.failed }) }
+        }
+        if let failed { throw failed }
         return (nil, path)
     }
 

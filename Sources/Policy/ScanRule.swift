@@ -1,3 +1,5 @@
+import Foundation
+
 /// One `[[scan]]` table of a policy file: which content scanner to ask and
 /// what its verdicts get. Plain data; the Scanning target builds the
 /// scanner from it.
@@ -69,7 +71,9 @@ public struct ScanRule: Sendable, Equatable {
         // it with fewer); rspamd is asynchronous.
         switch backend {
         case .clamd: maxInFlight = 10
-        case .clamav: maxInFlight = 64
+        // Two per scan thread: one scanning, one ready (more would only wait
+        // in the pool's queue and time out there).
+        case .clamav: maxInFlight = 2 * ProcessInfo.processInfo.activeProcessorCount
         case .spamd: maxInFlight = 4
         case .rspamd: maxInFlight = 32
         }

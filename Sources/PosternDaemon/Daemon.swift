@@ -91,9 +91,10 @@ public final class Daemon: Sendable {
             let control = try await bindControlSocket(queue: queue, agent: agent, mover: mover, reloader: reloader, group: group)
             // Stopped in reverse: the SIGHUP handler, the listeners (the grace
             // period), the metrics endpoint (so /readyz answers meanwhile),
-            // the control socket, delivery, the DNS threads, and last the
+            // the control socket, delivery, the DNS threads, the quarantine
+            // mover (a move or release under way finishes), and last the
             // committer, which drains what is still being committed.
-            var services: [any Service] = [QueueService(queue: queue)]
+            var services: [any Service] = [QueueService(queue: queue), QuarantineService(mover: mover)]
             if let dns { services.append(ResolverService(resolver: dns.upstream)) }
             if let agent { services.append(DeliveryService(agent: agent)) }
             services.append(ControlService(server: control.server, channel: control.channel))

@@ -33,9 +33,13 @@ extension TableReader {
             if rule.database != nil { issue(table, "database", "only for backend clamav", prefix: prefix) }
         }
         if let threads = number(table, "threads", prefix: prefix, range: 1...256) { rule.threads = Int(threads) }
-        if let timeout = duration(table, "timeout", prefix: prefix) { rule.timeoutSeconds = timeout }
+        if let timeout = duration(table, "timeout", prefix: prefix) {
+            // Bounded: the value becomes integer milliseconds and timers.
+            if timeout > 3600 { issue(table, "timeout", "must be at most 1h", prefix: prefix) } else { rule.timeoutSeconds = timeout }
+        }
         if table["max_size"] != nil { rule.maxSize = byteSize(table, "max_size", prefix: prefix) }
         if let limit = number(table, "max_in_flight", prefix: prefix, range: 1...10_000) { rule.maxInFlight = Int(limit) }
+        else if backend == .clamav, let threads = rule.threads { rule.maxInFlight = 2 * threads }
         if let text = string(table, "on_error", prefix: prefix) {
             if let action = ScanRule.ErrorAction(rawValue: text) { rule.onError = action }
             else { issue(table, "on_error", "must be tempfail or accept", prefix: prefix) }
@@ -59,7 +63,9 @@ extension TableReader {
         if let use = bool(table, "use_scanner_action", prefix: prefix) { rule.useScannerAction = use }
         rule.user = string(table, "user", prefix: prefix)
         if let failures = number(table, "failures", prefix: prefix, range: 1...1000) { rule.failureLimit = Int(failures) }
-        if let coolDown = duration(table, "cool_down", prefix: prefix) { rule.coolDownSeconds = coolDown }
+        if let coolDown = duration(table, "cool_down", prefix: prefix) {
+            if coolDown > 86400 { issue(table, "cool_down", "must be at most 1d", prefix: prefix) } else { rule.coolDownSeconds = coolDown }
+        }
         for key in ["subject_tag", "user", "name"] {
             if let text = table[key]?.stringValue, text.contains(where: { $0.isNewline || $0 == "\t" }) || text.isEmpty {
                 issue(table, key, "must be one line of text", prefix: prefix)

@@ -64,10 +64,13 @@ extension TableReader {
         if let headers = table(root, "headers") { readHeaders(headers, into: &policy) }
         if root["scan"] != nil {
             if let tables = root.tables("scan") {
-                policy.scans = tables.compactMap { readScan($0) }
                 var seen = Set<String>()
-                for (table, rule) in zip(tables, policy.scans) where !seen.insert(rule.name).inserted {
-                    issue(table, "name", "another [[scan]] is already called \"\(rule.name)\": give each its own name", prefix: "scan.")
+                for table in tables {
+                    guard let rule = readScan(table) else { continue }
+                    if !seen.insert(rule.name).inserted {
+                        issue(table, "name", "another [[scan]] is already called \"\(rule.name)\": give each its own name", prefix: "scan.")
+                    }
+                    policy.scans.append(rule)
                 }
             } else {
                 issue(root, "scan", "must be an array of tables: [[scan]]")

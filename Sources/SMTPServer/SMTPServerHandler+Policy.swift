@@ -107,7 +107,7 @@ extension SMTPServerHandler {
         check(context: context, { () async -> PolicyPipeline.Outcome? in
             var content: ReceivedContent
             do {
-                let readable = try spool.contentForReading()
+                let readable = try await spool.contentForReading()
                 content = readable.bytes.map { ReceivedContent(bytes: $0) }
                     ?? ReceivedContent(path: readable.path ?? "", size: spool.size)
             } catch {
@@ -153,11 +153,13 @@ extension SMTPServerHandler {
     /// octets with the rewritten section. The body file is never copied.
     func lateFields(_ edits: [HeaderEdit], writtenHeader: [UInt8]?) -> LateFields {
         guard !edits.isEmpty else { return LateFields() }
-        guard let writtenHeader else {
-            logger.warning("header edits skipped: the header section could not be parsed")
-            return LateFields()
-        }
         var fields = edits.prependedFields
+        guard let writtenHeader else {
+            // A header section too large to parse: new fields still go on
+            // top (a scanner's verdict must show); edits inside it cannot.
+            if !edits.inPlace.isEmpty { logger.warning("header edits inside the section skipped: it could not be parsed") }
+            return LateFields(fields: fields.map { String(decoding: $0.wireBytes, as: UTF8.self) }, bodyOffset: 0)
+        }
         let others = edits.inPlace
         var offset = 0
         let written = HeaderSection(parsing: writtenHeader)

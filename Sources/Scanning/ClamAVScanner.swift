@@ -91,10 +91,12 @@ public struct ClamAVScanner: ContentScanner {
         case CL_VIRUS:
             guard let name, !name.isEmpty else { return .error("libclamav found a virus without a name") }
             if name.hasPrefix("Heuristics.Limits.Exceeded.MaxScanTime") { return .error("libclamav: \(name)") }
-            if name.hasPrefix("Heuristics.Limits.Exceeded.") { return .tooLarge("libclamav: \(name)") }
+            // An archive past MaxFileSize, MaxRecursion or MaxFiles was not
+            // scanned whole: refused like a find, as clamd with AlertExceedsMax
+            // reports it (a 50 KB zip of a padded .exe must not pass unscanned).
             return .infected(name: name)
         case CL_EMAXREC, CL_EMAXSIZE, CL_EMAXFILES:
-            return .tooLarge("libclamav: \(ClamAVLibrary.describe(code))")
+            return .infected(name: "Heuristics.Limits.Exceeded (\(ClamAVLibrary.describe(code)))")
         default:
             return .error("libclamav: \(ClamAVLibrary.describe(code))")
         }

@@ -30,14 +30,14 @@ public enum ScanDecision {
     public static func combine(_ results: [ScanResult], scanners: [ConfiguredScanner], hostname: String,
                                subject: String? = nil) -> PolicyVerdict {
         var combined = Part()
-        var removedSpamFields = false
+        // With a spam scanner configured, a sender's own X-Spam fields go
+        // whatever the scanner said (skipped, failed or scored).
+        if scanners.contains(where: { !$0.rule.backend.isVirusScanner }) {
+            combined.edits = spamFields.map { HeaderEdit.remove(name: $0) }
+        }
         for result in results {
             guard let rule = scanners.first(where: { $0.rule.name == result.name })?.rule else { continue }
-            var part = evaluate(result, rule: rule, hostname: hostname, subject: subject)
-            if case .verdict(.scored) = result.outcome, !removedSpamFields {
-                part.edits = spamFields.map { HeaderEdit.remove(name: $0) } + part.edits
-                removedSpamFields = true
-            }
+            let part = evaluate(result, rule: rule, hostname: hostname, subject: subject)
             combined.edits += part.edits
             combined.raise(part.strength, part.decision)
         }
@@ -123,7 +123,8 @@ public enum ScanDecision {
                 break
             }
         }
-        let symbols = printable(report.symbols.joined(separator: ","), limit: 900)
+        // ", " lets the field fold between symbols (rspamd sends dozens).
+        let symbols = printable(report.symbols.joined(separator: ", "), limit: 4000)
         part.edits.append(.prepend(name: "X-Spam-Flag", value: flagged ? "YES" : "NO"))
         part.edits.append(.prepend(name: "X-Spam-Score", value: score))
         part.edits.append(.prepend(name: "X-Spam-Status", value: "\(flagged ? "Yes" : "No"), score=\(score) required=\(ScanVerdict.score(tag))"
@@ -138,7 +139,7 @@ public enum ScanDecision {
             let new = (rule.useScannerAction ? report.subject : nil)
                 ?? rule.subjectTag.map { "\($0) \(subject ?? "")" }
             if let new {
-                part.edits += [.remove(name: "Subject"), .append(name: "Subject", value: printable(new))]
+                part.edits += [.remove(name: "Subject"), .append(name: "Subject", value: printable(new, limit: 2000))]
             }
         }
     }

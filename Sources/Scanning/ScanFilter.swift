@@ -81,7 +81,9 @@ public struct ScanFilter: PolicyFilter {
         let results = await scanAll(request)
         var subject: String?
         if results.contains(where: { ScanDecision.wantsSubject($0, scanners: scanners) }) {
-            subject = HeaderSection(parsing: (try? await source.head(64 * 1024)) ?? []).first("Subject")?.value ?? ""
+            // Decoded (RFC 2047): the tagged subject is encoded again when written.
+            subject = HeaderSection(parsing: (try? await source.head(64 * 1024)) ?? []).first("Subject")
+                .map { EncodedWord.decode($0.value) } ?? ""
         }
         return ScanDecision.combine(results, scanners: scanners, hostname: hostname, subject: subject)
     }
@@ -134,15 +136,16 @@ public struct ScanFilter: PolicyFilter {
     }
 
     private static func noteHealth(_ gate: ScannerGate, rule: ScanRule, success: Bool, logger: Logger) {
-        let wasOpen = gate.isOpen
-        let opened = gate.record(success: success)
-        if opened {
+        switch gate.record(success: success) {
+        case .opened:
             logger.warning("scanner breaker open", metadata: ["scanner": "\(rule.name)", "failures": "\(rule.failureLimit)",
                                                               "cool_down": "\(ScanVerdict.score(rule.coolDownSeconds))s"])
             ScanMetrics.breaker(scanner: rule.name, open: true)
-        } else if wasOpen && success {
+        case .closed:
             logger.notice("scanner breaker closed", metadata: ["scanner": "\(rule.name)"])
             ScanMetrics.breaker(scanner: rule.name, open: false)
+        case .none:
+            break
         }
     }
 }

@@ -86,6 +86,8 @@ enum ScannerConnection {
                 return result
             }
         } catch let error as ScanError {
+            // The timer closed the connection mid-exchange: say so, not "I/O error".
+            if ContinuousClock.now >= deadline { throw ScanError.timeout(timeout) }
             throw error
         } catch {
             if ContinuousClock.now >= deadline { throw ScanError.timeout(timeout) }

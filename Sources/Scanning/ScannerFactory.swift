@@ -16,6 +16,8 @@ extension ScanFilter {
             let key = "\(rule.backend.rawValue) \(rule.address ?? rule.database ?? "")"
             let gate = ScannerGate.shared(key: key, maxInFlight: rule.maxInFlight, failureLimit: rule.failureLimit,
                                           coolDown: .milliseconds(Int64(rule.coolDownSeconds * 1000)))
+            // A reload may bring a fresh (closed) gate: the gauge follows the one in use.
+            ScanMetrics.breaker(scanner: rule.name, open: gate.isOpen)
             scanners.append(ConfiguredScanner(rule: rule, scanner: scanner, gate: gate))
         }
         return ScanFilter(scanners: scanners, hostname: hostname)

@@ -51,23 +51,28 @@ public final class ScannerGate: Sendable {
         }
     }
 
-    /// Returns true when this result opened the breaker (for the log).
+    /// What a result did to the breaker (for the log and the gauge),
+    /// decided under the lock so concurrent results cannot misreport it.
+    public enum Transition: Equatable, Sendable {
+        case none, opened, closed
+    }
+
     @discardableResult
-    public func record(success: Bool, now: ContinuousClock.Instant = .now) -> Bool {
+    public func record(success: Bool, now: ContinuousClock.Instant = .now) -> Transition {
         breaker.withLock { state in
             state.probing = false
+            let wasOpen = state.openUntil != nil
             if success {
                 state.failures = 0
                 state.openUntil = nil
-                return false
+                return wasOpen ? .closed : .none
             }
             state.failures += 1
-            let wasOpen = state.openUntil != nil
             if state.failures >= failureLimit || wasOpen {
                 state.openUntil = now + coolDown
-                return !wasOpen
+                return wasOpen ? .none : .opened
             }
-            return false
+            return .none
         }
     }
 
@@ -119,15 +124,15 @@ public final class ScannerGate: Sendable {
 
     private static let registry = Mutex([String: ScannerGate]())
 
-    /// The gate for `key`, made anew only when the limits changed.
+    /// The gate for a scanner (`key`) with these limits: policies naming
+    /// the same scanner with the same limits share it, across reloads too;
+    /// other limits get a gate of their own instead of replacing this one.
     public static func shared(key: String, maxInFlight: Int, failureLimit: Int, coolDown: Duration) -> ScannerGate {
-        registry.withLock { gates in
-            if let gate = gates[key], gate.maxInFlight == max(1, maxInFlight), gate.failureLimit == max(1, failureLimit),
-               gate.coolDown == coolDown {
-                return gate
-            }
+        let fullKey = "\(key) \(maxInFlight) \(failureLimit) \(coolDown)"
+        return registry.withLock { gates in
+            if let gate = gates[fullKey] { return gate }
             let gate = ScannerGate(maxInFlight: maxInFlight, failureLimit: failureLimit, coolDown: coolDown)
-            gates[key] = gate
+            gates[fullKey] = gate
             return gate
         }
     }

@@ -35,7 +35,7 @@ struct MailQueueTests {
         }
         await withCheckedContinuation { done in spool.whenWritten { done.resume() } }
         #expect(!spool.isBacklogged)
-        let readable = try spool.contentForReading()
+        let readable = try await spool.contentForReading()
         let path = try #require(readable.path)
         #expect(readable.bytes == nil && Array(FileManager.default.contents(atPath: path) ?? Data()) == expected)
         spool.discard()

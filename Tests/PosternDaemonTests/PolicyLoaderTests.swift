@@ -172,6 +172,10 @@ struct PolicyLoaderTests {
         ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\n[[scan]]\nbackend = \"spamd\"\naddress = \"/t\"", "test.toml:4: scan.name: another [[scan]] is already called \"spamd\""),
         ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\ntimeot = 3", "test.toml:4: scan.timeot: unknown key"),
         ("[scan]\nbackend = \"spamd\"", "test.toml:1: scan: must be an array of tables"),
+        ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\ntimeout = 1e16", "test.toml:4: scan.timeout: must be at most 1h"),
+        ("[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\ncool_down = \"2d\"", "test.toml:4: scan.cool_down: must be at most 1d"),
+        ("[[scan]]\nbackend = \"x\"\n[[scan]]\nbackend = \"spamd\"\naddress = \"/s\"\n[[scan]]\nbackend = \"spamd\"\naddress = \"/t\"",
+         "test.toml:6: scan.name: another [[scan]] is already called"),
         ("bogus = 1", "test.toml:1: bogus: unknown key"),
         ("[relay", "test.toml:1:"),
     ])

@@ -119,10 +119,10 @@ import Testing
         (CL_CLEAN, nil, ScanVerdict.clean),
         (CL_VIRUS, "Test.EICAR.NDB.UNOFFICIAL", .infected(name: "Test.EICAR.NDB.UNOFFICIAL")),
         (CL_VIRUS, nil, .error("libclamav found a virus without a name")),
-        (CL_VIRUS, "Heuristics.Limits.Exceeded.MaxFileSize", .tooLarge("libclamav: Heuristics.Limits.Exceeded.MaxFileSize")),
+        (CL_VIRUS, "Heuristics.Limits.Exceeded.MaxFileSize", .infected(name: "Heuristics.Limits.Exceeded.MaxFileSize")),
         (CL_VIRUS, "Heuristics.Limits.Exceeded.MaxScanTime", .error("libclamav: Heuristics.Limits.Exceeded.MaxScanTime")),
-        (CL_EMAXSIZE, nil, .tooLarge("libclamav: Exceeded max scan size")),
-        (CL_EMAXFILES, nil, .tooLarge("libclamav: Exceeded max scan files")),
+        (CL_EMAXSIZE, nil, .infected(name: "Heuristics.Limits.Exceeded (Exceeded max scan size)")),
+        (CL_EMAXFILES, nil, .infected(name: "Heuristics.Limits.Exceeded (Exceeded max scan files)")),
         (CL_EMEM, nil, .error("libclamav: Can't allocate memory")),
     ] as [(cl_error_t, String?, ScanVerdict)])
     func verdicts(code: cl_error_t, name: String?, expected: ScanVerdict) {
@@ -229,14 +229,14 @@ import Testing
 
     @Test func timeoutAnswersAndSkipsQueuedJob() async {
         let pool = ClamAVScanPool(threads: 1)
-        let ran = Flag(), started = Flag()
-        let start = ContinuousClock.now
-        async let slow = pool.run(timeout: 0.2) { started.set(); usleep(2_000_000); return .clean }
+        let ran = Flag(), started = Flag(), finished = Flag()
+        async let slow = pool.run(timeout: 0.2) { started.set(); usleep(3_000_000); finished.set(); return .clean }
         while !started.value { try? await Task.sleep(for: .milliseconds(5)) }
         async let queued = pool.run(timeout: 0.1) { ran.set(); return .clean }
         let (first, second) = await (slow, queued)
         #expect(first == .error("timeout after 0.2 s") && second == .error("timeout after 0.1 s"))
-        #expect(ContinuousClock.now - start < .milliseconds(1500))
+        // Answered while the job still ran (not a wall-clock bound: the machine may be busy).
+        #expect(!finished.value)
         // The running job goes on; the queued one is skipped once a thread frees.
         _ = await pool.run(timeout: 10) { .clean }
         #expect(!ran.value)
