@@ -139,15 +139,24 @@ public enum ScanDecision {
             let new = (rule.useScannerAction ? report.subject : nil)
                 ?? rule.subjectTag.map { "\($0) \(subject ?? "")" }
             if let new {
-                part.edits += [.remove(name: "Subject"), .append(name: "Subject", value: printable(new, limit: 2000))]
+                part.edits += [.remove(name: "Subject"), .append(name: "Subject", value: subjectText(new))]
             }
         }
     }
 
-    /// Scanner text goes into headers and replies: no controls (a CR/LF
-    /// would start a new field or reply line).
+    /// Scanner text goes into trace fields and replies: printable ASCII
+    /// only (a CR/LF would start a new field or reply line; trace fields are
+    /// not RFC 2047-encoded and SMTP replies are ASCII).
     static func printable(_ text: String, limit: Int = 200) -> String {
-        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) }.prefix(limit))
+        String(text.unicodeScalars.map { scalar -> Character in
+            scalar.value < 0x20 || scalar.value == 0x7F ? " " : scalar.value > 0x7E ? "?" : Character(scalar)
+        }.prefix(limit))
+    }
+
+    /// A subject keeps its letters (the rewriter encodes them, RFC 2047);
+    /// only controls go.
+    static func subjectText(_ text: String) -> String {
+        String(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : Character($0) }.prefix(2000))
     }
 
     static func isSafeName(_ name: String) -> Bool {

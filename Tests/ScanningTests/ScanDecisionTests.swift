@@ -68,6 +68,14 @@ struct FixedScanner: ContentScanner {
         #expect(Self.decide(Self.spam(7), rule).headerEdits.contains(.prepend(name: "X-Spam-Flag", value: "NO")))
     }
 
+    @Test func scannerTextIsPrintableASCIIButSubjectsKeepTheirLetters() {
+        #expect(ScanDecision.printable("Win.Trojan.Été\r\nX: y") == "Win.Trojan.?t?  X: y")
+        var rule = ScanRule(backend: .spamd)
+        rule.subjectTag = "[SPAM]"
+        let verdict = Self.decide(Self.spam(6), rule, subject: "Été\r\n")
+        #expect(verdict.headerEdits.contains(.append(name: "Subject", value: "[SPAM] Été  ")))
+    }
+
     @Test func subjectTag() {
         var rule = ScanRule(backend: .spamd)
         rule.subjectTag = "[SPAM]"

@@ -13,6 +13,7 @@ import smtplib
 import subprocess
 import time
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
@@ -198,8 +199,15 @@ def test_spam_subject_tag_and_forged_spam_fields(start_postern, spamd):
     assert parsed.get_all("X-Spam-Flag") == ["YES"], "the sender's own X-Spam-Flag is gone"
     assert parsed["Subject"] == "[SPAM] GTUBE test"
     # The spooled file itself is untouched: the envelope carries the new section.
-    stored = server.queue.body(server.queue.list()[0]["id"])
+    queue_id = server.queue.list()[0]["id"]
+    stored = server.queue.body(queue_id)
     assert b"X-Spam-Flag: NO\r\nSubject: GTUBE test\r\n" in stored
+    # An encoded subject is tagged as a reader shows it, and encoded again.
+    encoded = gtube_message(to="someone@local.test").replace(b"Subject: GTUBE test", b"Subject: =?UTF-8?B?w6l0w6kgc3BhbQ==?=")
+    assert submit(server, encoded)[0] == 250
+    other = next(entry["id"] for entry in server.queue.list() if entry["id"] != queue_id)
+    subject = message_from_bytes(server.queue.show_body(other))["Subject"]
+    assert str(make_header(decode_header(subject))) == "[SPAM] été spam", subject
 
 
 def test_virus_discard_and_quarantine_actions(start_postern, clamd):
