@@ -151,6 +151,15 @@ struct EmbeddedFileTests {
         }
     }
 
+    @Test("one attribute of many tiny name properties is bounded while it streams")
+    func tnefManyNamesInOneAttribute() {
+        let count = TNEFPropertyReader.maxNames + 50
+        let properties = (0..<count).map { T.unicode(0x3707, "n\($0).exe") }
+        let scanner = Self.scanTNEF(T.header + T.properties(properties), chunk: 4096)
+        #expect(scanner.found.sawTooMany)
+        #expect(scanner.found.names.count == MIMEDefaults.limits.maxEmbeddedNames)
+    }
+
     @Test("winmail.dat in a message: names on the part, whatever the encoding")
     func tnefInMessage() {
         let tnef = T.header + T.title("evil.exe")

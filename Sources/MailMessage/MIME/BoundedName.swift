@@ -41,6 +41,10 @@ struct EmbeddedNames: Sendable {
         limit = limits.maxEmbeddedNames
     }
 
+    mutating func markTooMany() {
+        sawTooMany = true
+    }
+
     mutating func append(_ name: String) {
         guard !name.isEmpty, !names.contains(name) else { return }
         guard names.count < limit else {

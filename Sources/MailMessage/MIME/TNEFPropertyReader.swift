@@ -15,6 +15,10 @@
 struct TNEFPropertyReader: Sendable {
     private(set) var names: [String] = []
     private(set) var isUnreadable = false
+    /// More distinct names than `maxNames` came: the rest were dropped (a
+    /// hostile winmail.dat of tiny name properties must not grow memory).
+    private(set) var sawTooMany = false
+    static let maxNames = 256
 
     /// The small field being collected, and what follows it.
     private enum Field: Sendable {
@@ -133,7 +137,8 @@ struct TNEFPropertyReader: Sendable {
         guard let kept = name else { return }
         name = nil
         let text = type & ~Self.multiValued == 0x001F ? Self.unicode(kept.bytes) : Self.string8(kept.bytes)
-        if !text.isEmpty { names.append(text) }
+        guard !text.isEmpty, !names.contains(text) else { return }
+        if names.count < Self.maxNames { names.append(text) } else { sawTooMany = true }
     }
 
     /// PtypString8: 8-bit text in the message's code page, NUL-terminated.

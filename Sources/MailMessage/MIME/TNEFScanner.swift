@@ -118,6 +118,7 @@ struct TNEFScanner: Sendable {
         case .properties(var reader):
             reader.finish()
             reader.names.forEach { found.append($0) }
+            if reader.sawTooMany { found.markTooMany() }
             if reader.isUnreadable { sawUnreadableProperties = true }
         }
     }
