@@ -88,7 +88,7 @@ let package = Package(
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", "Scanning", .product(name: "NIOCore", package: "swift-nio"),
+            "MailQueue", "Scanning", "IMAPCore", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),

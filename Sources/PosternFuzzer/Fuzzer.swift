@@ -34,6 +34,8 @@ enum FuzzTarget: String, CaseIterable {
     case envelope
     /// clamd, spamd and rspamd replies, and the scan step's use of them.
     case scanner
+    /// IMAP command framing (literals) and the command grammar.
+    case imap
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -46,6 +48,7 @@ enum FuzzTarget: String, CaseIterable {
         case .reply: ReplyTarget.run(bytes)
         case .envelope: EnvelopeTarget.run(bytes)
         case .scanner: ScannerTarget.run(bytes)
+        case .imap: IMAPTarget.run(bytes)
         }
     }
 
