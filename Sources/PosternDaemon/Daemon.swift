@@ -13,6 +13,7 @@ import Policy
 import SPF
 import Scanning
 import ServiceLifecycle
+import UnixSignals
 
 /// The running relay: the queue, the listeners, delivery and the control
 /// socket, each a `Service` in one swift-service-lifecycle `ServiceGroup`.
@@ -43,6 +44,19 @@ public final class Daemon: Sendable {
         if ControlClient(path: controlPath).isAlive(countingRefusedAccess: true) { throw ControlServer.StartError.inUse(controlPath) }
         // The facade first, so every metric made from here on is exported.
         if config.metrics.enabled { _ = MetricsExporter.shared }
+        // SIGTERM/SIGINT are trapped before any socket answers: a signal
+        // that comes while the daemon is still starting (a client greeted,
+        // the service group not yet running) is kept and stops it then,
+        // rather than killing the process with the default action.
+        let stop = ShutdownRequest()
+        let stopSignals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let signalTask = Task { [logger] in
+            for await signal in stopSignals {
+                logger.notice("signal received, stopping", metadata: ["signal": "\(signal)"])
+                await stop.request()
+            }
+        }
+        defer { signalTask.cancel() }
         // Bound while still root, accepting only once [daemon] user is taken on (Privileges.swift).
         let listenSockets = try Privileges.bindListenersThenDrop(config: config, logger: logger)
         let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode)
@@ -106,7 +120,8 @@ public final class Daemon: Sendable {
             channels.append(control.channel)
             let serviceGroup = ServiceGroup(configuration: .init(
                 services: services.map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint], cancellationSignals: [], logger: logger))
+                gracefulShutdownSignals: [], cancellationSignals: [], logger: logger))
+            await stop.attach(serviceGroup)
             readiness.setListening(true)
             try await serviceGroup.run()
         } catch {
@@ -263,5 +278,22 @@ public final class Daemon: Sendable {
         delivery.timeouts = ClientTimeouts(all: timeout)
         let router = Router(routes: routes, relayhost: relay, smtpPort: settings.port, resolver: resolver)
         return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger)
+    }
+}
+
+/// A stop asked for by a signal, before or after the service group exists
+/// (a request made before it runs is remembered by the group).
+actor ShutdownRequest {
+    private var group: ServiceGroup?
+    private var requested = false
+
+    func request() async {
+        requested = true
+        await group?.triggerGracefulShutdown()
+    }
+
+    func attach(_ group: ServiceGroup) async {
+        self.group = group
+        if requested { await group.triggerGracefulShutdown() }
     }
 }

@@ -118,3 +118,13 @@ def test_sigterm_under_load_keeps_every_acknowledged_message(start_postern):
     queued = set(srv.queue.ids())
     missing = [q for q in acknowledged if q not in queued]
     assert not missing, f"{len(missing)} acknowledged messages are not in the queue: {missing[:5]}"
+
+
+def test_sigterm_as_soon_as_greeted_stops_cleanly(start_postern):
+    """The signal is trapped before the first client is greeted: a SIGTERM that comes while the
+    daemon is still finishing its start (control socket, service group) stops it gracefully instead
+    of killing it with the default action."""
+    for _ in range(5):
+        server = start_postern()  # returns once a client got the 220 greeting
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0, server.stderr_text()[-2000:]
