@@ -139,17 +139,8 @@ server_start() {
 			[delivery]
 			enabled = false
 		EOF
-		bench_cpu_begin "postern-$SRV_PORT"
-		SRV_CG=$BENCH_CG
-		( bench_cpu_exec "$SRV_CG" "$POSTERN" serve --config "$SRV_DIR/postern.toml" \
-			--listen "127.0.0.1:$SRV_PORT" --queue-dir "$SRV_DIR/queue" ) >"$SRV_DIR/postern.log" 2>&1 &
-		SRV_PID=$! POSTERN_PID=$!
-		if ! bench_wait_smtp "$SRV_PORT" 30 "$SRV_PID"; then
-			bench_log "postern did not start; log:"; tail -20 "$SRV_DIR/postern.log" >&2
-			bench_kill_wait "$SRV_PID" KILL 5; POSTERN_PID=
-			bench_cpu_end "$SRV_CG"
-			return 1
-		fi
+		bench_start_postern "$SRV_PORT" "$SRV_DIR/postern.log" --config "$SRV_DIR/postern.toml" \
+			--listen "127.0.0.1:$SRV_PORT" --queue-dir "$SRV_DIR/queue" || return 1
 		;;
 	postfix)
 		if ! pf_start accept "$SRV_PORT"; then

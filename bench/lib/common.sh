@@ -141,6 +141,25 @@ _bench_proc_tree_ns() {
 		}'
 }
 
+# bench_start_postern PORT LOG ARGS... : run "$POSTERN serve ARGS..." in a
+# cgroup of its own with its output in LOG and wait for its greeting on
+# 127.0.0.1:PORT. Sets SRV_CG, SRV_PID and POSTERN_PID; on failure shows the
+# log's end, kills it and returns 1.
+bench_start_postern() {
+	local port=$1 log=$2
+	shift 2
+	bench_cpu_begin "postern-$port"
+	SRV_CG=$BENCH_CG
+	( bench_cpu_exec "$SRV_CG" "$POSTERN" serve "$@" ) >"$log" 2>&1 &
+	SRV_PID=$! POSTERN_PID=$!
+	if ! bench_wait_smtp "$port" 30 "$SRV_PID"; then
+		bench_log "postern did not start; log:"; tail -20 "$log" >&2
+		bench_kill_wait "$SRV_PID" KILL 5; POSTERN_PID=
+		bench_cpu_end "$SRV_CG"
+		return 1
+	fi
+}
+
 # bench_cpu_ns CG PID : CPU time (ns) used so far by the server.
 bench_cpu_ns() {
 	local cg=$1 pid=$2
