@@ -83,9 +83,10 @@ final class Reloader: Sendable {
                 bound.firstIndex(of: "\(listener.host):\(listener.port)").map { listeners[$0].context.policy }
             }
             policies = try Daemon.makePolicies(new, resolver: resolver, group: group, previous: previous)
-            // New ClamAV databases load beside the old ones; those already in
-            // use get their signatures read again (a failure keeps the old engine).
-            try await Daemon.prepareScanners(policies)
+            // Every ClamAV engine, those in use and those the new policies
+            // just named, is compiled once, beside the one it replaces (a
+            // failure keeps the old engine); then a new database that did
+            // not load fails the reload, as it would fail a start.
             for reload in await ClamAVEngine.reloadAll() {
                 switch reload.result {
                 case .success(let info):
@@ -96,6 +97,7 @@ final class Reloader: Sendable {
                                                                                                "error": "\(error)"])
                 }
             }
+            try await Daemon.prepareScanners(policies)
         } catch {
             logger.error("reload failed, the old configuration stays in force", metadata: ["error": "\(error)"])
             return Outcome(error: "\(error)", notes: [])
