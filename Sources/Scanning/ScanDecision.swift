@@ -50,12 +50,29 @@ public enum ScanDecision {
         return PolicyVerdict(combined.decision, headerEdits: others + prepends.reversed(), note: note)
     }
 
-    /// Whether a result will rewrite the Subject (so the caller reads it).
+    /// How a spam verdict rewrites the Subject: with the scanner's own, or
+    /// the rule's tag in front of the current one.
+    enum SubjectRewrite: Equatable {
+        case given(String)
+        case tagged(String)
+    }
+
+    /// The Subject rewrite a report calls for, if any: the scanner asks
+    /// (rspamd's rewrite subject) or the score reaches the tag score with a
+    /// subject_tag set.
+    static func subjectRewrite(_ report: SpamReport, rule: ScanRule) -> SubjectRewrite? {
+        let scannerAsks = rule.useScannerAction && report.action == .rewriteSubject
+        guard scannerAsks || (rule.subjectTag != nil && report.score >= (rule.tagScore ?? report.threshold)) else { return nil }
+        if rule.useScannerAction, let given = report.subject { return .given(given) }
+        return rule.subjectTag.map(SubjectRewrite.tagged)
+    }
+
+    /// Whether a result will tag the current Subject (so the caller reads it).
     static func wantsSubject(_ result: ScanResult, scanners: [ConfiguredScanner]) -> Bool {
         guard case .verdict(.scored(let report)) = result.outcome,
-              let rule = scanners.first(where: { $0.rule.name == result.name })?.rule else { return false }
-        if rule.useScannerAction && report.action == .rewriteSubject && report.subject == nil { return rule.subjectTag != nil }
-        return rule.subjectTag != nil && report.score >= (rule.tagScore ?? report.threshold)
+              let rule = scanners.first(where: { $0.rule.name == result.name })?.rule,
+              case .tagged = subjectRewrite(report, rule: rule) else { return false }
+        return true
     }
 
     static func evaluate(_ result: ScanResult, rule: ScanRule, hostname: String, subject: String?) -> Part {
@@ -98,7 +115,6 @@ public enum ScanDecision {
     private static func spam(_ report: SpamReport, rule: ScanRule, subject: String?, into part: inout Part) {
         let tag = rule.tagScore ?? report.threshold
         var flagged = report.score >= tag
-        var rewriteSubject = flagged && rule.subjectTag != nil
         let score = ScanVerdict.score(report.score)
         if let reject = rule.rejectScore, report.score >= reject {
             part.raise(.reject, .reject(SMTPReply(code: 550, enhanced: EnhancedStatusCode(5, 7, 1), text: "Message refused as spam")))
@@ -114,10 +130,7 @@ public enum ScanDecision {
                 part.raise(.tempfail, .tempfail(SMTPReply(code: 451, enhanced: EnhancedStatusCode(4, 7, 1), text: "Try again later")))
             case .greylist:
                 part.raise(.tempfail, .tempfail(SMTPReply(code: 451, enhanced: EnhancedStatusCode(4, 7, 1), text: "Greylisted, try again later")))
-            case .rewriteSubject:
-                flagged = true
-                rewriteSubject = true
-            case .addHeader:
+            case .rewriteSubject, .addHeader:
                 flagged = true
             case .noAction:
                 break
@@ -135,12 +148,13 @@ public enum ScanDecision {
                 part.edits.append(.prepend(name: field.name, value: printable(field.value)))
             }
         }
-        if rewriteSubject {
-            let new = (rule.useScannerAction ? report.subject : nil)
-                ?? rule.subjectTag.map { "\($0) \(subject ?? "")" }
-            if let new {
-                part.edits += [.remove(name: "Subject"), .append(name: "Subject", value: subjectText(new))]
+        if let rewrite = subjectRewrite(report, rule: rule) {
+            let new: String
+            switch rewrite {
+            case .given(let given): new = given
+            case .tagged(let tag): new = "\(tag) \(subject ?? "")"
             }
+            part.edits += [.remove(name: "Subject"), .append(name: "Subject", value: subjectText(new))]
         }
     }
 
