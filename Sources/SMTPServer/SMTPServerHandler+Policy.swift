@@ -154,18 +154,22 @@ extension SMTPServerHandler {
     func lateFields(_ edits: [HeaderEdit], writtenHeader: [UInt8]?) -> LateFields {
         guard !edits.isEmpty else { return LateFields() }
         var fields = edits.prependedFields
-        guard let writtenHeader else {
-            // A header section too large to parse: new fields still go on
-            // top (a scanner's verdict must show); edits inside it cannot.
-            if !edits.inPlace.isEmpty { logger.warning("header edits inside the section skipped: it could not be parsed") }
-            return LateFields(fields: fields.map { String(decoding: $0.wireBytes, as: UTF8.self) }, bodyOffset: 0)
-        }
-        let others = edits.inPlace
         var offset = 0
-        let written = HeaderSection(parsing: writtenHeader)
-        if !others.isEmpty, case let edited = HeaderRewriter.apply(others, to: written), edited != written {
-            fields += edited.fields
-            offset = writtenHeader.count
+        let inPlace = edits.inPlace
+        if !inPlace.isEmpty {
+            if let writtenHeader {
+                // Parsed only when a field inside the section is to change.
+                let written = HeaderSection(parsing: writtenHeader)
+                let edited = HeaderRewriter.apply(inPlace, to: written)
+                if edited != written {
+                    fields += edited.fields
+                    offset = writtenHeader.count
+                }
+            } else {
+                // A header section too large to parse: new fields still go
+                // on top (a scanner's verdict must show); edits inside it cannot.
+                logger.warning("header edits inside the section skipped: it could not be parsed")
+            }
         }
         // Raw 8-bit octets in a rewritten field become U+FFFD here; fields
         // of the client's own are only re-rendered when a removal was asked.
