@@ -25,7 +25,7 @@ enum ScannerTarget {
         _ = verdict.summary
         var rule = ScanRule(backend: backend)
         rule.subjectTag = "[SPAM]"
-        let result = ScanResult(name: rule.name, outcome: .verdict(verdict), milliseconds: 1)
+        let result = ScanResult(name: rule.name, outcome: .verdict(verdict), microseconds: 1000)
         let gate = ScannerGate(maxInFlight: 1, failureLimit: 1, coolDown: .seconds(1))
         let decided = ScanDecision.combine([result], scanners: [ConfiguredScanner(rule: rule, scanner: Silent(), gate: gate)],
                                            hostname: "fuzz.test", subject: "s")

@@ -30,16 +30,16 @@ public struct ScanResult: Sendable, Equatable {
 
     public var name: String
     public var outcome: Outcome
-    /// Whole milliseconds, for the log line.
-    public var milliseconds: Int
-    /// Microseconds, for timing (`postern scan --repeat`).
+    /// How long the scanner took (microseconds: `postern scan --repeat`
+    /// times scans well under a millisecond).
     public var microseconds: Int
+    /// Whole milliseconds, for the log line.
+    public var milliseconds: Int { microseconds / 1000 }
 
-    public init(name: String, outcome: Outcome, milliseconds: Int, microseconds: Int? = nil) {
+    public init(name: String, outcome: Outcome, microseconds: Int) {
         self.name = name
         self.outcome = outcome
-        self.milliseconds = milliseconds
-        self.microseconds = microseconds ?? milliseconds * 1000
+        self.microseconds = microseconds
     }
 
     /// "clamd=clean/3ms", "spamd=spam 7.1/5.0/90ms" for the message's log line.
@@ -112,8 +112,7 @@ public struct ScanFilter: PolicyFilter {
             case .breakerOpen: label = "breaker_open"
             }
             ScanMetrics.count(scanner: rule.name, result: label)
-            return ScanResult(name: rule.name, outcome: outcome, milliseconds: Int(elapsed / .milliseconds(1)),
-                              microseconds: Int(elapsed / .microseconds(1)))
+            return ScanResult(name: rule.name, outcome: outcome, microseconds: Int(elapsed / .microseconds(1)))
         }
         if let limit = rule.maxSize, request.message.size > limit {
             return result(.oversized(size: request.message.size, limit: limit))

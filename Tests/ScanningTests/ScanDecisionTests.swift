@@ -18,7 +18,7 @@ struct FixedScanner: ContentScanner {
     }
 
     static func decide(_ verdict: ScanVerdict, _ rule: ScanRule, subject: String? = nil) -> PolicyVerdict {
-        ScanDecision.combine([ScanResult(name: rule.name, outcome: .verdict(verdict), milliseconds: 1)],
+        ScanDecision.combine([ScanResult(name: rule.name, outcome: .verdict(verdict), microseconds: 1000)],
                              scanners: [configured(rule)], hostname: "relay.test", subject: subject)
     }
 
@@ -45,7 +45,7 @@ struct FixedScanner: ContentScanner {
         #expect(accepted.decision == .continue && accepted.headerEdits == [.prepend(name: "X-Postern-Scan", value: "clamd not scanned: refused")])
         // spam scanners accept by default
         #expect(Self.decide(.error("timeout"), ScanRule(backend: .spamd)).decision == .continue)
-        let open = ScanDecision.combine([ScanResult(name: "clamd", outcome: .breakerOpen, milliseconds: 0)],
+        let open = ScanDecision.combine([ScanResult(name: "clamd", outcome: .breakerOpen, microseconds: 0)],
                                         scanners: [Self.configured(ScanRule(backend: .clamd))], hostname: "h")
         #expect(open.refusal?.code == 451)
     }
@@ -113,12 +113,12 @@ struct FixedScanner: ContentScanner {
         let clamd = ScanRule(backend: .clamd)
         var spamd = ScanRule(backend: .spamd)
         spamd.quarantineScore = 5
-        let results = [ScanResult(name: "clamd", outcome: .verdict(.error("down")), milliseconds: 3),
-                       ScanResult(name: "spamd", outcome: .verdict(Self.spam(9)), milliseconds: 80)]
+        let results = [ScanResult(name: "clamd", outcome: .verdict(.error("down")), microseconds: 3000),
+                       ScanResult(name: "spamd", outcome: .verdict(Self.spam(9)), microseconds: 80000)]
         let verdict = ScanDecision.combine(results, scanners: [Self.configured(clamd), Self.configured(spamd)], hostname: "h")
         #expect(verdict.refusal?.code == 451 && verdict.headerEdits.isEmpty)
         #expect(verdict.note == "clamd=error (down)/3ms spamd=spam 9.0/5.0/80ms")
-        let big = ScanDecision.combine([ScanResult(name: "spamd", outcome: .oversized(size: 900_000, limit: 524_288), milliseconds: 0)],
+        let big = ScanDecision.combine([ScanResult(name: "spamd", outcome: .oversized(size: 900_000, limit: 524_288), microseconds: 0)],
                                        scanners: [Self.configured(spamd)], hostname: "h")
         #expect(big.headerEdits == [.remove(name: "X-Spam-Flag"), .remove(name: "X-Spam-Score"), .remove(name: "X-Spam-Status"),
                                     .prepend(name: "X-Postern-Scan", value: "spamd skipped: 900000 octets over max_size 524288")],
