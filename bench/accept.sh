@@ -93,28 +93,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-count_for() { if (( $1 <= 16384 )); then echo "$COUNT_4K"; else echo "$COUNT_100K"; fi; }
-
-# smtp-source: HELO (it cannot send EHLO), no pipelining, one connection per
-# message unless REUSE=1. -N gives every recipient a unique local part.
-SRC_OPTS=(-4 -M bench-client.example.test -f sender@example.test -t rcpt@example.net -N)
-[[ $REUSE == 1 ]] && SRC_OPTS+=(-d)
-
-# send PORT SESSIONS COUNT SIZE LOGFILE -> 0 on success; sets SEND_SECONDS
-send() {
-	local port=$1 sessions=$2 count=$3 size=$4 log=$5 t0 t1 rc
-	t0=$EPOCHREALTIME
-	timeout "$RUN_TIMEOUT" smtp-source "${SRC_OPTS[@]}" -s "$sessions" -m "$count" -l "$size" \
-		"127.0.0.1:$port" >>"$log" 2>&1
-	rc=$?
-	t1=$EPOCHREALTIME
-	SEND_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-	if (( rc != 0 )); then
-		bench_log "smtp-source exited with status $rc; last lines of $log:"
-		tail -5 "$log" >&2
-	fi
-	return $rc
-}
+bench_source_options
 
 # --- servers -------------------------------------------------------------------
 # server_start TARGET: start a fresh server with an empty queue on a free port.

@@ -103,30 +103,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-count_for() { if (( $1 <= 16384 )); then echo "$COUNT_4K"; else echo "$COUNT_100K"; fi; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-
-# smtp-source: HELO (it cannot send EHLO), no pipelining, one connection per
-# message unless REUSE=1. -N gives every recipient a unique local part
-# (1rcpt@example.net, 2rcpt@example.net, ...); the domain stays example.net,
-# which both servers route to the sink.
-SRC_OPTS=(-4 -M bench-client.example.test -f sender@example.test -t rcpt@example.net -N)
-[[ $REUSE == 1 ]] && SRC_OPTS+=(-d)
-
-# send PORT SESSIONS COUNT SIZE LOGFILE -> 0 on success; sets SEND_SECONDS
-send() {
-	local port=$1 sessions=$2 count=$3 size=$4 log=$5 t0 rc
-	t0=$EPOCHREALTIME
-	timeout "$RUN_TIMEOUT" smtp-source "${SRC_OPTS[@]}" -s "$sessions" -m "$count" -l "$size" \
-		"127.0.0.1:$port" >>"$log" 2>&1
-	rc=$?
-	SEND_SECONDS=$(elapsed "$t0" "$EPOCHREALTIME")
-	if (( rc != 0 )); then
-		bench_log "smtp-source exited with status $rc; last lines of $log:"
-		tail -5 "$log" >&2
-	fi
-	return $rc
-}
+bench_source_options
 
 # waiter_start N: watch the sink's counter in the background until it reaches N
 # (bench_sink_wait); waiter_finish then collects "EPOCH COUNT".

@@ -208,24 +208,7 @@ milter_default_action = tempfail
 milter_content_timeout = 300s"
 	fi
 
-	count_for() { if (( $1 <= 16384 )); then echo "$COUNT_4K"; else echo "$COUNT_100K"; fi; }
-	SRC_OPTS=(-4 -M bench-client.example.test -f sender@example.test -t rcpt@example.net -N)
-	[[ $REUSE == 1 ]] && SRC_OPTS+=(-d)
-
-	send() {
-		local port=$1 sessions=$2 count=$3 size=$4 log=$5 t0 t1 rc
-		t0=$EPOCHREALTIME
-		timeout "$RUN_TIMEOUT" smtp-source "${SRC_OPTS[@]}" -s "$sessions" -m "$count" -l "$size" \
-			"127.0.0.1:$port" >>"$log" 2>&1
-		rc=$?
-		t1=$EPOCHREALTIME
-		SEND_SECONDS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
-		if (( rc != 0 )); then
-			bench_log "smtp-source exited with status $rc; last lines of $log:"
-			tail -5 "$log"
-		fi
-		return $rc
-	}
+	bench_source_options
 
 	# eicar_check PORT: send one EICAR message; prints the end-of-data reply
 	# code. It must be refused (5xx): then it is not queued either.

@@ -320,6 +320,33 @@ server_discard() {
 	sync
 }
 
+# count_for SIZE: messages per timed run for a body of SIZE octets.
+count_for() { if (( $1 <= 16384 )); then echo "$COUNT_4K"; else echo "$COUNT_100K"; fi; }
+
+# bench_source_options: smtp-source's options into SRC_OPTS. HELO (it cannot
+# send EHLO), no pipelining, one connection per message unless REUSE=1. -N
+# gives every recipient a unique local part (1rcpt@example.net, …); the
+# domain stays example.net.
+bench_source_options() {
+	SRC_OPTS=(-4 -M bench-client.example.test -f sender@example.test -t rcpt@example.net -N)
+	if [[ ${REUSE:-0} == 1 ]]; then SRC_OPTS+=(-d); fi
+}
+
+# send PORT SESSIONS COUNT SIZE LOGFILE -> 0 on success; sets SEND_SECONDS
+send() {
+	local port=$1 sessions=$2 count=$3 size=$4 log=$5 t0 rc
+	t0=$EPOCHREALTIME
+	timeout "$RUN_TIMEOUT" smtp-source "${SRC_OPTS[@]}" -s "$sessions" -m "$count" -l "$size" \
+		"127.0.0.1:$port" >>"$log" 2>&1
+	rc=$?
+	SEND_SECONDS=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')
+	if (( rc != 0 )); then
+		bench_log "smtp-source exited with status $rc; last lines of $log:"
+		tail -5 "$log" >&2
+	fi
+	return $rc
+}
+
 # run_all_cases: every size x sessions case, ROUNDS rounds each, the targets
 # of a round in round_order; fills CASES with the case names.
 run_all_cases() {
