@@ -31,6 +31,8 @@ let package = Package(
         // IMAP4rev1 command grammar (RFC 3501): framing and parsing only, no I/O (issue #14).
         .target(name: "IMAPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
+        .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage"]),
         .target(name: "Policy", dependencies: [
             "SMTPCore", "MailMessage", "SPF", "DNSModel", .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
