@@ -147,3 +147,12 @@ public protocol MailboxView: Sendable {
     /// user's recipients and leaves this view. Returns the UIDs released.
     func release(uids: [UInt32]) async throws(MailStoreError) -> [UInt32]
 }
+
+/// Accounts by login name; the daemon builds one (quarantine, policy
+/// users and administrators, `maildir:` routes) and hands it to the IMAP
+/// and POP3 listeners.
+public protocol MailAccounts: Sendable {
+    /// The account of a user whose password the caller has checked
+    /// against the password file.
+    func account(for user: String) -> any MailAccount
+}
