@@ -100,9 +100,13 @@ struct TableReader {
         }
         if let imap = table(root, "imap") { readMailAccess(imap, "imap", into: &config.imap) }
         if let pop3 = table(root, "pop3") { readMailAccess(pop3, "pop3", into: &config.pop3) }
-        if (config.imap.isEnabled || config.pop3.isEnabled), config.tls == nil {
+        if config.imap.isEnabled || config.pop3.isEnabled {
             let name = config.imap.isEnabled ? "imap" : "pop3"
-            issue(root, name, "[\(name)] needs [tls] (a certificate for STARTTLS and implicit TLS)")
+            if root["tls"] == nil { issue(root, name, "[\(name)] needs [tls] (a certificate for STARTTLS and implicit TLS)") }
+            // Logins use the password file of a listener with AUTH (MailAccess).
+            if !config.listeners.contains(where: { $0.policy?.auth.enabled == true && $0.policy?.auth.passwordFile != nil }) {
+                issue(root, name, "[\(name)] needs a [[listener]] whose policy enables [auth] with a password_file (its users log in)")
+            }
         }
         if let limits = table(root, "limits") { readLimits(limits, into: &config) }
         if let tls = table(root, "tls") {
