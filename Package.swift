@@ -28,8 +28,9 @@ let package = Package(
         .systemLibrary(name: "CClamAV", pkgConfig: "libclamav", providers: [.apt(["libclamav-dev"])]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
-        // IMAP4rev1 command grammar (RFC 3501): framing and parsing only, no I/O (issue #14).
-        .target(name: "IMAPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // IMAP4rev1 (RFC 3501): command framing and grammar, response encoding, message
+        // rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH; no I/O (issue #14).
+        .target(name: "IMAPCore", dependencies: ["MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
         .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage", "SMTPCore"]),
@@ -94,7 +95,7 @@ let package = Package(
             "MailQueue", "Scanning", "IMAPCore", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
-        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MailMessageTests", dependencies: [
             "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
         ]),
