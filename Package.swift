@@ -65,9 +65,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
+        // The IMAP server over MailStore (issue #14); passwords as SMTP AUTH.
+        .target(name: "IMAPServer", dependencies: [
+            "IMAPCore", "MailStore", "SMTPServer", "SMTPCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "PosternDaemon", dependencies: [
             "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
-            "MailStore",
+            "MailStore", "IMAPServer",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -98,6 +106,10 @@ let package = Package(
         .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "MailMessageTests", dependencies: [
             "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        .testTarget(name: "IMAPServerTests", dependencies: [
+            "IMAPServer", "IMAPCore", "MailStore", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage"]),
