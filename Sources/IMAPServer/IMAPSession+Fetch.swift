@@ -15,7 +15,16 @@ extension IMAPSession {
         do {
             for index in resolve(set, byUID: byUID, selection.messages) {
                 var message = selection.messages[index]
-                let parsed = needsContents ? IMAPMessage(try await selection.view.contents(uid: message.uid)) : nil
+                var parsed: IMAPMessage?
+                if needsContents {
+                    do {
+                        parsed = IMAPMessage(try await selection.view.contents(uid: message.uid))
+                    } catch .noSuchMessage {
+                        // Expunged by another session meanwhile: left out (RFC 2180 §4.1.3);
+                        // this session hears of it at its next NOOP.
+                        continue
+                    }
+                }
                 var flagsChanged = false
                 if marksSeen, !message.flags.contains(.seen) {
                     let flags = message.flags.union(.seen)
@@ -113,7 +122,14 @@ extension IMAPSession {
                 let candidate = SearchCandidate(sequenceNumber: UInt32(index + 1), uid: message.uid,
                                                 flags: Self.imapFlags(message.flags), recent: message.recent,
                                                 size: message.size, internalDate: message.internalDate)
-                let parsed = needsContents ? IMAPMessage(try await selection.view.contents(uid: message.uid)) : nil
+                var parsed: IMAPMessage?
+                if needsContents {
+                    do {
+                        parsed = IMAPMessage(try await selection.view.contents(uid: message.uid))
+                    } catch .noSuchMessage {
+                        continue
+                    }
+                }
                 if SearchEvaluator.matches(key, candidate, message: parsed,
                                            largestSequence: UInt32(selection.messages.count), largestUID: largestUID) {
                     found.append(byUID ? message.uid : UInt32(index + 1))
