@@ -102,8 +102,8 @@ public final class Daemon: Sendable {
             let listenerChannels = channels.count
             let listeners = try await bindListeners(Array(listenSockets.prefix(config.listeners.count)), context: context,
                                                    resolver: dns?.cache, group: group, channels: &channels)
-            try await startMailAccess(MailAccess.Sockets(listenSockets, config: config), smtp: listeners, mover: mover,
-                                      tls: tls, group: group, channels: &channels)
+            let closeMailSessions = try await startMailAccess(MailAccess.Sockets(listenSockets, config: config), smtp: listeners,
+                                                              mover: mover, tls: tls, group: group, channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, agent: agent,
                                     resolver: dns?.cache, group: group, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, mover: mover, reloader: reloader, group: group)
@@ -119,7 +119,10 @@ public final class Daemon: Sendable {
             if let metricsChannel { services.append(ChannelService(channel: metricsChannel)) }
             services.append(ListenerService(channels: Array(channels[listenerChannels...]), sessions: sessions,
                                             grace: .seconds(config.shutdownGraceSeconds), logger: logger,
-                                            onShutdown: { readiness.setListening(false) }))
+                                            onShutdown: {
+                                                readiness.setListening(false)
+                                                closeMailSessions()
+                                            }))
             services.append(ReloadService(reloader: reloader))
             channels.append(control.channel)
             let serviceGroup = ServiceGroup(configuration: .init(
@@ -190,9 +193,12 @@ public final class Daemon: Sendable {
     }
 
     /// IMAP and POP3 listeners, when configured (issue #14).
+    /// Returns what tells their sessions the daemon is stopping.
     private func startMailAccess(_ sockets: MailAccess.Sockets, smtp: [SMTPListener], mover: QuarantineMover,
-                                 tls: NIOSSLContext?, group: EventLoopGroup, channels: inout [Channel]) async throws {
-        guard config.imap.isEnabled || config.pop3.isEnabled else { return }
+                                 tls: NIOSSLContext?, group: EventLoopGroup,
+                                 channels: inout [Channel]) async throws -> @Sendable () -> Void {
+        var closers: [@Sendable () -> Void] = []
+        guard config.imap.isEnabled || config.pop3.isEnabled else { return {} }
         let authListener = MailAccess.authListener(smtp)
         let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
                                            localMaildir: { [delivery = config.delivery] in delivery.maildirPath(for: $0) })
@@ -205,11 +211,14 @@ public final class Daemon: Sendable {
                     idleTimeout: .seconds(Int64(config.imap.idleTimeoutSeconds)), accounts: accounts, auth: auth, logger: logger)
                 let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
                 channels.append(try await listener.bind(socket: socket))
+                closers.append { listener.closeSessions() }
                 logger.info("listening", metadata: ["address": "\(socket.host):\(socket.port)", "proto": "imap",
                                                     "tls": "\(implicitTLS ? "implicit" : "starttls")"])
             }
         }
         // POP3: the listeners start here.
+        let all = closers
+        return { all.forEach { $0() } }
     }
 
     private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, mover: QuarantineMover, reloader: Reloader,
