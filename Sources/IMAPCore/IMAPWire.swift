@@ -25,7 +25,7 @@ public enum IMAPWire {
     }
 
     /// nstring = string / nil
-    public static func nstring(_ bytes: (some Collection<UInt8>)?) -> [UInt8] {
+    public static func nstring(_ bytes: [UInt8]?) -> [UInt8] {
         guard let bytes else { return nilAtom }
         return string(bytes)
     }
