@@ -13,7 +13,8 @@
 - dns: wire answers of tests/spf/zoneserver.py (its answering code called
   directly, no query leaves the process) for the suite's zones;
 - reply: the reply parser's test inputs and a few real server dialogues;
-- envelope: envelope files in the format EnvelopeCodec writes.
+- envelope: envelope files in the format EnvelopeCodec writes;
+- imapmessage: the IMAP rendering fixtures, tests/fixtures/imap/*.eml.
 
 Only the seed-* files are written or replaced; the regression-* inputs
 (each once failed a target, see the README's Fuzzing section) and the smtp
@@ -260,6 +261,14 @@ def envelope_seeds():
         write("envelope", f"seed-envelope-{number:02}.txt", text)
 
 
+def imap_message_seeds():
+    """The IMAP rendering fixtures (tests/fixtures/imap), as stored."""
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "imap", "*.eml"))):
+        name = os.path.basename(path)[:-4]
+        with open(path, "rb") as handle:
+            write("imapmessage", f"seed-{name}", handle.read())
+
+
 def main():
     count = mime_and_header_seeds()
     toml_seeds()
@@ -268,7 +277,8 @@ def main():
     dns_seeds(scenarios)
     reply_seeds()
     envelope_seeds()
-    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope"]:
+    imap_message_seeds()
+    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage"]:
         print(f"{target}: {len(os.listdir(os.path.join(ROOT, 'fuzz', target)))} files")
     return 0 if count else 1
 

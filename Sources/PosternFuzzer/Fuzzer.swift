@@ -36,6 +36,8 @@ enum FuzzTarget: String, CaseIterable {
     case scanner
     /// IMAP command framing (literals) and the command grammar.
     case imap
+    /// IMAP message rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH.
+    case imapmessage
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -49,6 +51,7 @@ enum FuzzTarget: String, CaseIterable {
         case .envelope: EnvelopeTarget.run(bytes)
         case .scanner: ScannerTarget.run(bytes)
         case .imap: IMAPTarget.run(bytes)
+        case .imapmessage: IMAPMessageTarget.run(bytes)
         }
     }
 
