@@ -48,8 +48,7 @@ public struct MailParameters: Sendable, Hashable {
                 // RFC 4954 §5: a server offering AUTH takes AUTH=<mailbox>
                 // (xtext) and may ignore it; Postern does not relay the
                 // identity on, so it is checked for syntax and dropped.
-                guard let value = param.value, !value.isEmpty,
-                      value.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: "=") }) else {
+                guard let value = param.value, !value.isEmpty, (try? XText.decode(value)) != nil else {
                     throw .badValue("AUTH")
                 }
             default:
