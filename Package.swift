@@ -112,7 +112,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage", "SMTPCore"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
             "SMTPServer", "Policy", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

@@ -256,6 +256,10 @@ def envelope_seeds():
         "delay-warned 1\nrcpt delivered 250%202.0.0%20ok a@example.net\nrcpt deferred - b@example.net\nend\n",
         "postern-envelope 1\nid 0006000000000002\ncreated 1764277000.5\nsender q@example.org\nsize 5\n"
         "state quarantine\nattempts 1\nclient 127.0.0.1\nprotocol SMTP\nrcpt pending - x@example.net\nend\n",
+        "postern-envelope 2\nid 0006000000000003\ncreated 1764277000.5\nsender d@example.org\nsize 5\n"
+        "state ready\nattempts 0\nclient 127.0.0.1\nprotocol ESMTP\ndsn-ret FULL\ndsn-envid abc+def%20x\n"
+        "dsn-rcpt 0 SUCCESS,FAILURE rfc822;bob+40x\ndsn-rcpt 1 NEVER -\n"
+        "rcpt pending - a@example.net\nrcpt pending - b@example.net\nend\n",
     ]
     for number, text in enumerate(envelopes):
         write("envelope", f"seed-envelope-{number:02}.txt", text)
