@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Per-message cost budget of a relayed message (issue #15 item 1): CPU time,
+# context switches (thread hand-offs) and system calls by kind, for one
+# release-build Postern relaying smtp-source -> Postern -> smtp-sink.
+#
+#   swift build -c release && bench/budget.sh
+#
+# One daemon, three phases after a warm-up:
+#   1. COUNT messages untraced: CPU µs per message (the daemon's threads'
+#      schedstat nanoseconds, until it is idle again) and voluntary /
+#      involuntary context switches per message (/proc/PID/task/*/status).
+#   2. STRACE_COUNT messages under `strace -f -c` attached to every thread:
+#      system calls per message by kind (strace slows the daemon; counts only).
+# Instructions per stage come from bench/callgrind.sh.
+#
+# Environment (all optional):
+#   POSTERN       Postern binary (default .build/release/postern)
+#   COUNT         messages in the CPU phase (default 2000)
+#   STRACE_COUNT  messages in the strace phase (default 500)
+#   SESSIONS      concurrent smtp-source sessions (default 10)
+#   SIZE          body size in bytes (default 4096)
+#   BENCH_NETNS   auto (default): as root, re-run in a loopback-only namespace; 0 = never
+
+set -uo pipefail
+
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SELF="$BENCH_DIR/$(basename "${BASH_SOURCE[0]}")"
+# shellcheck source=lib/postfix.sh
+source "$BENCH_DIR/lib/postfix.sh"
+# shellcheck source=lib/relay_one.sh
+source "$BENCH_DIR/lib/relay_one.sh"
+bench_isolate "$SELF" "$@"
+exec 2>&1
+
+POSTERN=${POSTERN:-.build/release/postern}
+TARGETS=postern
+COUNT=${COUNT:-2000}
+STRACE_COUNT=${STRACE_COUNT:-500}
+SESSIONS=${SESSIONS:-10}
+SIZE=${SIZE:-4096}
+check_targets
+command -v strace >/dev/null || { bench_log "strace is not installed (apt-get install strace)"; exit 1; }
+
+RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-budget.XXXXXX")
+chmod 755 "$RUN_TMP"
+export PF_TMPDIR=$RUN_TMP
+POSTERN_PID= STRACE_PID=
+cleanup() {
+	trap - EXIT INT TERM
+	if [[ -n $STRACE_PID ]]; then kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; fi
+	if [[ -n $POSTERN_PID ]]; then bench_kill_wait "$POSTERN_PID" TERM 20; fi
+	pf_cleanup
+	if [[ -z ${KEEP_TMP:-} ]]; then rm -rf "$RUN_TMP"; else bench_log "kept $RUN_TMP"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# switches PID: "VOLUNTARY INVOLUNTARY" summed over the live threads.
+switches() {
+	awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { print v + 0, n + 0 }' \
+		/proc/"$1"/task/*/status 2>/dev/null
+}
+
+ro_start "$RUN_TMP/postern" || exit 1
+ro_send "$SESSIONS" "$SESSIONS" "$SIZE" || exit 1
+bench_cpu_settle "" "$RO_PID" 10
+
+# 1. CPU and context switches
+c0=$(bench_cpu_ns "" "$RO_PID"); read -r v0 n0 < <(switches "$RO_PID"); t0=$EPOCHREALTIME
+ro_send "$COUNT" "$SESSIONS" "$SIZE" || exit 1
+t1=$EPOCHREALTIME
+bench_cpu_settle "" "$RO_PID" 30
+c1=$(bench_cpu_ns "" "$RO_PID"); read -r v1 n1 < <(switches "$RO_PID")
+threads=$(ls /proc/"$RO_PID"/task | wc -l)
+
+# 2. system calls
+tids=()
+for t in /proc/"$RO_PID"/task/*; do tids+=(-p "${t##*/}"); done
+strace -f -qq -c -o "$RUN_TMP/strace.txt" "${tids[@]}" 2>/dev/null &
+STRACE_PID=$!
+sleep 1
+ro_send "$STRACE_COUNT" "$SESSIONS" "$SIZE" || exit 1
+bench_cpu_settle "" "$RO_PID" 30
+kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; STRACE_PID=
+ro_stop
+stats=$(grep 'msg="queue commit stats"' "$RO_LOG" | tail -n 1 | grep -o 'messages=[0-9]* sync_calls=[0-9]*')
+
+echo
+echo "Postern cost budget: $SIZE-byte bodies, $SESSIONS sessions, one connection per message, relayed to smtp-sink"
+echo "binary: $POSTERN ($(stat -c %y "$POSTERN" | cut -d. -f1)); $(nproc) CPUs; $(uname -r)"
+awk -v c="$(( c1 - c0 ))" -v n="$COUNT" -v a="$t0" -v b="$t1" -v v="$(( v1 - v0 ))" -v i="$(( n1 - n0 ))" -v th="$threads" 'BEGIN {
+	printf "phase 1, %d messages untraced in %.1f s (%.0f msg/s end to end):\n", n, b - a, n / (b - a)
+	printf "  CPU per message:               %7.0f µs  (threads: schedstat run time, until idle)\n", c / n / 1000
+	printf "  context switches per message:  %7.1f voluntary, %.1f involuntary  (%d threads)\n", v / n, i / n, th }'
+echo "  queue commit stats (whole run): ${stats:-n/a}"
+echo
+echo "phase 2, $STRACE_COUNT messages under strace -f -c: system calls per message"
+awk -v n="$STRACE_COUNT" '
+	$1 ~ /^-+$/ { next }
+	$NF == "syscall" || $NF == "total" { next }
+	NF >= 5 && $4 ~ /^[0-9]+$/ { calls[$NF] = $4; errs[$NF] = (NF == 6 ? $5 : 0); us[$NF] = $3 }
+	END {
+		for (s in calls) { total += calls[s]; printf "%8.2f  %-20s %s\n", calls[s] / n, s, (errs[s] ? sprintf("(%.2f errors)", errs[s] / n) : "") | "sort -k1,1nr" }
+		close("sort -k1,1nr")
+		printf "%8.2f  total\n", total / n
+	}' "$RUN_TMP/strace.txt"
