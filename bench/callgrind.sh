@@ -131,6 +131,44 @@ show "$RUN_TMP/per-yes.tsv"
 echo
 echo "Top $TOP functions by self Ir per message:"
 show "$RUN_TMP/per-no.tsv"
+echo
+echo "Per stage: inclusive Ir per message of the functions that do each stage (rows overlap where one"
+echo "calls another, e.g. log lines inside delivery; work resumed after a thread hop or an await is"
+echo "counted under the function it resumes in):"
+stage_rows() {
+	cat <<-'EOF'
+		accept	ServerBootstrap.AcceptHandler.channelRead(context:data:)
+		session	SMTPServerHandler.channelActive(context:)
+		session	SMTPServerHandler.channelRead(context:data:)
+		session	SMTPFrameDecoder.next(_:)
+		session	specialized closure #1 in SMTPServerHandler.check<A>(context:_:abandoned:then:)
+		spool	closure #1 in MessageBodyWriter.append(_:)
+		spool	MessageBodyWriter.writeHeaders(blockLength:)
+		commit	GroupCommitter.run()
+		commit	SMTPServerHandler.commitFinished(_:envelope:quarantine:scan:context:)
+		schedule	closure #1 in DeliveryAgent.run()
+		schedule	DeliveryScheduler.takeDue(now:)
+		deliver	DeliveryAgent.deliver(_:)
+		deliver	specialized static EnvelopeCodec.decode(_:)
+		deliver	specialized static FileIO.readAll(_:offset:limit:)
+		deliver	SMTPClientHandler.channelRead(context:data:)
+		deliver	SMTPClientHandler.writeBodyChunk(_:end:context:)
+		deliver	DotStuffer.stuff(_:into:)
+		remove	MailQueue.remove(_:)
+		logging	specialized PosternLogHandler.log(event:)
+	EOF
+}
+awk -F'\t' 'FILENAME == "-" { order[++n] = $2; stage[$2] = $1; next }
+	{ f = $2; sub(/ \[[^]]*\]$/, "", f); if (f in stage) ir[f] += $1 }
+	END { for (i = 1; i <= n; i++) { f = order[i]; printf "  %-9s %10s  %s\n", stage[f], (f in ir) ? ir[f] : "-", f } }' \
+	- "$RUN_TMP/per-yes.tsv" < <(stage_rows)
+awk -F'\t' '{ f = $2; sub(/ \[[^]]*\]$/, "", f) }
+	f ~ /^(swift_retain|swift_release|swift_retain_n|swift_release_n|swift_bridgeObjectRetain|swift_bridgeObjectRelease)(\x272)?$/ { rc += $1 }
+	f ~ /^(malloc|free|_int_malloc|_int_free|malloc_consolidate|swift_allocObject|swift_deallocObject|swift_slowAlloc|swift_slowDealloc|swift_deallocClassInstance)(\x272)?$/ { al += $1 }
+	f ~ /^(swift_beginAccess|swift_endAccess|swift::runtime::AccessSet)/ { ex += $1 }
+	f ~ /Metadata|swift_getGenericMetadata|getCache|swift_getAssociated|swift_conformsToProtocol|tryCast|swift_dynamicCast/ { md += $1 }
+	END { printf "  self Ir per message in the runtime: retain/release %d, malloc/free %d, exclusivity checks %d, generic metadata and casts %d\n", rc, al, ex, md }' \
+	"$RUN_TMP/per-no.tsv"
 if [[ -n ${KEEP_TMP:-} ]]; then
 	stamp=$(date +%Y%m%d-%H%M%S)
 	cp "$RUN_TMP/per-yes.tsv" "$BENCH_DIR/results/callgrind-$stamp-inclusive.tsv"
