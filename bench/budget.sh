@@ -9,8 +9,13 @@
 #   1. COUNT messages untraced: CPU µs per message (the daemon's threads'
 #      schedstat nanoseconds, until it is idle again) and voluntary /
 #      involuntary context switches per message (/proc/PID/task/*/status).
+#      The user/system split comes from utime/stime in /proc/PID/stat.
 #   2. STRACE_COUNT messages under `strace -f -c` attached to every thread:
 #      system calls per message by kind (strace slows the daemon; counts only).
+#   3. (PERF=1, the default when perf works) COUNT messages under
+#      `perf record -e cpu-clock -g`: the share of the daemon's CPU samples
+#      per shared object (kernel, Swift runtime, libc, postern) and the top
+#      symbols.
 # Instructions per stage come from bench/callgrind.sh.
 #
 # Environment (all optional):
@@ -38,6 +43,9 @@ COUNT=${COUNT:-2000}
 STRACE_COUNT=${STRACE_COUNT:-500}
 SESSIONS=${SESSIONS:-10}
 SIZE=${SIZE:-4096}
+if [[ -z ${PERF:-} ]]; then
+	if perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then PERF=1; else PERF=0; fi
+fi
 check_targets
 command -v strace >/dev/null || { bench_log "strace is not installed (apt-get install strace)"; exit 1; }
 
@@ -56,6 +64,9 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# ticks PID: "UTIME STIME" in clock ticks (threads that exited included).
+ticks() { sed 's/^.*) //' /proc/"$1"/stat | awk '{ print $12, $13 }'; }
+
 # switches PID: "VOLUNTARY INVOLUNTARY" summed over the live threads.
 switches() {
 	awk '/^voluntary_ctxt_switches/ { v += $2 } /^nonvoluntary_ctxt_switches/ { n += $2 } END { print v + 0, n + 0 }' \
@@ -67,11 +78,12 @@ ro_send "$SESSIONS" "$SESSIONS" "$SIZE" || exit 1
 bench_cpu_settle "" "$RO_PID" 10
 
 # 1. CPU and context switches
-c0=$(bench_cpu_ns "" "$RO_PID"); read -r v0 n0 < <(switches "$RO_PID"); t0=$EPOCHREALTIME
+c0=$(bench_cpu_ns "" "$RO_PID"); read -r v0 n0 < <(switches "$RO_PID"); read -r u0 s0 < <(ticks "$RO_PID")
+t0=$EPOCHREALTIME
 ro_send "$COUNT" "$SESSIONS" "$SIZE" || exit 1
 t1=$EPOCHREALTIME
 bench_cpu_settle "" "$RO_PID" 30
-c1=$(bench_cpu_ns "" "$RO_PID"); read -r v1 n1 < <(switches "$RO_PID")
+c1=$(bench_cpu_ns "" "$RO_PID"); read -r v1 n1 < <(switches "$RO_PID"); read -r u1 s1 < <(ticks "$RO_PID")
 threads=$(ls /proc/"$RO_PID"/task | wc -l)
 
 # 2. system calls
@@ -83,16 +95,28 @@ sleep 1
 ro_send "$STRACE_COUNT" "$SESSIONS" "$SIZE" || exit 1
 bench_cpu_settle "" "$RO_PID" 30
 kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; STRACE_PID=
+
+# 3. where the CPU goes
+if [[ $PERF == 1 ]]; then
+	perf record -q -e cpu-clock -g -p "$RO_PID" -o "$RUN_TMP/perf.data" >/dev/null 2>&1 &
+	STRACE_PID=$!
+	sleep 1
+	ro_send "$COUNT" "$SESSIONS" "$SIZE" || exit 1
+	bench_cpu_settle "" "$RO_PID" 30
+	kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; STRACE_PID=
+fi
 ro_stop
 stats=$(grep 'msg="queue commit stats"' "$RO_LOG" | tail -n 1 | grep -o 'messages=[0-9]* sync_calls=[0-9]*')
 
 echo
 echo "Postern cost budget: $SIZE-byte bodies, $SESSIONS sessions, one connection per message, relayed to smtp-sink"
 echo "binary: $POSTERN ($(stat -c %y "$POSTERN" | cut -d. -f1)); $(nproc) CPUs; $(uname -r)"
-awk -v c="$(( c1 - c0 ))" -v n="$COUNT" -v a="$t0" -v b="$t1" -v v="$(( v1 - v0 ))" -v i="$(( n1 - n0 ))" -v th="$threads" 'BEGIN {
+awk -v c="$(( c1 - c0 ))" -v n="$COUNT" -v a="$t0" -v b="$t1" -v v="$(( v1 - v0 ))" -v i="$(( n1 - n0 ))" -v th="$threads" \
+	-v ut="$(( u1 - u0 ))" -v st="$(( s1 - s0 ))" 'BEGIN {
 	printf "phase 1, %d messages untraced in %.1f s (%.0f msg/s end to end):\n", n, b - a, n / (b - a)
 	printf "  CPU per message:               %7.0f µs  (threads: schedstat run time, until idle)\n", c / n / 1000
-	printf "  context switches per message:  %7.1f voluntary, %.1f involuntary  (%d threads)\n", v / n, i / n, th }'
+	printf "  context switches per message:  %7.1f voluntary, %.1f involuntary  (%d threads)\n", v / n, i / n, th
+	if (ut + st > 0) printf "  user / system split:           %7.0f %% user, %.0f %% system  (utime/stime ticks)\n", 100 * ut / (ut + st), 100 * st / (ut + st) }'
 echo "  queue commit stats (whole run): ${stats:-n/a}"
 echo
 echo "phase 2, $STRACE_COUNT messages under strace -f -c: system calls per message"
@@ -105,3 +129,14 @@ awk -v n="$STRACE_COUNT" '
 		close("sort -k1,1nr")
 		printf "%8.2f  total\n", total / n
 	}' "$RUN_TMP/strace.txt"
+
+if [[ $PERF == 1 && -s $RUN_TMP/perf.data ]]; then
+	echo
+	echo "phase 3, $COUNT messages under perf record -e cpu-clock: share of the daemon's CPU samples"
+	perf report -i "$RUN_TMP/perf.data" --no-children --sort dso --stdio 2>/dev/null |
+		awk '/^ +[0-9.]+%/ { printf "  %7s  %s\n", $1, $2; if (++k == 8) exit }'
+	echo "  top symbols (self):"
+	perf report -i "$RUN_TMP/perf.data" --no-children --sort sym --stdio -g none 2>/dev/null |
+		awk '/^ +[0-9.]+%/ { p = $1; $1 = ""; sub(/^ +/, ""); printf "  %7s  %s\n", p, substr($0, 1, 110); if (++k == 15) exit }' |
+		"$(command -v swift-demangle || echo cat)" --simplified 2>/dev/null
+fi
