@@ -49,20 +49,12 @@ fi
 check_targets
 command -v strace >/dev/null || { bench_log "strace is not installed (apt-get install strace)"; exit 1; }
 
-RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-budget.XXXXXX")
-chmod 755 "$RUN_TMP"
-export PF_TMPDIR=$RUN_TMP
-POSTERN_PID= STRACE_PID=
-cleanup() {
-	trap - EXIT INT TERM
-	if [[ -n $STRACE_PID ]]; then kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; fi
-	if [[ -n $POSTERN_PID ]]; then bench_kill_wait "$POSTERN_PID" TERM 20; fi
-	pf_cleanup
-	if [[ -z ${KEEP_TMP:-} ]]; then rm -rf "$RUN_TMP"; else bench_log "kept $RUN_TMP"; fi
+bench_run_tmp budget
+STRACE_PID=
+stop_tracer() {
+	if [[ -n $STRACE_PID ]]; then kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; STRACE_PID=; fi
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+BENCH_ON_EXIT=stop_tracer
 
 # ticks PID: "UTIME STIME" in clock ticks (threads that exited included).
 ticks() { sed 's/^.*) //' /proc/"$1"/stat | awk '{ print $12, $13 }'; }
@@ -94,7 +86,7 @@ STRACE_PID=$!
 sleep 1
 ro_send "$STRACE_COUNT" "$SESSIONS" "$SIZE" || exit 1
 bench_cpu_settle "" "$RO_PID" 30
-kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; STRACE_PID=
+stop_tracer
 
 # 3. where the CPU goes
 if [[ $PERF == 1 ]]; then
@@ -103,7 +95,7 @@ if [[ $PERF == 1 ]]; then
 	sleep 1
 	ro_send "$COUNT" "$SESSIONS" "$SIZE" || exit 1
 	bench_cpu_settle "" "$RO_PID" 30
-	kill -INT "$STRACE_PID" 2>/dev/null; wait "$STRACE_PID" 2>/dev/null; STRACE_PID=
+	stop_tracer
 fi
 ro_stop
 stats=$(grep 'msg="queue commit stats"' "$RO_LOG" | tail -n 1 | grep -o 'messages=[0-9]* sync_calls=[0-9]*')

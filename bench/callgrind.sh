@@ -47,9 +47,7 @@ check_targets
 command -v valgrind >/dev/null || { bench_log "valgrind is not installed (apt-get install valgrind)"; exit 1; }
 DEMANGLE=$(command -v swift-demangle || echo cat)
 
-RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-callgrind.XXXXXX")
-chmod 755 "$RUN_TMP"
-export PF_TMPDIR=$RUN_TMP
+bench_run_tmp callgrind
 # valgrind 3.19 (Debian 12) cannot read the DWARF 5 that Swift 6's clang
 # writes ("unhandled dwarf2 abbrev form"): profile a copy without debug
 # sections; the symbol table still names every function.
@@ -57,16 +55,6 @@ objcopy --strip-debug "$POSTERN" "$RUN_TMP/postern" || { bench_log "objcopy fail
 PROFILED=$POSTERN POSTERN=$RUN_TMP/postern
 SHIM=$RUN_TMP/sigsuspend_shim.so
 gcc -O2 -shared -fPIC -o "$SHIM" "$BENCH_DIR/lib/sigsuspend_shim.c" || { bench_log "cannot build the shim"; exit 1; }
-POSTERN_PID=
-cleanup() {
-	trap - EXIT INT TERM
-	if [[ -n $POSTERN_PID ]]; then bench_kill_wait "$POSTERN_PID" TERM 60; fi
-	pf_cleanup
-	if [[ -z ${KEEP_TMP:-} ]]; then rm -rf "$RUN_TMP"; else bench_log "kept $RUN_TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # profile N: one daemon under callgrind relaying N messages; prints the
 # callgrind.out path.

@@ -52,22 +52,9 @@ fi
 # arriving while thousands connect must not be dropped by a full SYN queue.
 sysctl -qw net.core.somaxconn=65535 2>/dev/null || true
 
-RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-idle.XXXXXX")
-chmod 755 "$RUN_TMP"
-export PF_TMPDIR=$RUN_TMP
+bench_run_tmp idle
 STAMP=$(date +%Y%m%d-%H%M%S)
 mkdir -p "$BENCH_DIR/results"
-
-POSTERN_PID=
-cleanup() {
-	trap - EXIT INT TERM
-	if [[ -n $POSTERN_PID ]]; then bench_kill_wait "$POSTERN_PID" TERM 20; fi
-	pf_cleanup
-	if [[ -z ${KEEP_TMP:-} ]]; then rm -rf "$RUN_TMP"; else bench_log "kept $RUN_TMP"; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 # run_postern: one daemon with room for the sessions; stress mode off (at
 # 80 % of max_connections it would cut idle sessions to 10 s, as Postfix does).

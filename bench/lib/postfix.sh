@@ -369,3 +369,25 @@ bench_isolate() {
 		ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
 	fi
 }
+
+# bench_run_tmp NAME: a temporary directory for this run in RUN_TMP (and
+# PF_TMPDIR), and EXIT/INT/TERM traps that run the caller's BENCH_ON_EXIT
+# (a function name) if set, stop Postern (POSTERN_PID), every Postfix
+# instance and sink, and remove RUN_TMP unless KEEP_TMP is set.
+bench_run_tmp() {
+	RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-$1.XXXXXX") || exit 1
+	chmod 755 "$RUN_TMP"
+	export PF_TMPDIR=$RUN_TMP
+	POSTERN_PID=
+	trap _bench_run_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+_bench_run_cleanup() {
+	trap - EXIT INT TERM
+	if [[ -n ${BENCH_ON_EXIT:-} ]]; then "$BENCH_ON_EXIT"; fi
+	if [[ -n ${POSTERN_PID:-} ]]; then bench_kill_wait "$POSTERN_PID" TERM 60; fi
+	pf_cleanup
+	if [[ -z ${KEEP_TMP:-} ]]; then rm -rf "$RUN_TMP"; else bench_log "kept $RUN_TMP"; fi
+}
