@@ -48,9 +48,9 @@ if (( $(ulimit -n) < need )); then
 	bench_log "ulimit -n is $(ulimit -n); $need descriptors are needed (raise the hard limit)"
 	exit 1
 fi
-# In a fresh network namespace the accept backlog is 4096; new clients
-# arriving while thousands connect must not be dropped by a full SYN queue.
-sysctl -qw net.core.somaxconn=65535 2>/dev/null || true
+# The accept backlog is capped at somaxconn (4096 in a fresh network
+# namespace); raised there only, never on the host.
+if [[ -n ${BENCH_IN_NETNS:-} ]]; then sysctl -qw net.core.somaxconn=65535 2>/dev/null || true; fi
 
 bench_run_tmp idle
 STAMP=$(date +%Y%m%d-%H%M%S)
