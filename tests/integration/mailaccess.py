@@ -509,11 +509,12 @@ def postern_has_imap(binary: str) -> bool:
 class PosternMail:
     """`postern serve` with IMAP and POP3 listeners on a quarantine Maildir of its own."""
 
-    def __init__(self, binary: str, workdir: Path, tls: tuple[str, str]):
+    def __init__(self, binary: str, workdir: Path, tls: tuple[str, str], maildir: Path | None = None):
+        """`maildir`: serve that one (e.g. Dovecot's, for the benchmark) instead of a new one."""
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.tls = tls
-        self.maildir = make_maildir(self.workdir / "quarantine")
+        self.maildir = maildir or make_maildir(self.workdir / "quarantine")
         self.ports = {"imap": 0, "imaps": 0, "pop3": 0, "pop3s": 0}
         for user, password in USERS.items():
             add_user(binary, self.workdir / "passwd", user, password)
