@@ -23,8 +23,8 @@ The order of the two servers flips every round. One untimed round first warms bo
 checks every octet of the large message and the count of headers). The client is a small
 raw IMAP reader (no parsing beyond literals), the same for both.
 
-Without an IMAP server in the Postern binary (`postern config check` refuses an [imap]
-table) the Postern arm is skipped with a message. Every socket is on 127.0.0.1.
+Without an IMAP server in the Postern binary (`postern config check` calls [imap] an unknown
+key) the Postern arm is skipped with a message. Every socket is on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -250,7 +250,7 @@ def main() -> int:
                 print(f"postern: skipped, no binary at {args.postern} (swift build -c release)")
             elif not postern_has_imap(args.postern):
                 print(f"postern: skipped, {args.postern} has no IMAP server yet "
-                      "(`postern config check` refuses an [imap] table)")
+                      "(`postern config check` calls [imap] an unknown key)")
             else:
                 postern = PosternMail(args.postern, work / "postern", tls, maildir=dovecot.maildir)
                 servers.append(postern)

@@ -15,7 +15,7 @@ reading a message and saving it to Release.
 
 Postern logs in as its administrator (sees every quarantined message), Dovecot as the
 same user (INBOX is the Maildir). The Postern half is skipped while `postern config check`
-refuses an [imap] table; a missing client or Dovecot fails with CI=true, skips elsewhere.
+calls [imap] an unknown key; a missing client or Dovecot fails with CI=true, skips elsewhere.
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def serve(request, tmp_path, tls_cert):
         else:
             binary = request.getfixturevalue("postern_bin")
             if not postern_has_imap(binary):
-                pytest.skip("postern has no IMAP/POP3 server yet (`config check` refuses an [imap] table)")
+                pytest.skip("postern has no IMAP/POP3 server yet (`config check` calls [imap] an unknown key)")
             server = PosternMail(binary, tmp_path / f"postern{len(started)}", tls_cert)
             started.append(server)
             request.node._postern_servers.append(server.server)
