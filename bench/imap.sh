@@ -54,23 +54,9 @@ fi
 # Only loopback: both servers listen on 127.0.0.1, Postern's resolver points
 # at a closed loopback port; as root we also run in a network namespace of our
 # own where nothing but lo exists.
-if [[ ${BENCH_NETNS:-auto} != 0 && -z ${BENCH_IN_NETNS:-} ]]; then
-	if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null \
-		&& unshare -n true 2>/dev/null; then
-		export BENCH_IN_NETNS=1
-		exec unshare -n -- "$BASH" "$SELF" "$@"
-	elif [[ ${BENCH_NETNS:-auto} == 1 ]]; then
-		echo "BENCH_NETNS=1 but cannot create a network namespace" >&2
-		exit 1
-	fi
-fi
-if [[ -n ${BENCH_IN_NETNS:-} ]]; then
-	ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
-fi
+bench_netns "$SELF" "$@"
 
-netns=host
-[[ -n ${BENCH_IN_NETNS:-} ]] && netns="private (loopback only)"
-bench_log "imap: $(nproc) CPUs, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg); network namespace: $netns"
+bench_log "imap: $(nproc) CPUs, $(uname -sr), load $(cut -d' ' -f1-3 /proc/loadavg); network namespace: $(bench_netns_label)"
 
 args=(--postern "$POSTERN" --targets "$TARGETS" --rounds "${ROUNDS:-5}" --messages "${MESSAGES:-1000}"
 	--large-mib "${LARGE_MIB:-10}")
