@@ -79,6 +79,8 @@ def serve(request, tmp_path, tls_cert):
     for server in started:
         if isinstance(server, Dovecot):
             print(f"----- dovecot log ({server.dir}):\n{server.log_text()[-15000:]}")
+        elif server.unready:
+            print(f"----- postern listeners that did not greet: {server.unready}")
         server.close()
 
 
