@@ -517,6 +517,7 @@ class PosternMail:
         self.tls = tls
         self.maildir = maildir or make_maildir(self.workdir / "quarantine")
         self.ports = {"imap": 0, "imaps": 0, "pop3": 0, "pop3s": 0}
+        self.unready: dict[str, str] = {}  # protocol -> why its listener did not greet
         for user, password in USERS.items():
             add_user(binary, self.workdir / "passwd", user, password)
         self.server = PosternServer(binary, self.workdir, tls=tls, policy=postern_policy(), name="postern-mail",
@@ -529,7 +530,7 @@ class PosternMail:
         self.server.start()
         # The mail listeners start just after the SMTP ones. One that never greets is left
         # to fail the clients that use it, so the other protocol's tests still run.
-        self.unready = {}
+        self.unready.clear()
         for protocol, greeting in (("imap", b"* OK"), ("pop3", b"+OK")):
             try:
                 wait_greeting(self.ports[protocol], greeting, timeout=10, alive=self.server.running)
