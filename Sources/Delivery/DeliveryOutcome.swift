@@ -19,6 +19,8 @@ public enum SMTPStage: String, Sendable, Hashable, CustomStringConvertible {
     /// Waiting for the reply to the final ".".
     case endOfData
     case quit
+    /// Not SMTP: writing into a local Maildir (a `maildir:` route).
+    case localDelivery
 
     public var description: String {
         switch self {
@@ -36,6 +38,7 @@ public enum SMTPStage: String, Sendable, Hashable, CustomStringConvertible {
         case .dataBlock: return "while sending the message"
         case .endOfData: return "in reply to end of DATA"
         case .quit: return "in reply to QUIT"
+        case .localDelivery: return "in local delivery"
         }
     }
 }

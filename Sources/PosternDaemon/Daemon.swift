@@ -194,7 +194,7 @@ public final class Daemon: Sendable {
         guard config.imap.isEnabled || config.pop3.isEnabled else { return }
         let authListener = MailAccess.authListener(smtp)
         let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
-                                           localMaildir: { _ in nil })
+                                           localMaildir: { [delivery = config.delivery] in delivery.maildirPath(for: $0) })
         _ = accounts
         // IMAP: the listeners start here.
         // POP3: the listeners start here.
@@ -261,11 +261,15 @@ public final class Daemon: Sendable {
 
     /// `[delivery.routes]` and the relayhost as the router takes them.
     static func destinations(_ settings: PosternConfig.DeliverySettings)
-        -> (routes: [String: Router.Destination], relayhost: Router.Destination?) {
+        -> (routes: [String: Router.Route], relayhost: Router.Destination?) {
         func destination(_ text: String) -> Router.Destination? {
             TableReader.parseDestination(text).map { Router.Destination(host: $0.host, port: $0.port ?? 25, lookUpMX: $0.lookUpMX) }
         }
-        return (settings.routes.compactMapValues(destination), settings.relayhost.flatMap(destination))
+        func route(_ text: String) -> Router.Route? {
+            if let maildir = try? MaildirRoute(parsing: text) { return .maildir(maildir) }
+            return destination(text).map(Router.Route.smtp)
+        }
+        return (settings.routes.compactMapValues(route), settings.relayhost.flatMap(destination))
     }
 
     func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup, resolver: CachingResolver) throws -> DeliveryAgent {
