@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailQueue
 import MailStore
+import IMAPServer
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -195,8 +196,19 @@ public final class Daemon: Sendable {
         let authListener = MailAccess.authListener(smtp)
         let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
                                            localMaildir: { [delivery = config.delivery] in delivery.maildirPath(for: $0) })
-        _ = accounts
-        // IMAP: the listeners start here.
+        let auth = MailAccess.auth(authListener)
+        for (sockets, implicitTLS) in [(sockets.imap, false), (sockets.imapTLS, true)] {
+            for socket in sockets {
+                let context = IMAPServerContext(
+                    hostname: config.hostname, tls: tls, implicitTLS: implicitTLS,
+                    allowPlaintextAuth: config.imap.allowPlaintextAuth,
+                    idleTimeout: .seconds(Int64(config.imap.idleTimeoutSeconds)), accounts: accounts, auth: auth, logger: logger)
+                let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
+                channels.append(try await listener.bind(socket: socket))
+                logger.info("listening", metadata: ["address": "\(socket.host):\(socket.port)", "proto": "imap",
+                                                    "tls": "\(implicitTLS ? "implicit" : "starttls")"])
+            }
+        }
         // POP3: the listeners start here.
     }
 
