@@ -30,6 +30,10 @@ let package = Package(
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // IMAP4rev1 command grammar (RFC 3501): framing and parsing only, no I/O (issue #14).
         .target(name: "IMAPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // POP3 (RFC 1939, 2449, 2595, 5034): grammar, replies, the session state
+        // machine and byte-stuffing; no I/O (issue #14). SASL PLAIN and line
+        // framing come from SMTPCore, the redacted secret type from IMAPCore.
+        .target(name: "POP3Core", dependencies: ["SMTPCore", "IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
         .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage"]),
@@ -64,6 +68,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
+        // The POP3 listener: NIO handler, STLS and implicit TLS, logins against
+        // the SMTP AUTH password file, the maildrop through MailStore.
+        .target(name: "POP3Server", dependencies: [
+            "POP3Core", "SMTPServer", "SMTPCore", "IMAPCore", "MailStore", "DNSModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
         .target(name: "PosternDaemon", dependencies: [
             "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -90,10 +105,15 @@ let package = Package(
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", "Scanning", "IMAPCore", .product(name: "NIOCore", package: "swift-nio"),
+            "MailQueue", "Scanning", "IMAPCore", "POP3Core", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "IMAPCore", "SMTPCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "POP3ServerTests", dependencies: [
+            "POP3Server", "POP3Core", "MailStore", "SMTPServer", .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .testTarget(name: "MailMessageTests", dependencies: [
             "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
         ]),
