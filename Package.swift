@@ -36,7 +36,7 @@ let package = Package(
         .target(name: "POP3Core", dependencies: ["SMTPCore", "IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
-        .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage"]),
+        .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage", "SMTPCore"]),
         .target(name: "Policy", dependencies: [
             "SMTPCore", "MailMessage", "SPF", "DNSModel", .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
@@ -81,6 +81,7 @@ let package = Package(
         ]),
         .target(name: "PosternDaemon", dependencies: [
             "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
+            "MailStore",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -117,6 +118,7 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: [
             "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
             "SMTPServer", "Policy", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),

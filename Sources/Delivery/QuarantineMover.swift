@@ -14,6 +14,19 @@ import Synchronization
 /// both, which the next move notices (the file is found by its queue ID)
 /// and ends by removing the queue entry. Everything runs on one serial
 /// queue, so a move, a release and a delete never overlap.
+/// Why a user's release or deletion did nothing.
+public enum QuarantineActionError: Error, CustomStringConvertible {
+    case gone(QueueID)
+    case notFor(QueueID)
+
+    public var description: String {
+        switch self {
+        case .gone(let id): return "\(id) is no longer in the quarantine"
+        case .notFor(let id): return "\(id) holds none of these recipients (released or deleted already)"
+        }
+    }
+}
+
 public final class QuarantineMover: Sendable {
     public struct Report: Sendable, Equatable {
         /// Quarantine IDs acted on.
@@ -52,7 +65,11 @@ public final class QuarantineMover: Sendable {
     /// queue in state quarantine.
     public func recover() throws {
         try maildir.create()
-        try work.sync { try maildir.removeUnfinished() }
+        try work.sync {
+            try maildir.removeUnfinished()
+            try maildir.removeSuperseded()
+            try finishReleases()
+        }
         let waiting = try queue.envelopes().filter { $0.state == .quarantine }
         if !waiting.isEmpty { logger.info("quarantined messages still queued", metadata: ["count": "\(waiting.count)"]) }
         for envelope in waiting { move(envelope.id) }
@@ -154,7 +171,62 @@ public final class QuarantineMover: Sendable {
     }
 
     private func releaseNow(_ entry: QuarantineMaildir.Entry) throws -> String? {
+        try releaseNow(entry, only: nil, user: nil)
+    }
+
+    /// A user's release (IMAP COPY/MOVE to Release): only `recipients`,
+    /// which must still be in the record; the others stay held.
+    public func release(_ id: QueueID, recipients: [String], user: String) async throws {
+        try await onWorkQueue { () throws in
+            guard let entry = try self.maildir.entry(id: id) else { throw QuarantineActionError.gone(id) }
+            _ = try self.releaseNow(entry, only: recipients, user: user)
+        }
+    }
+
+    /// A user's deletion (IMAP EXPUNGE, POP3 DELE): the recipients leave
+    /// the record; the file goes with the last of them.
+    public func drop(_ id: QueueID, recipients: [String], user: String) async throws {
+        try await onWorkQueue { () throws in
+            guard let entry = try self.maildir.entry(id: id) else { throw QuarantineActionError.gone(id) }
+            let (record, offset) = try self.maildir.read(entry)
+            let dropped = record.recipients.filter(recipients.contains)
+            guard !dropped.isEmpty else { throw QuarantineActionError.notFor(id) }
+            try self.shrink(entry, record: record, offset: offset, removing: dropped)
+            QuarantineMetrics.count(.deleted)
+            self.logger.info("deleted from the quarantine", metadata: [
+                "quarantine_id": "\(id)", "user": "\(user)", "nrcpt": "\(dropped.count)",
+                "kept": "\(record.recipients.count - dropped.count)",
+            ])
+        }
+    }
+
+    private func onWorkQueue(_ body: @escaping @Sendable () throws -> Void) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            work.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Takes `removing` out of the record: the file is rewritten with the
+    /// rest, or removed when none remain.
+    private func shrink(_ entry: QuarantineMaildir.Entry, record: QuarantineRecord, offset: Int,
+                        removing: [String]) throws {
+        var kept = record
+        kept.recipients = record.recipients.filter { !removing.contains($0) }
+        if kept.recipients.isEmpty {
+            try maildir.remove(entry)
+        } else {
+            _ = try maildir.rewrite(entry, record: kept, messageOffset: offset)
+        }
+    }
+
+    /// Queues the message again for `only` of its recipients (nil: all),
+    /// then takes them out of the quarantine. The queue entry names the
+    /// quarantine ID, so a crash between the two steps is finished by
+    /// `recover` instead of releasing twice.
+    private func releaseNow(_ entry: QuarantineMaildir.Entry, only: [String]?, user: String?) throws -> String? {
         let (record, offset) = try maildir.read(entry)
+        let recipients = only.map { wanted in record.recipients.filter(wanted.contains) } ?? record.recipients
+        guard !recipients.isEmpty else { throw QuarantineActionError.notFor(entry.id) }
         let spool = queue.makeSpool()
         do {
             try maildir.forEachBlock(of: entry, from: offset) { spool.append($0) }
@@ -162,10 +234,11 @@ public final class QuarantineMover: Sendable {
             spool.discard()
             throw error
         }
-        let envelope = Envelope(
-            id: spool.id, sender: record.sender, recipients: record.recipients.map { Envelope.Recipient(address: $0) },
+        var envelope = Envelope(
+            id: spool.id, sender: record.sender, recipients: recipients.map { Envelope.Recipient(address: $0) },
             size: spool.size, clientAddress: record.clientAddress, clientHelo: record.clientHelo,
             receivedProtocol: record.receivedProtocol, eightBitMIME: record.eightBitMIME, smtpUTF8: record.smtpUTF8)
+        envelope.releasedFrom = entry.id
         let outcome = Mutex<Result<Void, QueueIOError>?>(nil)
         let committed = DispatchSemaphore(value: 0)
         queue.commit(spool, envelope: envelope) { result in
@@ -175,20 +248,38 @@ public final class QuarantineMover: Sendable {
         committed.wait()
         try outcome.withLock { $0 }?.get()
         QuarantineMetrics.count(.released)
-        logger.info("released from the quarantine", metadata: [
+        var metadata: Logger.Metadata = [
             "quarantine_id": "\(entry.id)", "id": "\(envelope.id)", "from": "<\(envelope.sender)>",
             "nrcpt": "\(envelope.recipients.count)",
-        ])
+        ]
+        if let user { metadata["user"] = "\(user)" }
+        logger.info("released from the quarantine", metadata: metadata)
         do {
-            try maildir.remove(entry)
+            try shrink(entry, record: record, offset: offset, removing: recipients)
         } catch {
-            // Queued already: the message must not be released twice by mistake.
-            logger.error("released, but the quarantine file could not be removed: remove it by hand", metadata: [
+            // Queued already; `recover` finishes this at the next start.
+            logger.error("released, but the quarantine file could not be updated", metadata: [
                 "quarantine_id": "\(entry.id)", "file": "\(entry.path)", "error": "\(error)",
             ])
         }
         agent?.enqueue(envelope.id)
         return "\(entry.id): released as queue ID \(envelope.id)"
+    }
+
+    /// Releases whose quarantine update a crash cut off: the queue entry is
+    /// there (it is not delivered before `recover` runs), so its recipients
+    /// leave the quarantine file now.
+    private func finishReleases() throws {
+        for envelope in try queue.envelopes() {
+            guard let origin = envelope.releasedFrom, let entry = try maildir.entry(id: origin) else { continue }
+            let (record, offset) = try maildir.read(entry)
+            let released = envelope.recipients.map(\.address).filter(record.recipients.contains)
+            guard !released.isEmpty else { continue }
+            try shrink(entry, record: record, offset: offset, removing: released)
+            logger.notice("finished a release cut short", metadata: [
+                "quarantine_id": "\(origin)", "id": "\(envelope.id)", "nrcpt": "\(released.count)",
+            ])
+        }
     }
 
     private func deleteNow(_ entry: QuarantineMaildir.Entry) throws -> String? {

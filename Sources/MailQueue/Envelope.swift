@@ -101,6 +101,12 @@ public struct Envelope: Sendable, Equatable {
     /// result), for the quarantine Maildir's `X-Postern-Reason`; nil unless
     /// the state is `.quarantine`.
     public var quarantineReason: String?
+    /// The quarantine ID this message was released from (by an operator or
+    /// a user's IMAP move to Release). At start, a quarantine file still
+    /// holding these recipients lost them in a crash between the queue
+    /// commit and the file update: recovery finishes the update, so a
+    /// release happens once.
+    public var releasedFrom: QueueID?
 
     /// The message as sent or shown: added fields, then the body file from
     /// `bodyOffset`.

@@ -22,8 +22,8 @@ import Foundation
 /// by the `header` lines); it is written only when that offset is not 0, so
 /// every other envelope stays readable by a version-2 binary, and one that
 /// is not is refused by it rather than sent with its header section twice.
-/// `quarantine-reason` (any version) is read only by binaries that know it;
-/// older ones ignore it, as they ignore every field they do not know.
+/// `quarantine-reason` and `released-from` (any version) are read only by binaries that know it;
+/// older ones ignore them, as they ignore every field they do not know.
 /// Versions 1 to 3 end at an `end` line that is the last of the file; a
 /// later single-file layout would put the body after it and stop reading there.
 public enum EnvelopeCodec {
@@ -69,6 +69,7 @@ public enum EnvelopeCodec {
         for header in envelope.addedHeaders { field("header", header) }
         if envelope.bodyOffset > 0 { field("body-offset", String(envelope.bodyOffset)) }
         if let reason = envelope.quarantineReason { field("quarantine-reason", reason) }
+        if let origin = envelope.releasedFrom { field("released-from", origin.description) }
         for attempt in envelope.history {
             let recipients = attempt.recipients.map(String.init).joined(separator: ",")
             text += "attempt \(timestamp(attempt.time)) \(attempt.result.rawValue) "
@@ -137,6 +138,7 @@ public enum EnvelopeCodec {
         envelope.delayWarned = fields["delay-warned"] == "1"
         envelope.addedHeaders = headers
         envelope.quarantineReason = fields["quarantine-reason"]
+        envelope.releasedFrom = fields["released-from"].flatMap { QueueID($0) }
         if let offset = fields["body-offset"] {
             guard let value = Int(offset), (0...size).contains(value) else { throw .inconsistent("body-offset outside the body") }
             envelope.bodyOffset = value

@@ -125,6 +125,54 @@ public struct QuarantineMaildir: Sendable {
         return .stored(Entry(id: record.id, path: target, date: record.date))
     }
 
+    /// Replaces a file by one whose record is `record` (fewer recipients:
+    /// some were released or dropped by their user), same message, same
+    /// directory and flags. The new file is durable before the old one
+    /// goes; a crash between the two leaves both, and
+    /// `removeSuperseded` keeps the one with fewer recipients.
+    public func rewrite(_ entry: Entry, record: QuarantineRecord, messageOffset: Int) throws(QueueIOError) -> Entry {
+        let fields = record.headerFields
+        let size = fields.count + (try FileIO.size(entry.path)) - messageOffset
+        let slash = entry.path.lastIndex(of: "/")!
+        let directory = String(entry.path[..<slash])
+        let info = entry.path[slash...].firstIndex(of: ":").map { String(entry.path[$0...]) } ?? ""
+        let name = Self.name(id: record.id, date: entry.date, size: size, hostname: hostname)
+        let temporary = tmpPath + "/" + name
+        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_TRUNC)
+        do {
+            try FileIO.writeAll(fd, fields, path: temporary)
+            try FileIO.forEachBlock(entry.path, offset: messageOffset) { block throws(QueueIOError) in
+                try FileIO.writeAll(fd, block, path: temporary)
+            }
+            try FileIO.fsync(fd, path: temporary)
+            close(fd)
+        } catch {
+            close(fd)
+            unlink(temporary)
+            throw error
+        }
+        let target = directory + "/" + name + info
+        guard rename(temporary, target) == 0 else {
+            let error = QueueIOError(operation: "rename", path: target, errno: errno)
+            unlink(temporary)
+            throw error
+        }
+        try FileIO.syncDirectory(directory)
+        if target != entry.path { try remove(entry) }
+        return Entry(id: record.id, path: target, date: entry.date)
+    }
+
+    /// After a crash inside `rewrite`, two files may hold one quarantine
+    /// ID: the one with fewer recipients is the later; the others go.
+    /// Call only when no move runs.
+    public func removeSuperseded() throws {
+        let byID = Dictionary(grouping: try entries(), by: \.id).filter { $0.value.count > 1 }
+        for (_, entries) in byID {
+            let ranked = try entries.map { ($0, try read($0).record.recipients.count) }.sorted { $0.1 < $1.1 }
+            for (entry, _) in ranked.dropFirst() { try remove(entry) }
+        }
+    }
+
     /// A test's observer may stop the store here, as a crash would.
     private func step(_ step: Step, _ path: String) throws(QueueIOError) {
         do { try observe(step) } catch { throw QueueIOError(operation: "stopped after \(step)", path: path, errno: EIO) }
@@ -179,7 +227,7 @@ public struct QuarantineMaildir: Sendable {
 
     /// The queue ID and date in one of our names (in new/, cur/ with a
     /// ":2,FLAGS" info part, or tmp/); nil for any other name.
-    static func parse(name: String) -> (id: QueueID, date: Date)? {
+    public static func parse(name: String) -> (id: QueueID, date: Date)? {
         let base = name.prefix { $0 != ":" }
         let parts = base.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let seconds = Int64(parts[0]), seconds >= 0,

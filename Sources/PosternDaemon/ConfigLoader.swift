@@ -50,7 +50,7 @@ struct TableReader {
     mutating func read(_ root: TOMLTable) -> PosternConfig {
         var config = PosternConfig()
         checkKeys(root, allowed: ["hostname", "listener", "queue", "quarantine", "limits", "tls", "log", "delivery", "dns",
-                                  "control", "metrics", "daemon"], prefix: "")
+                                  "control", "metrics", "daemon", "imap", "pop3"], prefix: "")
         if let hostname = string(root, "hostname", prefix: "") {
             if hostname.isEmpty || hostname.contains(" ") { issue(root, "hostname", "must be a host name") }
             else { config.hostname = hostname }
@@ -91,10 +91,21 @@ struct TableReader {
             }
         }
         if let quarantine = table(root, "quarantine") {
-            checkKeys(quarantine, allowed: ["directory"], prefix: "quarantine.")
+            checkKeys(quarantine, allowed: ["directory", "admins"], prefix: "quarantine.")
+            if let admins = strings(quarantine, "admins", prefix: "quarantine.") { config.quarantine.admins = admins }
             if let directory = string(quarantine, "directory", prefix: "quarantine.") {
                 if directory.isEmpty { issue(quarantine, "directory", "must be a directory path", prefix: "quarantine.") }
                 else { config.quarantine.directory = resolve(directory) }
+            }
+        }
+        if let imap = table(root, "imap") { readMailAccess(imap, "imap", into: &config.imap) }
+        if let pop3 = table(root, "pop3") { readMailAccess(pop3, "pop3", into: &config.pop3) }
+        if config.imap.isEnabled || config.pop3.isEnabled {
+            let name = config.imap.isEnabled ? "imap" : "pop3"
+            if root["tls"] == nil { issue(root, name, "[\(name)] needs [tls] (a certificate for STARTTLS and implicit TLS)") }
+            // Logins use the password file of a listener with AUTH (MailAccess).
+            if !config.listeners.contains(where: { $0.policy?.auth.enabled == true && $0.policy?.auth.passwordFile != nil }) {
+                issue(root, name, "[\(name)] needs a [[listener]] whose policy enables [auth] with a password_file (its users log in)")
             }
         }
         if let limits = table(root, "limits") { readLimits(limits, into: &config) }
@@ -325,6 +336,26 @@ struct TableReader {
 
     mutating func string(_ table: TOMLTable, _ key: String, prefix: String) -> String? {
         typed(table, key, prefix: prefix, \.stringValue) { "must be a string, not \($0.typeName)" }
+    }
+
+    /// `[imap]` / `[pop3]`: listen, listen_tls, allow_plaintext_auth, idle_timeout.
+    mutating func readMailAccess(_ table: TOMLTable, _ name: String, into settings: inout PosternConfig.MailAccessSettings) {
+        let prefix = name + "."
+        checkKeys(table, allowed: ["listen", "listen_tls", "allow_plaintext_auth", "idle_timeout"], prefix: prefix)
+        for (key, tls) in [("listen", false), ("listen_tls", true)] {
+            guard let texts = strings(table, key, prefix: prefix) else { continue }
+            var listeners: [PosternConfig.Listener] = []
+            for text in texts {
+                guard let listener = PosternConfig.parseListenAddress(text) else {
+                    issue(table, key, "\(text): expected HOST:PORT, e.g. 127.0.0.1:\(name == "imap" ? 143 : 110)", prefix: prefix)
+                    continue
+                }
+                listeners.append(listener)
+            }
+            if tls { settings.tlsListeners = listeners } else { settings.listeners = listeners }
+        }
+        if let allow = bool(table, "allow_plaintext_auth", prefix: prefix) { settings.allowPlaintextAuth = allow }
+        if let idle = number(table, "idle_timeout", prefix: prefix, range: 60...86_400) { settings.idleTimeoutSeconds = idle }
     }
 
     mutating func bool(_ table: TOMLTable, _ key: String, prefix: String) -> Bool? {

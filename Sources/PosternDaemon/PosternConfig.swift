@@ -81,7 +81,32 @@ public struct PosternConfig: Sendable {
     public struct QuarantineSettings: Sendable, Equatable {
         /// nil: `quarantine` in the queue directory.
         public var directory: String?
+        /// Logins that see (and release or delete) every held message over
+        /// IMAP and POP3, not only their own recipients'.
+        public var admins: [String] = []
     }
+
+    /// `[imap]` and `[pop3]`: where users read held mail and local Maildirs.
+    public struct MailAccessSettings: Sendable, Equatable {
+        /// Plain listeners, upgraded with STARTTLS (IMAP) or STLS (POP3).
+        public var listeners: [Listener] = []
+        /// Implicit-TLS listeners (993, 995).
+        public var tlsListeners: [Listener] = []
+        /// LOGIN/USER/AUTH before TLS; off unless set (RFC 8314 §3).
+        public var allowPlaintextAuth = false
+        /// Seconds a session may sit idle (RFC 3501 §5.4: ≥ 30 min for an
+        /// authenticated IMAP session; RFC 1939 §3: ≥ 10 min for POP3).
+        public var idleTimeoutSeconds: Double
+
+        public init(idleTimeoutSeconds: Double) {
+            self.idleTimeoutSeconds = idleTimeoutSeconds
+        }
+
+        public var isEnabled: Bool { !listeners.isEmpty || !tlsListeners.isEmpty }
+    }
+
+    public var imap = MailAccessSettings(idleTimeoutSeconds: 1800)
+    public var pop3 = MailAccessSettings(idleTimeoutSeconds: 600)
 
     /// Where the quarantine Maildir is.
     public var quarantineDirectory: String { quarantine.directory ?? queueDirectory + "/quarantine" }

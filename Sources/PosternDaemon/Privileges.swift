@@ -23,7 +23,9 @@ enum Privileges {
         if case .refuse(let reason) = plan { throw PrivilegeError.refused(reason) }
         var sockets: [ListenSocket] = []
         do {
-            for listener in config.listeners {
+            // SMTP, then IMAP (plain, TLS), then POP3 (plain, TLS): `MailAccessSockets` splits them.
+            for listener in config.listeners + config.imap.listeners + config.imap.tlsListeners
+                + config.pop3.listeners + config.pop3.tlsListeners {
                 sockets.append(try ListenSocket.bind(host: listener.host, port: listener.port))
             }
             let socketDirectory = (config.controlSocketPath as NSString).deletingLastPathComponent

@@ -173,4 +173,90 @@ struct QuarantineMoverTests {
         #expect(try mover.maildir.entries().isEmpty)
         #expect(setup.queued.isEmpty)
     }
+
+    // MARK: - A user's release and deletion (IMAP, POP3)
+
+    /// Moves one committed message into the quarantine and returns its ID.
+    static func quarantined(_ setup: Setup) async throws -> (QueueID, QuarantineMover) {
+        let id = try await setup.commitQuarantined()
+        let mover = setup.mover(setup.maildir())
+        try mover.recover()
+        mover.drain()
+        return (id, mover)
+    }
+
+    @Test func aUserReleaseQueuesOnlyThatUsersRecipientsOnce() async throws {
+        let setup = try Setup()
+        let (id, mover) = try await Self.quarantined(setup)
+        try await mover.release(id, recipients: ["carol@local.test"], user: "carol")
+        let queued = setup.queued
+        #expect(queued.count == 1)
+        #expect(queued.first?.recipients.map(\.address) == ["carol@local.test"])
+        #expect(queued.first?.releasedFrom == id)
+        let entries = try mover.maildir.entries()
+        #expect(entries.map(\.id) == [id])
+        let (record, offset) = try mover.maildir.read(entries[0])
+        #expect(record.recipients == ["bob@local.test"])
+        #expect(try mover.maildir.contents(of: entries[0], from: offset) == Self.delivered)
+        // A second release for carol finds nothing to release.
+        await #expect(throws: QuarantineActionError.self) {
+            try await mover.release(id, recipients: ["carol@local.test"], user: "carol")
+        }
+        #expect(setup.queued.count == 1)
+        try await mover.release(id, recipients: ["bob@local.test"], user: "bob")
+        #expect(setup.queued.count == 2)
+        #expect(try mover.maildir.entries().isEmpty)
+    }
+
+    @Test func aUserDeletionDropsOnlyThatUsersRecipients() async throws {
+        let setup = try Setup()
+        let (id, mover) = try await Self.quarantined(setup)
+        try await mover.drop(id, recipients: ["bob@local.test", "nobody@local.test"], user: "bob")
+        #expect(setup.queued.isEmpty)
+        let entries = try mover.maildir.entries()
+        #expect(try entries.map { try mover.maildir.read($0).record.recipients } == [["carol@local.test"]])
+        try await mover.drop(id, recipients: ["carol@local.test"], user: "carol")
+        #expect(try mover.maildir.entries().isEmpty)
+    }
+
+    /// A crash after the release's queue commit, before the quarantine file
+    /// changed: the next start takes the released recipients out.
+    @Test func recoveryFinishesAReleaseCutShort() async throws {
+        let setup = try Setup()
+        let (id, mover) = try await Self.quarantined(setup)
+        let entry = try #require(try mover.maildir.entries().first)
+        let (record, offset) = try mover.maildir.read(entry)
+        // What releaseNow commits before it updates the file.
+        let spool = setup.queue.makeSpool()
+        spool.append(try mover.maildir.contents(of: entry, from: offset))
+        var envelope = Envelope(id: spool.id, sender: record.sender, recipients: [.init(address: "bob@local.test")],
+                                size: spool.size, clientAddress: record.clientAddress, clientHelo: record.clientHelo,
+                                receivedProtocol: record.receivedProtocol)
+        envelope.releasedFrom = id
+        try await setup.queue.commit(spool, envelope: envelope)
+
+        let restarted = setup.mover(setup.maildir())
+        try restarted.recover()
+        restarted.drain()
+        let entries = try restarted.maildir.entries()
+        #expect(try entries.map { try restarted.maildir.read($0).record.recipients } == [["carol@local.test"]])
+        #expect(setup.queued.map(\.id) == [spool.id])
+    }
+
+    /// A crash inside a rewrite left the old and the new file: the one
+    /// with fewer recipients stays.
+    @Test func recoveryKeepsTheRewrittenFile() async throws {
+        let setup = try Setup()
+        let (id, mover) = try await Self.quarantined(setup)
+        let entry = try #require(try mover.maildir.entries().first)
+        let copy = entry.path + ".copy"
+        try FileManager.default.copyItem(atPath: entry.path, toPath: copy)
+        try await mover.drop(id, recipients: ["bob@local.test"], user: "bob")
+        try FileManager.default.moveItem(atPath: copy, toPath: entry.path)
+        #expect(try mover.maildir.entries().count == 2)
+        let restarted = setup.mover(setup.maildir())
+        try restarted.recover()
+        let entries = try restarted.maildir.entries()
+        #expect(try entries.map { try restarted.maildir.read($0).record.recipients } == [["carol@local.test"]])
+    }
 }
