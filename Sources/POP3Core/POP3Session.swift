@@ -142,7 +142,7 @@ public struct POP3Session: Sendable {
         state = .authorization(user: nil)
     }
 
-    private mutating func badCommand(_ reply: POP3Reply) -> Action {
+    mutating func badCommand(_ reply: POP3Reply) -> Action {
         badCommands += 1
         guard badCommands < configuration.limits.maxBadCommands else {
             state = .closed

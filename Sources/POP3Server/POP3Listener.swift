@@ -49,20 +49,26 @@ public final class POP3Listener: Sendable {
         self.group = group
     }
 
-    /// Binds and starts every endpoint; returns the server channels (close
-    /// them to stop accepting). On a failure those already bound are closed.
-    public static func start(_ endpoints: [Endpoint], context: POP3ServerContext,
+    /// Starts accepting on sockets the daemon bound (while still root):
+    /// `plain` with STLS, `implicitTLS` with TLS first. Returns the server
+    /// channels (close them to stop accepting); on a failure those started
+    /// are closed and the sockets not yet handed over too.
+    public static func start(plain: [ListenSocket], implicitTLS: [ListenSocket], context: POP3ServerContext,
                              group: EventLoopGroup) async throws -> [Channel] {
+        let sockets = plain.map { ($0, false) } + implicitTLS.map { ($0, true) }
         var channels: [Channel] = []
-        do {
-            for endpoint in endpoints {
-                channels.append(try await POP3Listener(endpoint: endpoint, context: context, group: group).bind())
-                context.logger.info("pop3 listening", metadata: ["address": "\(endpoint.label)", "implicit_tls": "\(endpoint.implicitTLS)",
-                                                                  "stls": "\(!endpoint.implicitTLS && context.tls != nil)"])
+        for (index, (socket, tls)) in sockets.enumerated() {
+            let endpoint = Endpoint(host: socket.host, port: socket.port, implicitTLS: tls)
+            do {
+                channels.append(try await POP3Listener(endpoint: endpoint, context: context, group: group).bind(socket: socket))
+            } catch {
+                for channel in channels { try? await channel.close() }
+                for (unused, _) in sockets[index...] { unused.close() }
+                throw error
             }
-        } catch {
-            for channel in channels { try? await channel.close() }
-            throw error
+            context.logger.info("pop3 listening", metadata: [
+                "address": "\(endpoint.label)", "implicit_tls": "\(tls)", "stls": "\(!tls && context.tls != nil)",
+            ])
         }
         return channels
     }

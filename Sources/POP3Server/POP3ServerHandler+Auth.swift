@@ -54,6 +54,9 @@ extension POP3ServerHandler {
 
     /// "-ERR [AUTH]" after `failureDelay`, reading nothing meanwhile.
     private func failAfterDelay(limitReached: Bool, context: ChannelHandlerContext) {
+        guard server.failureDelay > .zero else {
+            return perform(session.authenticationFinished(.invalid(limitReached: limitReached)), context: context)
+        }
         pause(context: context)
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         context.eventLoop.scheduleTask(in: server.failureDelay) {

@@ -6,6 +6,8 @@ import MailStore
 import NIOCore
 import NIOPosix
 import NIOSSL
+import POP3Core
+import POP3Server
 import SMTPServer
 import Delivery
 import DNS
@@ -195,9 +197,18 @@ public final class Daemon: Sendable {
         let authListener = MailAccess.authListener(smtp)
         let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
                                            localMaildir: { _ in nil })
-        _ = accounts
         // IMAP: the listeners start here.
-        // POP3: the listeners start here.
+        if config.pop3.isEnabled {
+            var limits = POP3Defaults.limits
+            limits.idleTimeoutSeconds = config.pop3.idleTimeoutSeconds
+            // SMTP's connection limits and session registry: a shutdown
+            // reaches POP3 sessions too, and waits for their UPDATE.
+            let pop3 = POP3ServerContext(
+                hostname: config.hostname, tls: tls, allowPlaintextAuth: config.pop3.allowPlaintextAuth,
+                auth: MailAccess.auth(authListener), accounts: accounts, logger: logger, limits: limits,
+                connections: smtp.first?.context.connections, sessions: smtp.first?.context.sessions)
+            channels += try await POP3Listener.start(plain: sockets.pop3, implicitTLS: sockets.pop3TLS, context: pop3, group: group)
+        }
     }
 
     private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, mover: QuarantineMover, reloader: Reloader,
