@@ -21,6 +21,8 @@ APT_PACKAGES=(
   procps psmisc                # ps, pkill, fuser used by the test harness
   prometheus                   # promtool: checks the /metrics scrape and the alert rules
   systemd strace               # systemd-analyze and strace check deploy/postern.service
+  curl fetchmail               # POP3 clients of the integration tests (pop3://, pop3s://)
+  dovecot-pop3d                # Dovecot's pop3d, the reference the POP3 answers are compared with
   python3 python3-pip
 )
 

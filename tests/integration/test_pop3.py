@@ -15,10 +15,13 @@ from __future__ import annotations
 import email.utils
 import os
 import poplib
+import pwd
 import re
+import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -344,3 +347,171 @@ def test_bad_input(pop3):
     assert raw.cmd("FROB") == "-ERR Too many bad commands"
     assert raw.closed()
 
+
+
+def curl(*args: str) -> bytes:
+    p = subprocess.run([require_tool("curl"), "--silent", "--show-error", "--max-time", "20", *args],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, f"curl {' '.join(args)}: exit {p.returncode}: {p.stderr.decode(errors='replace')}"
+    return p.stdout
+
+
+def test_curl_pop3_with_stls_and_pop3s(pop3, tls_cert):
+    server = pop3()
+    files = quarantine(server, 2)
+    user = ["--user", f"{BOB}:{PASSWORD}", "--cacert", tls_cert[0]]
+    listing = curl(*user, "--ssl-reqd", f"pop3://127.0.0.1:{server.pop3_port}/")
+    assert sorted(int(line.split()[1]) for line in listing.splitlines()) == sorted(len(f) for f in files.values())
+    first = curl(*user, "--ssl-reqd", f"pop3://127.0.0.1:{server.pop3_port}/1")
+    assert first == files[message_id(first)]
+    second = curl(*user, f"pop3s://127.0.0.1:{server.pop3s_port}/2")
+    assert second == files[message_id(second)] and second != first
+    uidl = curl(*user, "--request", "UIDL", f"pop3s://127.0.0.1:{server.pop3s_port}/")
+    assert len(uidl.splitlines()) == 2
+    # SASL PLAIN is what curl picks when the server offers it.
+    verbose = subprocess.run([require_tool("curl"), "-sv", *user, f"pop3s://127.0.0.1:{server.pop3s_port}/",
+                              "-o", os.devnull], capture_output=True, timeout=30)
+    assert verbose.returncode == 0 and "> AUTH PLAIN" in verbose.stderr.decode(), verbose.stderr.decode()[-2000:]
+    without_tls = subprocess.run([require_tool("curl"), "-s", "--user", f"{BOB}:{PASSWORD}",
+                                  f"pop3://127.0.0.1:{server.pop3_port}/"], capture_output=True, timeout=30)
+    assert without_tls.returncode != 0, "no credentials in clear"
+
+
+def test_fetchmail_fetches_and_deletes(pop3, tls_cert, tmp_path):
+    fetchmail = require_tool("fetchmail")
+    server = pop3()
+    files = quarantine(server, 3)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    deliver = tmp_path / "deliver.sh"
+    deliver.write_text(f'#!/bin/sh\nexec cat > "{inbox}/$(date +%s%N).$$"\n')
+    deliver.chmod(0o700)
+    rc = tmp_path / "fetchmailrc"
+    rc.write_text(f'poll 127.0.0.1 service {server.pop3_port} protocol pop3 uidl\n'
+                  f'  user "{BOB}" password "{PASSWORD}" mda "{deliver}"\n'
+                  f'  sslproto "tls1.2+" sslcertck sslcertfile "{tls_cert[0]}" sslcommonname "localhost"\n')
+    rc.chmod(0o600)
+    env = dict(os.environ, FETCHMAILHOME=str(tmp_path), HOME=str(tmp_path))
+    p = subprocess.run([fetchmail, "--fetchmailrc", str(rc), "--nosyslog", "--nodetach"], capture_output=True,
+                       timeout=60, env=env)
+    assert p.returncode == 0, p.stdout.decode() + p.stderr.decode()
+    fetched = [path.read_bytes() for path in inbox.iterdir()]
+    assert len(fetched) == 3
+    for data in fetched:
+        original = files[message_id(data)]
+        # fetchmail hands the MDA LF line ends and adds its own header fields.
+        head, body = original.replace(b"\r\n", b"\n").split(b"\n\n", 1)
+        assert data.split(b"\n\n", 1)[1] == body
+        assert all(line in data for line in head.split(b"\n") if line.startswith(b"X-Postern-")), data[:600]
+    assert maildir_files(server) == {}, "fetchmail deleted what it fetched"
+    assert p.returncode == 0 and b"3 messages" in p.stdout + p.stderr
+
+
+DOVECOT_PASSWORD = "dovecot-pw"  # static passdb arguments are split at spaces
+DOVECOT_CONF = """\
+base_dir = {dir}/run
+state_dir = {dir}/state
+log_path = {dir}/dovecot.log
+protocols = pop3
+listen = 127.0.0.1
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain
+first_valid_uid = 1
+mail_location = maildir:{maildir}:INDEX={dir}/index:CONTROL={dir}/control
+default_internal_user = dovecot
+default_login_user = dovenull
+passdb {{
+  driver = static
+  args = password={password}
+}}
+userdb {{
+  driver = static
+  args = uid={uid} gid={gid} home={dir}/home
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = 127.0.0.1
+    port = {port}
+  }}
+  inet_listener pop3s {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+
+
+@pytest.fixture
+def dovecot():
+    """dovecot(maildir) -> the port of a private Dovecot pop3d serving a copy of `maildir` to any user."""
+    procs = []
+    directories: list[Path] = []
+
+    def start(maildir: Path) -> int:
+        binary = require_tool("dovecot")
+        if not Path("/usr/lib/dovecot/pop3").exists():
+            message = "Dovecot's pop3d is not installed (apt-get install dovecot-pop3d)"
+            pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
+        # Under /tmp itself: pytest's directories are root's alone, and
+        # Dovecot's sockets want a short path.
+        directory = Path(tempfile.mkdtemp(prefix="pstdove"))
+        directories.append(directory)
+        # Dovecot serves no mail as root: it reads a copy of the Maildir,
+        # file for file, owned by its own unprivileged user.
+        owner = pwd.getpwnam("dovecot")
+        copy = directory / "Maildir"
+        shutil.copytree(maildir, copy, ignore=shutil.ignore_patterns("tmp"))
+        for sub in ("tmp", "new", "cur"):
+            (copy / sub).mkdir(exist_ok=True)
+        for path in [directory, copy, *copy.rglob("*")]:
+            os.chown(path, owner.pw_uid, owner.pw_gid)
+        port = free_port()
+        conf = directory / "dovecot.conf"
+        conf.write_text(DOVECOT_CONF.format(dir=directory, maildir=copy, password=DOVECOT_PASSWORD, port=port,
+                                            uid=owner.pw_uid, gid=owner.pw_gid))
+        procs.append(subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                      stderr=open(directory / "stderr.log", "wb")))
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return port
+            except OSError:
+                log = directory / "dovecot.log"
+                assert time.monotonic() < deadline and procs[-1].poll() is None, \
+                    f"dovecot did not start: {(directory / 'stderr.log').read_text()} {log.read_text() if log.exists() else ''}"
+                time.sleep(0.1)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(timeout=10)
+    for directory in directories:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_same_answers_as_dovecot(pop3, tls_cert, dovecot):
+    server = pop3()
+    quarantine(server, 4)
+    ours = login(server, tls_cert)
+    theirs = poplib.POP3("127.0.0.1", dovecot(server.queue_dir / "quarantine"), timeout=15)
+    theirs.user(BOB)
+    theirs.pass_(DOVECOT_PASSWORD)
+    assert ours.stat() == theirs.stat()
+    count = ours.stat()[0]
+    by_id = {}
+    for number in range(1, count + 1):
+        data = retr(theirs, number)
+        by_id[message_id(data)] = (number, data)
+    for number in range(1, count + 1):
+        data = retr(ours, number)
+        their_number, their_data = by_id[message_id(data)]
+        assert data == their_data, "RETR: the same bytes"
+        assert ours.list(number).split()[2] == theirs.list(their_number).split()[2], "LIST: the same size"
+        for lines in (0, 1, 3, 1000):
+            assert ours.top(number, lines)[1] == theirs.top(their_number, lines)[1], f"TOP {number} {lines}"
+    ours.quit()
+    theirs.quit()
