@@ -43,13 +43,13 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The scanner packages ship system services (clamd, freshclam, spamd, rspamd,
-# clamav-milter). The tests start their own copies on loopback with private
-# configs; the system ones must not run: freshclam and rspamd would reach the
+# clamav-milter), and dovecot-core one on ports 110 and 143. The tests start
+# their own copies on loopback with private configs; the system ones must not run: freshclam and rspamd would reach the
 # network, and the daemons would hold the default sockets. In a container
 # policy-rc.d usually stops them from starting; on a machine with systemd,
 # stop and disable them (harmless when they are not there or not running).
 SCANNER_UNITS=(clamav-daemon.socket clamav-daemon.service clamav-freshclam.service clamav-milter.service
-               spamd.service spamassassin.service rspamd.service)
+               spamd.service spamassassin.service rspamd.service dovecot.service dovecot.socket)
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
   for unit in "${SCANNER_UNITS[@]}"; do
     if systemctl list-unit-files "$unit" 2>/dev/null | grep -q "^$unit"; then
