@@ -27,25 +27,15 @@ from pathlib import Path
 
 import pytest
 
-from postern_harness import RawSMTP, add_user, auth_plain, expect, free_port, queued_id, require_tool
+from postern_harness import add_user, auth_plain, free_port, require_tool
 from test_delivery import delivery_config
+from test_quarantine import POLICY as QUARANTINE_POLICY
+from test_quarantine import ZONE, send
 
-CLIENT = "127.0.0.2"
-HELO = "helo.test"
-ZONE = {
-    "fail.test": [{"SPF": "v=spf1 ip4:192.0.2.1 -all"}],
-    HELO: [{"SPF": "v=spf1 ip4:127.0.0.2 -all"}],
-}
 BOB, CAROL = "bob@local.test", "carol@local.test"
 PASSWORD = "pop3 Secret-word"
-POLICY = """\
-[relay]
-trusted_networks = ["127.0.0.1/32"]
-local_domains = ["local.test"]
-
-[spf]
-fail = "quarantine"
-
+# The quarantine tests' policy, with logins.
+POLICY = QUARANTINE_POLICY + """
 [auth]
 enabled = true
 passwd_file = "passwd"
@@ -83,14 +73,7 @@ def message(n: int) -> bytes:
 def quarantine(server, count: int, recipients=(BOB,)) -> dict[str, bytes]:
     """Sends `count` messages that SPF quarantines; returns Message-ID -> the Maildir file."""
     for n in range(count):
-        with RawSMTP(server.port, source=CLIENT) as c:
-            c.ehlo(HELO)
-            expect(c.cmd("MAIL FROM:<a@fail.test>"), 250)
-            for rcpt in recipients:
-                expect(c.cmd(f"RCPT TO:<{rcpt}>"), 250)
-            expect(c.cmd("DATA"), 354)
-            c.send(message(n).replace(b"\r\n.", b"\r\n..") + b".\r\n")
-            queued_id(c.read_reply())
+        send(server, body=message(n), recipients=list(recipients))
     deadline = time.monotonic() + 20
     while len(files := maildir_files(server)) < count:
         assert time.monotonic() < deadline, f"{len(files)} of {count} messages reached the quarantine"
