@@ -148,6 +148,26 @@ struct POP3ServerHandlerTests {
         #expect(try await again.lines(2) == ["+OK Send PASS", "-ERR [AUTH] Authentication failed"])
     }
 
+    @Test func failureWaitsForTheDelay() async throws {
+        let h = try await POP3Harness(accounts: Self.filled()) { $0.failureDelay = .seconds(1) }
+        try await h.send("USER alice\r\nPASS wrong\r\n")
+        #expect(try await h.lines(1) == ["+OK Send PASS"])
+        // The check runs on another thread; the answer waits for the
+        // testing clock to pass the delay.
+        var advanced = TimeAmount.zero
+        var reply: ByteBuffer?
+        while reply == nil && advanced < .seconds(30) {
+            try await Task.sleep(for: .milliseconds(20))
+            reply = try await h.channel.readOutbound(as: ByteBuffer.self)
+            if reply == nil {
+                await h.channel.testingEventLoop.advanceTime(by: .milliseconds(250))
+                advanced = advanced + .milliseconds(250)
+            }
+        }
+        #expect(reply.map { String(buffer: $0) } == "-ERR [AUTH] Authentication failed\r\n")
+        #expect(advanced >= .seconds(1))
+    }
+
     static func plain(_ user: String, _ password: String) -> String {
         Data("\0\(user)\0\(password)".utf8).base64EncodedString()
     }
