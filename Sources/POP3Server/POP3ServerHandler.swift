@@ -116,7 +116,9 @@ public final class POP3ServerHandler: ChannelInboundHandler {
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
-        logger.info("connection error", metadata: ["error": "\(error)"])
+        // Clients often hang up after QUIT without a TLS close_notify: not worth a line.
+        let routine = closing || (error as? NIOSSLError) == .uncleanShutdown
+        logger.log(level: routine ? .debug : .info, "connection error", metadata: ["error": "\(error)"])
         close(context: context)
     }
 
