@@ -102,7 +102,7 @@ let package = Package(
         // SMTPCore (SMTP), MailMessage (MIME), Policy (header writing), PosternDaemon
         // (TOML and the loaders), SPF, DNS + CLDNS (ldns wire reading), Delivery
         // (reply parser), MailQueue (envelope codec), Scanning (scanner
-        // replies). SPF, DNS, Policy and Scanning are
+        // replies), IMAPCore (IMAP), POP3Core (POP3). SPF, DNS, Policy and Scanning are
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
