@@ -28,8 +28,9 @@ let package = Package(
         .systemLibrary(name: "CClamAV", pkgConfig: "libclamav", providers: [.apt(["libclamav-dev"])]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
-        // IMAP4rev1 command grammar (RFC 3501): framing and parsing only, no I/O (issue #14).
-        .target(name: "IMAPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // IMAP4rev1 (RFC 3501): command framing and grammar, response encoding, message
+        // rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH; no I/O (issue #14).
+        .target(name: "IMAPCore", dependencies: ["MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
         // POP3 (RFC 1939, 2449, 2595, 5034): grammar, replies, the session state
         // machine and byte-stuffing; no I/O (issue #14). SASL PLAIN and line
         // framing come from SMTPCore, the redacted secret type from IMAPCore.
@@ -79,9 +80,17 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
+        // The IMAP server over MailStore (issue #14); passwords as SMTP AUTH.
+        .target(name: "IMAPServer", dependencies: [
+            "IMAPCore", "MailStore", "SMTPServer", "SMTPCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "PosternDaemon", dependencies: [
             "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
-            "MailStore", "POP3Core", "POP3Server",
+            "MailStore", "IMAPServer", "POP3Core", "POP3Server",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -109,7 +118,7 @@ let package = Package(
             "MailQueue", "Scanning", "IMAPCore", "POP3Core", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
-        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "IMAPCore", "SMTPCore", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "POP3ServerTests", dependencies: [
             "POP3Server", "POP3Core", "MailStore", "SMTPServer", .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -118,8 +127,12 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: [
             "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
         ]),
+        .testTarget(name: "IMAPServerTests", dependencies: [
+            "IMAPServer", "IMAPCore", "MailStore", .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage", "SMTPCore"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
             "SMTPServer", "Policy", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

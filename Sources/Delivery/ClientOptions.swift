@@ -71,7 +71,8 @@ public struct ClientTimeouts: Sendable, Hashable {
         case .mail: return mail
         case .rcpt: return rcpt
         case .data: return dataInitiation
-        case .dataBlock: return dataBlock
+        // A Maildir write has no SMTP step to time; the client never asks.
+        case .dataBlock, .localDelivery: return dataBlock
         case .endOfData: return endOfData
         case .quit: return quit
         }

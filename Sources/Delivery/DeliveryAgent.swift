@@ -52,7 +52,7 @@ public final class DeliveryAgent: Sendable {
 
     /// New `[delivery.routes]` and relayhost, from the next attempt on (a
     /// reload; `queue requeue` then sends waiting mail the new way at once).
-    public func updateRoutes(_ routes: [String: Router.Destination], relayhost: Router.Destination?) {
+    public func updateRoutes(_ routes: [String: Router.Route], relayhost: Router.Destination?) {
         routing.withLock { router in
             router = Router(routes: routes, relayhost: relayhost, smtpPort: router.smtpPort, resolver: router.resolver)
         }
@@ -141,17 +141,23 @@ public final class DeliveryAgent: Sendable {
         let results = attempts.flatMap(\.results)
         DeliveryMetrics.attempts.increment()
         let failed = record(results, in: &envelope)
+        reportSuccess(envelope, notices: results.compactMap { index, outcome, relay in
+            guard case .delivered(let reply) = outcome, let action = relay?.successAction else { return nil }
+            return SuccessNotice(index: index, action: action, reply: reply, remoteMTA: relay?.remoteMTA)
+        })
         envelope.attempts += 1
-        envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2) }, at: Date())
-        finishAttempt(&envelope, failed: failed, remoteByIndex: Dictionary(results.map { ($0.0, $0.2) }, uniquingKeysWith: { a, _ in a }))
+        envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2?.description) }, at: Date())
+        finishAttempt(&envelope, failed: failed,
+                      remoteByIndex: Dictionary(results.map { ($0.0, $0.2?.remoteMTA) }, uniquingKeysWith: { a, _ in a }))
     }
 
     /// Puts each recipient's outcome into the envelope and the log; returns the failed ones.
     private func record(_ results: [DomainAttempt.Result], in envelope: inout Envelope) -> [(Int, DeliveryReason, String?)] {
         let id = envelope.id
         var failed: [(Int, DeliveryReason, String?)] = []
-        for (index, outcome, remote) in results {
+        for (index, outcome, relay) in results {
             DeliveryMetrics.count(outcome)
+            let remote = relay?.description
             switch outcome {
             case .delivered(let reply):
                 envelope.recipients[index].status = .delivered
@@ -166,7 +172,7 @@ public final class DeliveryAgent: Sendable {
             case .failed(let reason):
                 envelope.recipients[index].status = .failed
                 envelope.recipients[index].lastReply = reason.description
-                failed.append((index, reason, remote))
+                failed.append((index, reason, relay?.remoteMTA))
                 logger.notice("failed", metadata: ["id": "\(id)", "to": "<\(envelope.recipients[index].address)>",
                                                    "relay": "\(remote ?? "-")", "reason": "\(reason)"])
             }

@@ -16,7 +16,8 @@ public struct DeliveryConfiguration: Sendable {
     public var perDestinationLimit = 8
     /// When a next hop counts as dead, and for how long.
     public var deadDestinations = DestinationHealth.Policy()
-    public var routes: [String: Router.Destination] = [:]
+    /// `[delivery.routes]`: a next hop or local Maildirs per domain.
+    public var routes: [String: Router.Route] = [:]
     public var relayhost: Router.Destination?
     public var relayCredentials: ClientCredentials?
     /// TLS towards the relayhost: `.required` refuses to send in plaintext.

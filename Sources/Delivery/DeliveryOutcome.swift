@@ -19,6 +19,8 @@ public enum SMTPStage: String, Sendable, Hashable, CustomStringConvertible {
     /// Waiting for the reply to the final ".".
     case endOfData
     case quit
+    /// Not SMTP: writing into a local Maildir (a `maildir:` route).
+    case localDelivery
 
     public var description: String {
         switch self {
@@ -36,6 +38,7 @@ public enum SMTPStage: String, Sendable, Hashable, CustomStringConvertible {
         case .dataBlock: return "while sending the message"
         case .endOfData: return "in reply to end of DATA"
         case .quit: return "in reply to QUIT"
+        case .localDelivery: return "in local delivery"
         }
     }
 }
@@ -111,10 +114,14 @@ public struct MessageOutcome: Sendable, Hashable {
     /// Things worth logging that changed nothing, e.g. an 8-bit body sent to
     /// a server without 8BITMIME.
     public var notes: [String]
+    /// The next hop offered DSN (RFC 3461) and got the DSN parameters: it
+    /// reports on the delivered recipients, not Postern.
+    public var nextHopReportsDSN: Bool
 
-    public init(recipients: [RecipientOutcome], notes: [String] = []) {
+    public init(recipients: [RecipientOutcome], notes: [String] = [], nextHopReportsDSN: Bool = false) {
         self.recipients = recipients
         self.notes = notes
+        self.nextHopReportsDSN = nextHopReportsDSN
     }
 
     /// Every recipient deferred for the same reason (connection problems).

@@ -1,7 +1,9 @@
 import DNSModel
+import MailQueue
 
-/// Where mail for a domain goes: a per-domain route, the relayhost, or the
-/// domain's MX hosts (RFC 5321 §5.1), in the order to try them.
+/// Where mail for a domain goes: a per-domain route (a next hop or local
+/// Maildirs), the relayhost, or the domain's MX hosts (RFC 5321 §5.1), in
+/// the order to try them.
 public struct Router: Sendable {
     /// A host to connect to, with the addresses already looked up.
     public struct NextHop: Sendable, Hashable, CustomStringConvertible {
@@ -23,6 +25,8 @@ public struct Router: Sendable {
 
     public enum Resolution: Sendable, Equatable {
         case hops([NextHop])
+        /// Final delivery here, into each recipient's Maildir.
+        case maildir(MaildirRoute)
         /// The domain says it accepts no mail (a null MX, RFC 7505): fail
         /// recipients with 5.1.10.
         case nullMX(domain: String)
@@ -46,13 +50,19 @@ public struct Router: Sendable {
         }
     }
 
-    public var routes: [String: Destination]
+    /// What `[delivery.routes]` may name for a domain.
+    public enum Route: Sendable, Hashable {
+        case smtp(Destination)
+        case maildir(MaildirRoute)
+    }
+
+    public var routes: [String: Route]
     public var relayhost: Destination?
     /// Port for MX delivery (25; tests deliver to high ports).
     public var smtpPort: Int
     let resolver: any DNSResolver
 
-    public init(routes: [String: Destination] = [:], relayhost: Destination? = nil, smtpPort: Int = 25,
+    public init(routes: [String: Route] = [:], relayhost: Destination? = nil, smtpPort: Int = 25,
                 resolver: any DNSResolver) {
         self.routes = Dictionary(uniqueKeysWithValues: routes.map { ($0.key.lowercased(), $0.value) })
         self.relayhost = relayhost
@@ -69,8 +79,14 @@ public struct Router: Sendable {
             guard IPAddress(literal) != nil else { return .permanentFailure("bad address literal \(domain)") }
             return .hops([NextHop(host: literal, addresses: [literal], port: smtpPort)])
         }
-        if let route = routes[key] ?? relayhost {
-            return route.lookUpMX ? await mxHops(route.host, port: route.port) : await addressHops(route.host, port: route.port)
+        let route = routes[key] ?? relayhost.map(Route.smtp)
+        switch route {
+        case .smtp(let next)?:
+            return next.lookUpMX ? await mxHops(next.host, port: next.port) : await addressHops(next.host, port: next.port)
+        case .maildir(let maildir)?:
+            return .maildir(maildir)
+        case nil:
+            break
         }
         return await mxHops(key, port: smtpPort)
     }

@@ -11,7 +11,9 @@ public struct TaggedCommand: Equatable, Sendable {
 
 /// The commands the quarantine's IMAP access understands (RFC 3501 §6,
 /// with IDLE RFC 2177, UNSELECT RFC 3691, MOVE RFC 6851, UID EXPUNGE
-/// RFC 4315, ID RFC 2971, SASL-IR RFC 4959).
+/// RFC 4315, ID RFC 2971, SASL-IR RFC 4959, ENABLE RFC 5161, NAMESPACE
+/// RFC 2342, LIST-EXTENDED RFC 5258). Mailbox management and APPEND are
+/// parsed so that the server can refuse them properly (NO, not BAD).
 public enum IMAPCommand: Equatable, Sendable {
     case capability
     case noop
@@ -46,6 +48,22 @@ public enum IMAPCommand: Equatable, Sendable {
     /// RFC 2177: the server answers "+ idling" and waits for a DONE line,
     /// read with `IMAPCommandParser.parseIdleDone`.
     case idle
+    /// RFC 5161: the capability names, uppercased.
+    case enable([String])
+    /// RFC 2342.
+    case namespace
+    case subscribe(MailboxName)
+    case unsubscribe(MailboxName)
+    case create(MailboxName)
+    case delete(MailboxName)
+    case rename(from: MailboxName, to: MailboxName)
+    /// RFC 3501 §6.3.11: the message is one literal, so it is bounded by
+    /// `IMAPLimits.maxLiteralSize` (a larger one is refused by the framing).
+    case append(MailboxName, flags: [Flag], date: IMAPDateTime?, message: [UInt8])
+    /// LIST with selection options, several patterns or return options
+    /// (RFC 5258, e.g. `LIST "" "*" RETURN (SPECIAL-USE)`, RFC 6154); the
+    /// plain form stays `.list`. Option names are uppercased.
+    case listExtended(selection: [String], reference: MailboxName, patterns: [String], returnOptions: [String])
 }
 
 /// A mailbox name (RFC 3501 §5.1). "INBOX" in any case is the inbox and is

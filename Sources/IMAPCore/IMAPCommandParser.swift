@@ -70,14 +70,20 @@ enum IMAPCommandGrammar {
         case "ID": return .id(try id(&input))
         case "SELECT": return .select(try mailboxArgument(&input, usage: "SELECT mailbox"))
         case "EXAMINE": return .examine(try mailboxArgument(&input, usage: "EXAMINE mailbox"))
-        case "LIST":
-            let (reference, pattern) = try listArguments(&input)
-            return .list(reference: reference, pattern: pattern)
+        case "LIST": return try list(&input)
         case "LSUB":
             let (reference, pattern) = try listArguments(&input)
             return .lsub(reference: reference, pattern: pattern)
         case "STATUS": return try status(&input)
         case "UID": return try uid(&input)
+        case "ENABLE": return .enable(try enable(&input))
+        case "NAMESPACE": return .namespace
+        case "SUBSCRIBE": return .subscribe(try mailboxArgument(&input, usage: "SUBSCRIBE mailbox"))
+        case "UNSUBSCRIBE": return .unsubscribe(try mailboxArgument(&input, usage: "UNSUBSCRIBE mailbox"))
+        case "CREATE": return .create(try mailboxArgument(&input, usage: "CREATE mailbox"))
+        case "DELETE": return .delete(try mailboxArgument(&input, usage: "DELETE mailbox"))
+        case "RENAME": return try rename(&input)
+        case "APPEND": return try append(&input)
         default:
             guard let command = try messageCommand(upper, &input, uid: false) else { throw .unknownCommand(name) }
             return command
@@ -171,12 +177,16 @@ enum IMAPCommandGrammar {
         return try mailbox(&input)
     }
 
-    /// list = "LIST" SP mailbox SP list-mailbox
-    /// list-mailbox = 1*list-char / string
+    /// lsub = "LSUB" SP mailbox SP list-mailbox
     static func listArguments(_ input: inout IMAPInput) throws(Failure) -> (MailboxName, String) {
-        guard input.skip(UInt8(ascii: " ")) else { throw .syntax("LIST reference pattern") }
+        guard input.skip(UInt8(ascii: " ")) else { throw .syntax("LSUB reference pattern") }
         let reference = try mailbox(&input)
-        guard input.skip(UInt8(ascii: " ")) else { throw .syntax("LIST reference pattern") }
+        guard input.skip(UInt8(ascii: " ")) else { throw .syntax("LSUB reference pattern") }
+        return (reference, try listPattern(&input))
+    }
+
+    /// list-mailbox = 1*list-char / string
+    static func listPattern(_ input: inout IMAPInput) throws(Failure) -> String {
         let raw: [UInt8]
         if input.peek(is: UInt8(ascii: "\"")) || input.peek(is: UInt8(ascii: "{")) {
             raw = try input.string()
@@ -185,7 +195,7 @@ enum IMAPCommandGrammar {
             guard !raw.isEmpty else { throw .expected("list pattern") }
         }
         guard let pattern = String(validating: raw, as: UTF8.self) else { throw .invalidUTF8 }
-        return (reference, pattern)
+        return pattern
     }
 
     /// status = "STATUS" SP mailbox SP "(" status-att *(SP status-att) ")"
@@ -232,16 +242,27 @@ enum IMAPCommandGrammar {
         default: throw .syntax(usage)
         }
         guard input.skip(UInt8(ascii: " ")) else { throw .syntax(usage) }
-        let parenthesised = input.skip(UInt8(ascii: "("))
-        var flags: [Flag] = []
-        if !(parenthesised && input.peek(is: UInt8(ascii: ")"))) {
-            repeat {
-                flags.append(try flag(&input))
-                try input.checkCount(flags.count)
-            } while input.skip(UInt8(ascii: " "))
-        }
-        if parenthesised { try input.expect(UInt8(ascii: ")"), "\")\" after flags") }
+        let flags = input.peek(is: UInt8(ascii: "(")) ? try flagList(&input) : try flagsWithoutList(&input)
         return (set, StoreFlags(operation: operation, silent: silent, flags: flags))
+    }
+
+    /// flag-list = "(" [flag *(SP flag)] ")"
+    static func flagList(_ input: inout IMAPInput) throws(Failure) -> [Flag] {
+        try input.expect(UInt8(ascii: "("), "\"(\" before flags")
+        if input.skip(UInt8(ascii: ")")) { return [] }
+        let flags = try flagsWithoutList(&input)
+        try input.expect(UInt8(ascii: ")"), "\")\" after flags")
+        return flags
+    }
+
+    /// flag *(SP flag)
+    static func flagsWithoutList(_ input: inout IMAPInput) throws(Failure) -> [Flag] {
+        var flags: [Flag] = []
+        repeat {
+            flags.append(try flag(&input))
+            try input.checkCount(flags.count)
+        } while input.skip(UInt8(ascii: " "))
+        return flags
     }
 
     /// flag = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" / "\Draft" / flag-keyword / flag-extension

@@ -6,7 +6,8 @@ public struct IMAPLimits: Equatable, Sendable {
     /// to accept at least 8192 because clients send long UID sets).
     public var maxLineLength: Int
     /// Octets of one literal (RFC 3501 §4.3). Commands here carry names,
-    /// passwords and search strings, never messages (no APPEND yet).
+    /// passwords and search strings; an APPEND (which the server refuses
+    /// anyway) whose message is larger is refused by the framing.
     public var maxLiteralSize: Int
     /// Octets of one whole command, literals included, checked each time a
     /// literal is announced; the final segment may add one more line.

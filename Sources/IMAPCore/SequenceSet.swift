@@ -23,6 +23,27 @@ public struct SequenceSet: Hashable, Sendable {
     public var ranges: [SequenceRange]
 
     public init(_ ranges: [SequenceRange]) { self.ranges = ranges }
+
+    /// Whether `number` is in the set when "*" stands for `largest` (the
+    /// highest sequence number or UID in use, RFC 3501 §9). "*" in an empty
+    /// mailbox (largest 0) matches nothing.
+    public func contains(_ number: UInt32, largest: UInt32) -> Bool {
+        ranges.contains { $0.contains(number, largest: largest) }
+    }
+}
+
+extension SequenceRange {
+    /// Whether `number` lies between the ends, in either order, "*" being `largest`.
+    public func contains(_ number: UInt32, largest: UInt32) -> Bool {
+        func value(_ end: SequenceNumber) -> UInt32 {
+            switch end {
+            case .number(let value): value
+            case .last: largest
+            }
+        }
+        let (a, b) = (value(first), value(second))
+        return number != 0 && min(a, b) <= number && number <= max(a, b)
+    }
 }
 
 extension IMAPInput {

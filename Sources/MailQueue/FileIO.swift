@@ -103,16 +103,29 @@ enum FileIO {
         return Int(info.st_size)
     }
 
-    /// mkdir -p, mode 0700 for what it creates.
-    static func makeDirectory(_ path: String) throws(QueueIOError) {
-        if mkdir(path, 0o700) == 0 || errno == EEXIST { return }
+    /// mkdir -p, mode 0700 for what it creates; returns the directories
+    /// it made, outermost first. A path that exists but is no directory
+    /// is an error (ENOTDIR), not a success.
+    @discardableResult
+    static func makeDirectory(_ path: String) throws(QueueIOError) -> [String] {
+        if mkdir(path, 0o700) == 0 { return [path] }
+        if errno == EEXIST {
+            guard try isDirectory(path) else { throw QueueIOError(operation: "mkdir", path: path, errno: ENOTDIR) }
+            return []
+        }
         guard errno == ENOENT else { throw QueueIOError(operation: "mkdir", path: path, errno: errno) }
         let parent = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
         guard !parent.isEmpty, parent != path else { throw QueueIOError(operation: "mkdir", path: path, errno: ENOENT) }
-        try makeDirectory(parent)
-        if mkdir(path, 0o700) != 0 && errno != EEXIST {
-            throw QueueIOError(operation: "mkdir", path: path, errno: errno)
-        }
+        let made = try makeDirectory(parent)
+        if mkdir(path, 0o700) == 0 { return made + [path] }
+        guard errno == EEXIST else { throw QueueIOError(operation: "mkdir", path: path, errno: errno) }
+        return made
+    }
+
+    private static func isDirectory(_ path: String) throws(QueueIOError) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { throw QueueIOError(operation: "stat", path: path, errno: errno) }
+        return info.st_mode & S_IFMT == S_IFDIR
     }
 
     /// Names in a directory, without "." and "..".

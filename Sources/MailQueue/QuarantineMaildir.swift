@@ -12,16 +12,14 @@ import Glibc
 ///     DIR/new/   quarantined messages (a MUA moves the ones it has seen to cur/)
 ///     DIR/cur/
 ///
-/// A file goes in as Maildir delivery says and as a queue commit does:
-/// written to tmp/, fsync'd, renamed into new/, new/ fsync'd — a promise
-/// like a 250, made before the message leaves the queue. Its name carries
+/// A file goes in as `Maildir.deliver` puts it (tmp/, fsync, new/, fsync
+/// of new/): a promise like a 250, made before the message leaves the
+/// queue. Its name carries
 /// the queue ID (`<seconds>.<queue ID>_P<pid>.<host>,S=<size>`), so a
 /// message moved again after a crash is found in new/ or cur/, not written twice.
 public struct QuarantineMaildir: Sendable {
     /// One stage of `store`, for tests that stop it half way (a crash).
-    public enum Step: Sendable, Equatable {
-        case wroteTemporary, syncedFile, renamed, syncedDirectory
-    }
+    public typealias Step = Maildir.Step
 
     public struct Entry: Sendable, Equatable {
         /// The quarantine ID: the queue ID the message had.
@@ -39,29 +37,28 @@ public struct QuarantineMaildir: Sendable {
     }
 
     public let directory: String
-    /// The host part of new file names, with the characters Maildir
-    /// reserves ("/", ":") and "," written as octal escapes.
+    let maildir: Maildir
+    /// The host part of new file names (`Maildir.nameSafe`).
     let hostname: String
     let observe: @Sendable (Step) throws -> Void
 
     public init(directory: String, hostname: String = "localhost",
                 observe: @escaping @Sendable (Step) throws -> Void = { _ in }) {
         self.directory = directory
-        self.hostname = hostname.replacingOccurrences(of: "/", with: "\\057").replacingOccurrences(of: ":", with: "\\072")
-            .replacingOccurrences(of: ",", with: "\\054")
+        maildir = Maildir(directory: directory)
+        self.hostname = Maildir.nameSafe(hostname: hostname)
         self.observe = observe
     }
 
-    var newPath: String { directory + "/new" }
-    var curPath: String { directory + "/cur" }
-    var tmpPath: String { directory + "/tmp" }
+    var newPath: String { maildir.newPath }
+    var curPath: String { maildir.curPath }
+    var tmpPath: String { maildir.tmpPath }
 
-    /// Makes the directories (mode 0700) if they are missing.
+    /// Makes the directories if they are missing; all of them mode 0700
+    /// (the quarantine is the daemon's alone).
     public func create() throws(QueueIOError) {
-        for path in [directory, newPath, curPath, tmpPath] {
-            try FileIO.makeDirectory(path)
-            chmod(path, 0o700)
-        }
+        try maildir.create()
+        for path in [directory, newPath, curPath, tmpPath] { chmod(path, 0o700) }
     }
 
     /// Removes what a move left in tmp/ when it stopped half way (only our
@@ -97,31 +94,7 @@ public struct QuarantineMaildir: Sendable {
         let fields = record.headerFields + Array(addedHeaders.joined().utf8)
         let bodySize = try FileIO.size(bodyPath) - bodyOffset
         let name = Self.name(id: record.id, date: record.date, size: fields.count + bodySize, hostname: hostname)
-        let temporary = tmpPath + "/" + name
-        let fd = try FileIO.open(temporary, flags: O_WRONLY | O_CREAT | O_EXCL)
-        do {
-            try FileIO.writeAll(fd, fields, path: temporary)
-            try FileIO.forEachBlock(bodyPath, offset: bodyOffset) { block throws(QueueIOError) in
-                try FileIO.writeAll(fd, block, path: temporary)
-            }
-            try step(.wroteTemporary, temporary)
-            try FileIO.fsync(fd, path: temporary)
-            try step(.syncedFile, temporary)
-            close(fd)
-        } catch {
-            close(fd)
-            unlink(temporary)
-            throw error
-        }
-        let target = newPath + "/" + name
-        guard rename(temporary, target) == 0 else {
-            let error = QueueIOError(operation: "rename", path: target, errno: errno)
-            unlink(temporary)
-            throw error
-        }
-        try step(.renamed, target)
-        try FileIO.syncDirectory(newPath)
-        try step(.syncedDirectory, target)
+        let target = try maildir.deliver(name: name, head: fields, bodyPath: bodyPath, bodyOffset: bodyOffset, observe: observe)
         return .stored(Entry(id: record.id, path: target, date: record.date))
     }
 
@@ -171,11 +144,6 @@ public struct QuarantineMaildir: Sendable {
             let ranked = try entries.map { ($0, try read($0).record.recipients.count) }.sorted { $0.1 < $1.1 }
             for (entry, _) in ranked.dropFirst() { try remove(entry) }
         }
-    }
-
-    /// A test's observer may stop the store here, as a crash would.
-    private func step(_ step: Step, _ path: String) throws(QueueIOError) {
-        do { try observe(step) } catch { throw QueueIOError(operation: "stopped after \(step)", path: path, errno: EIO) }
     }
 
     /// The record at the top of a quarantine file, and where the message starts.

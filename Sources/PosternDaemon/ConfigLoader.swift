@@ -267,12 +267,12 @@ struct TableReader {
         if let routes = table.entry("routes") {
             if let routeTable = routes.value.tableValue {
                 for entry in routeTable.entries {
-                    guard let target = entry.value.stringValue, Self.parseDestination(target) != nil else {
+                    if let problem = Self.routeProblem(entry.value.stringValue) {
                         issues.append(ConfigIssue(file: file, line: entry.line, key: "delivery.routes.\(entry.key)",
-                                                  message: "expected \"[host]:port\" or \"host:port\""))
+                                                  message: problem))
                         continue
                     }
-                    d.routes[entry.key.lowercased()] = target
+                    d.routes[entry.key.lowercased()] = entry.value.stringValue
                 }
             } else {
                 issue(table, "routes", "must be a table: [delivery.routes]", prefix: prefix)
@@ -284,6 +284,20 @@ struct TableReader {
         if let value = number(table, "delay_warning", prefix: prefix, range: 0...(86400 * 60)) { d.delayWarningSeconds = value }
         if let value = number(table, "timeout", prefix: prefix, range: 0.1...3600) { d.commandTimeoutSeconds = value }
         config.delivery = d
+    }
+
+    /// What is wrong with a `[delivery.routes]` value, or nil: a next hop
+    /// or a `maildir:` template (a bad one is named here, not at delivery).
+    static func routeProblem(_ value: String?) -> String? {
+        let expected = "expected \"[host]:port\", \"host:port\" or \"maildir:/path/%d/%u\""
+        guard let value else { return expected }
+        guard value.hasPrefix(MaildirRoute.scheme) else { return parseDestination(value) == nil ? expected : nil }
+        do {
+            _ = try MaildirRoute(parsing: value)
+            return nil
+        } catch {
+            return error.description
+        }
     }
 
     /// "[host]:port" (no MX lookup), "host:port" or "host" (MX lookup of host).

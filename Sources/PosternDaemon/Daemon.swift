@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailQueue
 import MailStore
+import IMAPServer
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -103,8 +104,8 @@ public final class Daemon: Sendable {
             let listenerChannels = channels.count
             let listeners = try await bindListeners(Array(listenSockets.prefix(config.listeners.count)), context: context,
                                                    resolver: dns?.cache, group: group, channels: &channels)
-            try await startMailAccess(MailAccess.Sockets(listenSockets, config: config), smtp: listeners, mover: mover,
-                                      tls: tls, group: group, channels: &channels)
+            let closeMailSessions = try await startMailAccess(MailAccess.Sockets(listenSockets, config: config), smtp: listeners,
+                                                              mover: mover, tls: tls, group: group, channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, agent: agent,
                                     resolver: dns?.cache, group: group, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, mover: mover, reloader: reloader, group: group)
@@ -120,7 +121,10 @@ public final class Daemon: Sendable {
             if let metricsChannel { services.append(ChannelService(channel: metricsChannel)) }
             services.append(ListenerService(channels: Array(channels[listenerChannels...]), sessions: sessions,
                                             grace: .seconds(config.shutdownGraceSeconds), logger: logger,
-                                            onShutdown: { readiness.setListening(false) }))
+                                            onShutdown: {
+                                                readiness.setListening(false)
+                                                closeMailSessions()
+                                            }))
             services.append(ReloadService(reloader: reloader))
             channels.append(control.channel)
             let serviceGroup = ServiceGroup(configuration: .init(
@@ -191,13 +195,29 @@ public final class Daemon: Sendable {
     }
 
     /// IMAP and POP3 listeners, when configured (issue #14).
+    /// Returns what tells their sessions the daemon is stopping.
     private func startMailAccess(_ sockets: MailAccess.Sockets, smtp: [SMTPListener], mover: QuarantineMover,
-                                 tls: NIOSSLContext?, group: EventLoopGroup, channels: inout [Channel]) async throws {
-        guard config.imap.isEnabled || config.pop3.isEnabled else { return }
+                                 tls: NIOSSLContext?, group: EventLoopGroup,
+                                 channels: inout [Channel]) async throws -> @Sendable () -> Void {
+        var closers: [@Sendable () -> Void] = []
+        guard config.imap.isEnabled || config.pop3.isEnabled else { return {} }
         let authListener = MailAccess.authListener(smtp)
         let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
-                                           localMaildir: { _ in nil })
-        // IMAP: the listeners start here.
+                                           localMaildir: { [delivery = config.delivery] in delivery.maildirPath(for: $0) })
+        let auth = MailAccess.auth(authListener)
+        for (sockets, implicitTLS) in [(sockets.imap, false), (sockets.imapTLS, true)] {
+            for socket in sockets {
+                let context = IMAPServerContext(
+                    hostname: config.hostname, tls: tls, implicitTLS: implicitTLS,
+                    allowPlaintextAuth: config.imap.allowPlaintextAuth,
+                    idleTimeout: .seconds(Int64(config.imap.idleTimeoutSeconds)), accounts: accounts, auth: auth, logger: logger)
+                let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
+                channels.append(try await listener.bind(socket: socket))
+                closers.append { listener.closeSessions() }
+                logger.info("listening", metadata: ["address": "\(socket.host):\(socket.port)", "proto": "imap",
+                                                    "tls": "\(implicitTLS ? "implicit" : "starttls")"])
+            }
+        }
         if config.pop3.isEnabled {
             var limits = POP3Defaults.limits
             limits.idleTimeoutSeconds = config.pop3.idleTimeoutSeconds
@@ -205,10 +225,12 @@ public final class Daemon: Sendable {
             // reaches POP3 sessions too, and waits for their UPDATE.
             let pop3 = POP3ServerContext(
                 hostname: config.hostname, tls: tls, allowPlaintextAuth: config.pop3.allowPlaintextAuth,
-                auth: MailAccess.auth(authListener), accounts: accounts, logger: logger, limits: limits,
+                auth: auth, accounts: accounts, logger: logger, limits: limits,
                 connections: smtp.first?.context.connections, sessions: smtp.first?.context.sessions)
             channels += try await POP3Listener.start(plain: sockets.pop3, implicitTLS: sockets.pop3TLS, context: pop3, group: group)
         }
+        let all = closers
+        return { all.forEach { $0() } }
     }
 
     private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, mover: QuarantineMover, reloader: Reloader,
@@ -272,11 +294,15 @@ public final class Daemon: Sendable {
 
     /// `[delivery.routes]` and the relayhost as the router takes them.
     static func destinations(_ settings: PosternConfig.DeliverySettings)
-        -> (routes: [String: Router.Destination], relayhost: Router.Destination?) {
+        -> (routes: [String: Router.Route], relayhost: Router.Destination?) {
         func destination(_ text: String) -> Router.Destination? {
             TableReader.parseDestination(text).map { Router.Destination(host: $0.host, port: $0.port ?? 25, lookUpMX: $0.lookUpMX) }
         }
-        return (settings.routes.compactMapValues(destination), settings.relayhost.flatMap(destination))
+        func route(_ text: String) -> Router.Route? {
+            if let maildir = try? MaildirRoute(parsing: text) { return .maildir(maildir) }
+            return destination(text).map(Router.Route.smtp)
+        }
+        return (settings.routes.compactMapValues(route), settings.relayhost.flatMap(destination))
     }
 
     func makeDeliveryAgent(queue: MailQueue, group: EventLoopGroup, resolver: CachingResolver) throws -> DeliveryAgent {

@@ -132,7 +132,7 @@ public struct PosternConfig: Sendable {
         public var relayPassword: String?
         public var relayTLS = "opportunistic"
         public var tls = "opportunistic"
-        /// Domain → "[host]:port".
+        /// Domain (lowercase) → "[host]:port", "host:port" or "maildir:/template".
         public var routes: [String: String] = [:]
         public var retryMinimumSeconds = 300.0
         public var retryMaximumSeconds = 14_400.0
@@ -140,6 +140,20 @@ public struct PosternConfig: Sendable {
         /// 0 turns the delay warning off.
         public var delayWarningSeconds = 14_400.0
         public var commandTimeoutSeconds = 300.0
+
+        /// The `maildir:` routes by domain, parsed.
+        public var maildirRoutes: [String: MaildirRoute] {
+            routes.compactMapValues { try? MaildirRoute(parsing: $0) }
+        }
+
+        /// The Maildir local delivery writes `address`'s mail into
+        /// ("bob@example.org" → "/var/mail/example.org/bob"), or nil when
+        /// its domain has no `maildir:` route or the address cannot have a
+        /// Maildir. Pure: for an IMAP or POP3 user named by an address.
+        public func maildirPath(for address: String) -> String? {
+            guard let at = address.lastIndex(of: "@") else { return nil }
+            return maildirRoutes[address[address.index(after: at)...].lowercased()]?.path(for: address)
+        }
     }
 
     public init() {}

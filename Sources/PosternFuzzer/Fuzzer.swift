@@ -36,6 +36,8 @@ enum FuzzTarget: String, CaseIterable {
     case scanner
     /// IMAP command framing (literals) and the command grammar.
     case imap
+    /// IMAP message rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH.
+    case imapmessage
     /// POP3 commands, the session state machine and RETR/TOP byte-stuffing.
     case pop3
 
@@ -51,6 +53,7 @@ enum FuzzTarget: String, CaseIterable {
         case .envelope: EnvelopeTarget.run(bytes)
         case .scanner: ScannerTarget.run(bytes)
         case .imap: IMAPTarget.run(bytes)
+        case .imapmessage: IMAPMessageTarget.run(bytes)
         case .pop3: POP3Target.run(bytes)
         }
     }

@@ -51,6 +51,18 @@ public struct Mailbox: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(encodedLocalPart)@\(domain)" }
 
+    /// Reads back an address as `description` writes it (and the queue
+    /// stores it): "local@domain", the local part quoted where it must be.
+    /// Nil for anything RCPT TO would refuse, a source route included.
+    public init?(parsing address: String) {
+        guard !address.hasPrefix("@") else { return nil }
+        let bytes = Array("<\(address)>".utf8)
+        var index = 0
+        guard case .mailbox(let mailbox)? = try? PathGrammar.parsePath(bytes, &index, kind: .forward),
+              index == bytes.count else { return nil }
+        self = mailbox
+    }
+
     static func isDotString(_ text: String) -> Bool {
         let atoms = text.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
         return !text.isEmpty && atoms.allSatisfy { atom in !atom.isEmpty && atom.allSatisfy(PathGrammar.isAtext) }

@@ -55,7 +55,7 @@ struct IMAPCommandParserErrorTests {
         ("a UID FETCH 1", .syntax("FETCH sequence-set attributes")),
         ("a UID STORE 1 FLAGS", .syntax("STORE sequence-set [+|-]FLAGS[.SILENT] (flags)")),
         ("a SELECT (x)", .expected("mailbox")),
-        ("a LIST \"\"", .syntax("LIST reference pattern")),
+        ("a LIST \"\"", .syntax("LIST [(options)] reference pattern [RETURN (options)]")),
         ("a STATUS INBOX", .syntax("STATUS mailbox (MESSAGES|RECENT|UIDNEXT|UIDVALIDITY|UNSEEN ...)")),
         ("a STATUS INBOX (SIZE)", .syntax("STATUS mailbox (MESSAGES|RECENT|UIDNEXT|UIDVALIDITY|UNSEEN ...)")),
         ("a STATUS INBOX (MESSAGES", .expected("\")\" after status attributes")),

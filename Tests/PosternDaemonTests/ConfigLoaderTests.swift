@@ -74,7 +74,7 @@ struct ConfigLoaderTests {
         } catch {
             let lines = error.issues.map(\.description)
             #expect(lines == [
-                "p.toml:2: colour: unknown key (expected one of: control, daemon, delivery, dns, hostname, limits, listener, log, metrics, quarantine, queue, tls)",
+                "p.toml:2: colour: unknown key (expected one of: control, daemon, delivery, dns, hostname, imap, limits, listener, log, metrics, pop3, quarantine, queue, tls)",
                 "p.toml:5: listener.address: expected HOST:PORT, e.g. 127.0.0.1:2525",
                 "p.toml:8: queue.sync: must be one of: syncfs, fsync",
                 "p.toml:11: limits.max_recipients: must be an integer, not string",

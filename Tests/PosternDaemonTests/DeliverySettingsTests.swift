@@ -1,3 +1,5 @@
+import Delivery
+import MailQueue
 import Testing
 @testable import PosternDaemon
 
@@ -33,6 +35,38 @@ struct DeliverySettingsTests {
         } catch {
             #expect(error.issues.map(\.key) == [key])
             #expect(error.issues.first?.line == 2)
+        }
+    }
+
+    @Test func maildirRoutesAreReadAndMapUsersToTheirMaildirs() throws {
+        let config = try ConfigLoader.load(text: """
+            [delivery.routes]
+            "Example.ORG" = "maildir:/var/mail/%d/%u"
+            "hop.test" = "[127.0.0.1]:2525"
+            """, file: "p.toml")
+        #expect(config.delivery.maildirRoutes.keys.sorted() == ["example.org"])
+        #expect(config.delivery.maildirPath(for: "Bob@example.org") == "/var/mail/example.org/bob")
+        #expect(config.delivery.maildirPath(for: "bob@EXAMPLE.org") == "/var/mail/example.org/bob")
+        #expect(config.delivery.maildirPath(for: "bob@hop.test") == nil)
+        #expect(config.delivery.maildirPath(for: "a/b@example.org") == nil)
+        #expect(config.delivery.maildirPath(for: "bob") == nil)
+        let (routes, _) = Daemon.destinations(config.delivery)
+        #expect(routes["example.org"] == .maildir(try MaildirRoute(parsing: "maildir:/var/mail/%d/%u")))
+        #expect(routes["hop.test"] == .smtp(Router.Destination(host: "127.0.0.1", port: 2525)))
+    }
+
+    @Test(arguments: [
+        ("maildir:relative/%u", "the maildir path must be absolute, e.g. \"maildir:/var/mail/%d/%u\""),
+        ("maildir:/x/%q", "unknown %q in the maildir path (expected %d, %u, %a or %%)"),
+        ("maildir:/x/%", "a lone % ends the maildir path (write %% for a %)"),
+        ("mail dir", "expected \"[host]:port\", \"host:port\" or \"maildir:/path/%d/%u\""),
+    ])
+    func badRoutesAreNamed(_ value: String, _ message: String) {
+        do {
+            _ = try ConfigLoader.load(text: "[delivery.routes]\n\"a.test\" = \"\(value)\"\n", file: "p.toml")
+            Issue.record("accepted \(value)")
+        } catch {
+            #expect(error.issues.map(\.description) == ["p.toml:2: delivery.routes.a.test: \(message)"])
         }
     }
 }

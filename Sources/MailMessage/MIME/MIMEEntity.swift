@@ -39,7 +39,7 @@ struct MIMEEntity: Sendable {
     var decodedPartCount = 0
 
     init(path: [Int], depth: Int, defaultContentType: ContentType, start: Int) {
-        part = MIMEPart(path: path, contentType: defaultContentType, bodyRange: start..<start)
+        part = MIMEPart(path: path, contentType: defaultContentType, bodyRange: start..<start, headerStart: start)
         self.depth = depth
         self.defaultContentType = defaultContentType
         bodyStart = start

@@ -24,6 +24,11 @@ public struct MIMEPart: Sendable, Equatable {
     /// Below a transfer-encoded message/rfc822 part, offsets within that
     /// part's decoded body.
     public var bodyRange: Range<Int>
+    /// Offset of the entity's first header octet (the root: 0; a body
+    /// part: just past its delimiter line; an encapsulated message: its
+    /// part's body start), in the same octets as `bodyRange`. IMAP serves
+    /// header sections by offset (RFC 3501 §6.4.5 HEADER, MIME).
+    public var headerStart: Int
     public var children: [MIMEPart]
     /// What was wrong with this entity and worked around.
     public var defects: [MIMEDefect]
@@ -36,8 +41,8 @@ public struct MIMEPart: Sendable, Equatable {
                 contentType: ContentType = MIMEDefaults.contentType,
                 transferEncoding: ContentTransferEncoding = .sevenBit,
                 disposition: ContentDisposition? = nil, decodedSize: Int = 0,
-                bodyRange: Range<Int> = 0..<0, children: [MIMEPart] = [], defects: [MIMEDefect] = [],
-                embeddedFileNames: [String] = []) {
+                bodyRange: Range<Int> = 0..<0, headerStart: Int? = nil, children: [MIMEPart] = [],
+                defects: [MIMEDefect] = [], embeddedFileNames: [String] = []) {
         self.path = path
         self.headers = headers
         self.contentType = contentType
@@ -45,9 +50,17 @@ public struct MIMEPart: Sendable, Equatable {
         self.disposition = disposition
         self.decodedSize = decodedSize
         self.bodyRange = bodyRange
+        self.headerStart = headerStart ?? bodyRange.lowerBound
         self.children = children
         self.defects = defects
         self.embeddedFileNames = embeddedFileNames
+    }
+
+    /// The header section's octets, the empty line that ends it included.
+    /// Empty when a delimiter follows the delimiter line at once: the line
+    /// break between them belongs to the second (RFC 2046 §5.1.1).
+    public var headerRange: Range<Int> {
+        headerStart..<max(headerStart, bodyRange.lowerBound)
     }
 
     /// `path` written as "1.2.3".

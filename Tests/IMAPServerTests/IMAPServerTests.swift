@@ -1,0 +1,68 @@
+import Foundation
+import IMAPCore
+import Logging
+import MailStore
+import NIOCore
+import Testing
+@testable import IMAPServer
+
+@Suite("IMAP server pieces")
+struct IMAPServerTests {
+    @Test(arguments: [
+        ("*", "INBOX", true), ("%", "Release", true), ("inbox", "INBOX", true), ("INBOX", "INBOX", true),
+        ("Rel*", "Release", true), ("*e", "Release", true), ("R%e", "Release", true), ("Release", "release", false),
+        ("%", "a/b", false), ("*", "a/b", true), ("", "INBOX", false), ("Q*", "Release", false),
+        ("********************************x", "Quarantine", false),
+    ])
+    func listPatterns(pattern: String, name: String, matches: Bool) {
+        #expect(MailboxPattern.matches(pattern, name) == matches)
+    }
+
+    @Test func aLongPatternIsCheap() {
+        let pattern = String(repeating: "*a", count: 4000)
+        #expect(!MailboxPattern.matches(pattern, "Quarantine"))
+    }
+
+    static func session() -> IMAPSession {
+        struct NoAccounts: MailAccounts {
+            func account(for user: String) -> any MailAccount { fatalError("no logins in this test") }
+        }
+        let context = IMAPServerContext(hostname: "mx.test", tls: nil, implicitTLS: false, allowPlaintextAuth: false,
+                                        accounts: NoAccounts(), auth: { (nil, nil) }, logger: Logger(label: "test"))
+        return IMAPSession(context: context, clientAddress: "127.0.0.1", isTLS: false)
+    }
+
+    static func messages(_ uids: [UInt32]) -> [StoredMessage] {
+        uids.map { StoredMessage(uid: $0, size: 1, internalDate: Date(), flags: [], recent: false, uniqueName: "\($0)", queueID: nil) }
+    }
+
+    @Test func sequenceSetsResolveAsRFC3501Says() async throws {
+        let session = Self.session()
+        let messages = Self.messages([3, 7, 9, 20])
+        func resolve(_ text: String, uid: Bool) async throws -> [Int] {
+            var input = ByteBuffer(string: "a FETCH \(text) FLAGS")
+            guard case .fetch(let set, _) = try IMAPCommandParser.parse(input.readBytes(length: input.readableBytes)!).command
+            else { Issue.record("not a fetch"); return [] }
+            return await session.resolve(set, byUID: uid, messages)
+        }
+        #expect(try await resolve("1:*", uid: false) == [0, 1, 2, 3])
+        #expect(try await resolve("*:3", uid: false) == [2, 3])
+        #expect(try await resolve("2,4,9", uid: false) == [1, 3])
+        #expect(try await resolve("7:9", uid: true) == [1, 2])
+        #expect(try await resolve("8", uid: true) == [])
+        // "n:*" names the last message even when n is past it (RFC 3501 §6.4.8).
+        #expect(try await resolve("100:*", uid: true) == [3])
+        #expect(try await resolve("*", uid: true) == [3])
+    }
+
+    @Test func loginIsRefusedWithoutTLSAndCapabilitiesSaySo() async {
+        let session = Self.session()
+        let greeting = String(decoding: await session.greeting().bytes, as: UTF8.self)
+        #expect(greeting.contains("LOGINDISABLED"))
+        #expect(!greeting.contains("AUTH=PLAIN"))
+        let out = await session.handle(TaggedCommand(tag: "a", command: .login(username: "u", password: SecretBytes("p"))))
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "a NO [PRIVACYREQUIRED] Use STARTTLS first\r\n")
+        let select = await session.handle(TaggedCommand(tag: "b", command: .select("INBOX")))
+        #expect(String(decoding: select.bytes, as: UTF8.self) == "b BAD Log in first\r\n")
+    }
+}
