@@ -498,3 +498,18 @@ def test_same_answers_as_dovecot(pop3, tls_cert, dovecot):
             assert ours.top(number, lines)[1] == theirs.top(their_number, lines)[1], f"TOP {number} {lines}"
     ours.quit()
     theirs.quit()
+
+
+def test_shutdown_ends_sessions_without_update(pop3):
+    server = pop3(plaintext=True)
+    quarantine(server, 1)
+    raw = RawPOP3(server.pop3_port)
+    raw.cmd("USER " + BOB)
+    assert raw.cmd("PASS " + PASSWORD).startswith("+OK Logged in, 1 messages")
+    assert raw.cmd("DELE 1") == "+OK Message 1 deleted"
+    started = time.monotonic()
+    assert server.terminate() == 0
+    assert time.monotonic() - started < 10, "an idle POP3 session does not hold up the shutdown"
+    assert raw.line() == b"-ERR [SYS/TEMP] Server shutting down, try again later"
+    assert raw.closed()
+    assert len(maildir_files(server)) == 1, "no QUIT, no UPDATE: the message stays"
