@@ -513,3 +513,23 @@ def test_shutdown_ends_sessions_without_update(pop3):
     assert raw.line() == b"-ERR [SYS/TEMP] Server shutting down, try again later"
     assert raw.closed()
     assert len(maildir_files(server)) == 1, "no QUIT, no UPDATE: the message stays"
+
+
+def test_large_message_is_streamed_whole(pop3, tls_cert):
+    server = pop3()
+    body = b"".join(b"%s line %d of a large message, long enough to matter\r\n" % (b"." if i % 7 == 0 else b"", i)
+                    for i in range(60_000))
+    big = (f"From: <a@fail.test>\r\nTo: <{BOB}>\r\nSubject: large\r\nMessage-ID: <large.{time.time_ns()}@client.test>\r\n"
+           f"Date: {email.utils.formatdate()}\r\n\r\n").encode() + body
+    send(server, body=big, recipients=[BOB])
+    deadline = time.monotonic() + 20
+    while not (files := maildir_files(server)):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    client = poplib.POP3_SSL("127.0.0.1", server.pop3s_port, context=context(tls_cert), timeout=30)
+    client.user(BOB)
+    client.pass_(PASSWORD)
+    data = retr(client, 1)
+    assert len(data) > 3_000_000 and data == next(iter(files.values()))
+    assert client.noop().startswith(b"+OK"), "the session goes on after the message"
+    client.quit()
