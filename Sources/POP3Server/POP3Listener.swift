@@ -59,11 +59,15 @@ public final class POP3Listener: Sendable {
         var channels: [Channel] = []
         for (index, (socket, tls)) in sockets.enumerated() {
             let endpoint = Endpoint(host: socket.host, port: socket.port, implicitTLS: tls)
+            // Once `bind` has the socket NIO owns it, failing or not.
+            var handedOver = index
             do {
-                channels.append(try await POP3Listener(endpoint: endpoint, context: context, group: group).bind(socket: socket))
+                let listener = try POP3Listener(endpoint: endpoint, context: context, group: group)
+                handedOver += 1
+                channels.append(try await listener.bind(socket: socket))
             } catch {
                 for channel in channels { try? await channel.close() }
-                for (unused, _) in sockets[index...] { unused.close() }
+                for (unused, _) in sockets[handedOver...] { unused.close() }
                 throw error
             }
             context.logger.info("pop3 listening", metadata: [
@@ -71,10 +75,6 @@ public final class POP3Listener: Sendable {
             ])
         }
         return channels
-    }
-
-    public func bind() async throws -> Channel {
-        try await bind(socket: ListenSocket.bind(host: endpoint.host, port: endpoint.port))
     }
 
     /// Starts accepting on a socket bound earlier (before the daemon gave
