@@ -72,6 +72,8 @@ extension IMAPSession {
         case .uid: return Array("UID \(message.uid)".utf8)
         case .flags: return Array("FLAGS \(flagText(message))".utf8)
         case .internalDate: return Array("INTERNALDATE ".utf8) + IMAPWire.internalDate(message.internalDate)
+        // The served octets (IMAPMessage turns a stray bare LF into CRLF),
+        // else the file's size: both are the file's for what the store writes.
         case .rfc822Size: return Array("RFC822.SIZE \(parsed?.size ?? message.size)".utf8)
         case .envelope: return Array("ENVELOPE ".utf8) + (parsed?.envelope() ?? [])
         case .bodyStructure: return Array("BODYSTRUCTURE ".utf8) + (parsed?.bodyStructure(extensible: true) ?? [])
@@ -82,28 +84,8 @@ extension IMAPSession {
         case .bodySection(_, let section, let partial):
             let whole = parsed?.section(section) ?? []
             let bytes = IMAPMessage.partial(whole, partial)
-            let origin = partial.map { "<\($0.offset)>" } ?? ""
-            return Array("BODY[".utf8) + Self.sectionName(section) + Array("]\(origin) ".utf8) + IMAPWire.literal(bytes)
+            return IMAPWire.sectionName(section, partial: partial) + [32] + IMAPWire.literal(bytes)
         }
-    }
-
-    /// The section as the response echoes it (RFC 3501 §7.4.2: header
-    /// names as sent, here uppercased by the parser).
-    static func sectionName(_ section: SectionSpec) -> [UInt8] {
-        var text = section.part.map(String.init).joined(separator: ".")
-        guard let part = section.text else { return Array(text.utf8) }
-        if !text.isEmpty { text += "." }
-        switch part {
-        case .header: text += "HEADER"
-        case .text: text += "TEXT"
-        case .mime: text += "MIME"
-        case .headerFields(let names), .headerFieldsNot(let names):
-            let not = if case .headerFieldsNot = part { ".NOT" } else { "" }
-            var bytes = Array((text + "HEADER.FIELDS\(not) (").utf8)
-            bytes += Array(names.map { IMAPWire.astring($0) }.joined(separator: [32]))
-            return bytes + [UInt8(ascii: ")")]
-        }
-        return Array(text.utf8)
     }
 
     // MARK: - SEARCH
