@@ -34,7 +34,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from postern_harness import HOSTNAME, PosternServer, add_user, free_port
+from postern_harness import HOSTNAME, PosternServer, add_user, free_port, unavailable
 
 # Users, as the Postern tests name them: an administrator, a user whose login is an address,
 # and a user with granted addresses ([users.alice] senders).
@@ -132,14 +132,6 @@ def maildir_state(path: Path) -> dict[str, str]:
             base, _, info = entry.name.partition(":")
             state[base] = info[2:] if info.startswith("2,") else ""
     return state
-
-
-def maildir_file(path: Path, base_name: str) -> Path | None:
-    for sub in ("new", "cur"):
-        for entry in (path / sub).iterdir():
-            if entry.name.partition(":")[0] == base_name:
-                return entry
-    return None
 
 
 def _headers(sender: str, to: str, subject: str, when: int, msgid: str, extra: list[str] = ()) -> list[str]:
@@ -414,6 +406,15 @@ class Dovecot:
         fill_maildir(self.maildir, messages)
         self.own_maildir()
 
+    def copy_maildir(self, source: Path) -> None:
+        """Serves a copy of another Maildir's messages (new/ and cur/, file for file, times
+        kept; nothing else, e.g. not Postern's postern-uidlist)."""
+        for sub in ("new", "cur"):
+            if (source / sub).is_dir():
+                for path in (source / sub).iterdir():
+                    shutil.copy2(path, self.maildir / sub / path.name)
+        self.own_maildir()
+
     def add(self, message: QuarantinedMessage) -> None:
         """A message arriving while the server runs (a quarantine move)."""
         path = message.write(self.maildir)
@@ -458,6 +459,26 @@ class Dovecot:
         self.stop()
         if not os.environ.get("KEEP_TMP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def start_dovecot(tls: tuple[str, str], users: dict[str, str] = USERS, *,
+                  messages: list[QuarantinedMessage] = (), copy_of: Path | None = None) -> Dovecot:
+    """A started Dovecot serving `messages` and a copy of the Maildir `copy_of`; close() it.
+    One that cannot start (not installed, or broken) fails the test when CI=true and skips
+    it elsewhere, as a missing tool does."""
+    try:
+        server = Dovecot(tls, users)
+    except ServerError as e:
+        unavailable(str(e))
+    try:
+        server.fill(list(messages))
+        if copy_of is not None:
+            server.copy_maildir(copy_of)
+        server.start()
+    except ServerError as e:
+        server.close()
+        unavailable(str(e))
+    return server
 
 
 # --------------------------------------------------------------------------

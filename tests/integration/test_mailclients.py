@@ -21,6 +21,7 @@ calls [imap] an unknown key; a missing client or Dovecot fails with CI=true, ski
 from __future__ import annotations
 
 import email
+import email.utils
 import hashlib
 import imaplib
 import mailbox
@@ -28,17 +29,16 @@ import os
 import poplib
 import re
 import socket
-import ssl
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from mailaccess import (ADMIN, USERS, Dovecot, Endpoints, PosternMail, QuarantinedMessage, ServerError,
-                        body_shape, fetch_items, imap_text, maildir_file, maildir_state, plain_message,
-                        postern_has_imap, sample_messages, visible_to)
-from postern_harness import CI, require_tool
+from mailaccess import (ADMIN, USERS, Dovecot, Endpoints, PosternMail, QuarantinedMessage, body_shape,
+                        fetch_items, imap_text, maildir_state, plain_message, postern_has_imap, sample_messages,
+                        start_dovecot, visible_to)
+from postern_harness import require_tool
 
 KINDS = ["dovecot", "postern"]
 
@@ -54,15 +54,8 @@ def serve(request, tmp_path, tls_cert):
     def start(kind: str, messages: list[QuarantinedMessage] | None = None):
         messages = sample_messages() if messages is None else messages
         if kind == "dovecot":
-            try:
-                server = Dovecot(tls_cert)
-                started.append(server)
-                server.fill(messages)
-                server.start()
-            except ServerError as e:
-                if CI:
-                    pytest.fail(str(e), pytrace=False)
-                pytest.skip(str(e))
+            server = start_dovecot(tls_cert, messages=messages)
+            started.append(server)
         else:
             binary = request.getfixturevalue("postern_bin")
             if not postern_has_imap(binary):

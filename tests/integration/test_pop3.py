@@ -15,18 +15,16 @@ from __future__ import annotations
 import email.utils
 import os
 import poplib
-import pwd
 import re
-import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+from mailaccess import start_dovecot
 from postern_harness import add_user, auth_plain, free_port, require_tool
 from test_delivery import delivery_config
 from test_quarantine import POLICY as QUARANTINE_POLICY
@@ -390,90 +388,22 @@ def test_fetchmail_fetches_and_deletes(pop3, tls_cert, tmp_path):
     assert p.returncode == 0 and b"3 messages" in p.stdout + p.stderr
 
 
-DOVECOT_PASSWORD = "dovecot-pw"  # static passdb arguments are split at spaces
-DOVECOT_CONF = """\
-base_dir = {dir}/run
-state_dir = {dir}/state
-log_path = {dir}/dovecot.log
-protocols = pop3
-listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain
-first_valid_uid = 1
-mail_location = maildir:{maildir}:INDEX={dir}/index:CONTROL={dir}/control
-default_internal_user = dovecot
-default_login_user = dovenull
-passdb {{
-  driver = static
-  args = password={password}
-}}
-userdb {{
-  driver = static
-  args = uid={uid} gid={gid} home={dir}/home
-}}
-service pop3-login {{
-  inet_listener pop3 {{
-    address = 127.0.0.1
-    port = {port}
-  }}
-  inet_listener pop3s {{
-    port = 0
-  }}
-}}
-service anvil {{
-  chroot =
-}}
-"""
+DOVECOT_PASSWORD = "dovecot-pw"
 
 
 @pytest.fixture
-def dovecot():
-    """dovecot(maildir) -> the port of a private Dovecot pop3d serving a copy of `maildir` to any user."""
-    procs = []
-    directories: list[Path] = []
+def dovecot(tls_cert):
+    """dovecot(maildir) -> the POP3 port of a private Dovecot serving a copy of `maildir` to BOB
+    (mailaccess.start_dovecot: loopback, its indexes outside the Maildir, UIDL = file name)."""
+    started = []
 
     def start(maildir: Path) -> int:
-        binary = require_tool("dovecot")
-        if not Path("/usr/lib/dovecot/pop3").exists():
-            message = "Dovecot's pop3d is not installed (apt-get install dovecot-pop3d)"
-            pytest.fail(message) if os.environ.get("CI") == "true" else pytest.skip(message)
-        # Under /tmp itself: pytest's directories are root's alone, and
-        # Dovecot's sockets want a short path.
-        directory = Path(tempfile.mkdtemp(prefix="pstdove"))
-        directories.append(directory)
-        # Dovecot serves no mail as root: it reads a copy of the Maildir,
-        # file for file, owned by its own unprivileged user.
-        owner = pwd.getpwnam("dovecot")
-        copy = directory / "Maildir"
-        shutil.copytree(maildir, copy, ignore=shutil.ignore_patterns("tmp"))
-        for sub in ("tmp", "new", "cur"):
-            (copy / sub).mkdir(exist_ok=True)
-        for path in [directory, copy, *copy.rglob("*")]:
-            os.chown(path, owner.pw_uid, owner.pw_gid)
-        port = free_port()
-        conf = directory / "dovecot.conf"
-        conf.write_text(DOVECOT_CONF.format(dir=directory, maildir=copy, password=DOVECOT_PASSWORD, port=port,
-                                            uid=owner.pw_uid, gid=owner.pw_gid))
-        procs.append(subprocess.Popen([binary, "-F", "-c", str(conf)], stdout=subprocess.DEVNULL,
-                                      stderr=open(directory / "stderr.log", "wb")))
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return port
-            except OSError:
-                log = directory / "dovecot.log"
-                assert time.monotonic() < deadline and procs[-1].poll() is None, \
-                    f"dovecot did not start: {(directory / 'stderr.log').read_text()} {log.read_text() if log.exists() else ''}"
-                time.sleep(0.1)
+        started.append(start_dovecot(tls_cert, {BOB: DOVECOT_PASSWORD}, copy_of=maildir))
+        return started[-1].ports["pop3"]
 
     yield start
-    for proc in procs:
-        proc.terminate()
-        proc.wait(timeout=10)
-    for directory in directories:
-        shutil.rmtree(directory, ignore_errors=True)
+    for server in started:
+        server.close()
 
 
 def test_same_answers_as_dovecot(pop3, tls_cert, dovecot):
