@@ -83,6 +83,7 @@ let package = Package(
         // The IMAP server over MailStore (issue #14); passwords as SMTP AUTH.
         .target(name: "IMAPServer", dependencies: [
             "IMAPCore", "MailStore", "SMTPServer", "SMTPCore",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
