@@ -36,6 +36,8 @@ enum FuzzTarget: String, CaseIterable {
     case scanner
     /// IMAP command framing (literals) and the command grammar.
     case imap
+    /// The PROXY protocol header a load balancer sends first (v1 and v2).
+    case proxy
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -49,6 +51,7 @@ enum FuzzTarget: String, CaseIterable {
         case .envelope: EnvelopeTarget.run(bytes)
         case .scanner: ScannerTarget.run(bytes)
         case .imap: IMAPTarget.run(bytes)
+        case .proxy: ProxyTarget.run(bytes)
         }
     }
 
