@@ -38,7 +38,8 @@ enum ProxyTarget {
             invariant(taken.count <= ProxyProtocolLimits.maxV1LineLength && taken.suffix(2) == [13, 10]
                       && taken.dropLast(2).allSatisfy { $0 != 13 && $0 != 10 }, "v1 line took \(taken)")
             if let endpoints = header.endpoints, case .v4 = endpoints.source {
-                let line = "PROXY TCP4 \(endpoints.source) \(endpoints.destination) \(endpoints.sourcePort) \(endpoints.destinationPort)\r\n"
+                let line = "PROXY TCP4 \(endpoints.source) \(endpoints.destination) "
+                    + "\(endpoints.sourcePort) \(endpoints.destinationPort)\r\n"
                 invariant(Array(line.utf8) == taken, "\(header) read from \(taken), not \(line.debugDescription)")
             }
         case .v2:
