@@ -14,6 +14,7 @@
   directly, no query leaves the process) for the suite's zones;
 - reply: the reply parser's test inputs and a few real server dialogues;
 - envelope: envelope files in the format EnvelopeCodec writes;
+- imapmessage: the IMAP rendering fixtures, tests/fixtures/imap/*.eml;
 - proxy: the v1 lines of the PROXY header tests, and v2 headers as HAProxy
   sends them (TCP over IPv4 and IPv6, TLVs, LOCAL, UNIX), each followed by
   an SMTP command.
@@ -258,9 +259,21 @@ def envelope_seeds():
         "delay-warned 1\nrcpt delivered 250%202.0.0%20ok a@example.net\nrcpt deferred - b@example.net\nend\n",
         "postern-envelope 1\nid 0006000000000002\ncreated 1764277000.5\nsender q@example.org\nsize 5\n"
         "state quarantine\nattempts 1\nclient 127.0.0.1\nprotocol SMTP\nrcpt pending - x@example.net\nend\n",
+        "postern-envelope 2\nid 0006000000000003\ncreated 1764277000.5\nsender d@example.org\nsize 5\n"
+        "state ready\nattempts 0\nclient 127.0.0.1\nprotocol ESMTP\ndsn-ret FULL\ndsn-envid abc+def%20x\n"
+        "dsn-rcpt 0 SUCCESS,FAILURE rfc822;bob+40x\ndsn-rcpt 1 NEVER -\n"
+        "rcpt pending - a@example.net\nrcpt pending - b@example.net\nend\n",
     ]
     for number, text in enumerate(envelopes):
         write("envelope", f"seed-envelope-{number:02}.txt", text)
+
+
+def imap_message_seeds():
+    """The IMAP rendering fixtures (tests/fixtures/imap), as stored."""
+    for path in sorted(glob.glob(os.path.join(ROOT, "tests", "fixtures", "imap", "*.eml"))):
+        name = os.path.basename(path)[:-4]
+        with open(path, "rb") as handle:
+            write("imapmessage", f"seed-{name}", handle.read())
 
 
 def proxy_seeds():
@@ -297,8 +310,9 @@ def main():
     dns_seeds(scenarios)
     reply_seeds()
     envelope_seeds()
+    imap_message_seeds()
     proxy_seeds()
-    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "proxy"]:
+    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage", "proxy"]:
         print(f"{target}: {len(os.listdir(os.path.join(ROOT, 'fuzz', target)))} files")
     return 0 if count else 1
 

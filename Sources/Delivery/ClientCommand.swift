@@ -13,7 +13,8 @@ public enum ClientCommand: Sendable, Hashable, CustomStringConvertible {
     case authResponse(String)
     /// MAIL FROM:<reverse-path> followed by ESMTP parameters ("SIZE=123").
     case mail(from: String, parameters: [String])
-    case rcpt(to: String)
+    /// RCPT TO:<forward-path> followed by ESMTP parameters ("NOTIFY=NEVER").
+    case rcpt(to: String, parameters: [String] = [])
     case data
     /// The lone "." that ends an empty message after an unexpected 354
     /// when no recipient was accepted (RFC 2920 §3.1).
@@ -33,7 +34,9 @@ public enum ClientCommand: Sendable, Hashable, CustomStringConvertible {
         case .mail(let from, let parameters):
             buffer.writeString("MAIL FROM:<\(from)>")
             for parameter in parameters { buffer.writeString(" \(parameter)") }
-        case .rcpt(let to): buffer.writeString("RCPT TO:<\(to)>")
+        case .rcpt(let to, let parameters):
+            buffer.writeString("RCPT TO:<\(to)>")
+            for parameter in parameters { buffer.writeString(" \(parameter)") }
         case .data: buffer.writeStaticString("DATA")
         case .emptyMessageEnd: buffer.writeStaticString(".")
         case .rset: buffer.writeStaticString("RSET")

@@ -240,17 +240,18 @@ extension ClientSessionStateMachine {
         }
         let plan = MessagePlan(message: message, capabilities: capabilities, ourLimit: options.maxMessageSize)
         guard plan.outcomes.contains(where: { $0 == nil }) else {
-            return .finishMessage(MessageOutcome(recipients: plan.outcomes.map { $0! }, notes: plan.notes), closeAfter: nil)
+            return .finishMessage(MessageOutcome(recipients: plan.outcomes.map { $0! }, notes: plan.notes,
+                                                 nextHopReportsDSN: plan.passesDSN), closeAfter: nil)
         }
         var commands: [(ClientCommand, ClientTransaction.Expected)] = messagesStarted > 0 ? [(.rset, .rset)] : []
         commands.append((.mail(from: message.sender, parameters: plan.mailParameters), .mail))
         for (index, outcome) in plan.outcomes.enumerated() where outcome == nil {
-            commands.append((.rcpt(to: message.recipients[index]), .rcpt(index)))
+            commands.append((.rcpt(to: message.recipients[index], parameters: plan.recipientParameters[index]), .rcpt(index)))
         }
         commands.append((.data, .data))
         messagesStarted += 1
         var transaction = ClientTransaction(commands: commands, outcomes: plan.outcomes, notes: plan.notes,
-                                            pipelined: capabilities.pipelining)
+                                            pipelined: capabilities.pipelining, nextHopReportsDSN: plan.passesDSN)
         let first = transaction.start()
         state = .transaction(transaction)
         return .send(first)

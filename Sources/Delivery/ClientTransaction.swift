@@ -34,6 +34,8 @@ struct ClientTransaction: Sendable {
     }
 
     let pipelined: Bool
+    /// The DSN parameters went out with MAIL and RCPT (see `MessageOutcome`).
+    let nextHopReportsDSN: Bool
     private(set) var outcomes: [RecipientOutcome?]
     var notes: [String]
     /// Commands not yet sent, each with the reply it will expect.
@@ -44,11 +46,13 @@ struct ClientTransaction: Sendable {
     private var mailRefused = false
 
     /// `outcomes` holds the recipients already settled locally (nil: to send).
-    init(commands: [(ClientCommand, Expected)], outcomes: [RecipientOutcome?], notes: [String], pipelined: Bool) {
+    init(commands: [(ClientCommand, Expected)], outcomes: [RecipientOutcome?], notes: [String], pipelined: Bool,
+         nextHopReportsDSN: Bool = false) {
         self.unsent = commands
         self.outcomes = outcomes
         self.notes = notes
         self.pipelined = pipelined
+        self.nextHopReportsDSN = nextHopReportsDSN
     }
 
     /// The commands to send first: all of them up to DATA when pipelining.
@@ -59,7 +63,8 @@ struct ClientTransaction: Sendable {
     /// The outcome per recipient; anything left open is deferred.
     var result: MessageOutcome {
         let lost = DeliveryReason.local(EnhancedStatusCode(4, 4, 2), "no reply from the next hop", stage: .endOfData)
-        return MessageOutcome(recipients: outcomes.map { $0 ?? .deferred(lost) }, notes: notes)
+        return MessageOutcome(recipients: outcomes.map { $0 ?? .deferred(lost) }, notes: notes,
+                              nextHopReportsDSN: nextHopReportsDSN)
     }
 
     /// The content has been written; the reply to the final "." is next.

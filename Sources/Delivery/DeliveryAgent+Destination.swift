@@ -1,26 +1,40 @@
 import DNSModel
 import Foundation
+import MailMessage
 import MailQueue
 import SMTPCore
 
 /// Who gave a recipient its outcome: an SMTP next hop, or a Maildir here.
 enum Relay: Sendable, Hashable, CustomStringConvertible {
-    case host(String)
+    /// An SMTP server; `reportsDSN`: it offered DSN and was handed the
+    /// DSN parameters, so reporting on delivery is its job from now on.
+    case host(String, reportsDSN: Bool)
     /// The recipient's Maildir directory.
     case maildir(String)
 
     /// For logs and the attempt history: the host, or "maildir:/path".
     var description: String {
         switch self {
-        case .host(let host): return host
+        case .host(let host, _): return host
         case .maildir(let path): return MaildirRoute.scheme + path
         }
     }
 
     /// A DSN's Remote-MTA (RFC 3464 §2.3.5): only an SMTP server is one.
     var remoteMTA: String? {
-        if case .host(let host) = self { return host }
+        if case .host(let host, _) = self { return host }
         return nil
+    }
+
+    /// What a success DSN says for a recipient this relay took, when the
+    /// sender asked for one (RFC 3461 §6.2.2, RFC 3464 §2.3.3): "delivered"
+    /// into a Maildir here, "relayed" to a server that does not report on
+    /// delivery; nil when the server reports itself.
+    var successAction: RecipientReport.Action? {
+        switch self {
+        case .host(_, let reportsDSN): return reportsDSN ? nil : .relayed
+        case .maildir: return .delivered
+        }
     }
 }
 
@@ -57,8 +71,7 @@ extension DeliveryAgent {
         case .maildir(let route):
             return await deliverLocally(envelope, indices: indices, domain: domain, route: route)
         case .hops(let hops):
-            var message = OutboundMessage(envelope: envelope, bodyPath: queue.bodyPath(id: envelope.id),
-                                          recipients: indices.map { envelope.recipients[$0].address })
+            var message = OutboundMessage(envelope: envelope, bodyPath: queue.bodyPath(id: envelope.id), indices: indices)
             // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
             // octets need an 8BITMIME next hop.
             if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
@@ -67,7 +80,8 @@ extension DeliveryAgent {
             DeliveryMetrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             switch sent {
             case .sent(let outcome, let relay):
-                return DomainAttempt(results: zip(indices, outcome.recipients).map { ($0, $1, .host(relay)) })
+                let relay = Relay.host(relay, reportsDSN: outcome.nextHopReportsDSN)
+                return DomainAttempt(results: zip(indices, outcome.recipients).map { ($0, $1, relay) })
             case .deferred(let reason):
                 return all(.deferred(reason))
             case .stopped:

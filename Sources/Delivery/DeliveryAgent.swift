@@ -141,6 +141,10 @@ public final class DeliveryAgent: Sendable {
         let results = attempts.flatMap(\.results)
         DeliveryMetrics.attempts.increment()
         let failed = record(results, in: &envelope)
+        reportSuccess(envelope, notices: results.compactMap { index, outcome, relay in
+            guard case .delivered(let reply) = outcome, let action = relay?.successAction else { return nil }
+            return SuccessNotice(index: index, action: action, reply: reply, remoteMTA: relay?.remoteMTA)
+        })
         envelope.attempts += 1
         envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2?.description) }, at: Date())
         finishAttempt(&envelope, failed: failed,

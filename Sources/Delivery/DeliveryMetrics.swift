@@ -9,7 +9,7 @@ public enum DeliveryMetrics {
     public static let help: [String: String] = [
         "postern_delivery_attempts_total": "Delivery attempts of a message (all its open recipients at once).",
         "postern_delivery_recipients_total": "Recipient outcomes of delivery attempts, by result (delivered, deferred, failed).",
-        "postern_delivery_bounces_total": "Delivery status notifications made, by kind (failure, delay).",
+        "postern_delivery_bounces_total": "Delivery status notifications made, by kind (failure, delay, success: NOTIFY=SUCCESS answered here).",
         "postern_delivery_duration_seconds": "Time to deliver one message to one domain: routing, connection and transaction.",
         "postern_delivery_connections_opened_total": "SMTP connections opened to next hops (sessions set up).",
         "postern_delivery_connections_reused_total": "Messages sent on a pooled connection instead of a new one.",
@@ -32,6 +32,7 @@ public enum DeliveryMetrics {
     })
     static let failureBounces = Counter(label: "postern_delivery_bounces_total", dimensions: [("kind", "failure")])
     static let delayBounces = Counter(label: "postern_delivery_bounces_total", dimensions: [("kind", "delay")])
+    static let successReports = Counter(label: "postern_delivery_bounces_total", dimensions: [("kind", "success")])
     static let duration = Timer(label: "postern_delivery_duration_seconds")
     static let connectionsOpened = Counter(label: "postern_delivery_connections_opened_total")
     static let connectionsReused = Counter(label: "postern_delivery_connections_reused_total")
@@ -40,7 +41,7 @@ public enum DeliveryMetrics {
 
     /// Makes every series now, so a scrape shows them from zero.
     public static func prepare() {
-        _ = (attempts, recipients, failureBounces, delayBounces, duration, connectionsOpened, connectionsReused,
+        _ = (attempts, recipients, failureBounces, delayBounces, successReports, duration, connectionsOpened, connectionsReused,
              deadDestinations, inFlight)
     }
 

@@ -114,10 +114,14 @@ public struct MessageOutcome: Sendable, Hashable {
     /// Things worth logging that changed nothing, e.g. an 8-bit body sent to
     /// a server without 8BITMIME.
     public var notes: [String]
+    /// The next hop offered DSN (RFC 3461) and got the DSN parameters: it
+    /// reports on the delivered recipients, not Postern.
+    public var nextHopReportsDSN: Bool
 
-    public init(recipients: [RecipientOutcome], notes: [String] = []) {
+    public init(recipients: [RecipientOutcome], notes: [String] = [], nextHopReportsDSN: Bool = false) {
         self.recipients = recipients
         self.notes = notes
+        self.nextHopReportsDSN = nextHopReportsDSN
     }
 
     /// Every recipient deferred for the same reason (connection problems).

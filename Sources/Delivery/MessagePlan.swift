@@ -6,9 +6,17 @@ struct MessagePlan: Sendable, Hashable {
     /// One per recipient: nil to send, else settled locally.
     var outcomes: [RecipientOutcome?]
     var mailParameters: [String] = []
+    /// ESMTP parameters per recipient (NOTIFY, ORCPT), when the server offers DSN.
+    var recipientParameters: [[String]]
+    /// The DSN parameters go to the server (RFC 3461 §4): it offers DSN.
+    let passesDSN: Bool
     var notes: [String] = []
 
     init(message: OutboundMessage, capabilities: ServerCapabilities, ourLimit: Int?) {
+        passesDSN = capabilities.dsn
+        recipientParameters = message.recipients.indices.map { index in
+            capabilities.dsn ? Self.dsnParameters(message.parameters(at: index)) : []
+        }
         outcomes = message.recipients.map { address in
             let why = address.isEmpty ? "empty address" : OutboundMessage.invalidAddressReason(address)
             return why.map { .failed(.local(EnhancedStatusCode(5, 1, 3), "bad recipient address: \($0)", stage: .rcpt)) }
@@ -47,6 +55,19 @@ struct MessagePlan: Sendable, Hashable {
         if capabilities.size { mailParameters.append("SIZE=\(message.size)") }
         if message.eightBitMIME { mailParameters.append("BODY=8BITMIME") }
         if message.requiresSMTPUTF8 { mailParameters.append("SMTPUTF8") }
+        if capabilities.dsn {
+            if let ret = message.dsnReturn { mailParameters.append("RET=\(ret.rawValue)") }
+            if let envid = message.envelopeID { mailParameters.append("ENVID=\(XText.encode(envid))") }
+        }
+    }
+
+    /// NOTIFY= and ORCPT= as given to us (RFC 3461 §5.2.1: a relaying MTA
+    /// passes them on unchanged); nothing made up when none were given.
+    private static func dsnParameters(_ parameters: RecipientParameters) -> [String] {
+        var out: [String] = []
+        if let notify = parameters.notify { out.append("NOTIFY=\(notify.parameterValue)") }
+        if let orcpt = parameters.originalRecipient { out.append("ORCPT=\(orcpt.parameterValue)") }
+        return out
     }
 
     private mutating func settleAll(_ outcome: RecipientOutcome) {

@@ -1,5 +1,6 @@
 import MailQueue
 import NIOCore
+import SMTPCore
 
 /// Where the content of a message comes from. Queue files are streamed in
 /// chunks, never read whole; in-memory bodies serve tests and small
@@ -30,6 +31,12 @@ public struct OutboundMessage: Sendable, Hashable {
     /// Header fields decided after the body was spooled (the envelope's
     /// added fields), sent ahead of the untouched body; counted in `size`.
     public var prefix: ByteBuffer
+    /// RET= and ENVID= (RFC 3461), passed on to a next hop that offers DSN.
+    public var dsnReturn: DSNReturn?
+    public var envelopeID: String?
+    /// NOTIFY= and ORCPT= per recipient, in the order of `recipients`;
+    /// may be empty when no recipient has any (see `parameters(at:)`).
+    public var recipientParameters: [RecipientParameters] = []
 
     public init(id: String, sender: String, recipients: [String], size: Int,
                 eightBitMIME: Bool = false, smtpUTF8: Bool = false, body: MessageBody, prefix: ByteBuffer = ByteBuffer()) {
@@ -43,13 +50,23 @@ public struct OutboundMessage: Sendable, Hashable {
         self.prefix = prefix
     }
 
-    /// A queued message; `recipients` defaults to those still pending or deferred.
-    public init(envelope: Envelope, bodyPath: String, recipients: [String]? = nil) {
-        let open = envelope.recipients.filter(\.status.isUndelivered).map(\.address)
+    /// A queued message for the recipients at `indices` in the envelope;
+    /// by default those still pending or deferred.
+    public init(envelope: Envelope, bodyPath: String, indices: [Int]? = nil) {
+        let chosen = (indices ?? envelope.recipients.indices.filter { envelope.recipients[$0].status.isUndelivered })
+            .map { envelope.recipients[$0] }
         let prefix = ByteBuffer(string: envelope.addedHeaders.joined())
-        self.init(id: envelope.id.description, sender: envelope.sender, recipients: recipients ?? open,
+        self.init(id: envelope.id.description, sender: envelope.sender, recipients: chosen.map(\.address),
                   size: envelope.messageSize, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,
                   body: .file(path: bodyPath, offset: envelope.bodyOffset), prefix: prefix)
+        dsnReturn = envelope.dsnReturn
+        envelopeID = envelope.envelopeID
+        recipientParameters = chosen.map(\.dsn)
+    }
+
+    /// The DSN parameters of the recipient at `index` (none if not set).
+    public func parameters(at index: Int) -> RecipientParameters {
+        recipientParameters.indices.contains(index) ? recipientParameters[index] : RecipientParameters()
     }
 
     /// The message cannot go to a server without SMTPUTF8 (RFC 6531 §3.2):

@@ -89,14 +89,17 @@ public final class SMTPConnection: Sendable {
     public func send(_ message: OutboundMessage) async -> MessageOutcome {
         var outcomes = [RecipientOutcome?](repeating: nil, count: message.recipients.count)
         var notes: [String] = []
+        var reportsDSN = false
         var todo = Array(message.recipients.indices)
         while !todo.isEmpty {
             let batch = Array(todo.prefix(options.maxRecipientsPerTransaction))
             todo.removeFirst(batch.count)
             var part = message
             part.recipients = batch.map { message.recipients[$0] }
+            part.recipientParameters = batch.map { message.parameters(at: $0) }
             let result = await sendTransaction(part)
             notes.append(contentsOf: result.notes.filter { !notes.contains($0) })
+            reportsDSN = reportsDSN || result.nextHopReportsDSN // one connection: one EHLO
             let progress = result.recipients.contains { $0.isDelivered }
             var retry: [Int] = []
             for (position, index) in batch.enumerated() {
@@ -108,7 +111,7 @@ public final class SMTPConnection: Sendable {
             }
             todo.insert(contentsOf: retry, at: 0)
         }
-        return MessageOutcome(recipients: outcomes.map { $0! }, notes: notes)
+        return MessageOutcome(recipients: outcomes.map { $0! }, notes: notes, nextHopReportsDSN: reportsDSN)
     }
 
     private func sendTransaction(_ message: OutboundMessage) async -> MessageOutcome {

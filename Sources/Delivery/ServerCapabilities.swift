@@ -28,6 +28,9 @@ public struct ServerCapabilities: Sendable, Hashable {
     public var eightBitMIME: Bool { supports("8BITMIME") }
     public var smtpUTF8: Bool { supports("SMTPUTF8") }
     public var enhancedStatusCodes: Bool { supports("ENHANCEDSTATUSCODES") }
+    /// DSN (RFC 3461): the server takes NOTIFY, ORCPT, RET and ENVID and
+    /// reports on delivery from then on.
+    public var dsn: Bool { supports("DSN") }
 
     /// SIZE is offered (RFC 1870 §4); MAIL may then carry SIZE=.
     public var size: Bool { supports("SIZE") }

@@ -12,7 +12,7 @@ public enum IMAPWire {
     /// else a literal. `"` and `\` are escaped in a quoted string.
     /// NUL cannot be sent in either (CHAR8 excludes it): message text comes
     /// from `IMAPMessage`, which has replaced it.
-    public static func string(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    public static func string(_ bytes: [UInt8]) -> [UInt8] {
         guard bytes.count <= maxQuotedLength, bytes.allSatisfy(isQuotable) else { return literal(bytes) }
         var out: [UInt8] = [UInt8(ascii: "\"")]
         out.reserveCapacity(bytes.count + 2)
@@ -25,7 +25,7 @@ public enum IMAPWire {
     }
 
     /// nstring = string / nil
-    public static func nstring(_ bytes: (some Collection<UInt8>)?) -> [UInt8] {
+    public static func nstring(_ bytes: [UInt8]?) -> [UInt8] {
         guard let bytes else { return nilAtom }
         return string(bytes)
     }
@@ -82,7 +82,7 @@ public enum IMAPWire {
 
     /// literal = "{" number "}" CRLF *CHAR8: how message octets are sent
     /// (BODY[...], RFC822), whatever they hold.
-    public static func literal(_ bytes: some Collection<UInt8>) -> [UInt8] {
+    public static func literal(_ bytes: [UInt8]) -> [UInt8] {
         var out = Array("{\(bytes.count)}\r\n".utf8)
         out.reserveCapacity(out.count + bytes.count)
         out.append(contentsOf: bytes)

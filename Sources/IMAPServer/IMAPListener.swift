@@ -11,6 +11,8 @@ public final class IMAPListener: Sendable {
     public let port: Int
     private let group: EventLoopGroup
     private let current: Mutex<IMAPServerContext>
+    /// Open sessions, told to say BYE when the daemon stops.
+    private let sessions = Mutex<[ObjectIdentifier: any Channel]>([:])
 
     public init(host: String, port: Int, context: IMAPServerContext, group: EventLoopGroup) {
         self.host = host
@@ -34,6 +36,9 @@ public final class IMAPListener: Sendable {
             .childChannelInitializer { [self] channel in
                 let context = self.context
                 let address = channel.remoteAddress?.ipAddress ?? "unknown"
+                let id = ObjectIdentifier(channel)
+                self.sessions.withLock { $0[id] = channel }
+                channel.closeFuture.whenComplete { _ in _ = self.sessions.withLock { $0.removeValue(forKey: id) } }
                 return channel.eventLoop.makeCompletedFuture {
                     if context.implicitTLS, let tls = context.tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
@@ -43,5 +48,13 @@ public final class IMAPListener: Sendable {
                 }
             }
         return try await bootstrap.withBoundSocket(socket.descriptor).get()
+    }
+
+    /// Every open session says "* BYE" and closes (RFC 3501 §7.1.5): a
+    /// client idling for half an hour must not hold up a shutdown.
+    public func closeSessions() {
+        for channel in sessions.withLock({ Array($0.values) }) {
+            channel.pipeline.fireUserInboundEventTriggered(IMAPServerHandler.ShuttingDown())
+        }
     }
 }

@@ -70,6 +70,19 @@ final class IMAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         processNext(context: context)
     }
 
+    /// The daemon is stopping.
+    struct ShuttingDown: Sendable {}
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ShuttingDown else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        if case .closing = mode { return }
+        write(Array("* BYE Server shutting down\r\n".utf8), context: context)
+        close(context: context, reason: "shutdown")
+    }
+
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         logger.debug("connection error", metadata: ["error": "\(error)"])
         context.close(promise: nil)

@@ -15,7 +15,16 @@ extension IMAPSession {
         do {
             for index in resolve(set, byUID: byUID, selection.messages) {
                 var message = selection.messages[index]
-                let parsed = needsContents ? IMAPMessage(try await selection.view.contents(uid: message.uid)) : nil
+                var parsed: IMAPMessage?
+                if needsContents {
+                    do {
+                        parsed = IMAPMessage(try await selection.view.contents(uid: message.uid))
+                    } catch .noSuchMessage {
+                        // Expunged by another session meanwhile: left out (RFC 2180 §4.1.3);
+                        // this session hears of it at its next NOOP.
+                        continue
+                    }
+                }
                 var flagsChanged = false
                 if marksSeen, !message.flags.contains(.seen) {
                     let flags = message.flags.union(.seen)
@@ -63,6 +72,8 @@ extension IMAPSession {
         case .uid: return Array("UID \(message.uid)".utf8)
         case .flags: return Array("FLAGS \(flagText(message))".utf8)
         case .internalDate: return Array("INTERNALDATE ".utf8) + IMAPWire.internalDate(message.internalDate)
+        // The served octets (IMAPMessage turns a stray bare LF into CRLF),
+        // else the file's size: both are the file's for what the store writes.
         case .rfc822Size: return Array("RFC822.SIZE \(parsed?.size ?? message.size)".utf8)
         case .envelope: return Array("ENVELOPE ".utf8) + (parsed?.envelope() ?? [])
         case .bodyStructure: return Array("BODYSTRUCTURE ".utf8) + (parsed?.bodyStructure(extensible: true) ?? [])
@@ -73,28 +84,8 @@ extension IMAPSession {
         case .bodySection(_, let section, let partial):
             let whole = parsed?.section(section) ?? []
             let bytes = IMAPMessage.partial(whole, partial)
-            let origin = partial.map { "<\($0.offset)>" } ?? ""
-            return Array("BODY[".utf8) + Self.sectionName(section) + Array("]\(origin) ".utf8) + IMAPWire.literal(bytes)
+            return IMAPWire.sectionName(section, partial: partial) + [32] + IMAPWire.literal(bytes)
         }
-    }
-
-    /// The section as the response echoes it (RFC 3501 §7.4.2: header
-    /// names as sent, here uppercased by the parser).
-    static func sectionName(_ section: SectionSpec) -> [UInt8] {
-        var text = section.part.map(String.init).joined(separator: ".")
-        guard let part = section.text else { return Array(text.utf8) }
-        if !text.isEmpty { text += "." }
-        switch part {
-        case .header: text += "HEADER"
-        case .text: text += "TEXT"
-        case .mime: text += "MIME"
-        case .headerFields(let names), .headerFieldsNot(let names):
-            let not = if case .headerFieldsNot = part { ".NOT" } else { "" }
-            var bytes = Array((text + "HEADER.FIELDS\(not) (").utf8)
-            bytes += Array(names.map { IMAPWire.astring($0) }.joined(separator: [32]))
-            return bytes + [UInt8(ascii: ")")]
-        }
-        return Array(text.utf8)
     }
 
     // MARK: - SEARCH
@@ -113,7 +104,14 @@ extension IMAPSession {
                 let candidate = SearchCandidate(sequenceNumber: UInt32(index + 1), uid: message.uid,
                                                 flags: Self.imapFlags(message.flags), recent: message.recent,
                                                 size: message.size, internalDate: message.internalDate)
-                let parsed = needsContents ? IMAPMessage(try await selection.view.contents(uid: message.uid)) : nil
+                var parsed: IMAPMessage?
+                if needsContents {
+                    do {
+                        parsed = IMAPMessage(try await selection.view.contents(uid: message.uid))
+                    } catch .noSuchMessage {
+                        continue
+                    }
+                }
                 if SearchEvaluator.matches(key, candidate, message: parsed,
                                            largestSequence: UInt32(selection.messages.count), largestUID: largestUID) {
                     found.append(byUID ? message.uid : UInt32(index + 1))

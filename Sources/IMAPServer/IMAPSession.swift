@@ -150,6 +150,13 @@ actor IMAPSession {
         case .examine(let name): await select(tag, name.name, readOnly: true, account: account, &out)
         case .list(let reference, let pattern): list(tag, reference: reference.name, pattern: pattern, lsub: false, account: account, &out)
         case .lsub(let reference, let pattern): list(tag, reference: reference.name, pattern: pattern, lsub: true, account: account, &out)
+        case .listExtended(let selection, let reference, let patterns, _):
+            // RFC 5258: every mailbox here is subscribed and has no children,
+            // so SUBSCRIBED/SPECIAL-USE selections and RETURN options change
+            // nothing but which mailboxes match; the attributes are always sent.
+            let onlySpecial = selection.contains { $0.uppercased() == "SPECIAL-USE" }
+            list(tag, reference: reference.name, patterns: patterns, lsub: false, onlySpecialUse: onlySpecial,
+                 account: account, &out)
         case .status(let name, let items): await status(tag, name.name, items, account: account, &out)
         case .enable:
             // Nothing optional to turn on (RFC 5161 §3.1: answer with what was enabled, here nothing).
@@ -234,12 +241,19 @@ actor IMAPSession {
     /// though nothing has children.
     private func list(_ tag: String, reference: String, pattern: String, lsub: Bool, account: any MailAccount,
                       _ out: inout SessionOutput) {
+        list(tag, reference: reference, patterns: [pattern], lsub: lsub, onlySpecialUse: false, account: account, &out)
+    }
+
+    private func list(_ tag: String, reference: String, patterns: [String], lsub: Bool, onlySpecialUse: Bool,
+                      account: any MailAccount, _ out: inout SessionOutput) {
         let verb = lsub ? "LSUB" : "LIST"
-        if pattern.isEmpty, !lsub {
+        if patterns == [""], !lsub {
             out.untagged("LIST (\\Noselect) \"/\" \"\"")
         } else {
-            let full = reference + pattern
-            for info in account.mailboxes() where MailboxPattern.matches(full, info.name) {
+            let matching = account.mailboxes().filter { info in
+                (!onlySpecialUse || info.specialUse != nil) && patterns.contains { MailboxPattern.matches(reference + $0, info.name) }
+            }
+            for info in matching {
                 var attributes = ["\\HasNoChildren"]
                 if let special = info.specialUse { attributes.append(special) }
                 out.untagged(Array("\(verb) (\(attributes.joined(separator: " "))) \"/\" ".utf8) + IMAPWire.mailbox(info.name))

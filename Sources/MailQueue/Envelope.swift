@@ -1,4 +1,5 @@
 import Foundation
+import SMTPCore
 
 /// What the queue knows about one message besides its body: who sent it,
 /// to whom, and how delivery stands. Stored as a small text file next to
@@ -24,11 +25,15 @@ public struct Envelope: Sendable, Equatable {
         public var status: Status
         /// The last reply from the next hop, or why delivery failed.
         public var lastReply: String?
+        /// NOTIFY and ORCPT as the client gave them (RFC 3461 §4.1, §4.2).
+        public var dsn: RecipientParameters
 
-        public init(address: String, status: Status = .pending, lastReply: String? = nil) {
+        public init(address: String, status: Status = .pending, lastReply: String? = nil,
+                    dsn: RecipientParameters = RecipientParameters()) {
             self.address = address
             self.status = status
             self.lastReply = lastReply
+            self.dsn = dsn
         }
 
         /// The domain, lowercased; nil for an address without one (Postmaster).
@@ -83,6 +88,9 @@ public struct Envelope: Sendable, Equatable {
     /// BODY=8BITMIME and SMTPUTF8 were given (delivery must honour them).
     public var eightBitMIME: Bool
     public var smtpUTF8: Bool
+    /// RET= and ENVID= from MAIL (RFC 3461 §4.3, §4.4); nil when not given.
+    public var dsnReturn: DSNReturn?
+    public var envelopeID: String?
     /// A delay warning DSN was already sent for this message.
     public var delayWarned = false
     /// The newest delivery attempts, oldest first (at most `attemptHistoryLimit`).

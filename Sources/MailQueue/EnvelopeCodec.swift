@@ -1,4 +1,5 @@
 import Foundation
+import SMTPCore
 
 /// The envelope's file format: line-oriented text, a version line first and
 /// an explicit end marker last, so a torn or truncated file is recognised
@@ -24,6 +25,14 @@ import Foundation
 /// is not is refused by it rather than sent with its header section twice.
 /// `quarantine-reason` and `released-from` (any version) are read only by binaries that know it;
 /// older ones ignore them, as they ignore every field they do not know.
+/// The DSN parameters (RFC 3461) work the same way, in any version: `dsn-ret
+/// FULL|HDRS` and `dsn-envid ENVID` (decoded, percent-encoded) from MAIL,
+/// and one `dsn-rcpt INDEX NOTIFY|- ORCPT|-` line per recipient that gave
+/// NOTIFY or ORCPT (INDEX counts the `rcpt` lines from 0; ORCPT in its
+/// xtext parameter form). They are separate lines, not more tokens on
+/// `rcpt` (whose address runs to the end of the line), so an older binary
+/// reads such an envelope and delivers as before; it only drops them if it
+/// rewrites the file. An envelope without them reads as it always did.
 /// Versions 1 to 3 end at an `end` line that is the last of the file; a
 /// later single-file layout would put the body after it and stop reading there.
 public enum EnvelopeCodec {
@@ -70,6 +79,13 @@ public enum EnvelopeCodec {
         if envelope.bodyOffset > 0 { field("body-offset", String(envelope.bodyOffset)) }
         if let reason = envelope.quarantineReason { field("quarantine-reason", reason) }
         if let origin = envelope.releasedFrom { field("released-from", origin.description) }
+        if let ret = envelope.dsnReturn { field("dsn-ret", ret.rawValue) }
+        if let envid = envelope.envelopeID { field("dsn-envid", envid) }
+        for (index, rcpt) in envelope.recipients.enumerated() where rcpt.dsn != RecipientParameters() {
+            let notify = rcpt.dsn.notify?.parameterValue ?? "-"
+            let orcpt = rcpt.dsn.originalRecipient.map { percentEncode($0.parameterValue) } ?? "-"
+            text += "dsn-rcpt \(index) \(notify) \(orcpt)\n"
+        }
         for attempt in envelope.history {
             let recipients = attempt.recipients.map(String.init).joined(separator: ",")
             text += "attempt \(timestamp(attempt.time)) \(attempt.result.rawValue) "
@@ -94,6 +110,7 @@ public enum EnvelopeCodec {
         var recipients: [Envelope.Recipient] = []
         var headers: [String] = []
         var history: [Envelope.Attempt] = []
+        var recipientDSN: [Int: RecipientParameters] = [:]
         for (number, line) in lines.enumerated().dropFirst().dropLast() {
             guard let space = line.firstIndex(of: " ") else { throw .badLine(number + 1, "no value") }
             let name = String(line[..<space])
@@ -106,6 +123,13 @@ public enum EnvelopeCodec {
             if name == "header" {
                 guard let header = percentDecode(rest) else { throw .badLine(number + 1, "bad encoding") }
                 headers.append(header)
+                continue
+            }
+            if name == "dsn-rcpt" {
+                guard let decoded = decodeRecipientDSN(rest), recipientDSN[decoded.index] == nil else {
+                    throw .badLine(number + 1, "bad dsn-rcpt")
+                }
+                recipientDSN[decoded.index] = decoded.parameters
                 continue
             }
             if name == "rcpt" {
@@ -129,6 +153,10 @@ public enum EnvelopeCodec {
         guard let state = Envelope.State(rawValue: try required("state")) else { throw .missingField("state") }
         guard let attempts = Int(try required("attempts")) else { throw .missingField("attempts") }
         guard !recipients.isEmpty else { throw .missingField("rcpt") }
+        for (index, parameters) in recipientDSN {
+            guard recipients.indices.contains(index) else { throw .inconsistent("dsn-rcpt names no such recipient") }
+            recipients[index].dsn = parameters
+        }
         var envelope = Envelope(id: id, created: created, sender: try required("sender"), recipients: recipients,
                         size: size, state: state, attempts: attempts,
                         nextAttempt: fields["next-attempt"].flatMap(date), lastReply: fields["last-reply"],
@@ -139,6 +167,11 @@ public enum EnvelopeCodec {
         envelope.addedHeaders = headers
         envelope.quarantineReason = fields["quarantine-reason"]
         envelope.releasedFrom = fields["released-from"].flatMap { QueueID($0) }
+        if let ret = fields["dsn-ret"] {
+            guard let value = DSNReturn(rawValue: ret) else { throw .inconsistent("bad dsn-ret") }
+            envelope.dsnReturn = value
+        }
+        envelope.envelopeID = fields["dsn-envid"]
         if let offset = fields["body-offset"] {
             guard let value = Int(offset), (0...size).contains(value) else { throw .inconsistent("body-offset outside the body") }
             envelope.bodyOffset = value
@@ -148,6 +181,22 @@ public enum EnvelopeCodec {
             envelope.record(attempt)
         }
         return envelope
+    }
+
+    /// `INDEX NOTIFY|- ORCPT|-`
+    private static func decodeRecipientDSN(_ text: Substring) -> (index: Int, parameters: RecipientParameters)? {
+        let parts = text.split(separator: " ", omittingEmptySubsequences: false)
+        guard parts.count == 3, let index = Int(parts[0]), index >= 0 else { return nil }
+        var parameters = RecipientParameters()
+        if parts[1] != "-" {
+            guard let notify = try? DSNNotify(parameter: String(parts[1])) else { return nil }
+            parameters.notify = notify
+        }
+        if parts[2] != "-" {
+            guard let orcpt = percentDecode(parts[2]), let value = try? OriginalRecipient(parameter: orcpt) else { return nil }
+            parameters.originalRecipient = value
+        }
+        return (index, parameters)
     }
 
     /// `TIME RESULT HOP|- INDEX[,INDEX…]|- REPLY`

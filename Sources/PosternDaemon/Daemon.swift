@@ -7,6 +7,8 @@ import IMAPServer
 import NIOCore
 import NIOPosix
 import NIOSSL
+import POP3Core
+import POP3Server
 import SMTPServer
 import Delivery
 import DNS
@@ -102,8 +104,8 @@ public final class Daemon: Sendable {
             let listenerChannels = channels.count
             let listeners = try await bindListeners(Array(listenSockets.prefix(config.listeners.count)), context: context,
                                                    resolver: dns?.cache, group: group, channels: &channels)
-            try await startMailAccess(MailAccess.Sockets(listenSockets, config: config), smtp: listeners, mover: mover,
-                                      tls: tls, group: group, channels: &channels)
+            let closeMailSessions = try await startMailAccess(MailAccess.Sockets(listenSockets, config: config), smtp: listeners,
+                                                              mover: mover, tls: tls, group: group, channels: &channels)
             let reloader = Reloader(source: source, running: config, listeners: listeners, agent: agent,
                                     resolver: dns?.cache, group: group, logger: logger)
             let control = try await bindControlSocket(queue: queue, agent: agent, mover: mover, reloader: reloader, group: group)
@@ -119,7 +121,10 @@ public final class Daemon: Sendable {
             if let metricsChannel { services.append(ChannelService(channel: metricsChannel)) }
             services.append(ListenerService(channels: Array(channels[listenerChannels...]), sessions: sessions,
                                             grace: .seconds(config.shutdownGraceSeconds), logger: logger,
-                                            onShutdown: { readiness.setListening(false) }))
+                                            onShutdown: {
+                                                readiness.setListening(false)
+                                                closeMailSessions()
+                                            }))
             services.append(ReloadService(reloader: reloader))
             channels.append(control.channel)
             let serviceGroup = ServiceGroup(configuration: .init(
@@ -195,9 +200,12 @@ public final class Daemon: Sendable {
     }
 
     /// IMAP and POP3 listeners, when configured (issue #14).
+    /// Returns what tells their sessions the daemon is stopping.
     private func startMailAccess(_ sockets: MailAccess.Sockets, smtp: [SMTPListener], mover: QuarantineMover,
-                                 tls: NIOSSLContext?, group: EventLoopGroup, channels: inout [Channel]) async throws {
-        guard config.imap.isEnabled || config.pop3.isEnabled else { return }
+                                 tls: NIOSSLContext?, group: EventLoopGroup,
+                                 channels: inout [Channel]) async throws -> @Sendable () -> Void {
+        var closers: [@Sendable () -> Void] = []
+        guard config.imap.isEnabled || config.pop3.isEnabled else { return {} }
         let authListener = MailAccess.authListener(smtp)
         let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
                                            localMaildir: { [delivery = config.delivery] in delivery.maildirPath(for: $0) })
@@ -210,11 +218,24 @@ public final class Daemon: Sendable {
                     idleTimeout: .seconds(Int64(config.imap.idleTimeoutSeconds)), accounts: accounts, auth: auth, logger: logger)
                 let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
                 channels.append(try await listener.bind(socket: socket))
+                closers.append { listener.closeSessions() }
                 logger.info("listening", metadata: ["address": "\(socket.host):\(socket.port)", "proto": "imap",
                                                     "tls": "\(implicitTLS ? "implicit" : "starttls")"])
             }
         }
-        // POP3: the listeners start here.
+        if config.pop3.isEnabled {
+            var limits = POP3Defaults.limits
+            limits.idleTimeoutSeconds = config.pop3.idleTimeoutSeconds
+            // SMTP's connection limits and session registry: a shutdown
+            // reaches POP3 sessions too, and waits for their UPDATE.
+            let pop3 = POP3ServerContext(
+                hostname: config.hostname, tls: tls, allowPlaintextAuth: config.pop3.allowPlaintextAuth,
+                auth: auth, accounts: accounts, logger: logger, limits: limits,
+                connections: smtp.first?.context.connections, sessions: smtp.first?.context.sessions)
+            channels += try await POP3Listener.start(plain: sockets.pop3, implicitTLS: sockets.pop3TLS, context: pop3, group: group)
+        }
+        let all = closers
+        return { all.forEach { $0() } }
     }
 
     private func bindControlSocket(queue: MailQueue, agent: DeliveryAgent?, mover: QuarantineMover, reloader: Reloader,

@@ -36,6 +36,10 @@ enum FuzzTarget: String, CaseIterable {
     case scanner
     /// IMAP command framing (literals) and the command grammar.
     case imap
+    /// IMAP message rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH.
+    case imapmessage
+    /// POP3 commands, the session state machine and RETR/TOP byte-stuffing.
+    case pop3
     /// The PROXY protocol header a load balancer sends first (v1 and v2).
     case proxy
 
@@ -51,6 +55,8 @@ enum FuzzTarget: String, CaseIterable {
         case .envelope: EnvelopeTarget.run(bytes)
         case .scanner: ScannerTarget.run(bytes)
         case .imap: IMAPTarget.run(bytes)
+        case .imapmessage: IMAPMessageTarget.run(bytes)
+        case .pop3: POP3Target.run(bytes)
         case .proxy: ProxyTarget.run(bytes)
         }
     }

@@ -1,5 +1,6 @@
 /// The MAIL FROM parameters Postern understands, validated against what EHLO
-/// advertised. Anything else is refused with 555 5.5.4 (RFC 5321 §4.1.1.11).
+/// advertised. Anything else is refused with 555 5.5.4 (RFC 5321 §4.1.1.11);
+/// a bad or repeated value with 501 5.5.4.
 public struct MailParameters: Sendable, Hashable {
     /// BODY= (RFC 6152).
     public enum BodyType: String, Sendable, Hashable {
@@ -12,6 +13,11 @@ public struct MailParameters: Sendable, Hashable {
     public var body: BodyType?
     /// SMTPUTF8 (RFC 6531 §3.4).
     public var smtpUTF8 = false
+    /// RET= (RFC 3461 §4.3): what a failure DSN returns; nil: not given.
+    public var dsnReturn: DSNReturn?
+    /// ENVID= (RFC 3461 §4.4), xtext-decoded: the sender's own ID for the
+    /// transaction, reported back as Original-Envelope-Id.
+    public var envelopeID: String?
 
     public init() {}
 
@@ -34,12 +40,15 @@ public struct MailParameters: Sendable, Hashable {
             case "SMTPUTF8":
                 guard param.value == nil else { throw .badValue("SMTPUTF8") }
                 smtpUTF8 = true
+            case "RET":
+                dsnReturn = try DSNReturn(parameter: param.value)
+            case "ENVID":
+                envelopeID = try DSNValue.envelopeID(param.value)
             case "AUTH":
                 // RFC 4954 §5: a server offering AUTH takes AUTH=<mailbox>
                 // (xtext) and may ignore it; Postern does not relay the
                 // identity on, so it is checked for syntax and dropped.
-                guard let value = param.value, !value.isEmpty,
-                      value.utf8.allSatisfy({ (33...126).contains($0) && $0 != UInt8(ascii: "=") }) else {
+                guard let value = param.value, !value.isEmpty, (try? XText.decode(value)) != nil else {
                     throw .badValue("AUTH")
                 }
             default:
@@ -53,6 +62,8 @@ public struct MailParameters: Sendable, Hashable {
         case badValue(String)
         case duplicate(String)
         case tooBig(limit: Int)
+        /// A bad value and what is wrong with it (keyword, reason).
+        case invalid(String, String)
 
         public var reply: SMTPReply {
             switch self {
@@ -60,6 +71,8 @@ public struct MailParameters: Sendable, Hashable {
                 return SMTPReply(code: 555, enhanced: .invalidArguments, text: "Unsupported parameter \(keyword)")
             case .badValue(let keyword):
                 return SMTPReply(code: 501, enhanced: .invalidArguments, text: "Bad value for parameter \(keyword)")
+            case .invalid(let keyword, let reason):
+                return SMTPReply(code: 501, enhanced: .invalidArguments, text: "Bad value for parameter \(keyword): \(reason)")
             case .duplicate(let keyword):
                 return SMTPReply(code: 501, enhanced: .invalidArguments, text: "Parameter \(keyword) given twice")
             case .tooBig(let limit):

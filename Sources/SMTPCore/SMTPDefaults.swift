@@ -54,6 +54,10 @@ public struct SMTPLimits: Sendable, Equatable {
 
 public enum SMTPDefaults {
     public static let limits = SMTPLimits()
+    /// ENVID= as sent, in characters (RFC 3461 §4.4).
+    public static let maxEnvelopeIDLength = 100
+    /// ORCPT= as sent, in characters (RFC 3461 §4.2).
+    public static let maxOriginalRecipientLength = 500
     public static let port = 2525
     public static let host = "127.0.0.1"
 }

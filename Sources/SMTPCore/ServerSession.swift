@@ -78,6 +78,8 @@ public struct ServerSession: Sendable {
     /// The AUTH identity once authenticated (RFC 4954 §4).
     public internal(set) var authenticatedUser: String?
     public internal(set) var authFailures = 0
+    /// The parameters of the RCPT the policy is checking.
+    var pendingRecipientParameters = RecipientParameters()
     /// Recipients the policy refused in this session.
     public private(set) var refusedRecipients = 0
     /// The largest message this client may send (policy: per network or
@@ -177,7 +179,7 @@ public struct ServerSession: Sendable {
             return .checkHELO(SMTPReply(code: 250, text: "\(configuration.hostname)"))
         }
         var lines = ["\(configuration.hostname)", "PIPELINING", "SIZE \(messageSizeLimit)", "8BITMIME",
-                     "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"]
+                     "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN", "CHUNKING"]
         if configuration.tlsAvailable && !tlsActive { lines.append("STARTTLS") }
         if authOffered { lines.append("AUTH " + configuration.authMechanisms.joined(separator: " ")) }
         return .checkHELO(SMTPReply(code: 250, lines: lines))
@@ -228,8 +230,11 @@ public struct ServerSession: Sendable {
     private mutating func rcpt(_ recipient: ForwardPath, _ params: [ESMTPParameter]) -> Action {
         guard state == .ready, let transaction else { return sequenceError("Need MAIL command") }
         guard !transaction.usedChunking else { return sequenceError("RCPT not allowed after BDAT") }
-        if let first = params.first {
-            return error(SMTPReply(code: 555, enhanced: .invalidArguments, text: "Unsupported parameter \(first.keyword)"))
+        let parameters: RecipientParameters
+        do {
+            parameters = try RecipientParameters(parsing: params)
+        } catch {
+            return self.error(error.reply)
         }
         guard transaction.recipients.count < limits.maxRecipients else {
             // RFC 5321 §4.5.3.1.10: 452 for too many recipients, not an error.
@@ -239,6 +244,7 @@ public struct ServerSession: Sendable {
             return .reply(Self.needsSMTPUTF8)
         }
         state = .checking
+        pendingRecipientParameters = parameters
         return .checkRecipient(recipient)
     }
 
@@ -247,7 +253,7 @@ public struct ServerSession: Sendable {
     public mutating func recipientChecked(_ recipient: ForwardPath, refusal: SMTPReply?) -> Action {
         state = .ready
         guard let refusal else {
-            transaction?.recipients.append(recipient)
+            transaction?.add(recipient, parameters: pendingRecipientParameters)
             return .reply(SMTPReply(code: 250, enhanced: .recipientOK, text: "Recipient \(recipient) ok"))
         }
         refusedRecipients += 1

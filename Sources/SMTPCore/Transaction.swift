@@ -3,7 +3,10 @@
 public struct Transaction: Sendable, Hashable {
     public var sender: ReversePath
     public var parameters: MailParameters
-    public var recipients: [ForwardPath] = []
+    public private(set) var recipients: [ForwardPath] = []
+    /// The RCPT parameters of each recipient, in the order of `recipients`
+    /// (one each, empty when none were given).
+    public private(set) var recipientParameters: [RecipientParameters] = []
     /// Message octets received so far (after dot-unstuffing).
     public var receivedSize = 0
     /// Set once the message passed the size limit: the rest is read and
@@ -18,6 +21,12 @@ public struct Transaction: Sendable, Hashable {
     public init(sender: ReversePath, parameters: MailParameters) {
         self.sender = sender
         self.parameters = parameters
+    }
+
+    /// Adds an accepted recipient with its RCPT parameters.
+    public mutating func add(_ recipient: ForwardPath, parameters: RecipientParameters = RecipientParameters()) {
+        recipients.append(recipient)
+        recipientParameters.append(parameters)
     }
 
     /// Whether the transaction needs SMTPUTF8 (RFC 6531): non-ASCII addresses.

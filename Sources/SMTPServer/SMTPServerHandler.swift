@@ -314,10 +314,14 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         let sender = transaction.sender.mailbox?.description ?? ""
         var envelope = Envelope(
             id: spool.id, sender: server.policy.rewriter?.masquerade(address: sender) ?? sender,
-            recipients: transaction.recipients.map { Envelope.Recipient(address: $0.address) },
+            recipients: zip(transaction.recipients, transaction.recipientParameters).map {
+                Envelope.Recipient(address: $0.address, dsn: $1)
+            },
             size: spool.size, clientAddress: clientAddress, clientHelo: session.greeting?.name,
             receivedProtocol: session.receivedProtocol, eightBitMIME: transaction.parameters.body == .eightBitMIME,
             smtpUTF8: transaction.parameters.smtpUTF8)
+        envelope.dsnReturn = transaction.parameters.dsnReturn
+        envelope.envelopeID = transaction.parameters.envelopeID
         envelope.addedHeaders = late.fields
         envelope.bodyOffset = late.bodyOffset
         let quarantine = quarantineReason

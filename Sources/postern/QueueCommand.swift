@@ -156,8 +156,13 @@ struct QueueCommand: ParsableCommand {
             if let next = envelope.nextAttempt { print("next-attempt: \(QueueListing.isoDate(next))") }
             if let reply = envelope.lastReply { print("last-reply: \(reply)") }
             print("client: \(envelope.clientAddress) (\(envelope.clientHelo ?? "-")) \(envelope.receivedProtocol)")
+            let dsn = [envelope.dsnReturn.map { "RET=\($0.rawValue)" }, envelope.envelopeID.map { "ENVID=\($0)" }].compactMap { $0 }
+            if !dsn.isEmpty { print("dsn: \(dsn.joined(separator: " "))") }
             for rcpt in envelope.recipients {
-                print("recipient: <\(rcpt.address)> \(rcpt.status.rawValue)\(rcpt.lastReply.map { " (\($0))" } ?? "")")
+                var line = "recipient: <\(rcpt.address)> \(rcpt.status.rawValue)\(rcpt.lastReply.map { " (\($0))" } ?? "")"
+                if let notify = rcpt.dsn.notify { line += " NOTIFY=\(notify.parameterValue)" }
+                if let orcpt = rcpt.dsn.originalRecipient { line += " ORCPT=\(orcpt)" }
+                print(line)
             }
             for attempt in envelope.history {
                 let who = attempt.recipients.map { "<\(envelope.recipients[$0].address)>" }.joined(separator: " ")

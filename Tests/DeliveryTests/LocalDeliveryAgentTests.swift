@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailQueue
 import NIOPosix
+import SMTPCore
 import Testing
 @testable import Delivery
 
@@ -36,12 +37,18 @@ struct LocalDeliveryAgentTests {
             try? FileManager.default.removeItem(atPath: path)
         }
 
-        func send(from sender: String, to recipients: [String]) async throws -> QueueID {
+        /// Queues a message; `dsn` holds each recipient's NOTIFY/ORCPT (none when short).
+        func send(from sender: String, to recipients: [String], dsn: [RecipientParameters] = [],
+                  ret: DSNReturn? = nil, envelopeID: String? = nil) async throws -> QueueID {
             let spool = queue.makeSpool()
             spool.append("Subject: local\r\n\r\nHello.\r\n")
-            let envelope = Envelope(id: spool.id, sender: sender, recipients: recipients.map { .init(address: $0) },
+            var envelope = Envelope(id: spool.id, sender: sender, recipients: recipients.enumerated().map { index, address in
+                                        .init(address: address, dsn: index < dsn.count ? dsn[index] : RecipientParameters())
+                                    },
                                     size: spool.size, clientAddress: "127.0.0.1", clientHelo: "client.test",
                                     receivedProtocol: "ESMTP")
+            envelope.dsnReturn = ret
+            envelope.envelopeID = envelopeID
             try await queue.commit(spool, envelope: envelope)
             agent.enqueue(spool.id)
             return spool.id

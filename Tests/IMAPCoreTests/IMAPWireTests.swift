@@ -25,7 +25,7 @@ struct IMAPWireTests {
     }
 
     @Test func nstring() {
-        #expect(text(IMAPWire.nstring(nil as [UInt8]?)) == "NIL")
+        #expect(text(IMAPWire.nstring(nil)) == "NIL")
         #expect(text(IMAPWire.nstring(Array("NIL".utf8))) == "\"NIL\"")
     }
 

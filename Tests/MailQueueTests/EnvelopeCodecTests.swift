@@ -1,4 +1,5 @@
 import Foundation
+import SMTPCore
 import Testing
 @testable import MailQueue
 
@@ -115,7 +116,64 @@ struct EnvelopeCodecTests {
         let envelope = try EnvelopeCodec.decode(Array(text.utf8))
         #expect(envelope.history.isEmpty && envelope.addedHeaders.isEmpty)
         #expect(envelope.recipients == [.init(address: "b@example.net", status: .deferred, lastReply: "451 later")])
+        #expect(envelope.dsnReturn == nil && envelope.envelopeID == nil && envelope.recipients[0].dsn == RecipientParameters())
         #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope)) == envelope)
+    }
+
+    static func withDSN() -> Envelope {
+        var envelope = sample()
+        envelope.dsnReturn = .headers
+        envelope.envelopeID = "abc+def 100%"
+        envelope.recipients[0].dsn = RecipientParameters(
+            notify: [.success, .failure], originalRecipient: OriginalRecipient(addressType: "rfc822", address: "bob@x"))
+        envelope.recipients[2].dsn = RecipientParameters(notify: .never)
+        return envelope
+    }
+
+    /// RET, ENVID and each recipient's NOTIFY and ORCPT (RFC 3461) survive
+    /// the queue, in lines of their own.
+    @Test func dsnParametersRoundTrip() throws {
+        let envelope = Self.withDSN()
+        let text = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
+        #expect(text.hasPrefix("postern-envelope 2\n"))
+        #expect(text.contains("\ndsn-ret HDRS\n"))
+        #expect(text.contains("\ndsn-envid abc+def%20100%25\n"))
+        #expect(text.contains("\ndsn-rcpt 0 SUCCESS,FAILURE rfc822;bob@x\n"))
+        #expect(text.contains("\ndsn-rcpt 2 NEVER -\n"))
+        #expect(!text.contains("\ndsn-rcpt 1 "))
+        #expect(try EnvelopeCodec.decode(Array(text.utf8)) == envelope)
+    }
+
+    /// What an older binary does with the DSN lines: it ignores lines it
+    /// does not know once their value percent-decodes, and the rest of the
+    /// file is exactly what it wrote itself.
+    @Test func dsnLinesLeaveTheRestForOlderReaders() throws {
+        let text = String(decoding: EnvelopeCodec.encode(Self.withDSN()), as: UTF8.self)
+        let lines = text.split(separator: "\n")
+        let dsnLines = lines.filter { $0.hasPrefix("dsn-") }
+        #expect(dsnLines.count == 4)
+        for line in dsnLines {
+            #expect(EnvelopeCodec.percentDecode(line[line.index(after: line.firstIndex(of: " ")!)...]) != nil)
+        }
+        let withoutDSN = lines.filter { !$0.hasPrefix("dsn-") }.joined(separator: "\n") + "\n"
+        #expect(withoutDSN == String(decoding: EnvelopeCodec.encode(Self.sample()), as: UTF8.self))
+    }
+
+    static let brokenDSN: [(String, EnvelopeCodec.DecodeError)] = [
+        ("dsn-rcpt 1 NEVER -", .inconsistent("dsn-rcpt names no such recipient")),
+        ("dsn-rcpt 0 ALWAYS -", .badLine(11, "bad dsn-rcpt")),
+        ("dsn-rcpt 0 - bob@x", .badLine(11, "bad dsn-rcpt")),
+        ("dsn-rcpt 0 NEVER", .badLine(11, "bad dsn-rcpt")),
+        ("dsn-rcpt -1 NEVER -", .badLine(11, "bad dsn-rcpt")),
+        ("dsn-rcpt 0 NEVER -\ndsn-rcpt 0 NEVER -", .badLine(12, "bad dsn-rcpt")),
+        ("dsn-ret MAYBE", .inconsistent("bad dsn-ret")),
+    ]
+
+    @Test("broken DSN lines", arguments: brokenDSN)
+    func brokenDSNLine(line: String, error: EnvelopeCodec.DecodeError) {
+        let text = "postern-envelope 2\nid 0006123456789ABC\ncreated 1764277000.250000\nsender a@example.org\nsize 12\n"
+            + "state ready\nattempts 0\nclient ::1\nprotocol ESMTP\nrcpt pending - b@example.net\n\(line)\nend\n"
+        #expect(throws: error) { try EnvelopeCodec.decode(Array(text.utf8)) }
     }
 
     @Test func historyKeepsTheNewestAttempts() {

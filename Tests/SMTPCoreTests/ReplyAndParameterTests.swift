@@ -32,7 +32,8 @@ struct ReplyAndParameterTests {
         ([ESMTPParameter(keyword: "BODY", value: "9BIT")], "501 5.5.4"),
         ([ESMTPParameter(keyword: "SMTPUTF8")], nil),
         ([ESMTPParameter(keyword: "SMTPUTF8", value: "yes")], "501 5.5.4"),
-        ([ESMTPParameter(keyword: "RET", value: "FULL")], "555 5.5.4"),
+        ([ESMTPParameter(keyword: "RET", value: "FULL")], nil),
+        ([ESMTPParameter(keyword: "NOTIFY", value: "NEVER")], "555 5.5.4"), // a RCPT parameter
         ([ESMTPParameter(keyword: "X-UNKNOWN")], "555 5.5.4"),
         ([ESMTPParameter(keyword: "SIZE", value: "1"), ESMTPParameter(keyword: "SIZE", value: "2")], "501 5.5.4"),
     ]

@@ -151,6 +151,7 @@ struct ServerSessionPolicyTests {
         ("MAIL FROM:<a@example.org> AUTH=alice+40example.org", "250 2.1.0"),
         ("MAIL FROM:<a@example.org> AUTH=", "501 5.5.4"),
         ("MAIL FROM:<a@example.org> AUTH=a=b", "501 5.5.4"),
+        ("MAIL FROM:<a@example.org> AUTH=alice+4", "501 5.5.4"), // xtext: "+" and two hex digits
     ])
     func authParameter(line: String, expected: String) {
         var s = Self.session(requireTLS: false)

@@ -72,7 +72,7 @@ struct ServerSessionTests {
     @Test func ehloAdvertisesExtensions() {
         var s = Self.session(tls: true) { $0.maxMessageSize = 12345 }
         guard case .checkHELO(let reply) = s.receive(.ehlo("c")) else { Issue.record("no reply"); return }
-        #expect(reply.lines == ["relay.test", "PIPELINING", "SIZE 12345", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "STARTTLS"])
+        #expect(reply.lines == ["relay.test", "PIPELINING", "SIZE 12345", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "DSN", "CHUNKING", "STARTTLS"])
         #expect(reply.enhanced == nil) // RFC 2034 §3: none on EHLO replies
         s.tlsEstablished()
         guard case .checkHELO(let after) = s.receive(.ehlo("c")) else { Issue.record("no reply"); return }
@@ -150,7 +150,26 @@ struct ServerSessionTests {
         var s = Self.session()
         Self.expectDialogue(&s, [("EHLO c", "250"), ("MAIL FROM:<a@b.example> FOO=BAR", "555 5.5.4"),
                                  ("MAIL FROM:<a@b.example>", "250 2.1.0"),
-                                 ("RCPT TO:<b@x.example> NOTIFY=NEVER", "555 5.5.4")])
+                                 ("RCPT TO:<b@x.example> NOTIFY=NEVER XFOO", "555 5.5.4")])
+    }
+
+    /// RCPT's DSN parameters (RFC 3461 §4) stay with their recipient; a bad
+    /// one refuses the RCPT with 501 and counts as an error.
+    @Test func recipientParametersAreKept() {
+        var s = Self.session() { $0.maxErrors = 10 }
+        Self.expectDialogue(&s, [("EHLO c", "250"), ("MAIL FROM:<a@b.example> RET=HDRS ENVID=abc+2Bdef", "250 2.1.0"),
+                                 ("RCPT TO:<b@x.example> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@x", "250 2.1.5"),
+                                 ("RCPT TO:<c@x.example> NOTIFY=NEVER,DELAY", "501 5.5.4"),
+                                 ("RCPT TO:<d@x.example>", "250 2.1.5")])
+        #expect(s.errorCount == 1)
+        let transaction = s.transaction
+        #expect(transaction?.parameters.dsnReturn == .headers && transaction?.parameters.envelopeID == "abc+def")
+        #expect(transaction?.recipients.map(\.address) == ["b@x.example", "d@x.example"])
+        #expect(transaction?.recipientParameters == [
+            RecipientParameters(notify: [.success, .failure],
+                                originalRecipient: OriginalRecipient(addressType: "rfc822", address: "bob@x")),
+            RecipientParameters(),
+        ])
     }
 
     @Test func smtputf8Required() {

@@ -55,7 +55,7 @@ struct HandlerFlowTests {
             $0.minDataRate = 100
         }
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         // 12 octets every 2 s: the deadline (10 s + 72 octets / 100) passes at 10.72 s.
         for _ in 0..<6 {
             try await h.send("0123456789\r\n")
@@ -89,7 +89,7 @@ struct HandlerFlowTests {
     func badTextIsRefusedAndTheSessionGoesOn(_ text: String, _ longLines: SMTPLimits.LongLines, _ reply: String) async throws {
         let h = try await HandlerHarness { $0.longLines = longLines }
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("Subject: x\r\n\r\n\(text).\r\nMAIL FROM:<a@example.org>\r\n")
         #expect(try await h.replies(2) == [reply, "250 2.1.0 Sender <a@example.org> ok"])
         #expect(try h.queued().isEmpty)
@@ -99,7 +99,7 @@ struct HandlerFlowTests {
         let h = try await HandlerHarness()
         let long = String(repeating: "y", count: 3000)
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("Subject: x\r\n\r\n\(long)\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0 Ok: queued as "))
         #expect(try h.body(try h.queued()[0].id).hasSuffix("\r\n\r\n\(long)\r\n"))
@@ -108,7 +108,7 @@ struct HandlerFlowTests {
     @Test func nulInBdatIsRefused() async throws {
         let h = try await HandlerHarness()
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n")
-        _ = try await h.replies(9)
+        _ = try await h.replies(10)
         try await h.send("BDAT 18 LAST\r\nSubject: x\r\n\r\na\u{0}\r\n")
         #expect(try await h.replies(1) == ["554 5.6.0 NUL octets in message text refused (RFC 5322 section 4.1)"])
     }
@@ -116,7 +116,7 @@ struct HandlerFlowTests {
     @Test func quotedRecipientKeepsItsQuotingInReceived() async throws {
         let h = try await HandlerHarness()
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<\"c end \\\" x\"@d.test>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("Subject: x\r\n\r\nb\r\n.\r\n")
         _ = try await h.replies(1)
         #expect(try h.body(try h.queued()[0].id).contains("\tfor <\"c end \\\" x\"@d.test>; "))

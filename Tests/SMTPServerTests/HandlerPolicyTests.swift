@@ -59,7 +59,7 @@ struct HandlerPolicyTests {
     @Test func untrustedClientCannotRelayButPipelinedRepliesStayInOrder() async throws {
         let h = try await HandlerHarness(policy: Self.policy(), clientAddress: "192.0.2.7")
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@local.test>\r\nDATA\r\n")
-        _ = try await h.replies(7)
+        _ = try await h.replies(8)
         #expect(try await h.replies(4) == [
             "250 2.1.0 Sender <a@example.org> ok",
             "554 5.7.1 <b@example.net>: Relay access denied",
@@ -76,7 +76,7 @@ struct HandlerPolicyTests {
     @Test func headerEditsLandAboveReceivedAndLateEditsStayBesideTheSpool() async throws {
         let h = try await HandlerHarness(policy: Self.policy(extra: [Scripted()]))
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("Subject: TAG-ME\r\n\r\nbody\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
         let envelope = try #require(try h.queued().first)
@@ -97,7 +97,7 @@ struct HandlerPolicyTests {
     @Test func lateRemovalReplacesTheHeaderSectionWithoutACopy() async throws {
         let h = try await HandlerHarness(policy: Self.policy(extra: [Scripted()]))
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("X-Spam: yes, trust me\r\nSubject: STRIP-ME\r\n\r\nbody X-Spam: stays\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
         let envelope = try #require(try h.queued().first)
@@ -114,7 +114,7 @@ struct HandlerPolicyTests {
     @Test func contentRefusalDiscardsTheMessage() async throws {
         let h = try await HandlerHarness(policy: Self.policy(extra: [Scripted()]))
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("Subject: REFUSE-ME\r\n\r\nbody\r\n.\r\nMAIL FROM:<a@example.org>\r\n")
         #expect(try await h.replies(2) == ["554 5.7.1 Content refused", "250 2.1.0 Sender <a@example.org> ok"])
         #expect(try h.queued().isEmpty)
@@ -123,7 +123,7 @@ struct HandlerPolicyTests {
     @Test func quarantinedMessagesAreQueuedHeld() async throws {
         let h = try await HandlerHarness(policy: Self.policy(extra: [Scripted()]))
         try await h.send("EHLO client.test\r\nMAIL FROM:<hold@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("Subject: x\r\n\r\nbody\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
         #expect(try h.queued().first?.state == .quarantine)
@@ -140,7 +140,7 @@ struct HandlerPolicyTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let h = try await HandlerHarness(policy: policy, clientAddress: "192.0.2.7")
         try await h.send("EHLO client.test\r\n")
-        let ehlo = try await h.replies(8)
+        let ehlo = try await h.replies(9)
         #expect(ehlo.contains("250-AUTH PLAIN LOGIN") || ehlo.last == "250 AUTH PLAIN LOGIN")
         try await h.send("AUTH PLAIN \(Data("\0alice\0wrong".utf8).base64EncodedString())\r\n")
         #expect(try await h.replies(1) == ["535 5.7.8 Authentication credentials invalid"])
@@ -165,7 +165,7 @@ struct HandlerPolicyTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let h = try await HandlerHarness(policy: policy) { $0.maxErrors = 10 }
         try await h.send("EHLO client.test\r\n")
-        _ = try await h.replies(8)
+        _ = try await h.replies(9)
         try await h.send("AUTH PLAIN\r\n")
         #expect(try await h.replies(1) == ["334 "])
         try await h.send("*\r\n")
@@ -181,7 +181,7 @@ struct HandlerPolicyTests {
         defer { try? FileManager.default.removeItem(atPath: path) }
         let h = try await HandlerHarness(policy: policy) { $0.maxErrors = 10 }
         try await h.send("EHLO client.test\r\n")
-        _ = try await h.replies(8)
+        _ = try await h.replies(9)
         try await h.send("AUTH LOGIN\r\n")
         #expect(try await h.replies(1) == ["334 VXNlcm5hbWU6"])
         try await h.send(String(repeating: "A", count: 2000) + "\r\nMAIL FROM:<a@example.org>\r\n")
@@ -195,7 +195,7 @@ struct HandlerPolicyTests {
         policy.rewriter = try HeaderRewriter(rules: rules)
         let h = try await HandlerHarness(policy: policy) { $0.maxHeaderBytes = 1024 }
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("X-Internal: secret\r\nSubject: small\r\n\r\nbody\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0"))
         let stored = try h.body(try #require(try h.queued().first).id)

@@ -101,7 +101,7 @@ struct SMTPServerHandlerTests {
     @Test func pipelinedTransactionIsQueuedWithTraceHeaders() async throws {
         let h = try await HandlerHarness()
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        let ehlo = try await h.replies(7)
+        let ehlo = try await h.replies(8)
         #expect(ehlo.first == "250-relay.test" && ehlo.last == "250 CHUNKING")
         #expect(try await h.replies(3) == ["250 2.1.0 Sender <a@example.org> ok", "250 2.1.5 Recipient <b@example.net> ok",
                                            "354 End data with <CR><LF>.<CR><LF>"])
@@ -137,7 +137,7 @@ struct SMTPServerHandlerTests {
     @Test func messageWithoutHeaderSectionGetsOne() async throws {
         let h = try await HandlerHarness()
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("just a body line\r\n.\r\n")
         _ = try await h.replies(1)
         let body = try h.body(try h.queued()[0].id)
@@ -147,7 +147,7 @@ struct SMTPServerHandlerTests {
     @Test func bdatChunksAreJoined() async throws {
         let h = try await HandlerHarness()
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n")
-        _ = try await h.replies(9)
+        _ = try await h.replies(10)
         try await h.send("BDAT 15\r\nSubject: x\r\n\r\nhBDAT 6 LAST\r\nello\r\n")
         let replies = try await h.replies(2)
         #expect(replies[0] == "250 2.0.0 15 octets received")
@@ -158,7 +158,7 @@ struct SMTPServerHandlerTests {
     @Test func oversizedMessageIsReadToTheEndThenRefused() async throws {
         let h = try await HandlerHarness { $0.maxMessageSize = 2000 }
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         for _ in 0..<10 { try await h.send(String(repeating: "x", count: 500) + "\r\n") }
         try await h.send(".\r\nMAIL FROM:<a@example.org>\r\n")
         #expect(try await h.replies(2) == ["552 5.3.4 Message size exceeds fixed maximum message size (2000 octets)",
@@ -170,7 +170,7 @@ struct SMTPServerHandlerTests {
     @Test func bareLineFeedSmugglingIsRefusedAndClosed() async throws {
         let h = try await HandlerHarness()
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
-        _ = try await h.replies(10)
+        _ = try await h.replies(11)
         try await h.send("Subject: x\r\n\r\nx\n.\nMAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nsmuggled\r\n.\r\n")
         #expect(try await h.replies(1) == ["554 5.6.0 Bare CR or LF in message text refused (RFC 5321 section 2.3.8)"])
         try await h.channel.closeFuture.get()

@@ -5,7 +5,8 @@ Listens on 127.0.0.1 (port 0 picks a free one), prints "READY <port>" on
 stdout once it accepts connections, and writes every accepted message to
 DIR as N.eml (the content exactly as received, dot-unstuffed) and N.json
 (envelope, ESMTP parameters, TLS, AUTH user, the client's port so tests
-can tell connections apart). Options:
+can tell connections apart; the MAIL and RCPT parameters both upper-cased,
+as aiosmtpd hands them over, and as sent). Options:
 
   --tls-cert/--tls-key   offer STARTTLS with this certificate
   --require-tls          refuse MAIL before STARTTLS (530)
@@ -20,6 +21,7 @@ can tell connections apart). Options:
   --pipelining           announce PIPELINING (aiosmtpd reads commands in order)
   --smtputf8             announce SMTPUTF8
   --size N               announce SIZE N and refuse larger messages
+  --dsn                  announce DSN (RFC 3461) and take RET, ENVID, NOTIFY, ORCPT
 
 Stops on SIGTERM or when stdin, if it is a pipe, closes.
 """
@@ -55,6 +57,8 @@ class Recorder:
             responses.insert(-1, "250-PIPELINING")
         if self.args.broken_tls and not session.ssl:
             responses.insert(-1, "250-STARTTLS")
+        if self.args.dsn:
+            responses.insert(-1, "250-DSN")
         return responses
 
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
@@ -62,6 +66,7 @@ class Recorder:
             return "530 5.7.0 Must issue a STARTTLS command first"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
+        envelope.raw_mail_options = raw_parameters(session)
         return "250 2.1.0 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -71,6 +76,9 @@ class Recorder:
             return "452 4.5.3 Too many recipients"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
+        if not hasattr(envelope, "raw_rcpt_options"):
+            envelope.raw_rcpt_options = []
+        envelope.raw_rcpt_options.append(raw_parameters(session))
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server, session, envelope):
@@ -86,6 +94,9 @@ class Recorder:
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
             "mail_options": envelope.mail_options,
+            "rcpt_options": envelope.rcpt_options,
+            "raw_mail_options": getattr(envelope, "raw_mail_options", []),
+            "raw_rcpt_options": getattr(envelope, "raw_rcpt_options", []),
             "helo": session.host_name,
             "tls": bool(session.ssl),
             "auth_user": session.auth_data.login.decode() if session.authenticated else None,
@@ -101,6 +112,39 @@ class Recorder:
               and self.users.get(auth_data.login.decode()) == auth_data.password.decode())
         # handled=False: aiosmtpd then answers 535 itself (its default stays silent).
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+
+def raw_parameters(session):
+    """The parameters of the MAIL or RCPT being handled, as the client sent them."""
+    arg = getattr(session, "raw_arg", None) or ""
+    return arg[arg.find(">") + 1:].split() if ">" in arg else []
+
+
+class RawArguments(SMTP):
+    """Keeps each MAIL and RCPT argument as sent (aiosmtpd upper-cases the
+    parameters before the handler sees them)."""
+
+    async def smtp_MAIL(self, arg):
+        if self.session is not None:
+            self.session.raw_arg = arg
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg):
+        if self.session is not None:
+            self.session.raw_arg = arg
+        await super().smtp_RCPT(arg)
+
+
+class DSN(RawArguments):
+    """Takes the DSN parameters (RFC 3461), which aiosmtpd does not know:
+    they are left out of its own check and reach the handler."""
+
+    def _getparams(self, params):
+        result = super()._getparams(params)
+        if result is not None:
+            for keyword in ("RET", "ENVID", "NOTIFY", "ORCPT"):
+                result.pop(keyword, None)
+        return result
 
 
 class BrokenTLS(SMTP):
@@ -134,6 +178,7 @@ def parse_args():
     parser.add_argument("--pipelining", action="store_true")
     parser.add_argument("--smtputf8", action="store_true")
     parser.add_argument("--size", type=int, default=0)
+    parser.add_argument("--dsn", action="store_true")
     return parser.parse_args()
 
 
@@ -148,7 +193,7 @@ async def main():
     loop = asyncio.get_running_loop()
 
     def factory():
-        server_class = BrokenTLS if args.broken_tls else SMTP
+        server_class = BrokenTLS if args.broken_tls else DSN if args.dsn else RawArguments
         return server_class(recorder, hostname="sink.test", data_size_limit=args.size or None,
                     enable_SMTPUTF8=args.smtputf8, decode_data=False, tls_context=tls,
                     require_starttls=args.require_tls, auth_required=args.auth_required,

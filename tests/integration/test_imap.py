@@ -346,3 +346,15 @@ def test_bad_input_gets_bad_or_a_close_never_a_crash(held):
     assert c.closed()
     # And the server still serves.
     assert subjects(h.login("bob@local.test")) == ["still served"]
+
+
+def test_shutdown_says_bye_to_idle_sessions(held):
+    h = held()
+    c = RawIMAP(h.imap_port)
+    assert c.command("a", f"LOGIN carol {PASSWORDS['carol']}")[-1].startswith(b"a OK")
+    c.command("b", "SELECT INBOX")
+    c.send(b"c IDLE\r\n")
+    assert c.line().startswith(b"+ ")
+    assert h.server.terminate() == 0
+    assert c.line().startswith(b"* BYE")
+    assert c.closed()

@@ -4,7 +4,7 @@ extension DeliveryStatusNotification {
     /// The first part, for the person who sent the message: what happened,
     /// to which recipients and why, in plain words. Recipients are grouped
     /// by action; lines are wrapped at 76 columns. CRLF line endings.
-    func humanReadableText(headersTruncated: Bool) -> String {
+    func humanReadableText(attached: OriginalAttachment) -> String {
         var paragraphs: [String] = []
         paragraphs.append("This is the mail delivery system at \(DSNFormat.oneLine(reportingMTA)).")
         var about = "This report is about your message of \(date(arrivalDate))"
@@ -18,8 +18,17 @@ extension DeliveryStatusNotification {
             paragraphs += group.map(recipientLine)
         }
 
-        var closing = "The headers of your message are attached"
-        closing += headersTruncated ? ", cut short because they are very long." : "."
+        var closing: String
+        switch attached {
+        case .headers(let truncated):
+            closing = "The headers of your message are attached"
+            closing += truncated ? ", cut short because they are very long." : "."
+        case .wholeMessage:
+            closing = "Your message is attached."
+        case .headersOfLargeMessage(let limit):
+            closing = "The headers of your message are attached; the whole message is too large"
+                + " to return (over \(limit) octets)."
+        }
         if kind != .success {
             closing += " If you need help, forward this whole report to your postmaster."
         }

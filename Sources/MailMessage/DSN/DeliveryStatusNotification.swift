@@ -8,7 +8,10 @@ import Foundation
 /// (RFC 6522) with three parts: a text a person reads, the
 /// `message/delivery-status` a program reads, and the original message's
 /// header section (`text/rfc822-headers`; `message/global-headers`,
-/// RFC 6533 §3, when it holds UTF-8). The original body is never returned.
+/// RFC 6533 §3, when it holds UTF-8). A failure report returns the whole
+/// message instead (`message/rfc822`) only when the sender asked with
+/// RET=FULL (RFC 3461 §4.3) and it is no larger than
+/// `maxReturnedMessageBytes`; other reports never return the body.
 ///
 /// The caller queues the rendered bytes like any other message, with two
 /// rules that keep notifications from looping (RFC 3461 §6.2, RFC 5321
@@ -57,6 +60,20 @@ public struct DeliveryStatusNotification: Sendable, Equatable {
 
     public static let defaultMaxOriginalHeaderBytes = 64 * 1024
 
+    /// What of the original message goes back (RET, RFC 3461 §4.3).
+    public enum ReturnedContent: Sendable, Equatable {
+        /// The header section (RET=HDRS, and the default).
+        case headers
+        /// The whole message, in a failure report (RET=FULL).
+        case fullMessage
+    }
+
+    /// What the sender asked to get back (RET=).
+    public var returnedContent: ReturnedContent = .headers
+    /// RET=FULL returns the whole original only up to this size, as
+    /// Postfix's bounce_size_limit does; a larger one gets its headers back.
+    public var maxReturnedMessageBytes: Int = DeliveryStatusNotification.defaultMaxOriginalHeaderBytes
+
     /// Nil when `originalSender` is the null sender (never notify `<>`,
     /// RFC 3461 §6.2) or there is no recipient to report on.
     public init?(kind: Kind, reportingMTA: String, originalSender: String, arrivalDate: Date,
@@ -83,7 +100,9 @@ public struct DeliveryStatusNotification: Sendable, Equatable {
 
     /// The complete message, CRLF line endings, no line over 998 octets.
     /// Only the first `maxOriginalHeaderBytes` of `originalMessage` are
-    /// read, so a caller may pass just that much of a large body file.
+    /// read for its headers, so a caller may pass just that much of a large
+    /// body file; with RET=FULL pass up to `maxReturnedMessageBytes` + 1
+    /// octets, so that a message over the limit shows it is.
     public func render(originalMessage: some Collection<UInt8>, now: Date) -> [UInt8] {
         var random = SystemRandomNumberGenerator()
         return render(originalMessage: originalMessage, now: now, random: &random)
@@ -93,14 +112,14 @@ public struct DeliveryStatusNotification: Sendable, Equatable {
     public func render(originalMessage: some Collection<UInt8>, now: Date,
                        random: inout some RandomNumberGenerator) -> [UInt8] {
         let headers = DSNOriginalHeaders(message: originalMessage, limit: maxOriginalHeaderBytes)
-        let text = humanReadableText(headersTruncated: headers.isTruncated)
+        let attached = attachment(originalMessage, headers: headers)
         let report = deliveryStatusFields()
         let parts: [DSNBodyPart] = [
-            textPart(text),
+            textPart(humanReadableText(attached: attached)),
             DSNBodyPart(headers: ["Content-Description: Delivery report",
                                   "Content-Type: message/delivery-status"],
                         body: Array(report.utf8)),
-            headersPart(headers),
+            attached == .wholeMessage ? messagePart(Array(originalMessage), headers: headers) : headersPart(headers),
         ]
 
         var boundary = Self.makeBoundary(&random)
@@ -157,6 +176,23 @@ public struct DeliveryStatusNotification: Sendable, Equatable {
                            body: DSNFormat.quotedPrintable(text))
     }
 
+    /// What goes back of `original`: RET=FULL is honoured only in a
+    /// failure report (RFC 3461 §4.3) and within the size limit.
+    private func attachment(_ original: some Collection<UInt8>, headers: DSNOriginalHeaders) -> OriginalAttachment {
+        guard kind == .failure, returnedContent == .fullMessage else { return .headers(truncated: headers.isTruncated) }
+        return original.count <= maxReturnedMessageBytes ? .wholeMessage : .headersOfLargeMessage(limit: maxReturnedMessageBytes)
+    }
+
+    /// The whole original (RFC 3462 §2: message/rfc822; message/global,
+    /// RFC 6533 §3, when its header section holds UTF-8). Its lines end in
+    /// CRLF already: it comes from the queue.
+    private func messagePart(_ original: [UInt8], headers: DSNOriginalHeaders) -> DSNBodyPart {
+        var fields = ["Content-Description: Undelivered Message",
+                      headers.isEightBit ? "Content-Type: message/global" : "Content-Type: message/rfc822"]
+        if original.contains(where: { $0 >= 0x80 }) { fields.append("Content-Transfer-Encoding: 8bit") }
+        return DSNBodyPart(headers: fields, body: original)
+    }
+
     private func headersPart(_ headers: DSNOriginalHeaders) -> DSNBodyPart {
         let description = "Content-Description: Undelivered Message Headers"
         guard headers.isEightBit else {
@@ -172,6 +208,16 @@ public struct DeliveryStatusNotification: Sendable, Equatable {
         let bits = random.next() as UInt64
         return "=_postern-dsn-" + String(bits, radix: 36)
     }
+}
+
+/// What the report's third part holds, and the closing words that say so.
+enum OriginalAttachment: Equatable {
+    /// The header section, cut short when it was very long.
+    case headers(truncated: Bool)
+    /// The whole message (RET=FULL).
+    case wholeMessage
+    /// RET=FULL, but the message was over the limit: its header section.
+    case headersOfLargeMessage(limit: Int)
 }
 
 /// One body part of the report: its header lines and its body (CRLF lines).
