@@ -27,6 +27,8 @@ let package = Package(
         // libclamav for the in-process virus scanner (GPLv2: see README "License").
         .systemLibrary(name: "CClamAV", pkgConfig: "libclamav", providers: [.apt(["libclamav-dev"])]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The PROXY protocol header (v1 and v2) a load balancer sends first (issue #13).
+        .target(name: "ProxyProtocol", dependencies: ["DNSModel", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // IMAP4rev1 (RFC 3501): command framing and grammar, response encoding, message
         // rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH; no I/O (issue #14).
@@ -60,7 +62,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         .target(name: "SMTPServer", dependencies: [
-            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt",
+            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt", "ProxyProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -83,6 +85,7 @@ let package = Package(
         // The IMAP server over MailStore (issue #14); passwords as SMTP AUTH.
         .target(name: "IMAPServer", dependencies: [
             "IMAPCore", "MailStore", "SMTPServer", "SMTPCore",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -111,13 +114,16 @@ let package = Package(
         // SMTPCore (SMTP), MailMessage (MIME), Policy (header writing), PosternDaemon
         // (TOML and the loaders), SPF, DNS + CLDNS (ldns wire reading), Delivery
         // (reply parser), MailQueue (envelope codec), Scanning (scanner
-        // replies), IMAPCore (IMAP), POP3Core (POP3). SPF, DNS, Policy and Scanning are
+        // replies), IMAPCore (IMAP), POP3Core (POP3),
+        // ProxyProtocol (load balancer headers). SPF, DNS, Policy and Scanning are
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", "Scanning", "IMAPCore", "POP3Core", .product(name: "NIOCore", package: "swift-nio"),
+            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol", "DNSModel", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "IMAPCore", "SMTPCore", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "POP3ServerTests", dependencies: [
@@ -134,7 +140,7 @@ let package = Package(
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage", "SMTPCore"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
-            "SMTPServer", "Policy", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "SMTPServer", "Policy", "DNSModel", "ProxyProtocol", .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "PosternDaemonTests", dependencies: [

@@ -185,11 +185,16 @@ public final class Daemon: Sendable {
         for ((listener, policy), socket) in zip(zip(config.listeners, policies), sockets) {
             var listenerContext = context
             listenerContext.policy = policy
+            listenerContext.proxyProtocol = listener.proxyProtocol
             let smtpListener = SMTPListener(host: listener.host, port: listener.port, context: listenerContext, group: group)
             channels.append(try await smtpListener.bind(socket: socket))
             listeners.append(smtpListener)
-            logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(context.tls != nil)",
-                                                "policy": "\(listener.policyFile ?? "built-in")"])
+            var metadata: Logger.Metadata = ["address": "\(listener.host):\(listener.port)", "tls": "\(context.tls != nil)",
+                                             "policy": "\(listener.policyFile ?? "built-in")"]
+            if let proxy = listener.proxyProtocol {
+                metadata["proxy_from"] = "\(proxy.trustedProxies.map(\.description).joined(separator: ","))"
+            }
+            logger.info("listening", metadata: metadata)
         }
         return listeners
     }

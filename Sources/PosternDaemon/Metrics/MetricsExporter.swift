@@ -5,6 +5,7 @@ import Synchronization
 import Policy
 import Prometheus
 import Scanning
+import IMAPServer
 import POP3Server
 import SMTPServer
 
@@ -17,7 +18,7 @@ public final class MetricsExporter: Sendable {
     /// Every metric's help text, from the modules that declare them.
     public static let help: [String: String] = [SMTPServerMetrics.help, PolicyMetrics.help, QueueMetrics.help,
                                                 QuarantineMetrics.help, DeliveryMetrics.help, ScanMetrics.help,
-                                                POP3ServerMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
+                                                POP3ServerMetrics.help, IMAPServerMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
 
     /// The process's exporter. The facade can be bootstrapped once per
     /// process, so the first use does it and later ones (a reload) share it.
@@ -30,6 +31,7 @@ public final class MetricsExporter: Sendable {
         MetricsSystem.bootstrap(factory)
         SMTPServerMetrics.prepare()
         POP3ServerMetrics.prepare()
+        IMAPServerMetrics.prepare()
         PolicyMetrics.prepare()
         QueueMetrics.prepare()
         QuarantineMetrics.prepare()
