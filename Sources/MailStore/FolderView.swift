@@ -74,8 +74,12 @@ final class FolderView: MailboxView {
     }
 
     func contents(uid: UInt32) async throws(MailStoreError) -> [UInt8] {
+        try await contents(uid: uid, limit: .max)
+    }
+
+    func contents(uid: UInt32, limit: Int) async throws(MailStoreError) -> [UInt8] {
         let message = try message(uid)
-        return try await Blocking.run { () throws(MailStoreError) in try self.folder.contents(message) }
+        return try await Blocking.run { () throws(MailStoreError) in try self.folder.contents(message, limit: limit) }
     }
 
     func setFlags(_ flags: [UInt32: MessageFlags]) async throws(MailStoreError) -> [UInt32: MessageFlags] {

@@ -126,17 +126,17 @@ public final class MaildirFolder: Sendable {
     }
 
     /// The whole file, wherever it is now.
-    public func contents(_ message: Message) throws(MailStoreError) -> [UInt8] {
+    public func contents(_ message: Message, limit: Int = .max) throws(MailStoreError) -> [UInt8] {
         // The path of the last scan is nearly always right; listing the
         // directories for every message would make FETCH 1:* quadratic.
-        switch Result(catching: { () throws(ReadError) in try Self.read(message.path, limit: .max) }) {
+        switch Result(catching: { () throws(ReadError) in try Self.read(message.path, limit: limit) }) {
         case .success(let bytes): return bytes
         case .failure(.failed(let why)): throw .io(why)
         case .failure(.missing): break  // renamed (flags) or removed by another session: look for it
         }
         let path = try state.withLock { _ throws(MailStoreError) in try locate(message.baseName) }
         guard let path else { throw .noSuchMessage(message.uid) }
-        switch Result(catching: { () throws(ReadError) in try Self.read(path, limit: .max) }) {
+        switch Result(catching: { () throws(ReadError) in try Self.read(path, limit: limit) }) {
         case .success(let bytes): return bytes
         case .failure(.failed(let why)): throw .io(why)
         case .failure(.missing): throw .noSuchMessage(message.uid)
