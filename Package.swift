@@ -27,10 +27,16 @@ let package = Package(
         // libclamav for the in-process virus scanner (GPLv2: see README "License").
         .systemLibrary(name: "CClamAV", pkgConfig: "libclamav", providers: [.apt(["libclamav-dev"])]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The PROXY protocol header (v1 and v2) a load balancer sends first (issue #13).
+        .target(name: "ProxyProtocol", dependencies: ["DNSModel", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // IMAP4rev1 (RFC 3501): command framing and grammar, response encoding, message
         // rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH; no I/O (issue #14).
         .target(name: "IMAPCore", dependencies: ["MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
+        // POP3 (RFC 1939, 2449, 2595, 5034): grammar, replies, the session state
+        // machine and byte-stuffing; no I/O (issue #14). SASL PLAIN and line
+        // framing come from SMTPCore, the redacted secret type from IMAPCore.
+        .target(name: "POP3Core", dependencies: ["SMTPCore", "IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
         .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage", "SMTPCore"]),
@@ -56,7 +62,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         .target(name: "SMTPServer", dependencies: [
-            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt",
+            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt", "ProxyProtocol",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -65,9 +71,21 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
+        // The POP3 listener: NIO handler, STLS and implicit TLS, logins against
+        // the SMTP AUTH password file, the maildrop through MailStore.
+        .target(name: "POP3Server", dependencies: [
+            "POP3Core", "SMTPServer", "SMTPCore", "IMAPCore", "MailStore", "DNSModel",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "NIOTLS", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "CoreMetrics", package: "swift-metrics"),
+        ]),
         // The IMAP server over MailStore (issue #14); passwords as SMTP AUTH.
         .target(name: "IMAPServer", dependencies: [
             "IMAPCore", "MailStore", "SMTPServer", "SMTPCore",
+            .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -75,7 +93,7 @@ let package = Package(
         ]),
         .target(name: "PosternDaemon", dependencies: [
             "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
-            "MailStore", "IMAPServer",
+            "MailStore", "IMAPServer", "POP3Core", "POP3Server",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -96,14 +114,22 @@ let package = Package(
         // SMTPCore (SMTP), MailMessage (MIME), Policy (header writing), PosternDaemon
         // (TOML and the loaders), SPF, DNS + CLDNS (ldns wire reading), Delivery
         // (reply parser), MailQueue (envelope codec), Scanning (scanner
-        // replies). SPF, DNS, Policy and Scanning are
+        // replies), IMAPCore (IMAP), POP3Core (POP3),
+        // ProxyProtocol (load balancer headers). SPF, DNS, Policy and Scanning are
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", "Scanning", "IMAPCore", .product(name: "NIOCore", package: "swift-nio"),
+            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol",
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "ProxyProtocolTests", dependencies: ["ProxyProtocol", "DNSModel", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "IMAPCoreTests", dependencies: ["IMAPCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "POP3CoreTests", dependencies: ["POP3Core", "IMAPCore", "SMTPCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(name: "POP3ServerTests", dependencies: [
+            "POP3Server", "POP3Core", "MailStore", "SMTPServer", .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
         .testTarget(name: "MailMessageTests", dependencies: [
             "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
         ]),
@@ -114,7 +140,7 @@ let package = Package(
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),
         .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage", "SMTPCore"]),
         .testTarget(name: "SMTPServerTests", dependencies: [
-            "SMTPServer", "Policy", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "SMTPServer", "Policy", "DNSModel", "ProxyProtocol", .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "PosternDaemonTests", dependencies: [

@@ -101,7 +101,7 @@ smtpd_client_connection_count_limit = 0" pf_start accept "$port" || return 1
 }
 
 echo "Idle sessions benchmark, $(date -u +%Y-%m-%dT%H:%M:%SZ); $(nproc) CPUs, $(uname -sr)"
-echo "network namespace: $([[ -n ${BENCH_IN_NETNS:-} ]] && echo "private (loopback only)" || echo host);" \
+echo "network namespace: $(bench_netns_label);" \
 	"clients from 127.0.0.$SOURCES; EHLO: ${EHLO:-0}; probe: $PROBE sequential greetings from 127.0.0.1"
 for t in $TARGETS; do
 	bench_log "$t: holding $( [[ $t == postern ]] && echo "$IDLE_COUNT" || echo "$PF_IDLE_COUNT") idle sessions"

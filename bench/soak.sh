@@ -56,21 +56,7 @@ fi
 # Only loopback: the daemon's resolver points at a closed loopback port and
 # every route is a bracketed 127.0.0.1; as root we also run in a network
 # namespace of our own where nothing but lo exists.
-if [[ ${BENCH_NETNS:-auto} != 0 && -z ${BENCH_IN_NETNS:-} ]]; then
-	if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null \
-		&& unshare -n true 2>/dev/null; then
-		export BENCH_IN_NETNS=1
-		exec unshare -n -- "$BASH" "$SELF" "$@"
-	elif [[ ${BENCH_NETNS:-auto} == 1 ]]; then
-		echo "BENCH_NETNS=1 but cannot create a network namespace" >&2
-		exit 1
-	fi
-fi
-if [[ -n ${BENCH_IN_NETNS:-} ]]; then
-	ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
-fi
+bench_netns "$SELF" "$@"
 
-netns=host
-[[ -n ${BENCH_IN_NETNS:-} ]] && netns="private (loopback only)"
-bench_log "soak: $(nproc) CPUs, $(uname -sr); network namespace: $netns"
+bench_log "soak: $(nproc) CPUs, $(uname -sr); network namespace: $(bench_netns_label)"
 exec python3 "$BENCH_DIR/soak.py" --postern "$POSTERN" "$@"

@@ -14,7 +14,10 @@
   directly, no query leaves the process) for the suite's zones;
 - reply: the reply parser's test inputs and a few real server dialogues;
 - envelope: envelope files in the format EnvelopeCodec writes;
-- imapmessage: the IMAP rendering fixtures, tests/fixtures/imap/*.eml.
+- imapmessage: the IMAP rendering fixtures, tests/fixtures/imap/*.eml;
+- proxy: the v1 lines of the PROXY header tests, and v2 headers as HAProxy
+  sends them (TCP over IPv4 and IPv6, TLVs, LOCAL, UNIX), each followed by
+  an SMTP command.
 
 Only the seed-* files are written or replaced; the regression-* inputs
 (each once failed a target, see the README's Fuzzing section) and the smtp
@@ -273,6 +276,32 @@ def imap_message_seeds():
             write("imapmessage", f"seed-{name}", handle.read())
 
 
+def proxy_seeds():
+    literals = swift_literals(os.path.join(ROOT, "Tests/ProxyProtocolTests/ProxyHeaderV1Tests.swift"))
+    headers = [text.encode("utf-8") for text in literals if text.startswith("PROXY")]
+    signature = b"\r\n\r\n\x00\r\nQUIT\n"
+
+    def v2(command, family, block):
+        return signature + bytes([command, family]) + len(block).to_bytes(2, "big") + block
+
+    def tlv(kind, value):
+        return bytes([kind]) + len(value).to_bytes(2, "big") + value
+
+    tcp4 = bytes([192, 0, 2, 7, 10, 0, 0, 1]) + (56068).to_bytes(2, "big") + (25).to_bytes(2, "big")
+    tcp6 = (bytes.fromhex("20010db8000000000000000000000001") + bytes.fromhex("20010db8000000000000000000000002")
+            + (1234).to_bytes(2, "big") + (587).to_bytes(2, "big"))
+    headers += [
+        v2(0x21, 0x11, tcp4),
+        v2(0x21, 0x21, tcp6),
+        v2(0x21, 0x11, tcp4 + tlv(0x01, b"smtp") + tlv(0x02, b"mx.example.net") + tlv(0x05, b"\x01" * 32)
+           + tlv(0x20, b"\x07\x00\x00\x00\x00" + tlv(0x21, b"TLSv1.3"))),
+        v2(0x20, 0x00, b""),
+        v2(0x21, 0x31, b"/run/lb.sock".ljust(108, b"\x00") * 2),
+    ]
+    for number, header in enumerate(unique(headers)):
+        write("proxy", f"seed-proxy-{number:02}.bin", header + b"EHLO client.example\r\n")
+
+
 def main():
     count = mime_and_header_seeds()
     toml_seeds()
@@ -282,7 +311,8 @@ def main():
     reply_seeds()
     envelope_seeds()
     imap_message_seeds()
-    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage"]:
+    proxy_seeds()
+    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage", "proxy"]:
         print(f"{target}: {len(os.listdir(os.path.join(ROOT, 'fuzz', target)))} files")
     return 0 if count else 1
 

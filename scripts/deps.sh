@@ -18,10 +18,15 @@ APT_PACKAGES=(
   swaks libnet-ssleay-perl     # test client (Net::SSLeay for swaks --tls)
   postfix                      # smtp-source / smtp-sink, and the benchmark peer
   dnsmasq-base                 # loopback DNS for tests
+  haproxy                      # the load balancer in front of Postern in the PROXY protocol tests
   procps psmisc                # ps, pkill, fuser used by the test harness
   prometheus                   # promtool: checks the /metrics scrape and the alert rules
   systemd strace               # systemd-analyze and strace check deploy/postern.service
+  curl fetchmail               # POP3 clients of the integration tests (pop3://, pop3s://)
+  dovecot-pop3d                # Dovecot's pop3d, the reference the POP3 answers are compared with
   python3 python3-pip
+  dovecot-imapd                # Dovecot's imapd: the mail client tests compare Postern's IMAP with it
+  isync mutt                   # IMAP clients of the mail client tests (mbsync, mutt)
 )
 
 missing=()
@@ -41,13 +46,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # The scanner packages ship system services (clamd, freshclam, spamd, rspamd,
-# clamav-milter). The tests start their own copies on loopback with private
-# configs; the system ones must not run: freshclam and rspamd would reach the
-# network, and the daemons would hold the default sockets. In a container
-# policy-rc.d usually stops them from starting; on a machine with systemd,
-# stop and disable them (harmless when they are not there or not running).
+# clamav-milter), dovecot-core one on ports 110 and 143, haproxy one more. The
+# tests start their own copies on loopback with private configs; the system
+# ones must not run: freshclam and rspamd would reach the network, and the
+# daemons would hold the default sockets. In a container policy-rc.d usually
+# stops them from starting; on a machine with systemd, stop and disable them
+# (harmless when they are not there or not running).
 SCANNER_UNITS=(clamav-daemon.socket clamav-daemon.service clamav-freshclam.service clamav-milter.service
-               spamd.service spamassassin.service rspamd.service)
+               spamd.service spamassassin.service rspamd.service dovecot.service dovecot.socket haproxy.service)
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
   for unit in "${SCANNER_UNITS[@]}"; do
     if systemctl list-unit-files "$unit" 2>/dev/null | grep -q "^$unit"; then

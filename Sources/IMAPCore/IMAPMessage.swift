@@ -39,8 +39,9 @@ public struct IMAPMessage: Sendable {
         return Array(bytes[start..<end])
     }
 
-    /// The stored octets with bare LF made CRLF and NUL made 0x80.
-    static func served(_ bytes: [UInt8]) -> [UInt8] {
+    /// The stored octets with bare LF made CRLF and NUL made 0x80: BODY[]
+    /// without a MIME parse.
+    public static func served(_ bytes: [UInt8]) -> [UInt8] {
         var clean = true
         var previous: UInt8 = 0
         for byte in bytes {

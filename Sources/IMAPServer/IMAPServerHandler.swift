@@ -47,6 +47,7 @@ final class IMAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        IMAPServerMetrics.sessions.increment()
         logger.debug("connected")
         armTimeout(context: context)
         run(context: context) { session in await session.greeting() }

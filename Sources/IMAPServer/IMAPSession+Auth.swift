@@ -79,6 +79,7 @@ extension IMAPSession {
             return
         }
         if throttle?.isBlocked(clientAddress) == true {
+            IMAPServerMetrics.login(.throttled)
             logger.notice("login refused: too many failures from this address", metadata: ["user": "\(Self.printable(user))"])
             out.tagged(tag, .no, code: "AUTHENTICATIONFAILED", "Authentication failed")
             return
@@ -87,14 +88,17 @@ extension IMAPSession {
         case .valid:
             let account = context.accounts.account(for: user)
             state = .authenticated(account)
+            IMAPServerMetrics.login(.success)
             logger[metadataKey: "user"] = "\(user)"
             logger.info("login", metadata: ["tls": "\(isTLS)", "admin": "\(account.isAdministrator)"])
             out.tagged(tag, .ok, code: "CAPABILITY \(capabilities())", "Logged in")
         case .invalid:
+            IMAPServerMetrics.login(.failure)
             let blocked = throttle?.recordFailure(clientAddress) ?? false
             logger.notice("login failed", metadata: ["user": "\(Self.printable(user))", "blocked": "\(blocked)"])
             out.tagged(tag, .no, code: "AUTHENTICATIONFAILED", "Authentication failed")
         case .unavailable(let why):
+            IMAPServerMetrics.login(.error)
             logger.error("password file unavailable", metadata: ["error": "\(why)"])
             out.tagged(tag, .no, code: "UNAVAILABLE", "Temporary failure, try again later")
         }

@@ -162,6 +162,7 @@ extension IMAPSession {
         let uids = indices.map { selection.messages[$0].uid }
         do {
             let released = Set(try await selection.view.release(uids: uids))
+            IMAPServerMetrics.released.increment(by: released.count)
             for index in indices where released.contains(selection.messages[index].uid) {
                 let message = selection.messages[index]
                 logger.info("released by the user", metadata: ["quarantine_id": "\(message.queueID ?? "-")", "uid": "\(message.uid)"])
@@ -203,6 +204,7 @@ extension IMAPSession {
         let doomed = selection.messages.filter { $0.flags.contains(.deleted) && (only?.contains($0.uid) ?? true) }.map(\.uid)
         guard !doomed.isEmpty else { return out }
         let removed = Set(try await selection.view.expunge(uids: doomed))
+        IMAPServerMetrics.expunged.increment(by: removed.count)
         for message in selection.messages where removed.contains(message.uid) {
             logger.info("deleted by the user", metadata: ["quarantine_id": "\(message.queueID ?? "-")", "uid": "\(message.uid)"])
         }

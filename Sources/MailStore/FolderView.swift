@@ -74,23 +74,28 @@ final class FolderView: MailboxView {
     }
 
     func contents(uid: UInt32) async throws(MailStoreError) -> [UInt8] {
+        try await contents(uid: uid, limit: .max)
+    }
+
+    func contents(uid: UInt32, limit: Int) async throws(MailStoreError) -> [UInt8] {
         let message = try message(uid)
-        return try await Blocking.run { () throws(MailStoreError) in try self.folder.contents(message) }
+        return try await Blocking.run { () throws(MailStoreError) in try self.folder.contents(message, limit: limit) }
     }
 
     func setFlags(_ flags: [UInt32: MessageFlags]) async throws(MailStoreError) -> [UInt32: MessageFlags] {
         let targets = state.withLock { state in flags.compactMap { uid, flags in state.messages[uid].map { ($0, flags) } } }
         let changed = try await Blocking.run { () throws(MailStoreError) in
-            var changed: [(MaildirFolder.Message, MessageFlags)] = []
-            for (message, flags) in targets where try self.folder.setFlags(message, flags) != nil {
-                changed.append((message, flags))
+            var changed: [(MaildirFolder.Message, MessageFlags, String)] = []
+            for (message, flags) in targets {
+                if let path = try self.folder.setFlags(message, flags) { changed.append((message, flags, path)) }
             }
             return changed
         }
         return state.withLock { state in
             var result: [UInt32: MessageFlags] = [:]
-            for (message, flags) in changed {
+            for (message, flags, path) in changed {
                 state.messages[message.uid]?.flags = flags
+                state.messages[message.uid]?.path = path
                 state.messages[message.uid]?.isNew = false
                 result[message.uid] = flags
             }

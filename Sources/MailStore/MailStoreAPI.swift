@@ -136,6 +136,8 @@ public protocol MailboxView: Sendable {
     func refresh(claimRecent: Bool) async throws(MailStoreError) -> MailboxStatus
     /// The whole message as served.
     func contents(uid: UInt32) async throws(MailStoreError) -> [UInt8]
+    /// At most the first `limit` octets (a header fetch needs no more).
+    func contents(uid: UInt32, limit: Int) async throws(MailStoreError) -> [UInt8]
     /// Sets the flags of each message to `flags`; returns the flags each
     /// message has afterwards (messages gone meanwhile are left out).
     func setFlags(_ flags: [UInt32: MessageFlags]) async throws(MailStoreError) -> [UInt32: MessageFlags]
@@ -146,6 +148,12 @@ public protocol MailboxView: Sendable {
     /// COPY/MOVE to Release: each quarantined message is released for the
     /// user's recipients and leaves this view. Returns the UIDs released.
     func release(uids: [UInt32]) async throws(MailStoreError) -> [UInt32]
+}
+
+extension MailboxView {
+    public func contents(uid: UInt32, limit: Int) async throws(MailStoreError) -> [UInt8] {
+        Array(try await contents(uid: uid).prefix(limit))
+    }
 }
 
 /// Accounts by login name; the daemon builds one (quarantine, policy

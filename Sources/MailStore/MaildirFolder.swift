@@ -126,19 +126,39 @@ public final class MaildirFolder: Sendable {
     }
 
     /// The whole file, wherever it is now.
-    public func contents(_ message: Message) throws(MailStoreError) -> [UInt8] {
+    public func contents(_ message: Message, limit: Int = .max) throws(MailStoreError) -> [UInt8] {
+        // The path of the last scan is nearly always right; listing the
+        // directories for every message would make FETCH 1:* quadratic.
+        switch Result(catching: { () throws(ReadError) in try Self.read(message.path, limit: limit) }) {
+        case .success(let bytes): return bytes
+        case .failure(.failed(let why)): throw .io(why)
+        case .failure(.missing): break  // renamed (flags) or removed by another session: look for it
+        }
         let path = try state.withLock { _ throws(MailStoreError) in try locate(message.baseName) }
         guard let path else { throw .noSuchMessage(message.uid) }
-        return try Self.read(path, limit: .max)
+        switch Result(catching: { () throws(ReadError) in try Self.read(path, limit: limit) }) {
+        case .success(let bytes): return bytes
+        case .failure(.failed(let why)): throw .io(why)
+        case .failure(.missing): throw .noSuchMessage(message.uid)
+        }
+    }
+
+    enum ReadError: Error {
+        /// The file is not at that path (renamed or removed since the scan).
+        case missing
+        case failed(String)
     }
 
     /// Up to `limit` octets from the start of a file.
-    static func read(_ path: String, limit: Int) throws(MailStoreError) -> [UInt8] {
+    static func read(_ path: String, limit: Int) throws(ReadError) -> [UInt8] {
         let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { throw .io("open \(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else {
+            if errno == ENOENT { throw .missing }
+            throw .failed("open \(path): \(String(cString: strerror(errno)))")
+        }
         defer { close(fd) }
         var info = stat()
-        guard fstat(fd, &info) == 0 else { throw .io("stat \(path): \(String(cString: strerror(errno)))") }
+        guard fstat(fd, &info) == 0 else { throw .failed("stat \(path): \(String(cString: strerror(errno)))") }
         let size = min(Int(info.st_size), limit)
         var bytes = [UInt8](repeating: 0, count: size)
         var done = 0
@@ -147,7 +167,7 @@ public final class MaildirFolder: Sendable {
             if count < 0, errno == EINTR { continue }
             guard count > 0 else {
                 if count == 0 { break }
-                throw .io("read \(path): \(String(cString: strerror(errno)))")
+                throw .failed("read \(path): \(String(cString: strerror(errno)))")
             }
             done += count
         }
@@ -158,7 +178,10 @@ public final class MaildirFolder: Sendable {
     /// new/ moves to cur/. Returns the new path, nil when the file is gone.
     public func setFlags(_ message: Message, _ flags: MessageFlags) throws(MailStoreError) -> String? {
         try state.withLock { _ throws(MailStoreError) in
-            guard let current = try locate(message.baseName) else { return nil }
+            // The scan's path first (a STORE on 1:* must not list the directories per message).
+            var current = access(message.path, F_OK) == 0 ? message.path : nil
+            if current == nil { current = try locate(message.baseName) }
+            guard let current else { return nil }
             let target = curPath + "/" + message.baseName + ":2," + Self.infoLetters(flags, keeping: current)
             guard current != target else { return target }
             try Self.makeDirectory(curPath)

@@ -59,24 +59,7 @@ struct TableReader {
             if let listeners = root.tables("listener") {
                 config.listeners = []
                 for table in listeners {
-                    checkKeys(table, allowed: ["address", "policy"], prefix: "listener.")
-                    guard let text = string(table, "address", prefix: "listener.") else {
-                        if table["address"] == nil { issue(table, nil, "listener.address is required", line: table.headerLine) }
-                        continue
-                    }
-                    guard var listener = PosternConfig.parseListenAddress(text) else {
-                        issue(table, "address", "expected HOST:PORT, e.g. 127.0.0.1:2525", prefix: "listener.")
-                        continue
-                    }
-                    if let path = string(table, "policy", prefix: "listener.").map(resolve) {
-                        listener.policyFile = path
-                        do {
-                            listener.policy = try PolicyLoader.load(file: path)
-                        } catch {
-                            issues += error.issues
-                        }
-                    }
-                    config.listeners.append(listener)
+                    if let listener = readListener(table) { config.listeners.append(listener) }
                 }
             } else {
                 issue(root, "listener", "must be an array of tables: [[listener]]")

@@ -7,6 +7,8 @@ import IMAPServer
 import NIOCore
 import NIOPosix
 import NIOSSL
+import POP3Core
+import POP3Server
 import SMTPServer
 import Delivery
 import DNS
@@ -183,11 +185,16 @@ public final class Daemon: Sendable {
         for ((listener, policy), socket) in zip(zip(config.listeners, policies), sockets) {
             var listenerContext = context
             listenerContext.policy = policy
+            listenerContext.proxyProtocol = listener.proxyProtocol
             let smtpListener = SMTPListener(host: listener.host, port: listener.port, context: listenerContext, group: group)
             channels.append(try await smtpListener.bind(socket: socket))
             listeners.append(smtpListener)
-            logger.info("listening", metadata: ["address": "\(listener.host):\(listener.port)", "tls": "\(context.tls != nil)",
-                                                "policy": "\(listener.policyFile ?? "built-in")"])
+            var metadata: Logger.Metadata = ["address": "\(listener.host):\(listener.port)", "tls": "\(context.tls != nil)",
+                                             "policy": "\(listener.policyFile ?? "built-in")"]
+            if let proxy = listener.proxyProtocol {
+                metadata["proxy_from"] = "\(proxy.trustedProxies.map(\.description).joined(separator: ","))"
+            }
+            logger.info("listening", metadata: metadata)
         }
         return listeners
     }
@@ -216,7 +223,17 @@ public final class Daemon: Sendable {
                                                     "tls": "\(implicitTLS ? "implicit" : "starttls")"])
             }
         }
-        // POP3: the listeners start here.
+        if config.pop3.isEnabled {
+            var limits = POP3Defaults.limits
+            limits.idleTimeoutSeconds = config.pop3.idleTimeoutSeconds
+            // SMTP's connection limits and session registry: a shutdown
+            // reaches POP3 sessions too, and waits for their UPDATE.
+            let pop3 = POP3ServerContext(
+                hostname: config.hostname, tls: tls, allowPlaintextAuth: config.pop3.allowPlaintextAuth,
+                auth: auth, accounts: accounts, logger: logger, limits: limits,
+                connections: smtp.first?.context.connections, sessions: smtp.first?.context.sessions)
+            channels += try await POP3Listener.start(plain: sockets.pop3, implicitTLS: sockets.pop3TLS, context: pop3, group: group)
+        }
         let all = closers
         return { all.forEach { $0() } }
     }

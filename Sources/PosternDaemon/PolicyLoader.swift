@@ -252,7 +252,7 @@ extension TableReader {
         return values
     }
 
-    private mutating func networks(_ table: TOMLTable, _ key: String, prefix: String) -> [IPNetwork]? {
+    mutating func networks(_ table: TOMLTable, _ key: String, prefix: String) -> [IPNetwork]? {
         guard let texts = strings(table, key, prefix: prefix) else { return nil }
         var networks: [IPNetwork] = []
         for text in texts {

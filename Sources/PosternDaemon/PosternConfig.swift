@@ -3,6 +3,7 @@ import Logging
 import MailQueue
 import Policy
 import SMTPCore
+import SMTPServer
 
 /// Everything `postern serve` needs. Every setting has a safe default, so
 /// no file at all gives a loopback-only relay queueing under ./var/queue.
@@ -14,12 +15,17 @@ public struct PosternConfig: Sendable {
         /// with the configuration; nil: the built-in loopback-only policy.
         public var policyFile: String?
         public var policy: PolicyConfig?
+        /// `proxy_protocol = true` with `proxy_from`: clients arrive through
+        /// these load balancers, each announced by a PROXY header.
+        public var proxyProtocol: ProxyProtocolSettings?
 
-        public init(host: String, port: Int, policyFile: String? = nil, policy: PolicyConfig? = nil) {
+        public init(host: String, port: Int, policyFile: String? = nil, policy: PolicyConfig? = nil,
+                    proxyProtocol: ProxyProtocolSettings? = nil) {
             self.host = host
             self.port = port
             self.policyFile = policyFile
             self.policy = policy
+            self.proxyProtocol = proxyProtocol
         }
     }
 

@@ -14,6 +14,9 @@ import Scanning
 /// reported with file, line and key. Password files are read again whenever
 /// they change, reload or not.
 ///
+/// A listener's PROXY protocol settings (on or off, the load balancers)
+/// apply to connections accepted after the reload, as its policy does.
+///
 /// Delivery routes and the relayhost apply from the next attempt on (with
 /// `postern queue requeue` to send waiting mail the new way at once). What
 /// else lives outside the sessions (listener addresses, the queue, the rest
@@ -109,6 +112,7 @@ final class Reloader: Sendable {
             context.tls = tls
             context.limits = new.limits
             context.policy = policies[index]
+            context.proxyProtocol = new.listeners[index].proxyProtocol
             listener.replaceContext(context)
         }
         if let agent {

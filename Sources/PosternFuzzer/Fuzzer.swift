@@ -38,6 +38,10 @@ enum FuzzTarget: String, CaseIterable {
     case imap
     /// IMAP message rendering (ENVELOPE, BODYSTRUCTURE, sections) and SEARCH.
     case imapmessage
+    /// POP3 commands, the session state machine and RETR/TOP byte-stuffing.
+    case pop3
+    /// The PROXY protocol header a load balancer sends first (v1 and v2).
+    case proxy
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -52,6 +56,8 @@ enum FuzzTarget: String, CaseIterable {
         case .scanner: ScannerTarget.run(bytes)
         case .imap: IMAPTarget.run(bytes)
         case .imapmessage: IMAPMessageTarget.run(bytes)
+        case .pop3: POP3Target.run(bytes)
+        case .proxy: ProxyTarget.run(bytes)
         }
     }
 

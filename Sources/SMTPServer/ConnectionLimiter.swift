@@ -124,7 +124,7 @@ public final class SessionRegistry: Sendable {
 
     public init() {}
 
-    func add(_ channel: any Channel) {
+    public func add(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
         state.withLock { $0.channels[id] = channel }
         channel.closeFuture.whenComplete { [self] _ in

@@ -51,29 +51,17 @@ public final class SMTPListener: Sendable {
             .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { [self] channel in
                 let context = self.context
-                let address = channel.remoteAddress?.ipAddress ?? "unknown"
-                // As Postfix exempts mynetworks: the intranet's own relays may
-                // open as many sessions as the total limit allows.
-                let trusted = IPAddress(address).map { context.policy.config.relay.trustedNetworks.contains($0) } ?? false
-                let slot: ConnectionSlot
-                switch context.connections.acquire(address, exemptFromPerAddressLimit: trusted) {
-                case .failure(let refusal):
-                    metrics.refused(refusal)
+                guard let proxy = context.proxyProtocol else {
+                    let address = channel.remoteAddress?.ipAddress ?? "unknown"
                     return channel.eventLoop.makeCompletedFuture {
-                        try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal, hostname: context.hostname))
+                        try Self.startSession(on: channel, clientAddress: address, context: context, metrics: metrics)
                     }
-                case .success(let acquired):
-                    slot = acquired
                 }
-                metrics.accepted.increment()
-                metrics.open.increment()
-                channel.closeFuture.whenComplete { _ in
-                    slot.release()
-                    metrics.open.decrement()
-                }
+                // Registered now, so a shutdown reaches a connection still
+                // waiting for its header; limits apply once the client is known.
                 context.sessions.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address, slot: slot))
+                    try channel.pipeline.syncOperations.addHandler(Self.proxyHandler(proxy, context: context, metrics: metrics))
                 }
             }
         // From here NIO owns the descriptor and closes it with the channel.
@@ -82,6 +70,43 @@ public final class SMTPListener: Sendable {
         // before the backlog option applies; listen(2) again only raises it.
         listen(socket.descriptor, Self.backlog)
         return channel
+    }
+
+    /// Reads the PROXY header, then starts the session for the client it names
+    /// (the load balancer's address goes in the session's log lines as "proxy").
+    static func proxyHandler(_ settings: ProxyProtocolSettings, context: ServerContext,
+                             metrics: ListenerMetrics) -> ProxyProtocolHandler {
+        ProxyProtocolHandler(settings: settings, logger: context.logger, metrics: metrics) { channel, client, _ in
+            var session = context
+            session.logger[metadataKey: "proxy"] = "\(channel.remoteAddress?.ipAddress ?? "unknown")"
+            try startSession(on: channel, clientAddress: client, context: session, metrics: metrics, register: false)
+        }
+    }
+
+    /// Applies the connection limits to `clientAddress` and adds the session
+    /// handler, or the one that refuses with 421. On the channel's event loop.
+    private static func startSession(on channel: Channel, clientAddress address: String, context: ServerContext,
+                                     metrics: ListenerMetrics, register: Bool = true) throws {
+        // As Postfix exempts mynetworks: the intranet's own relays may
+        // open as many sessions as the total limit allows.
+        let trusted = IPAddress(address).map { context.policy.config.relay.trustedNetworks.contains($0) } ?? false
+        let slot: ConnectionSlot
+        switch context.connections.acquire(address, exemptFromPerAddressLimit: trusted) {
+        case .failure(let refusal):
+            metrics.refused(refusal)
+            try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal, hostname: context.hostname))
+            return
+        case .success(let acquired):
+            slot = acquired
+        }
+        metrics.accepted.increment()
+        metrics.open.increment()
+        channel.closeFuture.whenComplete { _ in
+            slot.release()
+            metrics.open.decrement()
+        }
+        if register { context.sessions.add(channel) }
+        try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: address, slot: slot))
     }
 }
 

@@ -125,6 +125,9 @@ struct ListenerMetrics: Sendable {
     let open: Meter
     private let refusedTotal: Counter
     private let refusedFromAddress: Counter
+    /// Closed unanswered: not from a configured load balancer, or no valid
+    /// PROXY header in time.
+    let proxyHeaderRefused: Counter
 
     /// `listener` is its address as configured, `HOST:PORT` or `[V6]:PORT`.
     init(listener: String) {
@@ -134,6 +137,7 @@ struct ListenerMetrics: Sendable {
         refusedTotal = Counter(label: "postern_smtp_connections_refused_total", dimensions: [name, ("reason", "total_limit")])
         refusedFromAddress = Counter(label: "postern_smtp_connections_refused_total",
                                      dimensions: [name, ("reason", "address_limit")])
+        proxyHeaderRefused = Counter(label: "postern_smtp_connections_refused_total", dimensions: [name, ("reason", "proxy_header")])
     }
 
     func refused(_ refusal: ConnectionLimiter.Refusal) {

@@ -17,6 +17,9 @@ public struct ServerContext: Sendable {
     public var sessions: SessionRegistry
     /// The listener's policy (relay control, AUTH, filters, header rules).
     public var policy: ListenerPolicy
+    /// Set when the listener sits behind load balancers that send a PROXY
+    /// protocol header: the session's client is the one the header names.
+    public var proxyProtocol: ProxyProtocolSettings?
     /// Called once a message is durably queued (the delivery side starts it).
     public var onCommit: @Sendable (QueueID) -> Void = { _ in }
     /// Called once a quarantined message is durably queued (the quarantine

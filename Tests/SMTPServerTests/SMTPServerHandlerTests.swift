@@ -3,6 +3,7 @@ import Logging
 import MailQueue
 import NIOCore
 import NIOEmbedded
+import Policy
 import Testing
 @testable import SMTPCore
 @testable import SMTPServer
@@ -14,9 +15,17 @@ final class HandlerHarness {
     let queue: MailQueue
     let channel: NIOAsyncTestingChannel
 
+    /// Through a load balancer: the connection comes from `peer` and
+    /// starts with `header`; the caller reads the greeting (or the 421).
+    struct Proxied {
+        var peer = "127.0.0.1"
+        var header: String
+        var trusted = ["127.0.0.1"]
+    }
+
     init(policy: ListenerPolicy? = nil, clientAddress: String = "127.0.0.1",
          connections: ConnectionLimiter = ConnectionLimiter(maxTotal: 10, maxPerAddress: 10),
-         configure: (inout SMTPLimits) -> Void = { _ in }) async throws {
+         proxied: Proxied? = nil, configure: (inout SMTPLimits) -> Void = { _ in }) async throws {
         directory = NSTemporaryDirectory() + "postern-handler-" + UUID().uuidString
         queue = try MailQueue(directory: directory)
         var limits = SMTPLimits()
@@ -26,6 +35,16 @@ final class HandlerHarness {
                                     connections: connections, policy: policy)
         let channel = NIOAsyncTestingChannel()
         self.channel = channel
+        if let proxied {
+            let settings = ProxyProtocolSettings(trustedProxies: proxied.trusted.compactMap(IPNetwork.init))
+            try await channel.testingEventLoop.executeInContext {
+                try channel.pipeline.syncOperations.addHandler(
+                    SMTPListener.proxyHandler(settings, context: context, metrics: ListenerMetrics(listener: "test")))
+            }
+            try await channel.connect(to: SocketAddress(ipAddress: proxied.peer, port: 40000))
+            try await send(proxied.header)
+            return
+        }
         try await channel.testingEventLoop.executeInContext {
             try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(server: context, clientAddress: clientAddress))
         }

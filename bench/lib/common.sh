@@ -11,6 +11,8 @@
 #   bench_cpu_settle CG PID [SECS]   wait until the server stops using CPU
 #   bench_cpu_end CG                 remove the accounting group
 #   bench_sink_wait LOG N [SECS]     wait until smtp-sink's -c counter in LOG reaches N
+#   bench_netns SELF ARGS...         as root, re-run SELF in a loopback-only network namespace
+#   bench_netns_label                "private (loopback only)" or "host"
 #
 # CPU accounting: if the cgroup-v1 "cpuacct" controller is mounted and
 # writable (as root on this machine), each server is started inside its own
@@ -24,6 +26,32 @@
 
 : "${BENCH_CGROOT:=/sys/fs/cgroup/cpuacct}"
 BENCH_CLK_TCK=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# bench_netns SELF ARGS...: as root, re-run SELF (exec) in a network
+# namespace of its own where only loopback exists, so no process the
+# benchmark starts can reach another host; inside it, bring lo up.
+# BENCH_NETNS=0 never does this, =1 insists on it.
+bench_netns() {
+	local self=$1; shift
+	if [[ ${BENCH_NETNS:-auto} != 0 && -z ${BENCH_IN_NETNS:-} ]]; then
+		if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null \
+			&& unshare -n true 2>/dev/null; then
+			export BENCH_IN_NETNS=1
+			exec unshare -n -- "$BASH" "$self" "$@"
+		elif [[ ${BENCH_NETNS:-auto} == 1 ]]; then
+			echo "BENCH_NETNS=1 but cannot create a network namespace" >&2
+			exit 1
+		fi
+	fi
+	if [[ -n ${BENCH_IN_NETNS:-} ]]; then
+		ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
+	fi
+}
+
+# bench_netns_label: where the benchmark runs, for its report.
+bench_netns_label() {
+	if [[ -n ${BENCH_IN_NETNS:-} ]]; then echo "private (loopback only)"; else echo host; fi
+}
 
 bench_log() {
 	printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2

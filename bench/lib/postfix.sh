@@ -355,19 +355,7 @@ bench_isolate() {
 	if [[ -z ${BENCH_IN_NETNS:-} ]]; then
 		pf_ensure_installed || exit 1
 	fi
-	if [[ ${BENCH_NETNS:-auto} != 0 && -z ${BENCH_IN_NETNS:-} ]]; then
-		if [[ $(id -u) == 0 ]] && command -v unshare >/dev/null && command -v ip >/dev/null \
-			&& unshare -n true 2>/dev/null; then
-			export BENCH_IN_NETNS=1
-			exec unshare -n -- "$BASH" "$self" "$@"
-		elif [[ ${BENCH_NETNS:-auto} == 1 ]]; then
-			echo "BENCH_NETNS=1 but cannot create a network namespace" >&2
-			exit 1
-		fi
-	fi
-	if [[ -n ${BENCH_IN_NETNS:-} ]]; then
-		ip link set lo up || { echo "cannot bring up lo in the namespace" >&2; exit 1; }
-	fi
+	bench_netns "$self" "$@"
 }
 
 # bench_run_tmp NAME: a temporary directory for this run in RUN_TMP (and

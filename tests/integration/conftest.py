@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from postern_harness import CI, PosternServer, postern_binary, require_tool, stop_servers
+from postern_harness import PosternServer, postern_binary, require_tool, stop_servers, unavailable
 from scanners import Clamd, Rspamd, Scanner, ScannerError, Spamd
 
 ZONESERVER = Path(__file__).resolve().parents[2] / "tests" / "spf" / "zoneserver.py"
@@ -119,10 +119,7 @@ def start_scanner(scanner: Scanner) -> Scanner:
         scanner.start()
     except ScannerError as e:
         scanner.close()
-        message = f"{scanner.name} could not be started: {e}"
-        if CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"{scanner.name} could not be started: {e}")
     _FIGURES.append(f"{scanner.name} ({scanner.address}): ready {scanner.start_seconds:.2f} s after exec")
     return scanner
 

@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -33,15 +34,19 @@ def postern_binary() -> str:
     return os.environ.get("POSTERN") or str(REPO / ".build" / "debug" / "postern")
 
 
+def unavailable(message: str) -> NoReturn:
+    """Something a test needs (a tool, a peer server) is not there: a failure in CI, a skip elsewhere."""
+    if CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
     """Path of an external tool. Missing: a failure in CI, a skip elsewhere."""
     path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/usr/local/sbin:/sbin")
     if path:
         return path
-    message = f"required tool {name!r} is not installed (run scripts/deps.sh)"
-    if CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    unavailable(f"required tool {name!r} is not installed (run scripts/deps.sh)")
 
 
 def require_swaks_tls() -> str:
@@ -49,10 +54,7 @@ def require_swaks_tls() -> str:
     swaks = require_tool("swaks")
     perl = require_tool("perl")
     if subprocess.run([perl, "-MNet::SSLeay", "-e", "1"], capture_output=True).returncode != 0:
-        message = "swaks --tls needs Net::SSLeay (apt-get install libnet-ssleay-perl)"
-        if CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("swaks --tls needs Net::SSLeay (apt-get install libnet-ssleay-perl)")
     return swaks
 
 

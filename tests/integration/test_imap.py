@@ -24,8 +24,9 @@ from test_delivery import delivery_config, sinks  # noqa: F401 (sinks is a fixtu
 from test_quarantine import CLIENT, HELO, ZONE
 from test_quarantine import POLICY as QUARANTINE_POLICY
 
-PASSWORDS = {"bob@local.test": "bob-secret-1", "carol": "carol-secret-2", "postmaster": "pm-secret-3"}
-POLICY = QUARANTINE_POLICY + """
+PASSWORDS = {"bob@local.test": "bob-secret-1", "carol": "carol-secret-2", "postmaster": "pm-secret-3",
+             "dave@home.test": "dave-secret-4"}
+POLICY = QUARANTINE_POLICY.replace('local_domains = ["local.test"]', 'local_domains = ["local.test", "home.test"]') + """
 [auth]
 enabled = true
 passwd_file = "passwd"
@@ -87,8 +88,12 @@ def held(start_postern, zone_server, sinks, tls_cert, tmp_path, postern_bin):  #
                  f"allow_plaintext_auth = {'true' if allow_plaintext else 'false'}\n\n"
                  '[quarantine]\nadmins = ["postmaster"]\n')
         server = start_postern(policy=POLICY, tls=tls_cert, name=name, extra=extra,
-                               delivery=delivery_config(routes={"local.test": f"[127.0.0.1]:{sink.port}"}, dns_port=dns))
-        return Held(server, sink, imap_port, imaps_port, tls_cert)
+                               delivery=delivery_config(routes={"local.test": f"[127.0.0.1]:{sink.port}",
+                                                                "home.test": f"maildir:{tmp_path / name}/mail/%d/%u"},
+                                                        dns_port=dns))
+        held = Held(server, sink, imap_port, imaps_port, tls_cert)
+        held.mail = tmp_path / name / "mail"
+        return held
     return start
 
 
@@ -358,3 +363,35 @@ def test_shutdown_says_bye_to_idle_sessions(held):
     assert h.server.terminate() == 0
     assert c.line().startswith(b"* BYE")
     assert c.closed()
+
+
+def test_a_local_maildir_is_the_inbox_and_held_mail_is_in_quarantine(held):
+    """Postern as the final MTA: mail for home.test is delivered to a Maildir
+    (a maildir: route) and read over IMAP; held mail for the same user is in
+    the Quarantine mailbox."""
+    import smtplib
+    h = held()
+    with smtplib.SMTP("127.0.0.1", h.server.port, timeout=30) as client:
+        client.sendmail("friend@local.test", ["dave@home.test"],
+                        b"From: friend@local.test\r\nTo: dave@home.test\r\nSubject: delivered locally\r\n\r\nHi.\r\n")
+    maildir = h.mail / "home.test" / "dave" / "new"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (maildir.exists() and list(maildir.iterdir())):
+        time.sleep(0.05)
+    h.hold(["dave@home.test"], "held for dave")
+    client = h.login("dave@home.test")
+    typ, data = client.list()
+    assert [line.decode() for line in data] == [
+        '(\\HasNoChildren) "/" INBOX', '(\\HasNoChildren \\Junk) "/" Quarantine', '(\\HasNoChildren) "/" Release']
+    assert subjects(client) == ["delivered locally"]
+    assert subjects(client, "Quarantine") == ["held for dave"]
+    client.select("INBOX")
+    typ, data = client.fetch("1", "(BODY[])")
+    assert data[0][1].startswith(b"Return-Path: <friend@local.test>\r\nDelivered-To: dave@home.test\r\n")
+    client.store("1", "+FLAGS", "(\\Deleted)")
+    assert client.expunge() == ("OK", [b"1"])
+    assert [p for sub in ("new", "cur") for p in (h.mail / "home.test" / "dave" / sub).iterdir()] == []
+    # Local mail cannot be "released": only held mail goes to Release.
+    client.select("Quarantine")
+    typ, data = client.copy("1", "INBOX")
+    assert typ == "NO"

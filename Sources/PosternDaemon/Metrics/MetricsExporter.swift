@@ -5,6 +5,8 @@ import Synchronization
 import Policy
 import Prometheus
 import Scanning
+import IMAPServer
+import POP3Server
 import SMTPServer
 
 /// The one place metrics leave the process (chasquid's expvarom): every
@@ -15,7 +17,8 @@ import SMTPServer
 public final class MetricsExporter: Sendable {
     /// Every metric's help text, from the modules that declare them.
     public static let help: [String: String] = [SMTPServerMetrics.help, PolicyMetrics.help, QueueMetrics.help,
-                                                QuarantineMetrics.help, DeliveryMetrics.help, ScanMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
+                                                QuarantineMetrics.help, DeliveryMetrics.help, ScanMetrics.help,
+                                                POP3ServerMetrics.help, IMAPServerMetrics.help].reduce(into: [:]) { $0.merge($1) { a, _ in a } }
 
     /// The process's exporter. The facade can be bootstrapped once per
     /// process, so the first use does it and later ones (a reload) share it.
@@ -27,6 +30,8 @@ public final class MetricsExporter: Sendable {
             .mapValues { $0.map { Duration.nanoseconds(Int64(($0 * 1e9).rounded())) } }
         MetricsSystem.bootstrap(factory)
         SMTPServerMetrics.prepare()
+        POP3ServerMetrics.prepare()
+        IMAPServerMetrics.prepare()
         PolicyMetrics.prepare()
         QueueMetrics.prepare()
         QuarantineMetrics.prepare()
