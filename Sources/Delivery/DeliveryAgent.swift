@@ -72,6 +72,13 @@ public final class DeliveryAgent: Sendable {
         wakeup.signal()
     }
 
+    /// The same, with the envelope just committed: the first attempt uses
+    /// it instead of reading it back.
+    public func enqueue(_ envelope: Envelope) {
+        scheduler.schedule(envelope.id, at: Date(), envelope: envelope)
+        wakeup.signal()
+    }
+
     /// Runs until `stop`; deliveries in flight finish first.
     public func run() async {
         await withDiscardingTaskGroup { tasks in
@@ -113,7 +120,7 @@ public final class DeliveryAgent: Sendable {
     func deliver(_ id: QueueID) async {
         var envelope: Envelope
         do {
-            envelope = try queue.envelope(id: id)
+            envelope = try scheduler.takeFreshEnvelope(id) ?? queue.envelope(id: id)
         } catch {
             logger.error("cannot read envelope", metadata: ["id": "\(id)", "error": "\(error)"])
             scheduler.finish(id, nextAttempt: nil)

@@ -10,13 +10,29 @@ public final class DeliveryScheduler: Sendable {
 
     public init() {}
 
+    /// Envelopes kept between a commit and the first attempt, at most this many.
+    public static let maxFreshEnvelopes = 10_000
+
     /// Schedules (or reschedules) `id`. Ignored while the message is in
-    /// flight: its worker decides what happens next.
-    public func schedule(_ id: QueueID, at due: Date) {
+    /// flight: its worker decides what happens next. `envelope`, the one
+    /// just committed, saves the first attempt reading it back from disk
+    /// (issue #15: four system calls and a parse per message); it is kept
+    /// only until that attempt or an operator's claim, whichever is first.
+    public func schedule(_ id: QueueID, at due: Date, envelope: Envelope? = nil) {
         state.withLock { schedule in
             guard !schedule.inFlight.contains(id) else { return }
             schedule.set(id, due: due)
+            if let envelope, envelope.id == id, schedule.fresh.count < Self.maxFreshEnvelopes {
+                schedule.fresh[id] = envelope
+            }
         }
+    }
+
+    /// The envelope as committed, for the worker that took `id` from
+    /// `takeDue`, if it is still the one on disk (no operator has claimed
+    /// the message since); nil: read it from the queue.
+    public func takeFreshEnvelope(_ id: QueueID) -> Envelope? {
+        state.withLock { $0.fresh.removeValue(forKey: id) }
     }
 
     /// The earliest message due at `now`, now marked in flight.
@@ -35,6 +51,7 @@ public final class DeliveryScheduler: Sendable {
     public func finish(_ id: QueueID, nextAttempt: Date?) {
         state.withLock { schedule in
             schedule.inFlight.remove(id)
+            schedule.fresh[id] = nil
             if let next = nextAttempt { schedule.set(id, due: next) }
         }
     }
@@ -46,13 +63,18 @@ public final class DeliveryScheduler: Sendable {
             guard !schedule.inFlight.contains(id) else { return false }
             schedule.scheduled[id] = nil
             schedule.inFlight.insert(id)
+            // The operator may change the file: the next attempt reads it.
+            schedule.fresh[id] = nil
             return true
         }
     }
 
     /// Forgets a message that is not in flight (operator deleted or held it).
     public func remove(_ id: QueueID) {
-        state.withLock { $0.scheduled[id] = nil }
+        state.withLock { schedule in
+            schedule.scheduled[id] = nil
+            schedule.fresh[id] = nil
+        }
     }
 
     /// When the next waiting message falls due, if any.
@@ -83,6 +105,8 @@ private struct Schedule: Sendable {
     /// entries that disagree are stale.
     var scheduled: [QueueID: Date] = [:]
     var inFlight: Set<QueueID> = []
+    /// Envelopes as committed, until their first attempt (`schedule(_:at:envelope:)`).
+    var fresh: [QueueID: Envelope] = [:]
 
     mutating func set(_ id: QueueID, due: Date) {
         scheduled[id] = due

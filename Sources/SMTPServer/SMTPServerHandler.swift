@@ -357,7 +357,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             logger.info(quarantine == nil ? "queued" : "quarantined", metadata: metadata)
             (quarantine == nil ? SMTPServerMetrics.queued : SMTPServerMetrics.quarantined).increment()
             write(session.commitSucceeded(queueID: envelope.id.description), context: context)
-            if quarantine == nil { server.onCommit(envelope.id) } else { server.onQuarantine(envelope.id) }
+            if quarantine == nil { server.onCommit(envelope) } else { server.onQuarantine(envelope.id) }
         case .failure(let error):
             logger.error("queue commit failed", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
             let reply = session.commitFailed()

@@ -20,8 +20,9 @@ public struct ServerContext: Sendable {
     /// Set when the listener sits behind load balancers that send a PROXY
     /// protocol header: the session's client is the one the header names.
     public var proxyProtocol: ProxyProtocolSettings?
-    /// Called once a message is durably queued (the delivery side starts it).
-    public var onCommit: @Sendable (QueueID) -> Void = { _ in }
+    /// Called once a message is durably queued, with the envelope as written
+    /// (the delivery side starts it without reading it back).
+    public var onCommit: @Sendable (Envelope) -> Void = { _ in }
     /// Called once a quarantined message is durably queued (the quarantine
     /// mover takes it to the Maildir).
     public var onQuarantine: @Sendable (QueueID) -> Void = { _ in }

@@ -58,4 +58,34 @@ struct DeliverySchedulerTests {
         }
         #expect(taken.count == 1000 && Set(taken).count == 1000)
     }
+
+    static func envelope(_ id: QueueID) -> Envelope {
+        Envelope(id: id, sender: "a@b.test", recipients: [.init(address: "c@d.test")], size: 1,
+                 clientAddress: "127.0.0.1", clientHelo: nil, receivedProtocol: "ESMTP")
+    }
+
+    @Test func theCommittedEnvelopeServesTheFirstAttemptOnly() {
+        let scheduler = DeliveryScheduler()
+        let id = QueueID(value: 7)
+        scheduler.schedule(id, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(id))
+        #expect(scheduler.takeDue(now: Date()) == id)
+        #expect(scheduler.takeFreshEnvelope(id)?.id == id)
+        #expect(scheduler.takeFreshEnvelope(id) == nil, "the next attempt reads the queue")
+        scheduler.finish(id, nextAttempt: Date(timeIntervalSince1970: 0))
+        #expect(scheduler.takeDue(now: Date()) == id)
+        #expect(scheduler.takeFreshEnvelope(id) == nil)
+    }
+
+    @Test func anOperatorsClaimForgetsTheCommittedEnvelope() {
+        let scheduler = DeliveryScheduler()
+        let id = QueueID(value: 8)
+        scheduler.schedule(id, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(id))
+        #expect(scheduler.claim(id))
+        scheduler.finish(id, nextAttempt: Date(timeIntervalSince1970: 0))
+        #expect(scheduler.takeDue(now: Date()) == id)
+        #expect(scheduler.takeFreshEnvelope(id) == nil, "queue hold/bounce may have changed the file")
+        let other = QueueID(value: 9)
+        scheduler.schedule(other, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(QueueID(value: 10)))
+        #expect(scheduler.takeFreshEnvelope(other) == nil, "an envelope is kept only under its own ID")
+    }
 }
