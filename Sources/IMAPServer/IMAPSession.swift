@@ -173,11 +173,7 @@ actor IMAPSession {
         case .append:
             out.tagged(tag, .no, code: "CANNOT", "Messages cannot be added here")
         case .idle:
-            guard case .selected = state else {
-                out.continuation("idling")
-                out.after = .idle
-                return
-            }
+            // Authenticated or selected state alike (RFC 2177 §3).
             out.continuation("idling")
             out.after = .idle
         default:

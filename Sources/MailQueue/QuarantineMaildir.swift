@@ -27,6 +27,12 @@ public struct QuarantineMaildir: Sendable {
         public var path: String
         /// When it was quarantined (the name's seconds).
         public var date: Date
+
+        public init(id: QueueID, path: String, date: Date) {
+            self.id = id
+            self.path = path
+            self.date = date
+        }
     }
 
     public enum StoreResult: Sendable, Equatable {

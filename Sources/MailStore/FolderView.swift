@@ -133,7 +133,8 @@ final class FolderView: MailboxView {
     /// Runs a release or drop for the user's recipients of one held message.
     private func act(on message: MaildirFolder.Message,
                      with action: @Sendable (QueueID, [String], String) async throws -> Void) async throws(MailStoreError) {
-        let facts = await Blocking.queueFacts(account.directory, message)
+        let directory = account.directory
+        let facts = try? await Blocking.run { directory.facts(message) }
         guard let facts else { throw .noSuchMessage(message.uid) }
         let mine = account.mailUser.own(facts.recipients)
         guard !mine.isEmpty else { throw .noSuchMessage(message.uid) }
@@ -153,12 +154,6 @@ final class FolderView: MailboxView {
                 state.recent.remove(uid)
             }
         }
-    }
-}
-
-extension Blocking {
-    static func queueFacts(_ directory: MailDirectory, _ message: MaildirFolder.Message) async -> QuarantineFacts? {
-        try? await run { directory.facts(message) }
     }
 }
 

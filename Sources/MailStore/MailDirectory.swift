@@ -77,27 +77,18 @@ public final class MailDirectory: MailAccounts {
         Account(user: users(user), directory: self)
     }
 
-    /// What a quarantine file's record says, read from its first octets.
+    /// What a quarantine file's record says (`QuarantineMaildir.read`).
     func facts(_ message: MaildirFolder.Message) -> QuarantineFacts? {
         if let known = recipients.withLock({ $0[message.baseName] }) { return known }
-        guard let (id, date) = QuarantineMaildir.parse(name: message.baseName) else { return nil }
-        var limit = 16_384
-        while true {
-            guard let start = try? MaildirFolder.read(message.path, limit: limit) else { return nil }
-            do {
-                let record = try QuarantineRecord.parse(start, fileDate: date).record
-                let facts = QuarantineFacts(id: id, recipients: record.recipients)
-                recipients.withLock { cache in
-                    if cache.count > 100_000 { cache.removeAll() }
-                    cache[message.baseName] = facts
-                }
-                return facts
-            } catch .incomplete where start.count == limit && limit < 4 << 20 {
-                limit = 4 << 20
-            } catch {
-                return nil
-            }
+        guard let (id, date) = QuarantineMaildir.parse(name: message.baseName),
+              let record = try? QuarantineMaildir(directory: quarantine.directory)
+                .read(QuarantineMaildir.Entry(id: id, path: message.path, date: date)).record else { return nil }
+        let facts = QuarantineFacts(id: id, recipients: record.recipients)
+        recipients.withLock { cache in
+            if cache.count > 100_000 { cache.removeAll() }
+            cache[message.baseName] = facts
         }
+        return facts
     }
 }
 
