@@ -88,7 +88,7 @@ RESULTS=${RESULTS:-$BENCH_DIR/results/relay-$(date +%Y%m%d-%H%M%S).tsv}
 PROBLEMS=${RESULTS%.tsv}.problems.txt
 mkdir -p "$(dirname "$RESULTS")"
 rm -f "$PROBLEMS"
-printf 'case\ttarget\tround\tmessages\tsend_seconds\tseconds\tmsg_per_s\taccept_msg_per_s\tcpu_ms_per_msg\tsyncs_per_msg\tsunk\texpected\tqueue_left\tstatus\tbusy_after_s\tlog_problems\n' >"$RESULTS"
+printf 'case\ttarget\tround\tmessages\tsend_seconds\tseconds\tmsg_per_s\taccept_msg_per_s\tcpu_ms_per_msg\tsyncs_per_msg\tsunk\texpected\tqueue_left\tstatus\tbusy_after_s\tlog_problems\tother_cpu_ms_per_msg\n' >"$RESULTS"
 
 POSTERN_PID=
 WAITER_PID=
@@ -245,10 +245,11 @@ log_problems() {
 # measure PORT PID CG SESSIONS COUNT SIZE LOG
 # Warm-up (sent and relayed, untimed), then the timed part: from the start of
 # smtp-source until the sink has counted warm-up + COUNT messages.
-# Sets SEND_OK DRAIN_OK SEND_SECONDS TOTAL_SECONDS CPU_NS SETTLE_SECONDS.
+# Sets SEND_OK DRAIN_OK SEND_SECONDS TOTAL_SECONDS CPU_NS SETTLE_SECONDS, and
+# OTHER_NS: the CPU everything else on the machine used meanwhile.
 measure() {
-	local port=$1 pid=$2 cg=$3 sessions=$4 count=$5 size=$6 log=$7 c0 c1 t0 ts
-	SEND_OK=1 DRAIN_OK=1 TOTAL_SECONDS=0 CPU_NS=0 SEND_SECONDS=0
+	local port=$1 pid=$2 cg=$3 sessions=$4 count=$5 size=$6 log=$7 c0 c1 m0 m1 t0 ts
+	SEND_OK=1 DRAIN_OK=1 TOTAL_SECONDS=0 CPU_NS=0 SEND_SECONDS=0 OTHER_NS=0
 	if (( WARMUP_N > 0 )); then
 		waiter_start "$WARMUP_N"
 		send "$port" "$sessions" "$WARMUP_N" "$size" "$log" || SEND_OK=0
@@ -262,11 +263,15 @@ measure() {
 	# is over before the clock starts.
 	waiter_start $(( WARMUP_N + count ))
 	bench_cpu_settle "$cg" "$pid" 10
-	c0=$(bench_cpu_ns "$cg" "$pid")
+	c0=$(bench_cpu_ns "$cg" "$pid") m0=$(bench_machine_busy_ns)
 	t0=$EPOCHREALTIME
 	send "$port" "$sessions" "$count" "$size" "$log" || SEND_OK=0
 	waiter_finish || DRAIN_OK=0
 	TOTAL_SECONDS=$(elapsed "$t0" "$SINK_AT")
+	# The machine's busy time up to the sink's last message, less the
+	# server's over the same span: client, sink, waiter and kernel.
+	m1=$(bench_machine_busy_ns)
+	OTHER_NS=$(( m1 - m0 - ($(bench_cpu_ns "$cg" "$pid") - c0) ))
 	# Count the work the server still does after the sink has everything
 	# (removing queue files, closing cached connections, ...), up to when it
 	# goes idle.
@@ -324,13 +329,15 @@ run_case() {
 # record CASE TARGET ROUND COUNT SEND_S TOTAL_S CPU_NS SYNCS SUNK EXPECTED LEFT STATUS NPROBS
 record() {
 	local case=$1 target=$2 round=$3 count=$4 send=$5 secs=$6 cpu=$7 syncs=$8 sunk=$9 expected=${10}
-	local left=${11} status=${12} nprobs=${13} rate arate cpums
+	local left=${11} status=${12} nprobs=${13} rate arate cpums otherms
 	rate=$(awk -v n="$count" -v s="$secs" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print 0 }')
 	arate=$(awk -v n="$count" -v s="$send" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print 0 }')
 	cpums=$(awk -v c="$cpu" -v n="$count" 'BEGIN { if (n > 0) printf "%.2f", c / n / 1e6; else print 0 }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$target" "$round" \
+	otherms=$(awk -v c="${OTHER_NS:-0}" -v n="$count" 'BEGIN { if (n > 0) printf "%.2f", c / n / 1e6; else print 0 }')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$target" "$round" \
 		"$count" "$send" "$secs" "$rate" "$arate" "$cpums" "$syncs" "$sunk" "$expected" "$left" \
-		"$status" "$SETTLE_SECONDS" "$nprobs" >>"$RESULTS"
+		"$status" "$SETTLE_SECONDS" "$nprobs" "$otherms" >>"$RESULTS"
+	OTHER_NS=0
 	bench_log "$(printf '%-7s %-10s round %s/%s: %5s msgs relayed in %6ss = %6s msg/s (accepted in %ss), CPU %5s ms/msg (busy %ss after), syncs/msg %s, sink %s/%s, left in queue %s %s' \
 		"$target" "$case" "$round" "$ROUNDS" "$count" "$secs" "$rate" "$send" "$cpums" "$SETTLE_SECONDS" \
 		"$syncs" "$sunk" "$expected" "$left" "$status")"
@@ -376,6 +383,21 @@ for c in "${CASES[@]}"; do
 	printf "$fmt" "$c" "$pr" "$fr" "$(ratio "$pr" "$fr")" "$pc" "$fc" "$psy" "$(runs_ok "$c" postern)" "$(runs_ok "$c" postfix)"
 done
 echo "(goal: ratio >= 4 and Postern CPU < 1 ms/msg)"
+echo
+echo "The floor: CPU the rest of the machine used per message in the same runs (client,"
+echo "sink, waiter, loopback networking; medians), and the msg/s that leaves for a server"
+echo "that cost nothing on $(nproc) cores, and the server CPU per message 4x Postfix's msg/s"
+echo "would leave room for (negative: out of reach on this machine whatever the server does):"
+fmt3='%-11s %14s %14s %14s %16s\n'
+printf "$fmt3" case "others ms/msg" "others ms/msg" "ceiling msg/s" "budget for 4x"
+printf "$fmt3" "" "beside Postern" "beside Postfix" "" "ms/msg"
+for c in "${CASES[@]}"; do
+	po=$(median "$c" postern 17 %.2f); fo=$(median "$c" postfix 17 %.2f)
+	fr=$(median "$c" postfix 7 %.1f)
+	ceil=$(awk -v a="$po" -v n="$(nproc)" 'BEGIN { if (a != "-" && a > 0) printf "%.0f", n * 1000 / a; else print "-" }')
+	budget=$(awk -v a="$po" -v r="$fr" -v n="$(nproc)" 'BEGIN { if (a != "-" && r != "-" && r > 0) printf "%.2f", n * 1000 / (4 * r) - a; else print "-" }')
+	printf "$fmt3" "$c" "$po" "$fo" "$ceil" "$budget"
+done
 echo
 echo "Accept side of the same runs (messages / smtp-source's own wall time), medians:"
 fmt2='%-11s %10s %10s %6s\n'

@@ -198,6 +198,15 @@ bench_cpu_ns() {
 	fi
 }
 
+# bench_machine_busy_ns : CPU time (ns) all cores have spent busy since boot
+# (user + nice + system + irq + softirq + steal in /proc/stat). The difference
+# over a run, less the server's own CPU, is what the load generator, the sink
+# and the kernel's loopback work cost: the floor under any server's figure
+# when everything shares the machine's cores.
+bench_machine_busy_ns() {
+	awk -v tck="$BENCH_CLK_TCK" '$1 == "cpu" { printf "%.0f\n", ($2 + $3 + $4 + $7 + $8 + $9) * 1e9 / tck; exit }' /proc/stat
+}
+
 # bench_cpu_settle CG PID [MAX_SECONDS]
 # Waits until the server's CPU use over 0.5 s drops below 5 ms (i.e. it has
 # finished any work left over after the last reply), at most MAX_SECONDS.
