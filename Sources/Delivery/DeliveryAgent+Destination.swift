@@ -122,12 +122,13 @@ extension DeliveryAgent {
     func send(_ message: OutboundMessage, hops: [Router.NextHop], options: ClientOptions,
               requirement: OutboundTLSRequirement? = nil, domain: String = "") async -> HopsResult {
         let requirement = requirement ?? .configured(options.tlsPolicy)
-        let hops = admittedHops(hops, requirement: requirement, domain: domain, id: message.id)
-        if hops.isEmpty {
-            return .deferred(.local(EnhancedStatusCode(4, 7, 5), requirement.noAdmittedHost(domain: domain), stage: .connect))
+        let admitted = admittedHops(hops, requirement: requirement, domain: domain, id: message.id)
+        if admitted.isEmpty {
+            return .deferred(.local(EnhancedStatusCode(4, 7, 5), requirement.noAdmittedHost(domain: domain, hosts: hops.map(\.host)),
+                                    stage: .connect))
         }
         var lastReason: DeliveryReason?
-        for hop in hops {
+        for hop in admitted {
             for address in hop.addresses {
                 let key = "\(address):\(hop.port)"
                 switch await limiter.acquire(key) {

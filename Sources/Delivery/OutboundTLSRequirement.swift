@@ -83,9 +83,9 @@ public enum OutboundTLSRequirement: Sendable, Hashable {
     }
 
     /// Why enforce has no host left to try (RFC 3463 4.7.x text for the queue).
-    func noAdmittedHost(domain: String) -> String {
+    func noAdmittedHost(domain: String, hosts: [String]) -> String {
         guard case .mtaSTSEnforce(let policy) = self else { return "no next hop" }
-        return "MTA-STS policy of \(domain) (enforce) allows no MX host found; policy mx: "
+        return "MTA-STS policy of \(domain) (enforce): no MX host (\(hosts.joined(separator: ", "))) matches its mx: "
             + policy.mx.map(\.description).joined(separator: ", ")
     }
 }
