@@ -120,6 +120,7 @@ let package = Package(
             "MTASTS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // libFuzzer targets, one per parser; see README "Fuzzing". A normal build
         // replays corpus files. Each dependency is here for the parser it holds:

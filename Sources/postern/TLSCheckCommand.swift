@@ -2,6 +2,7 @@ import ArgumentParser
 import DNS
 import DNSModel
 import Foundation
+import Logging
 import MTASTS
 import NIOPosix
 import PosternDaemon
@@ -65,7 +66,11 @@ struct TLSCheck: AsyncParsableCommand {
             print("mta-sts: off ([delivery] mta_sts = false)")
         } else {
             let fetcher = MTASTSFetcher(resolver: resolver, group: group, settings: delivery.mtaSTSFetchSettings)
-            policy = await Self.mtaSTSLines(domain: domain, source: MTASTSPolicySource(resolver: resolver, fetcher: fetcher),
+            // The fetch's outcome is printed here: no log lines on top of it.
+            var quiet = Logger(label: "postern.mta-sts")
+            quiet.logLevel = .critical
+            let source = MTASTSPolicySource(resolver: resolver, fetcher: fetcher, logger: quiet)
+            policy = await Self.mtaSTSLines(domain: domain, source: source,
                                             url: fetcher.url(domain: domain))
         }
         Self.verdictLines(mx: mx, configured: delivery.tls, policy: policy, caFile: delivery.tlsCAFile)
@@ -87,6 +92,9 @@ struct TLSCheck: AsyncParsableCommand {
             let sorted = records.sorted { ($0.preference, $0.exchange.description) < ($1.preference, $1.exchange.description) }
             for record in sorted { print("mx: \(record.preference) \(record.exchange)") }
             return sorted.filter { !$0.exchange.isRoot }.map(\.exchange.description)
+        case .void(let void) where void.kind == .nxdomain:
+            print("mx: none (the domain does not exist)")
+            return []
         case .void:
             print("mx: none (the domain's own address is used, RFC 5321 §5.1)")
             return [domain]
