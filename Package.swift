@@ -168,7 +168,7 @@ let package = Package(
         .testTarget(name: "ScanningTests", dependencies: [
             "Scanning", "CClamAV", "Policy", "MailMessage", .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
-        .testTarget(name: "MTASTSTests", dependencies: ["MTASTS", "DNSModel"]),
+        .testTarget(name: "MTASTSTests", dependencies: ["MTASTS", "DNSModel", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", .product(name: "NIOEmbedded", package: "swift-nio"),
         ]),

@@ -25,23 +25,26 @@ public struct MTASTSLookup: Sendable {
 }
 
 /// Discovers, fetches and caches MTA-STS policies (RFC 8461 §3, §5.1). The
-/// cache is in memory: a restart fetches again, which §5.1 allows as long as
-/// the TXT record and policy are still published.
+/// cache is in memory and, with a `cacheFile`, on disk too, so a restart
+/// keeps the policies fetched before it.
 public actor MTASTSPolicySource {
     let resolver: any DNSResolver
     let fetcher: MTASTSFetcher
     let now: @Sendable () -> Date
     let logger: Logger
+    let cacheFile: MTASTSCacheFile?
     private var cache = MTASTSCache()
     /// One fetch per domain at a time; later askers wait for it.
     private var inFlight: [String: Task<MTASTSLookup, Never>] = [:]
 
-    public init(resolver: any DNSResolver, fetcher: MTASTSFetcher, logger: Logger = Logger(label: "postern.mta-sts"),
-                now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(resolver: any DNSResolver, fetcher: MTASTSFetcher, cacheFile: MTASTSCacheFile? = nil,
+                logger: Logger = Logger(label: "postern.mta-sts"), now: @escaping @Sendable () -> Date = { Date() }) {
         self.resolver = resolver
         self.fetcher = fetcher
+        self.cacheFile = cacheFile
         self.logger = logger
         self.now = now
+        for (domain, entry) in cacheFile?.load(now: now()) ?? [] { cache.store(entry, domain: domain) }
     }
 
     public func lookup(domain: String) async -> MTASTSLookup {
@@ -69,6 +72,11 @@ public actor MTASTSPolicySource {
             let entry = CachedPolicy(policy: policy, id: id, fetched: now())
             cache.prune(now: entry.fetched)
             cache.store(entry, domain: domain)
+            do {
+                try cacheFile?.save(entry, domain: domain)
+            } catch {
+                logger.warning("cannot write MTA-STS policy cache", metadata: ["domain": "\(domain)", "error": "\(error)"])
+            }
             logger.info("MTA-STS policy fetched", metadata: [
                 "domain": "\(domain)", "id": "\(id)", "mode": "\(policy.mode.rawValue)",
                 "mx": "\(policy.mx.map(\.description).joined(separator: ","))", "max_age": "\(policy.maxAge)",

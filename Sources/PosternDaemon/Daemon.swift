@@ -338,7 +338,7 @@ public final class Daemon: Sendable {
         let router = Router(routes: routes, relayhost: relay, smtpPort: settings.port, resolver: resolver)
         let mtaSTS = settings.mtaSTS ? MTASTSPolicySource(
             resolver: resolver, fetcher: MTASTSFetcher(resolver: resolver, group: group, settings: settings.mtaSTSFetchSettings),
-            logger: logger) : nil
+            cacheFile: MTASTSCacheFile(directory: config.queueDirectory + "/mta-sts"), logger: logger) : nil
         return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger, mtaSTS: mtaSTS)
     }
 }

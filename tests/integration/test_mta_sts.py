@@ -179,6 +179,12 @@ def test_enforce_refuses_mx_outside_policy_and_caches(start_postern, mta_sts):
     reason = deferred_reason(server, "carol@outside.test")
     assert "MTA-STS" in reason, reason
     assert len(mta_sts["https"].fetches) == fetched
+    # And across a restart: the policy was kept under the queue directory.
+    assert server.terminate(timeout=15) == 0
+    server.start()
+    send(server.port, "a@relay.test", ["dave@outside.test"], "outside three")
+    reason = deferred_reason(server, "dave@outside.test")
+    assert "MTA-STS" in reason, reason
     assert mta_sts["good"].messages() == []
 
 
