@@ -24,6 +24,9 @@ public struct DeliveryConfiguration: Sendable {
     public var relayTLS: TLSPolicy = .opportunistic
     /// TLS towards everything else.
     public var tlsPolicy: TLSPolicy = .opportunistic
+    /// PEM trust roots for verified outbound TLS (MTA-STS: the policy fetch
+    /// and MX certificates); nil: the system's.
+    public var tlsTrustRootsFile: String?
     /// Port for MX delivery (25).
     public var smtpPort = 25
     public var retry = RetrySchedule()
