@@ -76,7 +76,7 @@ extension DeliveryAgent {
             // octets need an 8BITMIME next hop.
             if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
             let started = DispatchTime.now().uptimeNanoseconds
-            let sent = await send(message, hops: hops, options: clientOptions(domain: domain))
+            let sent = await send(message, hops: hops, options: clientOptions(domain: domain), daneDomain: daneDomain(domain))
             DeliveryMetrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             switch sent {
             case .sent(let outcome, let relay):
@@ -113,9 +113,17 @@ extension DeliveryAgent {
 
     /// Each address of each next hop in turn (RFC 5321 §5.1) until a session
     /// is set up; a dead one is passed over at once with its suspension reason.
-    func send(_ message: OutboundMessage, hops: [Router.NextHop], options: ClientOptions) async -> HopsResult {
+    func send(_ message: OutboundMessage, hops: [Router.NextHop], options: ClientOptions,
+              daneDomain: String? = nil) async -> HopsResult {
         var lastReason: DeliveryReason?
         for hop in hops {
+            let hopBase: ClientOptions
+            switch await applyDANE(domain: daneDomain, hop: hop, options: options) {
+            case .use(let withDANE): hopBase = withDANE
+            case .skip(let reason):
+                lastReason = reason
+                continue
+            }
             for address in hop.addresses {
                 let key = "\(address):\(hop.port)"
                 switch await limiter.acquire(key) {
@@ -131,7 +139,7 @@ extension DeliveryAgent {
                     await limiter.release(key, verdict: nil)
                     return lastReason.map { .deferred($0) } ?? .stopped
                 }
-                var hopOptions = options
+                var hopOptions = hopBase
                 hopOptions.tlsServerName = IPAddress(hop.host) == nil ? hop.host : nil
                 let attempt = await attempt(message, key: key, address: address, port: hop.port, options: hopOptions)
                 await sessions.release()
@@ -158,7 +166,7 @@ extension DeliveryAgent {
     /// died under us, once more on a fresh one.
     private func attempt(_ message: OutboundMessage, key: String, address: String, port: Int,
                          options: ClientOptions) async -> HopAttempt {
-        if let pooled = await pool.take(key) {
+        if let pooled = await takePooled(key, for: options) {
             let outcome = await pooled.send(message)
             if pooled.isOpen || outcome.recipients.contains(where: { !$0.isDeferred }) {
                 DeliveryMetrics.connectionsReused.increment()

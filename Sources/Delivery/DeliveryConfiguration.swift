@@ -24,6 +24,8 @@ public struct DeliveryConfiguration: Sendable {
     public var relayTLS: TLSPolicy = .opportunistic
     /// TLS towards everything else.
     public var tlsPolicy: TLSPolicy = .opportunistic
+    /// DANE for MX delivery (RFC 7672): on when the resolver validates DNSSEC.
+    public var dane = false
     /// Port for MX delivery (25).
     public var smtpPort = 25
     public var retry = RetrySchedule()
