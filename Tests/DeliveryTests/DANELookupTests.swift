@@ -23,7 +23,7 @@ struct DANELookupTests {
     static func table(mx: DNSSecurity = .secure, address: DNSSecurity = .secure,
                       tlsa: DNSSecuredResult<DNSRecord>? = nil) -> [String: DNSSecuredResult<DNSRecord>] {
         let mxRecord = MXRecord(preference: 10, exchange: DNSName("mx.example.net")!)
-        var table = [
+        var table: [String: DNSSecuredResult<DNSRecord>] = [
             "example.net MX": DNSSecuredResult(.answer(records: [.mx(mxRecord)], ttl: 60), security: mx),
             "mx.example.net A": DNSSecuredResult(.answer(records: [.a(IPv4Address(127, 0, 0, 1))], ttl: 60), security: address),
         ]

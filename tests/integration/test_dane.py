@@ -4,13 +4,13 @@ the server validates (`[dns] validating = true`), and a STARTTLS sink
 (tests/delivery/sink.py) with a self-signed or test-CA certificate."""
 
 import hashlib
-import re
 import subprocess
 import time
 
 import pytest
 
 from postern_harness import require_tool
+from test_dead_hop import wait_for_log
 from test_delivery import delivery_config, send, sinks, wait_queue_empty  # noqa: F401 (sinks is a fixture)
 
 MX = "mx.dane.test"
@@ -69,16 +69,6 @@ def dane_config(sink_port: int, dns_port: int, validating: bool = True) -> str:
     return delivery_config(port=sink_port, dns_port=dns_port) + f"validating = {'true' if validating else 'false'}\n"
 
 
-def wait_for_log(server, pattern: str, timeout: float = 30) -> re.Match:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = re.search(pattern, server.stderr_text())
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"no log line matching /{pattern}/ within {timeout}s:\n{server.stderr_text()[-3000:]}")
-
-
 def test_matching_dane_ee_record_delivers_over_tls(start_postern, sinks, zone_server, certs):
     cert, key = certs["self"]
     sink = sinks("--tls-cert", cert, "--tls-key", key)
@@ -87,7 +77,7 @@ def test_matching_dane_ee_record_delivers_over_tls(start_postern, sinks, zone_se
     send(server.port, "a@example.org", ["user@example.net"], "dane ee")
     (meta, _), = sink.wait_for(1)
     assert meta["tls"] is True
-    wait_for_log(server, r'msg="DANE verified"')
+    wait_for_log(server, r'msg="DANE verified"', 30)
     wait_queue_empty(server)
 
 
@@ -98,8 +88,8 @@ def test_mismatch_defers_and_never_falls_back_to_plaintext(start_postern, sinks,
     dns = zone_server(zone(with_tls.port, [wrong]))
     server = start_postern(delivery=dane_config(with_tls.port, dns))
     send(server.port, "a@example.org", ["user@example.net"], "dane mismatch")
-    wait_for_log(server, r'msg="DANE verification failed"')
-    line = wait_for_log(server, r'msg="?deferred[^\n]*').group(0)
+    wait_for_log(server, r'msg="DANE verification failed"', 30)
+    line = wait_for_log(server, r'msg="?deferred[^\n]*', 30).group(0)
     assert "4.7.5" in line and "DANE" in line, line
     time.sleep(1)  # a plaintext retry would come now
     assert with_tls.messages() == []
@@ -112,7 +102,7 @@ def test_no_starttls_under_dane_defers(start_postern, sinks, zone_server, certs)
     dns = zone_server(zone(plain.port, [[3, 1, 1, spki_sha256(certs["self"][0])]]))
     server = start_postern(delivery=dane_config(plain.port, dns))
     send(server.port, "a@example.org", ["user@example.net"], "dane no starttls")
-    line = wait_for_log(server, r'msg="?deferred[^\n]*').group(0)
+    line = wait_for_log(server, r'msg="?deferred[^\n]*', 30).group(0)
     assert "4.7.4" in line and "DANE" in line, line
     time.sleep(1)
     assert plain.messages() == []
@@ -139,4 +129,4 @@ def test_dane_ta_with_a_test_ca_delivers(start_postern, sinks, zone_server, cert
     send(server.port, "a@example.org", ["user@example.net"], "dane ta")
     (meta, _), = sink.wait_for(1)
     assert meta["tls"] is True
-    wait_for_log(server, r'msg="DANE verified"[^\n]*TLSA 2 0 1')
+    wait_for_log(server, r'msg="DANE verified"[^\n]*TLSA 2 0 1', 30)
