@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         .target(name: "CPosternSys"),
@@ -47,8 +48,18 @@ let package = Package(
         .target(name: "Policy", dependencies: [
             "SMTPCore", "MailMessage", "SPF", "DNSModel", .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
+        // MTA-STS (RFC 8461): the TXT record, the policy grammar, MX patterns and the
+        // cache are pure; the HTTPS fetch goes through async-http-client, connecting to
+        // addresses Postern's own resolver found (never getaddrinfo on a name).
+        .target(name: "MTASTS", dependencies: [
+            "DNSModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Delivery", dependencies: [
-            "SMTPCore", "MailQueue", "MailMessage", "DNSModel",
+            "SMTPCore", "MailQueue", "MailMessage", "DNSModel", "MTASTS",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -99,7 +110,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "PosternDaemon", dependencies: [
-            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
+            "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "MTASTS", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
             "MailStore", "IMAPServer", "POP3Core", "POP3Server",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -113,8 +124,10 @@ let package = Package(
         ]),
         .executableTarget(name: "postern", dependencies: [
             "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore", "Scanning",
+            "MTASTS", "Delivery",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // libFuzzer targets, one per parser; see README "Fuzzing". A normal build
         // replays corpus files. Each dependency is here for the parser it holds:
@@ -162,6 +175,7 @@ let package = Package(
         .testTarget(name: "ScanningTests", dependencies: [
             "Scanning", "CClamAV", "Policy", "MailMessage", .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
+        .testTarget(name: "MTASTSTests", dependencies: ["MTASTS", "DNSModel", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "DeliveryTests", dependencies: [
             "Delivery", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -10,6 +10,9 @@ public struct SessionInfo: Sendable, Hashable {
     public var esmtp: Bool
     public var tls: Bool
     public var authenticated: Bool
+    /// The negotiated protocol ("TLSv1.3"), filled in by the handler, which
+    /// can ask the TLS handler; nil without TLS.
+    public var tlsVersion: String?
 }
 
 /// The client side of an SMTP session as a pure value: it is told what the

@@ -3,10 +3,11 @@ import Logging
 import SMTPCore
 
 extension DeliveryAgent {
-    /// A next hop's client options once DANE has had its say, or why the hop is
-    /// not to be used now.
+    /// A next hop's client options once DANE has had its say (`verifies`: the
+    /// certificate is checked against TLSA records), or why the hop is not to be
+    /// used now.
     enum DANEHopDecision {
-        case use(ClientOptions)
+        case use(ClientOptions, verifies: Bool)
         case skip(DeliveryReason)
     }
 
@@ -17,7 +18,7 @@ extension DeliveryAgent {
     /// `domain` is nil when DANE does not apply (a route, a relayhost, no
     /// validating resolver).
     func applyDANE(domain: String?, hop: Router.NextHop, options: ClientOptions) async -> DANEHopDecision {
-        guard let domain else { return .use(options) }
+        guard let domain else { return .use(options, verifies: false) }
         let policy = await DANELookup(resolver: router.resolver).policy(domain: domain, host: hop.host, port: hop.port)
         var options = options
         switch policy {
@@ -30,11 +31,12 @@ extension DeliveryAgent {
             logger.info("DANE applies", metadata: ["mx": "\(hop.host)", "tlsa": "\(expectation)"])
             options.tlsPolicy = .required
             options.dane = expectation
+            return .use(options, verifies: true)
         case .lookupFailed(let why):
             logger.notice("DANE: TLSA lookup failed, MX not used", metadata: ["mx": "\(hop.host)", "reason": "\(why)"])
             return .skip(.local(EnhancedStatusCode(4, 7, 5), "DANE: \(why) for \(hop.host)", stage: .connect))
         }
-        return .use(options)
+        return .use(options, verifies: false)
     }
 
     /// The domain DANE is looked up for, or nil: only mail sent by MX (not by a
@@ -46,18 +48,5 @@ extension DeliveryAgent {
               !domain.hasPrefix("[")
         else { return nil }
         return domain
-    }
-}
-
-extension DeliveryAgent {
-    /// A pooled connection to `key` fit for `options`: one set up without the TLSA
-    /// check (or without TLS) must not carry mail that DANE protects; it is closed.
-    func takePooled(_ key: String, for options: ClientOptions) async -> SMTPConnection? {
-        guard let pooled = await pool.take(key) else { return nil }
-        let daneMet = options.dane == nil || pooled.options.dane == options.dane
-        let tlsMet = options.tlsPolicy != .required || pooled.session.tls
-        if daneMet && tlsMet { return pooled }
-        await pooled.close()
-        return nil
     }
 }

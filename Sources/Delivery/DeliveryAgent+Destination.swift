@@ -44,6 +44,8 @@ struct DomainAttempt: Sendable {
     typealias Result = (Int, RecipientOutcome, Relay?)
 
     var results: [Result]
+    /// How the session that took the transaction was protected (SMTP hops only).
+    var tls: DeliveryTLS?
     /// Delivery stopped before anything was tried; `results` defer for that reason.
     var stopped = false
 
@@ -76,12 +78,15 @@ extension DeliveryAgent {
             // octets need an 8BITMIME next hop.
             if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
             let started = DispatchTime.now().uptimeNanoseconds
-            let sent = await send(message, hops: hops, options: clientOptions(domain: domain), daneDomain: daneDomain(domain))
+            let options = clientOptions(domain: domain)
+            let requirement = await tlsRequirement(domain: domain, configured: options.tlsPolicy)
+            let sent = await send(message, hops: hops, options: options, requirement: requirement, domain: domain,
+                                  daneDomain: daneDomain(domain))
             DeliveryMetrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             switch sent {
-            case .sent(let outcome, let relay):
+            case .sent(let outcome, let relay, let tls):
                 let relay = Relay.host(relay, reportsDSN: outcome.nextHopReportsDSN)
-                return DomainAttempt(results: zip(indices, outcome.recipients).map { ($0, $1, relay) })
+                return DomainAttempt(results: zip(indices, outcome.recipients).map { ($0, $1, relay) }, tls: tls)
             case .deferred(let reason):
                 return all(.deferred(reason))
             case .stopped:
@@ -104,7 +109,7 @@ extension DeliveryAgent {
     }
 
     enum HopsResult {
-        case sent(MessageOutcome, relay: String)
+        case sent(MessageOutcome, relay: String, tls: DeliveryTLS)
         /// No next hop took the transaction: the last reason.
         case deferred(DeliveryReason)
         /// Delivery is stopping and nothing was tried.
@@ -113,13 +118,24 @@ extension DeliveryAgent {
 
     /// Each address of each next hop in turn (RFC 5321 §5.1) until a session
     /// is set up; a dead one is passed over at once with its suspension reason.
+    /// `requirement` (nil: the configured policy) may rule MX hosts out
+    /// and shapes each session's TLS.
     func send(_ message: OutboundMessage, hops: [Router.NextHop], options: ClientOptions,
-              daneDomain: String? = nil) async -> HopsResult {
+              requirement: OutboundTLSRequirement? = nil, domain: String = "", daneDomain: String? = nil) async -> HopsResult {
+        let requirement = requirement ?? .configured(options.tlsPolicy)
+        let admitted = admittedHops(hops, requirement: requirement, domain: domain, id: message.id)
+        if admitted.isEmpty {
+            return .deferred(.local(EnhancedStatusCode(4, 7, 5), requirement.noAdmittedHost(domain: domain, hosts: hops.map(\.host)),
+                                    stage: .connect))
+        }
         var lastReason: DeliveryReason?
-        for hop in hops {
-            let hopBase: ClientOptions
-            switch await applyDANE(domain: daneDomain, hop: hop, options: options) {
-            case .use(let withDANE): hopBase = withDANE
+        for hop in admitted {
+            // DANE (validated TLSA records) outranks MTA-STS and the configured policy.
+            let hopBase: ClientOptions, hopRequirement: OutboundTLSRequirement
+            let base = requirement.options(options, host: hop.host, trustRootsFile: configuration.tlsTrustRootsFile)
+            switch await applyDANE(domain: daneDomain, hop: hop, options: base) {
+            case .use(let withDANE, let daneApplies):
+                (hopBase, hopRequirement) = (withDANE, daneApplies ? .dane : requirement)
             case .skip(let reason):
                 lastReason = reason
                 continue
@@ -141,12 +157,13 @@ extension DeliveryAgent {
                 }
                 var hopOptions = hopBase
                 hopOptions.tlsServerName = IPAddress(hop.host) == nil ? hop.host : nil
-                let attempt = await attempt(message, key: key, address: address, port: hop.port, options: hopOptions)
+                let attempt = await attempt(message, key: key, address: address, port: hop.port, options: hopOptions,
+                                            policy: HopPolicy(requirement: hopRequirement, host: hop.host, domain: domain))
                 await sessions.release()
                 switch attempt {
-                case .sent(let outcome):
+                case .sent(let outcome, let tls):
                     await settle(key, DestinationHealth.Verdict(outcome))
-                    return .sent(outcome, relay: hop.host)
+                    return .sent(outcome, relay: hop.host, tls: tls)
                 case .noSession(let reason):
                     // Refused, timed out or a 4xx/5xx greeting: next host (RFC 5321 §5.1).
                     await settle(key, DestinationHealth.Verdict(setupFailure: reason))
@@ -157,34 +174,34 @@ extension DeliveryAgent {
         return .deferred(lastReason ?? .local(EnhancedStatusCode(4, 4, 1), "no next hop answered", stage: .connect))
     }
 
-    private enum HopAttempt {
-        case sent(MessageOutcome)
+    enum HopAttempt {
+        case sent(MessageOutcome, DeliveryTLS)
         case noSession(DeliveryReason)
     }
 
     /// One message to one next hop: on a pooled connection first; if that
     /// died under us, once more on a fresh one.
     private func attempt(_ message: OutboundMessage, key: String, address: String, port: Int,
-                         options: ClientOptions) async -> HopAttempt {
-        if let pooled = await takePooled(key, for: options) {
+                         options: ClientOptions, policy: HopPolicy) async -> HopAttempt {
+        let poolKey = policy.requirement.poolKey(key, host: policy.host)
+        if let pooled = await pool.take(poolKey) {
             let outcome = await pooled.send(message)
             if pooled.isOpen || outcome.recipients.contains(where: { !$0.isDeferred }) {
                 DeliveryMetrics.connectionsReused.increment()
-                await pool.put(key, pooled)
-                return .sent(outcome)
+                await pool.put(poolKey, pooled)
+                return .sent(outcome, policy.outcome(of: pooled))
             }
             await pooled.close()
         }
         let connection: SMTPConnection
-        do {
-            connection = try await SMTPConnection.open(host: address, port: port, options: options, group: group, logger: logger)
-        } catch {
-            return .noSession(error.reason)
+        switch await open(address: address, port: port, options: options, policy: policy, id: message.id) {
+        case .success(let opened): connection = opened
+        case .failure(let error): return .noSession(error.reason)
         }
         DeliveryMetrics.connectionsOpened.increment()
         let outcome = await connection.send(message)
-        await pool.put(key, connection)
-        return .sent(outcome)
+        await pool.put(poolKey, connection)
+        return .sent(outcome, policy.outcome(of: connection))
     }
 
     /// Gives the destination slot back with what the attempt showed, and logs

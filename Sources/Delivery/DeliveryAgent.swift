@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailMessage
 import MailQueue
+import MTASTS
 import Synchronization
 import NIOCore
 import SMTPCore
@@ -29,6 +30,8 @@ public final class DeliveryAgent: Sendable {
     let limiter: DestinationLimiter
     let sessions: SessionSlots
     let pool: ConnectionPool
+    /// MTA-STS policies for MX delivery; nil: off (`[delivery] mta_sts = false`).
+    let mtaSTS: MTASTSPolicySource?
     let wakeup = Wakeup()
     let state = Mutex(RunState())
 
@@ -38,8 +41,9 @@ public final class DeliveryAgent: Sendable {
     }
 
     public init(queue: MailQueue, router: Router, configuration: DeliveryConfiguration, group: EventLoopGroup,
-                logger: Logger) {
+                logger: Logger, mtaSTS: MTASTSPolicySource? = nil) {
         self.queue = queue
+        self.mtaSTS = mtaSTS
         routing = Mutex(router)
         self.configuration = configuration
         self.group = group
@@ -146,8 +150,10 @@ public final class DeliveryAgent: Sendable {
             return
         }
         let results = attempts.flatMap(\.results)
+        var tls: [Int: DeliveryTLS] = [:]
+        for attempt in attempts { if let outcome = attempt.tls { for (index, _, _) in attempt.results { tls[index] = outcome } } }
         DeliveryMetrics.attempts.increment()
-        let failed = record(results, in: &envelope)
+        let failed = record(results, tls: tls, in: &envelope)
         reportSuccess(envelope, notices: results.compactMap { index, outcome, relay in
             guard case .delivered(let reply) = outcome, let action = relay?.successAction else { return nil }
             return SuccessNotice(index: index, action: action, reply: reply, remoteMTA: relay?.remoteMTA)
@@ -159,7 +165,8 @@ public final class DeliveryAgent: Sendable {
     }
 
     /// Puts each recipient's outcome into the envelope and the log; returns the failed ones.
-    private func record(_ results: [DomainAttempt.Result], in envelope: inout Envelope) -> [(Int, DeliveryReason, String?)] {
+    private func record(_ results: [DomainAttempt.Result], tls: [Int: DeliveryTLS],
+                        in envelope: inout Envelope) -> [(Int, DeliveryReason, String?)] {
         let id = envelope.id
         var failed: [(Int, DeliveryReason, String?)] = []
         for (index, outcome, relay) in results {
@@ -169,8 +176,14 @@ public final class DeliveryAgent: Sendable {
             case .delivered(let reply):
                 envelope.recipients[index].status = .delivered
                 envelope.recipients[index].lastReply = "\(reply)"
-                logger.info("delivered", metadata: ["id": "\(id)", "to": "<\(envelope.recipients[index].address)>",
-                                                    "relay": "\(remote ?? "-")", "reply": "\(reply)"])
+                var metadata: Logger.Metadata = ["id": "\(id)", "to": "<\(envelope.recipients[index].address)>",
+                                                 "relay": "\(remote ?? "-")", "reply": "\(reply)"]
+                if let session = tls[index] {
+                    metadata["tls"] = "\(session.version ?? "none")"
+                    metadata["tls_verified"] = "\(session.verified ? "yes" : "no")"
+                    metadata["tls_policy"] = "\(session.policy)"
+                }
+                logger.info("delivered", metadata: metadata)
             case .deferred(let reason):
                 envelope.recipients[index].status = .deferred
                 envelope.recipients[index].lastReply = reason.description

@@ -26,6 +26,9 @@ public struct DeliveryConfiguration: Sendable {
     public var tlsPolicy: TLSPolicy = .opportunistic
     /// DANE for MX delivery (RFC 7672): on when the resolver validates DNSSEC.
     public var dane = false
+    /// PEM trust roots for verified outbound TLS (MTA-STS: the policy fetch
+    /// and MX certificates); nil: the system's.
+    public var tlsTrustRootsFile: String?
     /// Port for MX delivery (25).
     public var smtpPort = 25
     public var retry = RetrySchedule()

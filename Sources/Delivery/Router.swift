@@ -91,6 +91,13 @@ public struct Router: Sendable {
         return await mxHops(key, port: smtpPort)
     }
 
+    /// Mail for `domain` goes to its MX hosts (no route, no relayhost, not
+    /// an address literal): only then do MTA-STS and DANE apply.
+    public func isMXDelivery(domain: String) -> Bool {
+        let key = domain.lowercased()
+        return !key.hasPrefix("[") && routes[key] == nil && relayhost == nil
+    }
+
     /// RFC 5321 §5.1: MX records by preference; none at all → the domain's
     /// own address (implicit MX); a single "." MX → null MX (RFC 7505).
     func mxHops(_ domain: String, port: Int) async -> Resolution {

@@ -151,8 +151,9 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             startTLS(context: context)
         case .sendBody:
             sendBody(context: context)
-        case .ready(let info):
-            logger.debug("session ready", metadata: ["tls": "\(info.tls)", "esmtp": "\(info.esmtp)"])
+        case .ready(var info):
+            if info.tls { info.tlsVersion = (try? context.pipeline.syncOperations.nioSSL_tlsVersion())?.map(Self.name) }
+            logger.debug("session ready", metadata: ["tls": "\(info.tlsVersion ?? "no")", "esmtp": "\(info.esmtp)"])
             readyPromise?.succeed(info)
             readyPromise = nil
             startNextRequest(context: context)
@@ -289,6 +290,15 @@ final class SMTPClientHandler: ChannelDuplexHandler {
         if end { stuffer.finish(into: &output) }
         armTimer(context: context)
         return context.writeAndFlush(wrapOutboundOut(output))
+    }
+
+    static func name(_ version: TLSVersion) -> String {
+        switch version {
+        case .tlsv1: return "TLSv1"
+        case .tlsv11: return "TLSv1.1"
+        case .tlsv12: return "TLSv1.2"
+        case .tlsv13: return "TLSv1.3"
+        }
     }
 
     // MARK: settling

@@ -226,7 +226,8 @@ struct TableReader {
         let prefix = "delivery."
         checkKeys(table, allowed: ["enabled", "workers", "per_destination", "port", "relayhost", "relay_user",
                                    "relay_password", "relay_tls", "tls", "routes", "retry_min", "retry_max",
-                                   "lifetime", "delay_warning", "timeout", "max_active", "dead_after", "dead_time"],
+                                   "lifetime", "delay_warning", "timeout", "max_active", "dead_after", "dead_time",
+                                   "mta_sts", "mta_sts_port", "tls_ca_file"],
                   prefix: prefix)
         var d = config.delivery
         if let value = bool(table, "enabled", prefix: prefix) { d.enabled = value }
@@ -267,6 +268,12 @@ struct TableReader {
         if let value = number(table, "lifetime", prefix: prefix, range: 0...(86400 * 60)) { d.lifetimeSeconds = value }
         if let value = number(table, "delay_warning", prefix: prefix, range: 0...(86400 * 60)) { d.delayWarningSeconds = value }
         if let value = number(table, "timeout", prefix: prefix, range: 0.1...3600) { d.commandTimeoutSeconds = value }
+        if let value = bool(table, "mta_sts", prefix: prefix) { d.mtaSTS = value }
+        if let value = number(table, "mta_sts_port", prefix: prefix, range: 1...65535) { d.mtaSTSPort = Int(value) }
+        if let path = string(table, "tls_ca_file", prefix: prefix).map(resolve) {
+            if FileManager.default.isReadableFile(atPath: path) { d.tlsCAFile = path }
+            else { issue(table, "tls_ca_file", "cannot read \(path)", prefix: prefix) }
+        }
         config.delivery = d
     }
 

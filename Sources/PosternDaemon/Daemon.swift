@@ -11,6 +11,7 @@ import POP3Core
 import POP3Server
 import SMTPServer
 import Delivery
+import MTASTS
 import DNS
 import DNSModel
 import Policy
@@ -335,8 +336,12 @@ public final class Daemon: Sendable {
                                        delayWarningAfter: settings.delayWarningSeconds > 0 ? settings.delayWarningSeconds : nil)
         let timeout = TimeAmount.milliseconds(Int64(settings.commandTimeoutSeconds * 1000))
         delivery.timeouts = ClientTimeouts(all: timeout)
+        delivery.tlsTrustRootsFile = settings.tlsCAFile
         let router = Router(routes: routes, relayhost: relay, smtpPort: settings.port, resolver: resolver)
-        return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger)
+        let mtaSTS = settings.mtaSTS ? MTASTSPolicySource(
+            resolver: resolver, fetcher: MTASTSFetcher(resolver: resolver, group: group, settings: settings.mtaSTSFetchSettings),
+            cacheFile: MTASTSCacheFile(directory: config.queueDirectory + "/mta-sts"), logger: logger) : nil
+        return DeliveryAgent(queue: queue, router: router, configuration: delivery, group: group, logger: logger, mtaSTS: mtaSTS)
     }
 }
 

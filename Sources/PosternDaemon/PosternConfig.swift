@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MailQueue
+import MTASTS
 import Policy
 import SMTPCore
 import SMTPServer
@@ -149,6 +150,17 @@ public struct PosternConfig: Sendable {
         /// 0 turns the delay warning off.
         public var delayWarningSeconds = 14_400.0
         public var commandTimeoutSeconds = 300.0
+        /// MTA-STS (RFC 8461) for MX delivery: on unless turned off.
+        public var mtaSTS = true
+        /// Port of the policy's HTTPS server: 443 (tests use another).
+        public var mtaSTSPort = 443
+        /// PEM trust roots for verified outbound TLS; nil: the system's.
+        public var tlsCAFile: String?
+
+        /// How the MTA-STS policy is fetched.
+        public var mtaSTSFetchSettings: MTASTSFetcher.Settings {
+            MTASTSFetcher.Settings(port: mtaSTSPort, trustRootsFile: tlsCAFile)
+        }
 
         /// The `maildir:` routes by domain, parsed.
         public var maildirRoutes: [String: MaildirRoute] {

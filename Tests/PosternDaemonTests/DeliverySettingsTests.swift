@@ -38,6 +38,31 @@ struct DeliverySettingsTests {
         }
     }
 
+    @Test func mtaSTSSettings() throws {
+        #expect(PosternConfig.DeliverySettings().mtaSTS) // on by default for MX delivery
+        #expect(PosternConfig.DeliverySettings().mtaSTSPort == 443)
+        let config = try ConfigLoader.load(text: """
+            [delivery]
+            mta_sts = false
+            mta_sts_port = 8443
+            tls_ca_file = "/etc/hostname"
+            """, file: "p.toml")
+        #expect(!config.delivery.mtaSTS)
+        #expect(config.delivery.mtaSTSFetchSettings.port == 8443)
+        #expect(config.delivery.mtaSTSFetchSettings.trustRootsFile == "/etc/hostname")
+    }
+
+    @Test(arguments: [("mta_sts = \"yes\"", "delivery.mta_sts"), ("mta_sts_port = 0", "delivery.mta_sts_port"),
+                      ("tls_ca_file = \"/nonexistent/ca.pem\"", "delivery.tls_ca_file")])
+    func badMTASTSValues(_ line: String, _ key: String) {
+        do {
+            _ = try ConfigLoader.load(text: "[delivery]\n\(line)\n", file: "p.toml")
+            Issue.record("accepted \(line)")
+        } catch {
+            #expect(error.issues.map(\.key) == [key])
+        }
+    }
+
     @Test func maildirRoutesAreReadAndMapUsersToTheirMaildirs() throws {
         let config = try ConfigLoader.load(text: """
             [delivery.routes]

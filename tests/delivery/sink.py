@@ -164,6 +164,7 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--require-tls", action="store_true")
@@ -202,7 +203,7 @@ async def main():
                     authenticator=recorder.authenticate if args.auth else None,
                     timeout=30, loop=loop)
 
-    server = await loop.create_server(factory, host="127.0.0.1", port=args.port)
+    server = await loop.create_server(factory, host=args.host, port=args.port)
     port = server.sockets[0].getsockname()[1]
     print("READY %d" % port, flush=True)
 
