@@ -78,6 +78,8 @@ def test_matching_dane_ee_record_delivers_over_tls(start_postern, sinks, zone_se
     (meta, _), = sink.wait_for(1)
     assert meta["tls"] is True
     wait_for_log(server, r'msg="DANE verified"', 30)
+    line = wait_for_log(server, r'.*msg=delivered.*', 30).group(0)
+    assert "tls_policy=dane" in line and "tls_verified=yes" in line, line
     wait_queue_empty(server)
 
 
@@ -130,3 +132,18 @@ def test_dane_ta_with_a_test_ca_delivers(start_postern, sinks, zone_server, cert
     (meta, _), = sink.wait_for(1)
     assert meta["tls"] is True
     wait_for_log(server, r'msg="DANE verified"[^\n]*TLSA 2 0 1', 30)
+
+
+def test_tls_check_prints_dane(postern_bin, zone_server, certs, tmp_path):
+    dns = zone_server(zone(2525, [[3, 1, 1, spki_sha256(certs["self"][0])], [0, 0, 1, "00" * 32]]))
+    conf = tmp_path / "check.toml"
+    conf.write_text('hostname = "relay.test"\n' + dane_config(2525, dns).replace("[delivery]", "[delivery]\nmta_sts = false", 1))
+    p = subprocess.run([postern_bin, "tls", "check", "example.net", "--config", str(conf)], capture_output=True, timeout=60)
+    out = p.stdout.decode()
+    assert p.returncode == 0, p.stderr.decode()
+    assert f"dane {MX}: STARTTLS required, certificate must match TLSA 3 1 1 " in out, out
+    conf.write_text('hostname = "relay.test"\n' + dane_config(2525, dns, validating=False)
+                    .replace("[delivery]", "[delivery]\nmta_sts = false", 1))
+    out = subprocess.run([postern_bin, "tls", "check", "example.net", "--config", str(conf)],
+                         capture_output=True, timeout=60).stdout.decode()
+    assert "dane: off" in out, out
