@@ -15,6 +15,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Hashes and X.509 parsing for DANE (RFC 7672): TLSA digests, the DANE-TA chain.
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
@@ -62,6 +66,9 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
         // Content scanners (clamd, spamd, rspamd, libclamav) and the policy's scan step.
         .target(name: "Scanning", dependencies: [
@@ -117,7 +124,7 @@ let package = Package(
         ]),
         .executableTarget(name: "postern", dependencies: [
             "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore", "Scanning",
-            "MTASTS",
+            "MTASTS", "Delivery",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -170,7 +177,11 @@ let package = Package(
         ]),
         .testTarget(name: "MTASTSTests", dependencies: ["MTASTS", "DNSModel", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "DeliveryTests", dependencies: [
-            "Delivery", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "Delivery", "DNSModel", .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
     ]
 )

@@ -12,6 +12,8 @@ import Synchronization
 /// - At most `capacity` entries: past it, expired entries go first, then the least
 ///   recently used.
 /// - Concurrent look-ups of the same name and type share one upstream query.
+/// - The DNSSEC status is kept with the answer (DANE needs it), so everything is asked
+///   upstream through `securedLookup`.
 public final class CachingResolver: DNSResolver {
     public struct Statistics: Sendable, Hashable {
         /// Look-ups answered from the cache.
@@ -56,12 +58,16 @@ public final class CachingResolver: DNSResolver {
     }
 
     public func lookup(_ name: DNSName, type: DNSRecordType) async -> DNSLookupResult<DNSRecord> {
+        await securedLookup(name, type: type).result
+    }
+
+    public func securedLookup(_ name: DNSName, type: DNSRecordType) async -> DNSSecuredResult<DNSRecord> {
         let key = CacheKey(name: name, type: type)
         let instant = now()
         enum Plan {
-            case cached(DNSLookupResult<DNSRecord>)
-            case join(Task<DNSLookupResult<DNSRecord>, Never>)
-            case query(Task<DNSLookupResult<DNSRecord>, Never>)
+            case cached(DNSSecuredResult<DNSRecord>)
+            case join(Task<DNSSecuredResult<DNSRecord>, Never>)
+            case query(Task<DNSSecuredResult<DNSRecord>, Never>)
         }
         let upstream = self.upstream
         let plan: Plan = state.withLock { state in
@@ -71,7 +77,7 @@ public final class CachingResolver: DNSResolver {
             }
             state.misses += 1
             if let running = state.inFlight[key] { return .join(running) }
-            let task = Task { await upstream.lookup(name, type: type) }
+            let task = Task { await upstream.securedLookup(name, type: type) }
             state.inFlight[key] = task
             state.upstreamQueries += 1
             return .query(task)
@@ -86,7 +92,7 @@ public final class CachingResolver: DNSResolver {
             let stored = now()
             state.withLock { state in
                 state.inFlight[key] = nil
-                if let lifetime = cacheLifetime(of: result) {
+                if let lifetime = cacheLifetime(of: result.result) {
                     let expires = stored.advanced(by: .seconds(Int64(lifetime)))
                     state.store(result, for: key, expires: expires, at: stored, capacity: capacity)
                 }
@@ -115,21 +121,21 @@ struct CacheKey: Hashable, Sendable {
 }
 
 private struct CacheEntry {
-    var result: DNSLookupResult<DNSRecord>
+    var result: DNSSecuredResult<DNSRecord>
     var expires: ContinuousClock.Instant
     var lastUsed: UInt64
 }
 
 private struct CacheState {
     var entries: [CacheKey: CacheEntry] = [:]
-    var inFlight: [CacheKey: Task<DNSLookupResult<DNSRecord>, Never>] = [:]
+    var inFlight: [CacheKey: Task<DNSSecuredResult<DNSRecord>, Never>] = [:]
     var useCounter: UInt64 = 0
     var hits = 0
     var misses = 0
     var upstreamQueries = 0
 
     /// The entry's result with the TTL it has left, or `nil` if absent or expired.
-    mutating func cachedResult(for key: CacheKey, at instant: ContinuousClock.Instant) -> DNSLookupResult<DNSRecord>? {
+    mutating func cachedResult(for key: CacheKey, at instant: ContinuousClock.Instant) -> DNSSecuredResult<DNSRecord>? {
         guard var entry = entries[key] else { return nil }
         guard entry.expires > instant else {
             entries[key] = nil
@@ -139,17 +145,18 @@ private struct CacheState {
         entry.lastUsed = useCounter
         entries[key] = entry
         let remaining = UInt32(clamping: (entry.expires - instant).components.seconds)
-        switch entry.result {
-        case .answer(let records, _): return .answer(records: records, ttl: remaining)
+        let security = entry.result.security
+        switch entry.result.result {
+        case .answer(let records, _): return DNSSecuredResult(.answer(records: records, ttl: remaining), security: security)
         case .void(var void):
             void.negativeTTL = remaining
-            return .void(void)
+            return DNSSecuredResult(.void(void), security: security)
         case .failure: return entry.result
         }
     }
 
     mutating func store(
-        _ result: DNSLookupResult<DNSRecord>, for key: CacheKey, expires: ContinuousClock.Instant,
+        _ result: DNSSecuredResult<DNSRecord>, for key: CacheKey, expires: ContinuousClock.Instant,
         at instant: ContinuousClock.Instant, capacity: Int
     ) {
         useCounter += 1

@@ -8,10 +8,14 @@ final class LDNSServerSession {
     let server: DNSServerAddress
     private let resolver: UnsafeMutablePointer<ldns_resolver>?
     private let timeout: Duration
+    /// Header flags of each query: RD, and AD when the server validates (RFC 6840
+    /// §5.7: a query with AD set asks for the AD bit in the answer, without DO).
+    private let flags: UInt16
 
     init(server: DNSServerAddress, configuration: LDNSResolver.Configuration) {
         self.server = server
         self.timeout = configuration.timeout
+        self.flags = UInt16(LDNS_RD) | (configuration.validating ? UInt16(LDNS_AD) : 0)
         let resolver = ldns_resolver_new()
         self.resolver = resolver
         guard let resolver else { return }
@@ -62,7 +66,7 @@ final class LDNSServerSession {
         var packet: UnsafeMutablePointer<ldns_pkt>?
         let started = ContinuousClock.now
         let status = ldns_resolver_send(
-            &packet, resolver, owner, ldns_rr_type(rawValue: UInt32(type.rawValue)), LDNS_RR_CLASS_IN, UInt16(LDNS_RD))
+            &packet, resolver, owner, ldns_rr_type(rawValue: UInt32(type.rawValue)), LDNS_RR_CLASS_IN, flags)
         guard status == LDNS_STATUS_OK, let packet else {
             if let packet { ldns_pkt_free(packet) }
             // ldns reports a timeout as a network error; tell the two apart by the time taken.
@@ -86,6 +90,8 @@ enum LDNSReply {
 struct LDNSResponse {
     var rcode: UInt8
     var truncated: Bool
+    /// The AD bit: the server says it validated the answer (RFC 4035 §3.2.3).
+    var authenticated: Bool
     var answers: [ResourceRecord]
     var authority: [ResourceRecord]
 
@@ -97,9 +103,11 @@ struct LDNSResponse {
         var fields: [[UInt8]]
     }
 
-    init(rcode: UInt8, truncated: Bool, answers: [ResourceRecord], authority: [ResourceRecord]) {
+    init(rcode: UInt8, truncated: Bool, authenticated: Bool = false, answers: [ResourceRecord],
+         authority: [ResourceRecord]) {
         self.rcode = rcode
         self.truncated = truncated
+        self.authenticated = authenticated
         self.answers = answers
         self.authority = authority
     }
@@ -107,6 +115,7 @@ struct LDNSResponse {
     init(_ packet: UnsafeMutablePointer<ldns_pkt>) {
         rcode = UInt8(truncatingIfNeeded: ldns_pkt_get_rcode(packet).rawValue)
         truncated = ldns_pkt_tc(packet) != 0
+        authenticated = ldns_pkt_ad(packet) != 0
         answers = Self.records(ldns_pkt_answer(packet))
         authority = Self.records(ldns_pkt_authority(packet))
     }

@@ -21,16 +21,21 @@ public final class LDNSResolver: DNSResolver {
         /// EDNS0 UDP payload size to advertise, 0 for none (answers over 512 octets
         /// then come truncated and are fetched over TCP).
         public var ednsUDPSize: UInt16
+        /// The servers validate DNSSEC and are reached over a trusted path (a
+        /// resolver on loopback): only then is their AD bit believed, and answers
+        /// can be secure (RFC 7672 §1.3). `[dns] validating` in postern.toml.
+        public var validating: Bool
 
         public init(
             servers: [DNSServerAddress], timeout: Duration = .seconds(3), attempts: Int = 2,
-            threads: Int = 4, ednsUDPSize: UInt16 = 1232
+            threads: Int = 4, ednsUDPSize: UInt16 = 1232, validating: Bool = false
         ) {
             self.servers = servers
             self.timeout = timeout
             self.attempts = attempts
             self.threads = threads
             self.ednsUDPSize = ednsUDPSize
+            self.validating = validating
         }
     }
 
@@ -61,19 +66,30 @@ public final class LDNSResolver: DNSResolver {
     public func shutdown() { pool.shutdown() }
 
     public func lookup(_ name: DNSName, type: DNSRecordType) async -> DNSLookupResult<DNSRecord> {
-        await withCheckedContinuation { continuation in
+        await securedLookup(name, type: type).result
+    }
+
+    public func securedLookup(_ name: DNSName, type: DNSRecordType) async -> DNSSecuredResult<DNSRecord> {
+        let validating = configuration.validating
+        return await withCheckedContinuation { continuation in
             pool.submit { sessions in
-                continuation.resume(returning: Self.resolve(name, type: type, sessions: sessions))
+                continuation.resume(returning: Self.resolve(name, type: type, sessions: sessions, validating: validating))
             }
         }
     }
 
-    /// Runs on a pool thread.
+    /// Runs on a pool thread. Secure only when the servers are trusted to validate
+    /// and every response along a CNAME chain carried the AD bit.
     private static func resolve(
-        _ name: DNSName, type: DNSRecordType, sessions: [LDNSServerSession]
-    ) -> DNSLookupResult<DNSRecord> {
+        _ name: DNSName, type: DNSRecordType, sessions: [LDNSServerSession], validating: Bool
+    ) -> DNSSecuredResult<DNSRecord> {
         var lastFailure = DNSError.transport("no server answered")
         var current = name
+        var authenticated = validating
+        func finish(_ result: DNSLookupResult<DNSRecord>) -> DNSSecuredResult<DNSRecord> {
+            if case .failure = result { return DNSSecuredResult(result, security: .insecure) }
+            return DNSSecuredResult(result, security: authenticated ? .secure : .insecure)
+        }
         for _ in 0..<maximumRestarts {
             var reading: LDNSResponseReader.Reading?
             for session in sessions {
@@ -86,16 +102,17 @@ public final class LDNSResolver: DNSResolver {
                         lastFailure = error
                     } else {
                         reading = read
+                        authenticated = authenticated && response.authenticated
                     }
                 }
                 if reading != nil { break }
             }
             switch reading {
-            case nil: return .failure(lastFailure)
-            case .result(let result)?: return result
+            case nil: return finish(.failure(lastFailure))
+            case .result(let result)?: return finish(result)
             case .restart(let target)?: current = target
             }
         }
-        return .failure(.aliasLoop)
+        return finish(.failure(.aliasLoop))
     }
 }

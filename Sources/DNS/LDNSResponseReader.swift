@@ -68,6 +68,10 @@ enum LDNSResponseReader {
         case .ptr:
             guard let field = rr.fields.first, let target = LDNSResponse.dname(field) else { return nil }
             return .ptr(target)
+        case .tlsa:
+            // ldns splits TLSA into usage, selector, matching type and data; RDATA
+            // of a type it does not know comes as one field.
+            return TLSARecord(rdata: rr.fields.flatMap { $0 }).map(DNSRecord.tlsa)
         }
     }
 

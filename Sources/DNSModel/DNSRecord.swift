@@ -5,6 +5,7 @@ public enum DNSRecordType: UInt16, Sendable, Hashable, CaseIterable, CustomStrin
     case mx = 15
     case txt = 16
     case aaaa = 28
+    case tlsa = 52
 
     public var description: String {
         switch self {
@@ -13,6 +14,7 @@ public enum DNSRecordType: UInt16, Sendable, Hashable, CaseIterable, CustomStrin
         case .mx: return "MX"
         case .txt: return "TXT"
         case .aaaa: return "AAAA"
+        case .tlsa: return "TLSA"
         }
     }
 }
@@ -58,6 +60,7 @@ public enum DNSRecord: Sendable, Hashable {
     case mx(MXRecord)
     case txt(TXTRecord)
     case ptr(DNSName)
+    case tlsa(TLSARecord)
 
     public var type: DNSRecordType {
         switch self {
@@ -66,6 +69,7 @@ public enum DNSRecord: Sendable, Hashable {
         case .mx: return .mx
         case .txt: return .txt
         case .ptr: return .ptr
+        case .tlsa: return .tlsa
         }
     }
 }

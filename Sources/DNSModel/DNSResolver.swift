@@ -8,6 +8,10 @@ public protocol DNSResolver: Sendable {
     /// The records of `type` at `name`, CNAME chains followed.
     func lookup(_ name: DNSName, type: DNSRecordType) async -> DNSLookupResult<DNSRecord>
 
+    /// As `lookup`, with the answer's DNSSEC status. Resolvers that cannot know it
+    /// (the default) answer `.insecure`; DANE is then never applied.
+    func securedLookup(_ name: DNSName, type: DNSRecordType) async -> DNSSecuredResult<DNSRecord>
+
     func lookupTXT(_ name: DNSName) async -> DNSLookupResult<TXTRecord>
     func lookupA(_ name: DNSName) async -> DNSLookupResult<IPv4Address>
     func lookupAAAA(_ name: DNSName) async -> DNSLookupResult<IPv6Address>
@@ -16,6 +20,15 @@ public protocol DNSResolver: Sendable {
 }
 
 extension DNSResolver {
+    public func securedLookup(_ name: DNSName, type: DNSRecordType) async -> DNSSecuredResult<DNSRecord> {
+        DNSSecuredResult(await lookup(name, type: type), security: .insecure)
+    }
+
+    /// TLSA records ([RFC 6698](https://www.rfc-editor.org/rfc/rfc6698)) with their DNSSEC status.
+    public func securedLookupTLSA(_ name: DNSName) async -> DNSSecuredResult<TLSARecord> {
+        await securedLookup(name, type: .tlsa).compactMap { if case .tlsa(let record) = $0 { record } else { nil } }
+    }
+
     public func lookupTXT(_ name: DNSName) async -> DNSLookupResult<TXTRecord> {
         await lookup(name, type: .txt).compactMap { if case .txt(let record) = $0 { record } else { nil } }
     }

@@ -91,6 +91,9 @@ public struct ClientOptions: Sendable, Hashable {
     /// (unless it is an IP address, which SNI cannot carry).
     public var tlsServerName: String?
     public var credentials: ClientCredentials?
+    /// The next hop's usable TLSA records (RFC 7672): the certificate is checked
+    /// against them instead of trust roots. Set with `tlsPolicy = .required`.
+    public var dane: DANEExpectation?
     /// Send credentials without TLS (only for a relayhost on a trusted link).
     public var allowPlaintextAuth: Bool
     public var timeouts: ClientTimeouts

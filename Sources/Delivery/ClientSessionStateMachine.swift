@@ -160,7 +160,8 @@ public struct ClientSessionStateMachine: Sendable {
                 return .send([.startTLS])
             }
             if options.tlsPolicy == .required {
-                return failSession(.local(EnhancedStatusCode(4, 7, 4), "TLS is required, but was not offered by the next hop",
+                let why = options.dane != nil ? "DANE (TLSA records) requires TLS" : "TLS is required"
+                return failSession(.local(EnhancedStatusCode(4, 7, 4), "\(why), but was not offered by the next hop",
                                           stage: esmtp ? .ehlo : .helo), close: .quit)
             }
         }

@@ -80,7 +80,8 @@ extension DeliveryAgent {
             let started = DispatchTime.now().uptimeNanoseconds
             let options = clientOptions(domain: domain)
             let requirement = await tlsRequirement(domain: domain, configured: options.tlsPolicy)
-            let sent = await send(message, hops: hops, options: options, requirement: requirement, domain: domain)
+            let sent = await send(message, hops: hops, options: options, requirement: requirement, domain: domain,
+                                  daneDomain: daneDomain(domain))
             DeliveryMetrics.duration.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
             switch sent {
             case .sent(let outcome, let relay, let tls):
@@ -120,7 +121,7 @@ extension DeliveryAgent {
     /// `requirement` (nil: the configured policy) may rule MX hosts out
     /// and shapes each session's TLS.
     func send(_ message: OutboundMessage, hops: [Router.NextHop], options: ClientOptions,
-              requirement: OutboundTLSRequirement? = nil, domain: String = "") async -> HopsResult {
+              requirement: OutboundTLSRequirement? = nil, domain: String = "", daneDomain: String? = nil) async -> HopsResult {
         let requirement = requirement ?? .configured(options.tlsPolicy)
         let admitted = admittedHops(hops, requirement: requirement, domain: domain, id: message.id)
         if admitted.isEmpty {
@@ -129,6 +130,16 @@ extension DeliveryAgent {
         }
         var lastReason: DeliveryReason?
         for hop in admitted {
+            // DANE (validated TLSA records) outranks MTA-STS and the configured policy.
+            let hopBase: ClientOptions, hopRequirement: OutboundTLSRequirement
+            let base = requirement.options(options, host: hop.host, trustRootsFile: configuration.tlsTrustRootsFile)
+            switch await applyDANE(domain: daneDomain, hop: hop, options: base) {
+            case .use(let withDANE, let daneApplies):
+                (hopBase, hopRequirement) = (withDANE, daneApplies ? .dane : requirement)
+            case .skip(let reason):
+                lastReason = reason
+                continue
+            }
             for address in hop.addresses {
                 let key = "\(address):\(hop.port)"
                 switch await limiter.acquire(key) {
@@ -144,11 +155,10 @@ extension DeliveryAgent {
                     await limiter.release(key, verdict: nil)
                     return lastReason.map { .deferred($0) } ?? .stopped
                 }
-                var hopOptions = options
+                var hopOptions = hopBase
                 hopOptions.tlsServerName = IPAddress(hop.host) == nil ? hop.host : nil
-                hopOptions = requirement.options(hopOptions, host: hop.host, trustRootsFile: configuration.tlsTrustRootsFile)
                 let attempt = await attempt(message, key: key, address: address, port: hop.port, options: hopOptions,
-                                            policy: HopPolicy(requirement: requirement, host: hop.host, domain: domain))
+                                            policy: HopPolicy(requirement: hopRequirement, host: hop.host, domain: domain))
                 await sessions.release()
                 switch attempt {
                 case .sent(let outcome, let tls):

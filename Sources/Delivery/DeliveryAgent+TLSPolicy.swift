@@ -7,7 +7,7 @@ public struct DeliveryTLS: Sendable, Hashable {
     public var version: String?
     /// The certificate was checked against trust roots and the host name.
     public var verified: Bool
-    /// `OutboundTLSRequirement.label`: none, opportunistic, required, mta-sts-testing, mta-sts-enforce.
+    /// `OutboundTLSRequirement.label`: none, opportunistic, required, mta-sts-testing, mta-sts-enforce, dane.
     public var policy: String
 }
 
@@ -20,7 +20,7 @@ struct HopPolicy: Sendable {
 
     func outcome(of connection: SMTPConnection) -> DeliveryTLS {
         DeliveryTLS(version: connection.session.tls ? connection.session.tlsVersion ?? "TLS" : nil,
-                    verified: connection.session.tls && connection.options.verify == .full,
+                    verified: connection.session.tls && (connection.options.verify == .full || connection.options.dane != nil),
                     policy: requirement.label)
     }
 }
@@ -69,7 +69,7 @@ extension DeliveryAgent {
             return .success(connection)
         } catch {
             switch policy.requirement {
-            case .configured:
+            case .configured, .dane:
                 return .failure(error)
             case .mtaSTSEnforce:
                 return .failure(SMTPConnectionError(reason: Self.enforced(error.reason, policy: policy)))

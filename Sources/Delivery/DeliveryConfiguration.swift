@@ -24,6 +24,8 @@ public struct DeliveryConfiguration: Sendable {
     public var relayTLS: TLSPolicy = .opportunistic
     /// TLS towards everything else.
     public var tlsPolicy: TLSPolicy = .opportunistic
+    /// DANE for MX delivery (RFC 7672): on when the resolver validates DNSSEC.
+    public var dane = false
     /// PEM trust roots for verified outbound TLS (MTA-STS: the policy fetch
     /// and MX certificates); nil: the system's.
     public var tlsTrustRootsFile: String?

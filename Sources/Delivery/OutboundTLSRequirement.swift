@@ -13,6 +13,10 @@ public enum OutboundTLSRequirement: Sendable, Hashable {
     /// MTA-STS enforce (§4, §5): only MX hosts the policy names, over TLS
     /// whose certificate verifies for the MX host name; else defer.
     case mtaSTSEnforce(MTASTSPolicy)
+    /// DANE (RFC 7672) for one MX host: usable, validated TLSA records. Chosen per
+    /// hop by `DeliveryAgent.applyDANE`, which sets `ClientOptions.dane`; STARTTLS
+    /// is mandatory and any failure defers, never retried unverified or in plaintext.
+    case dane
 
     /// The strongest of what is known for a destination.
     public static func decide(configured: TLSPolicy, mtaSTS: MTASTSPolicy?) -> OutboundTLSRequirement {
@@ -29,6 +33,7 @@ public enum OutboundTLSRequirement: Sendable, Hashable {
         case .configured(let policy): return policy.rawValue
         case .mtaSTSTesting: return "mta-sts-testing"
         case .mtaSTSEnforce: return "mta-sts-enforce"
+        case .dane: return "dane"
         }
     }
 
@@ -50,7 +55,7 @@ public enum OutboundTLSRequirement: Sendable, Hashable {
     public var verifiesCertificate: Bool {
         switch self {
         case .configured: return false
-        case .mtaSTSTesting, .mtaSTSEnforce: return true
+        case .mtaSTSTesting, .mtaSTSEnforce, .dane: return true
         }
     }
 
@@ -61,6 +66,9 @@ public enum OutboundTLSRequirement: Sendable, Hashable {
         var options = base
         switch self {
         case .configured:
+            return options
+        case .dane:
+            options.tlsPolicy = .required
             return options
         case .mtaSTSTesting:
             options.verify = .full
@@ -78,7 +86,7 @@ public enum OutboundTLSRequirement: Sendable, Hashable {
     func poolKey(_ key: String, host: String) -> String {
         switch self {
         case .configured: return key
-        case .mtaSTSTesting, .mtaSTSEnforce: return "\(key) \(label) \(host.lowercased())"
+        case .mtaSTSTesting, .mtaSTSEnforce, .dane: return "\(key) \(label) \(host.lowercased())"
         }
     }
 

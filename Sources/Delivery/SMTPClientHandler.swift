@@ -43,6 +43,8 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     private var timer: Scheduled<Void>?
     private var closing = false
     private var stuffer = DotStuffer()
+    /// Why the certificate did not match the TLSA records, for the deferral text.
+    var daneFailure: String?
 
     init(options: ClientOptions, tlsContext: NIOSSLContext?, tlsServerName: String?, bodyReader: BodyReader,
          readyPromise: EventLoopPromise<SessionInfo>?, logger: Logger) {
@@ -80,7 +82,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if machine.awaiting == .tlsHandshake {
-            perform(machine.tlsFailed("\(error)"), context: context)
+            perform(machine.tlsFailed(daneFailure.map { "DANE: \($0)" } ?? "\(error)"), context: context)
         } else {
             logger.info("connection error", metadata: ["error": "\(error)"])
             perform(machine.connectionClosed("connection error: \(error)"), context: context)
@@ -197,7 +199,13 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             return
         }
         do {
-            let handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: tlsServerName)
+            let handler: NIOSSLClientHandler
+            if let dane = options.dane {
+                handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: tlsServerName,
+                                                  customVerificationCallback: daneVerification(dane))
+            } else {
+                handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: tlsServerName)
+            }
             try context.pipeline.syncOperations.addHandler(handler, position: .first)
         } catch {
             perform(machine.tlsFailed("\(error)"), context: context)

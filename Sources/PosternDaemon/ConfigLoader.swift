@@ -106,7 +106,7 @@ struct TableReader {
         }
         if let delivery = table(root, "delivery") { readDelivery(delivery, into: &config) }
         if let dns = table(root, "dns") {
-            checkKeys(dns, allowed: ["servers", "timeout"], prefix: "dns.")
+            checkKeys(dns, allowed: ["servers", "timeout", "validating"], prefix: "dns.")
             if let entry = dns.entry("servers") {
                 if let servers = entry.value.arrayValue?.compactMap(\.stringValue), servers.count == entry.value.arrayValue?.count {
                     // The same parser the daemon uses, so what passes here is what runs.
@@ -119,6 +119,7 @@ struct TableReader {
                 }
             }
             if let timeout = number(dns, "timeout", prefix: "dns.", range: 0.05...60) { config.dnsTimeoutSeconds = timeout }
+            if let validating = bool(dns, "validating", prefix: "dns.") { config.dnsValidating = validating }
         }
         if let control = table(root, "control") { readControl(control, into: &config) }
         if let metrics = table(root, "metrics") { readMetrics(metrics, into: &config) }

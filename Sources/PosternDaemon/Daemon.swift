@@ -263,7 +263,8 @@ public final class Daemon: Sendable {
         } else {
             servers = config.dnsServers.compactMap { DNSServerAddress(parsing: $0) }
         }
-        let upstream = try LDNSResolver(configuration: .init(servers: servers, timeout: .milliseconds(Int(config.dnsTimeoutSeconds * 1000))))
+        let upstream = try LDNSResolver(configuration: .init(servers: servers, timeout: .milliseconds(Int(config.dnsTimeoutSeconds * 1000)),
+                                                             validating: config.dnsValidating))
         return (upstream, CachingResolver(upstream: upstream))
     }
 
@@ -329,6 +330,7 @@ public final class Daemon: Sendable {
         delivery.relayTLS = TLSPolicy(rawValue: settings.relayTLS) ?? .opportunistic
         delivery.tlsPolicy = TLSPolicy(rawValue: settings.tls) ?? .opportunistic
         delivery.smtpPort = settings.port
+        delivery.dane = config.dnsValidating
         delivery.retry = RetrySchedule(minimumDelay: settings.retryMinimumSeconds, maximumDelay: settings.retryMaximumSeconds,
                                        lifetime: settings.lifetimeSeconds,
                                        delayWarningAfter: settings.delayWarningSeconds > 0 ? settings.delayWarningSeconds : nil)

@@ -49,6 +49,9 @@ public struct PosternConfig: Sendable {
     /// Name servers for MX/A/AAAA (and SPF); empty: /etc/resolv.conf.
     public var dnsServers: [String] = []
     public var dnsTimeoutSeconds = 3.0
+    /// `[dns] validating`: the servers validate DNSSEC on a trusted path, so their
+    /// AD bit is believed and DANE (RFC 7672) applies to MX delivery.
+    public var dnsValidating = false
     /// `[control]`: the Unix socket `postern queue flush|hold|…` talks to.
     public var control = ControlSettings()
     /// `[metrics]`: the HTTP endpoint for Prometheus, /healthz and /readyz.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import DNS
 import DNSModel
+import Delivery
 import Foundation
 import Logging
 import MTASTS
@@ -52,7 +53,8 @@ struct TLSCheck: AsyncParsableCommand {
         }
         let names = servers.isEmpty ? settings.dnsServers : servers
         let addresses = names.isEmpty ? try DNSServerAddress.fromResolvConf() : names.compactMap { DNSServerAddress(parsing: $0) }
-        let upstream = try LDNSResolver(configuration: .init(servers: addresses, timeout: .seconds(3), attempts: 2, threads: 2))
+        let upstream = try LDNSResolver(configuration: .init(servers: addresses, timeout: .seconds(3), attempts: 2, threads: 2,
+                                                             validating: settings.dnsValidating))
         let resolver = CachingResolver(upstream: upstream)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let delivery = settings.delivery
@@ -72,6 +74,10 @@ struct TLSCheck: AsyncParsableCommand {
             let source = MTASTSPolicySource(resolver: resolver, fetcher: fetcher, logger: quiet)
             policy = await Self.mtaSTSLines(domain: domain, source: source,
                                             url: fetcher.url(domain: domain))
+        }
+        if Self.routing(domain: domain, delivery) == nil {
+            await Self.daneLines(domain: domain, hosts: mx, port: delivery.port, validating: settings.dnsValidating,
+                                 resolver: resolver)
         }
         Self.verdictLines(mx: mx, configured: delivery.tls, policy: policy, caFile: delivery.tlsCAFile)
         try await group.shutdownGracefully()
@@ -119,6 +125,24 @@ struct TLSCheck: AsyncParsableCommand {
         print("mta-sts policy: mode=\(cached.mode.rawValue) max_age=\(cached.maxAge) "
             + "mx=\(cached.mx.map(\.description).joined(separator: ",")) from \(url)")
         return cached
+    }
+
+    /// "dane HOST: …" per MX host (RFC 7672): DANE outranks MTA-STS for the hosts it covers.
+    static func daneLines(domain: String, hosts: [String], port: Int, validating: Bool, resolver: any DNSResolver) async {
+        guard validating else {
+            print("dane: off ([dns] validating = false: answers are not trusted as DNSSEC-validated)")
+            return
+        }
+        let lookup = DANELookup(resolver: resolver)
+        for host in hosts {
+            switch await lookup.policy(domain: domain, host: host, port: port) {
+            case .notApplicable(let why): print("dane \(host): not applied (\(why))")
+            case .mandatoryTLS: print("dane \(host): TLSA records all unusable: STARTTLS required, certificate not checked")
+            case .required(let expectation):
+                print("dane \(host): STARTTLS required, certificate must match TLSA \(expectation); otherwise deferred")
+            case .lookupFailed(let why): print("dane \(host): \(why): this MX is not used now (deferred)")
+            }
+        }
     }
 
     /// Which MX hosts would be used, and what TLS they must show.

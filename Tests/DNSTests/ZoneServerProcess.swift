@@ -68,8 +68,9 @@ final class ZoneServerProcess: @unchecked Sendable {
     var address: DNSServerAddress { DNSServerAddress(host: .v4(IPv4Address(127, 0, 0, 1)), port: port) }
 
     /// A resolver for this server alone.
-    func resolver(timeout: Duration = .seconds(2), attempts: Int = 1, threads: Int = 2) throws -> LDNSResolver {
-        try LDNSResolver(configuration: .init(servers: [address], timeout: timeout, attempts: attempts, threads: threads))
+    func resolver(timeout: Duration = .seconds(2), attempts: Int = 1, threads: Int = 2, validating: Bool = false) throws -> LDNSResolver {
+        try LDNSResolver(configuration: .init(servers: [address], timeout: timeout, attempts: attempts, threads: threads,
+                                              validating: validating))
     }
 
     /// How many queries the server has answered so far (asked without a cache).

@@ -107,6 +107,17 @@ struct ConfigLoaderTests {
         }
     }
 
+    @Test func dnsValidatingIsOffUnlessSaid() throws {
+        #expect(try ConfigLoader.load(text: "[dns]\nservers = [\"127.0.0.1\"]\n", file: "d.toml").dnsValidating == false)
+        #expect(try ConfigLoader.load(text: "[dns]\nvalidating = true\n", file: "d.toml").dnsValidating == true)
+        do {
+            _ = try ConfigLoader.load(text: "[dns]\nvalidating = \"yes\"\n", file: "d.toml")
+            Issue.record("accepted a string for dns.validating")
+        } catch {
+            #expect(error.issues.count == 1)
+        }
+    }
+
     @Test("listen addresses", arguments: [
         ("127.0.0.1:25", "127.0.0.1", 25), ("[::1]:2525", "::1", 2525), ("0.0.0.0:587", "0.0.0.0", 587),
     ])

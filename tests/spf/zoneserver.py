@@ -13,6 +13,12 @@ and follows the suite's rules:
   as SERVFAIL (timeout_mode="servfail", the default) or not answered at all ("drop");
 - names not in the zone are NXDOMAIN; names are matched without regard to ASCII case.
 
+For DANE tests two more entries: {"TLSA": [usage, selector, matching_type, hex data]}, and
+"SECURE", which marks the name as DNSSEC-validated: answers for it (and its no-data answers)
+carry the AD bit when the query set AD or DO, as a validating resolver does (RFC 6840 §5.7).
+A CNAME chain is secure only when every name on it is. No RRSIGs are served: the client is
+meant to trust the AD bit of a resolver it is configured to trust.
+
 Negative answers carry an SOA (TTL and MINIMUM 300) so that resolvers may cache them
 (RFC 2308). Two extras for the DNS tests: a "TRUNCATE" entry makes UDP answers for the
 name come back empty with the TC bit (TCP gets the full answer), and a TXT query for
@@ -31,7 +37,7 @@ import struct
 import sys
 import threading
 
-from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, SOA, TXT, A, DNSLabel, DNSRecord
+from dnslib import AAAA, CNAME, MX, PTR, QTYPE, RCODE, RR, SOA, TLSA, TXT, A, DNSLabel, DNSRecord
 
 TTL = 300
 SPF_TYPE = 99
@@ -116,6 +122,19 @@ class Zone:
             return ("answer", RCODE.NOERROR, answers + found, not found)
         return ("answer", RCODE.SERVFAIL, [], False)
 
+    def secure(self, qname):
+        """True when every name on the CNAME chain from qname is marked SECURE."""
+        name = qname
+        for _ in range(MAX_CNAME_CHAIN):
+            records = self.names.get(_key(name))
+            if records is None or not any(rtype == "SECURE" for rtype, _ in records):
+                return False
+            cname = next((value for rtype, value in records if rtype == "CNAME"), None)
+            if cname is None:
+                return True
+            name = DNSLabel(cname)
+        return False
+
     def truncates(self, qname):
         return any(rtype == "TRUNCATE" for rtype, _ in self.names.get(_key(qname), []))
 
@@ -132,6 +151,10 @@ class Zone:
             return RR(name, QTYPE.PTR, rdata=PTR(str(value)), ttl=TTL)
         if rtype == "TXT" and qtype == QTYPE.TXT:
             return RR(name, QTYPE.TXT, rdata=TXT(_strings(value)), ttl=TTL)
+        if rtype == "TLSA" and qtype == QTYPE.TLSA:
+            usage, selector, matching_type, data = value
+            return RR(name, QTYPE.TLSA, rdata=TLSA(int(usage), int(selector), int(matching_type), bytes.fromhex(data)),
+                      ttl=TTL)
         if rtype == "SPF" and qtype == SPF_TYPE:
             return RR(name, SPF_TYPE, rdata=TXT(_strings(value)), ttl=TTL)
         return None
@@ -194,6 +217,7 @@ class ZoneServer:
             return None
         reply = request.reply()
         reply.header.ra = 1
+        reply.header.ad = 0  # reply() copies the query's flags; AD is earned below
         question = request.q
         if question.qtype == QTYPE.TXT and _key(question.qname) == COUNT_NAME:
             reply.add_answer(RR(question.qname, QTYPE.TXT, rdata=TXT([str(self.queries).encode()]), ttl=0))
@@ -211,6 +235,8 @@ class ZoneServer:
             return reply.pack()
         _, rcode, answers, negative = outcome
         reply.header.rcode = rcode
+        if rcode == RCODE.NOERROR and (request.header.ad or _asks_dnssec(request)) and self.zone.secure(question.qname):
+            reply.header.ad = 1
         for rr in answers:
             reply.add_answer(rr)
         if negative and rcode in (RCODE.NOERROR, RCODE.NXDOMAIN):
@@ -255,6 +281,11 @@ class ZoneServer:
                         conn.sendall(struct.pack("!H", len(response)) + response)
             except OSError:
                 return
+
+
+def _asks_dnssec(request):
+    """The DO bit of the query's EDNS OPT record (RFC 3225)."""
+    return any(rr.rtype == QTYPE.OPT and rr.ttl & 0x8000 for rr in request.ar)
 
 
 def _read_exactly(conn, count):
