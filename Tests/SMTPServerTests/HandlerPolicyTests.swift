@@ -3,6 +3,7 @@ import MailMessage
 import MailQueue
 import NIOCore
 import Policy
+import Synchronization
 import Testing
 @testable import SMTPCore
 @testable import SMTPServer
@@ -54,6 +55,37 @@ struct HandlerPolicyTests {
             configure(&config)
         }, passwords: PasswordFile(path: path))
         return (policy, path)
+    }
+
+    /// Notes, for each MAIL and RCPT it checks, whether it ran on the
+    /// session's event loop.
+    final class LoopProbe: InlinePolicyFilter, Sendable {
+        let name = "probe"
+        let phases: Set<PolicyPipeline.Phase> = [.mail, .rcpt]
+        let loop = Mutex<(any EventLoop)?>(nil)
+        let onLoop = Mutex<[Bool]>([])
+        func mailInline(_ session: SessionFacts, _ message: MessageFacts) -> PolicyVerdict { note() }
+        func rcptInline(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) -> PolicyVerdict { note() }
+        private func note() -> PolicyVerdict {
+            let here = loop.withLock { $0?.inEventLoop ?? false }
+            onLoop.withLock { $0.append(here) }
+            return .continue
+        }
+    }
+
+    /// Checks that need no I/O run on the event loop (no pause, no task).
+    @Test func inlineChecksRunOnTheEventLoop() async throws {
+        let probe = LoopProbe()
+        let h = try await HandlerHarness(policy: Self.policy(extra: [probe]))
+        probe.loop.withLock { $0 = h.channel.eventLoop }
+        try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@local.test>\r\n")
+        _ = try await h.replies(8)
+        #expect(try await h.replies(3) == [
+            "250 2.1.0 Sender <a@example.org> ok",
+            "250 2.1.5 Recipient <b@example.net> ok",
+            "250 2.1.5 Recipient <c@local.test> ok",
+        ])
+        #expect(probe.onLoop.withLock { $0 } == [true, true, true])
     }
 
     @Test func untrustedClientCannotRelayButPipelinedRepliesStayInOrder() async throws {
