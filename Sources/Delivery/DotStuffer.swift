@@ -1,4 +1,5 @@
 import NIOCore
+import SMTPCore
 
 /// Turns message content into the DATA stream (RFC 5321 §4.5.2): a "." that
 /// starts a line is doubled, and the end is CRLF "." CRLF. Works on chunks
@@ -79,8 +80,11 @@ public struct DotStuffer: Sendable {
                         runStart = index
                     }
                     atLineStart = false
-                    lineLength += 1
-                    index += 1
+                    // The rest of the line up to its end or its length limit
+                    // in one search, not octet by octet (issue #15).
+                    let end = LineEndSearch.first(in: bytes, from: index, to: min(bytes.count, index + maxLineLength - lineLength))
+                    lineLength += end - index
+                    index = end
                 }
             }
             flushRun(upTo: index)

@@ -11,6 +11,13 @@ public struct HeaderSection: Sendable, Equatable {
     /// Parses the header lines in `bytes` (which may or may not include the
     /// terminating empty line; anything after it is ignored). CRLF or LF.
     public init<Bytes: Collection>(parsing bytes: Bytes) where Bytes.Element == UInt8 {
+        // Called from other modules, where a generic loop runs unspecialised
+        // (a witness call per octet): parse contiguous bytes instead (issue #15).
+        self = bytes.withContiguousStorageIfAvailable(Self.init(contiguous:))
+            ?? Array(bytes).withUnsafeBufferPointer(Self.init(contiguous:))
+    }
+
+    private init(contiguous bytes: UnsafeBufferPointer<UInt8>) {
         var fields: [HeaderField] = []
         var line: [UInt8] = []
         // The physical line as it arrived, line end included.
@@ -99,6 +106,12 @@ extension HeaderSection {
     /// continuation. Stops before the empty line or the first line that is
     /// not a header. Nil while the answer depends on bytes not yet seen.
     public static func headerBlockLength(in bytes: some RandomAccessCollection<UInt8>, isComplete: Bool) -> Int? {
+        // As for parsing: the unspecialised generic loop is what costs.
+        bytes.withContiguousStorageIfAvailable { blockLength(in: $0, isComplete: isComplete) }
+            ?? blockLength(in: bytes, isComplete: isComplete)
+    }
+
+    private static func blockLength(in bytes: some RandomAccessCollection<UInt8>, isComplete: Bool) -> Int? {
         var offset = 0
         var index = bytes.startIndex
         var lineStart = 0

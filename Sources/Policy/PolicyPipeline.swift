@@ -34,15 +34,50 @@ public struct PolicyPipeline: Sendable {
     public let filters: [any PolicyFilter]
     /// The phases some filter checks, known once (asked on every command).
     private let checkedPhases: Set<Phase>
+    /// For each phase before DATA whose filters are all inline, those
+    /// filters in order; a phase with one that may suspend is absent.
+    private let inlineFilters: [Phase: [any InlinePolicyFilter]]
 
     public init(filters: [any PolicyFilter]) {
         self.filters = filters
         checkedPhases = filters.reduce(into: []) { $0.formUnion($1.phases) }
+        var inline: [Phase: [any InlinePolicyFilter]] = [:]
+        for phase in [Phase.connect, .helo, .mail, .rcpt] {
+            let checking = filters.filter { $0.phases.contains(phase) }
+            let inlineOnes = checking.compactMap { $0 as? any InlinePolicyFilter }
+            if inlineOnes.count == checking.count { inline[phase] = inlineOnes }
+        }
+        inlineFilters = inline
     }
 
     /// Whether any filter checks this phase.
     public func checks(_ phase: Phase) -> Bool {
         checkedPhases.contains(phase)
+    }
+
+    /// Whether the phase can be run without suspending (`mailInline` etc.
+    /// answer it); false for headers and content, which read the spool.
+    public func runsInline(_ phase: Phase) -> Bool {
+        inlineFilters[phase] != nil
+    }
+
+    // The phases before DATA, run on the caller's thread; nil when a filter
+    // of the phase may suspend (then the asynchronous hook is the way).
+
+    public func connectInline(_ session: SessionFacts) -> Outcome? {
+        runInline(.connect) { $0.connectInline(session) }
+    }
+
+    public func heloInline(_ session: SessionFacts) -> Outcome? {
+        runInline(.helo) { $0.heloInline(session) }
+    }
+
+    public func mailInline(_ session: SessionFacts, _ message: MessageFacts) -> Outcome? {
+        runInline(.mail) { $0.mailInline(session, message) }
+    }
+
+    public func rcptInline(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) -> Outcome? {
+        runInline(.rcpt) { $0.rcptInline(session, message, recipient: recipient) }
     }
 
     public func connect(_ session: SessionFacts) async -> Outcome {
@@ -75,33 +110,49 @@ public struct PolicyPipeline: Sendable {
         var outcome = Outcome()
         for filter in filters where filter.phases.contains(phase) {
             let verdict = await hook(filter)
-            outcome.steps.append(Step(filter: filter.name, phase: phase, verdict: verdict))
-            switch verdict.decision {
-            case .continue:
-                outcome.headerEdits += verdict.headerEdits
-            case .accept:
-                outcome.headerEdits += verdict.headerEdits
-                return outcome
-            case .reject(let reply):
-                outcome.refusal = reply
-                return outcome
-            case .tempfail(let reply):
-                outcome.refusal = reply
-                outcome.temporary = true
-                return outcome
-            case .quarantine(let reason):
-                outcome.headerEdits += verdict.headerEdits
-                if outcome.quarantine == nil { outcome.quarantine = reason }
-            case .discard(let reason):
-                outcome.discard = reason
-                return outcome
-            }
+            if outcome.add(verdict, from: filter.name, phase: phase) { break }
+        }
+        return outcome
+    }
+
+    private func runInline(_ phase: Phase, _ hook: (any InlinePolicyFilter) -> PolicyVerdict) -> Outcome? {
+        guard let filters = inlineFilters[phase] else { return nil }
+        var outcome = Outcome()
+        for filter in filters {
+            if outcome.add(hook(filter), from: filter.name, phase: phase) { break }
         }
         return outcome
     }
 }
 
 extension PolicyPipeline.Outcome {
+    /// Folds one filter's verdict in; true when it ends the phase.
+    mutating func add(_ verdict: PolicyVerdict, from filter: String, phase: PolicyPipeline.Phase) -> Bool {
+        steps.append(PolicyPipeline.Step(filter: filter, phase: phase, verdict: verdict))
+        switch verdict.decision {
+        case .continue:
+            headerEdits += verdict.headerEdits
+            return false
+        case .accept:
+            headerEdits += verdict.headerEdits
+            return true
+        case .reject(let reply):
+            refusal = reply
+            return true
+        case .tempfail(let reply):
+            refusal = reply
+            temporary = true
+            return true
+        case .quarantine(let reason):
+            headerEdits += verdict.headerEdits
+            if quarantine == nil { quarantine = reason }
+            return false
+        case .discard(let reason):
+            discard = reason
+            return true
+        }
+    }
+
     mutating func merge(_ other: Self) {
         refusal = other.refusal
         temporary = other.temporary

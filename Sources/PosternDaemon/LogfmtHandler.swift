@@ -28,53 +28,95 @@ public struct PosternLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var all = metadata
-        if let extra = event.metadata { all.merge(extra) { $1 } }
-        let timestamp = Self.timestamp()
-        let line: String
+        let line: [UInt8]
         switch format {
         case .logfmt:
-            var text = "ts=\(timestamp) level=\(event.level) msg=\(Self.logfmtValue(event.message.description))"
-            for key in all.keys.sorted() { text += " \(key)=\(Self.logfmtValue("\(all[key]!)"))" }
-            line = text + "\n"
+            line = Self.logfmtLine(timestamp: LogTimestamp.now(), level: event.level, message: event.message.description,
+                                   metadata: Self.sortedMetadata(metadata, event.metadata))
         case .json:
-            var object: [String: String] = ["ts": timestamp, "level": "\(event.level)", "msg": event.message.description]
+            var all = metadata
+            if let extra = event.metadata { all.merge(extra) { $1 } }
+            var object: [String: String] = ["ts": String(decoding: LogTimestamp.now(), as: UTF8.self),
+                                            "level": "\(event.level)", "msg": event.message.description]
             for (key, value) in all { object[key] = "\(value)" }
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
-            line = String(decoding: data, as: UTF8.self) + "\n"
+            line = Array(data) + [0x0A]
         }
-        Self.output.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+        Self.output.withLock { _ in Self.writeToStandardError(line) }
+    }
+
+    /// The handler's metadata with the event's on top, sorted by key;
+    /// no merged dictionary is built (three lines per message, issue #15).
+    static func sortedMetadata(_ base: Logger.Metadata, _ extra: Logger.Metadata?) -> [(key: String, value: Logger.MetadataValue)] {
+        var entries = Array(base)
+        if let extra, !extra.isEmpty {
+            if !entries.isEmpty { entries.removeAll { extra[$0.key] != nil } }
+            entries += extra
+        }
+        entries.sort { $0.key < $1.key }
+        return entries
+    }
+
+    /// `ts=… level=… msg=… key=value…` and a newline, as bytes.
+    static func logfmtLine(timestamp: [UInt8], level: Logger.Level, message: String,
+                           metadata: [(key: String, value: Logger.MetadataValue)]) -> [UInt8] {
+        var line: [UInt8] = []
+        line.reserveCapacity(128 + metadata.count * 24)
+        line += "ts=".utf8
+        line += timestamp
+        line += " level=".utf8
+        line += level.rawValue.utf8
+        line += " msg=".utf8
+        appendLogfmtValue(message, to: &line)
+        for (key, value) in metadata {
+            line.append(0x20)
+            line += key.utf8
+            line.append(UInt8(ascii: "="))
+            if case .string(let text) = value { appendLogfmtValue(text, to: &line) }
+            else { appendLogfmtValue(value.description, to: &line) }
+        }
+        line.append(0x0A)
+        return line
+    }
+
+    /// Every octet, retrying after a signal; a failing standard error loses
+    /// the line rather than stopping the daemon.
+    private static func writeToStandardError(_ line: [UInt8]) {
+        line.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let written = write(2, raw.baseAddress! + offset, raw.count - offset)
+                if written > 0 { offset += written }
+                else if written < 0 && errno == EINTR { continue }
+                else { return }
+            }
+        }
     }
 
     static func logfmtValue(_ value: String) -> String {
-        let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 == 0x7F }
-        guard needsQuotes else { return value }
-        var out = "\""
-        for scalar in value.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            default:
-                if scalar.value < 0x20 || scalar.value == 0x7F { out += "\\x" + String(scalar.value, radix: 16) }
-                else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
+        var bytes: [UInt8] = []
+        appendLogfmtValue(value, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+    /// Bare when it has no space, control, quote or "=", quoted and escaped otherwise.
+    static func appendLogfmtValue(_ value: String, to out: inout [UInt8]) {
+        let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 == 0x7F }
+        guard needsQuotes else {
+            out += value.utf8
+            return
         }
-        return "\(pad(Int(parts.tm_year) + 1900, 4))-\(pad(Int(parts.tm_mon) + 1, 2))-\(pad(Int(parts.tm_mday), 2))T"
-            + "\(pad(Int(parts.tm_hour), 2)):\(pad(Int(parts.tm_min), 2)):\(pad(Int(parts.tm_sec), 2)).\(pad(now.tv_nsec / 1_000_000, 3))Z"
+        out.append(UInt8(ascii: "\""))
+        for byte in value.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out += #"\""#.utf8
+            case UInt8(ascii: "\\"): out += #"\\"#.utf8
+            case UInt8(ascii: "\n"): out += #"\n"#.utf8
+            case UInt8(ascii: "\r"): out += #"\r"#.utf8
+            case 0..<0x20, 0x7F: out += "\\x\(String(byte, radix: 16))".utf8
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

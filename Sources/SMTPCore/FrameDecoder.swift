@@ -165,9 +165,16 @@ public struct SMTPFrameDecoder: Sendable {
                         state = .inLine
                     }
                 case .inLine:
-                    if byte == UInt8(ascii: "\r") {
+                    // The rest of the line in one search (issue #15).
+                    let lineEnd = LineEndSearch.first(in: raw, from: index - start, to: end - start) + start
+                    if lineEnd == end {
+                        index = end
+                        continue
+                    }
+                    index = lineEnd
+                    if raw[index - start] == UInt8(ascii: "\r") {
                         state = .sawCR
-                    } else if byte == UInt8(ascii: "\n") {
+                    } else {
                         result = .dataBareLineEnding; consumed = index + 1; return
                     }
                 case .sawCR:

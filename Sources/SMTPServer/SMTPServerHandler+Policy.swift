@@ -5,16 +5,21 @@ import NIOCore
 import Policy
 import SMTPCore
 
-/// The policy pipeline's hooks in the session: each check pauses input,
-/// runs the filters off the event loop, and answers in order.
+/// The policy pipeline's hooks in the session: a phase whose filters all
+/// answer without I/O runs right here on the event loop; otherwise the
+/// check pauses input, runs the filters off the event loop, and answers
+/// in order.
 extension SMTPServerHandler {
-    /// Runs `work` (the filters, which may wait on DNS) and continues on
-    /// the event loop with its result; input stays buffered meanwhile.
-    /// `abandoned` runs instead of `then` when the session was closed
-    /// meanwhile (to free what the check held).
-    func check<T: Sendable>(context: ChannelHandlerContext, _ work: @escaping @Sendable () async -> T,
+    /// Continues with `inline` when the pipeline could answer on the event
+    /// loop; otherwise runs `work` (the filters, which may wait on DNS) and
+    /// continues on the event loop with its result, input buffered
+    /// meanwhile. `abandoned` runs instead of `then` when the session was
+    /// closed meanwhile (to free what the check held).
+    func check<T: Sendable>(context: ChannelHandlerContext, inline: T? = nil,
+                            _ work: @escaping @Sendable () async -> T,
                             abandoned: (() -> Void)? = nil,
                             then: @escaping (SMTPServerHandler, ChannelHandlerContext, T) -> Void) {
+        if let inline { return then(self, context, inline) }
         pause(context: context)
         let loopBound = NIOLoopBound((self, context, then, abandoned), eventLoop: context.eventLoop)
         context.eventLoop.makeFutureWithTask(work).whenSuccess { result in
@@ -33,7 +38,7 @@ extension SMTPServerHandler {
         let pipeline = server.policy.pipeline
         guard pipeline.checks(.helo) else { return write(reply, context: context) }
         let facts = self.facts
-        check(context: context, { await pipeline.helo(facts) }) { handler, context, outcome in
+        check(context: context, inline: pipeline.heloInline(facts), { await pipeline.helo(facts) }) { handler, context, outcome in
             if let refusal = outcome.refusal {
                 handler.logRefusal(outcome, phase: "helo")
                 handler.write(handler.session.heloRefused(refusal), context: context)
@@ -51,7 +56,7 @@ extension SMTPServerHandler {
         }
         let facts = self.facts
         let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters)
-        check(context: context, { await pipeline.mail(facts, message) }) { handler, context, outcome in
+        check(context: context, inline: pipeline.mailInline(facts, message), { await pipeline.mail(facts, message) }) { handler, context, outcome in
             if outcome.refusal != nil { handler.logRefusal(outcome, phase: "mail", detail: "\(transaction.sender)") }
             else { handler.absorb(outcome) }
             handler.write(handler.session.senderChecked(transaction, refusal: outcome.refusal), context: context)
@@ -66,7 +71,8 @@ extension SMTPServerHandler {
         let facts = self.facts
         let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters,
                                    recipients: transaction.recipients)
-        check(context: context, { await pipeline.rcpt(facts, message, recipient: recipient) }) { handler, context, outcome in
+        check(context: context, inline: pipeline.rcptInline(facts, message, recipient: recipient),
+              { await pipeline.rcpt(facts, message, recipient: recipient) }) { handler, context, outcome in
             if outcome.refusal != nil { handler.logRefusal(outcome, phase: "rcpt", detail: "\(recipient)") }
             else { handler.absorb(outcome) }
             handler.perform(handler.session.recipientChecked(recipient, refusal: outcome.refusal), context: context)

@@ -97,7 +97,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         }
         let pipeline = server.policy.pipeline
         let facts = self.facts
-        check(context: context, { await pipeline.connect(facts) }) { handler, context, outcome in
+        check(context: context, inline: pipeline.connectInline(facts), { await pipeline.connect(facts) }) { handler, context, outcome in
             guard let refusal = outcome.refusal else {
                 handler.greet(context: context)
                 return

@@ -3,6 +3,7 @@ import MailMessage
 import MailQueue
 import NIOCore
 import Policy
+import Synchronization
 import Testing
 @testable import SMTPCore
 @testable import SMTPServer
@@ -56,8 +57,29 @@ struct HandlerPolicyTests {
         return (policy, path)
     }
 
+    /// Notes, for each MAIL and RCPT it checks, whether it ran on the
+    /// session's event loop.
+    final class LoopProbe: InlinePolicyFilter, Sendable {
+        let name = "probe"
+        let phases: Set<PolicyPipeline.Phase> = [.mail, .rcpt]
+        let loop = Mutex<(any EventLoop)?>(nil)
+        let onLoop = Mutex<[Bool]>([])
+        func mailInline(_ session: SessionFacts, _ message: MessageFacts) -> PolicyVerdict { note() }
+        func rcptInline(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) -> PolicyVerdict { note() }
+        private func note() -> PolicyVerdict {
+            let here = loop.withLock { $0?.inEventLoop ?? false }
+            onLoop.withLock { $0.append(here) }
+            return .continue
+        }
+    }
+
+    /// The checks before DATA need no I/O here, so they run on the event
+    /// loop (no pause, no task); the probe, after the relay filter, is not
+    /// asked about the refused recipient.
     @Test func untrustedClientCannotRelayButPipelinedRepliesStayInOrder() async throws {
-        let h = try await HandlerHarness(policy: Self.policy(), clientAddress: "192.0.2.7")
+        let probe = LoopProbe()
+        let h = try await HandlerHarness(policy: Self.policy(extra: [probe]), clientAddress: "192.0.2.7")
+        probe.loop.withLock { $0 = h.channel.eventLoop }
         try await h.send("EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nRCPT TO:<c@local.test>\r\nDATA\r\n")
         _ = try await h.replies(8)
         #expect(try await h.replies(4) == [
@@ -69,6 +91,7 @@ struct HandlerPolicyTests {
         try await h.send("Subject: hi\r\n\r\nbody\r\n.\r\n")
         #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0 Ok: queued as "))
         #expect(try h.queued().map { $0.recipients.map(\.address) } == [["c@local.test"]])
+        #expect(probe.onLoop.withLock { $0 } == [true, true])
     }
 
     /// Fields added after the body arrived go into the envelope; the

@@ -3,7 +3,7 @@ import SMTPCore
 /// Messages (counted at MAIL) and recipients (at RCPT) per client IP and
 /// per authenticated user within the policy's window; beyond a limit,
 /// 450 4.7.1 and the client retries later.
-public struct RateLimitFilter: PolicyFilter {
+public struct RateLimitFilter: InlinePolicyFilter {
     public let name = "rate"
     public let phases: Set<PolicyPipeline.Phase> = [.mail, .rcpt]
     let settings: PolicyConfig.RateSettings
@@ -14,11 +14,11 @@ public struct RateLimitFilter: PolicyFilter {
         self.limiter = limiter
     }
 
-    public func mail(_ session: SessionFacts, _ message: MessageFacts) async -> PolicyVerdict {
+    public func mailInline(_ session: SessionFacts, _ message: MessageFacts) -> PolicyVerdict {
         check(session, what: "messages", perIP: settings.messagesPerIP, perUser: settings.messagesPerUser)
     }
 
-    public func rcpt(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) async -> PolicyVerdict {
+    public func rcptInline(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) -> PolicyVerdict {
         check(session, what: "recipients", perIP: settings.recipientsPerIP, perUser: settings.recipientsPerUser)
     }
 

@@ -2,7 +2,7 @@ import SMTPCore
 
 /// The recipient block list at RCPT (the count limit is the session's,
 /// answered 452 4.5.3 per RFC 5321 §4.5.3.1.10).
-public struct RecipientFilter: PolicyFilter {
+public struct RecipientFilter: InlinePolicyFilter {
     public let name = "recipients"
     public let phases: Set<PolicyPipeline.Phase> = [.rcpt]
     let blocked: [AddressPattern]
@@ -11,7 +11,7 @@ public struct RecipientFilter: PolicyFilter {
         self.blocked = blocked
     }
 
-    public func rcpt(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) async -> PolicyVerdict {
+    public func rcptInline(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) -> PolicyVerdict {
         guard blocked.matches(recipient) else { return PolicyVerdict(.continue, note: "not blocked") }
         return .reject(550, EnhancedStatusCode(5, 7, 1), "Recipient address \(recipient) rejected: blocked by policy",
                        note: "recipient block list")

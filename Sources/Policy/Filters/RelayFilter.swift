@@ -5,7 +5,7 @@ import SMTPCore
 /// trusted networks or authenticated users. Source routing hidden in the
 /// local part ("a%b@local", "b!a@local", "\"a@b\"@local") is refused for
 /// untrusted clients, since the next hop might honour it.
-public struct RelayFilter: PolicyFilter {
+public struct RelayFilter: InlinePolicyFilter {
     public let name = "relay"
     public let phases: Set<PolicyPipeline.Phase> = [.rcpt]
     let relay: PolicyConfig.RelaySettings
@@ -16,7 +16,7 @@ public struct RelayFilter: PolicyFilter {
         acceptedDomains = Set((relay.localDomains + relay.relayDomains).map(Self.normalize))
     }
 
-    public func rcpt(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) async -> PolicyVerdict {
+    public func rcptInline(_ session: SessionFacts, _ message: MessageFacts, recipient: ForwardPath) -> PolicyVerdict {
         if session.user != nil { return PolicyVerdict(.continue, note: "authenticated as \(session.user!)") }
         if relay.trustedNetworks.contains(session.clientIP) { return PolicyVerdict(.continue, note: "trusted network") }
         // RFC 5321 §4.5.1: <Postmaster> is always accepted.

@@ -4,7 +4,7 @@ import SMTPCore
 /// addresses granted to an authenticated user (553 5.7.1 otherwise), or
 /// those allowed from the client's network, or the policy's allowed list.
 /// The null sender of bounces (RFC 5321 §4.5.5) passes the allow lists.
-public struct SenderFilter: PolicyFilter {
+public struct SenderFilter: InlinePolicyFilter {
     public let name = "senders"
     public let phases: Set<PolicyPipeline.Phase> = [.mail]
     let policy: PolicyConfig
@@ -13,7 +13,7 @@ public struct SenderFilter: PolicyFilter {
         self.policy = policy
     }
 
-    public func mail(_ session: SessionFacts, _ message: MessageFacts) async -> PolicyVerdict {
+    public func mailInline(_ session: SessionFacts, _ message: MessageFacts) -> PolicyVerdict {
         let sender = message.sender
         if policy.senders.blocked.matches(sender) {
             return .reject(550, EnhancedStatusCode(5, 7, 1), "Sender address \(sender) rejected: blocked by policy",
