@@ -26,6 +26,9 @@ let package = Package(
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // libclamav for the in-process virus scanner (GPLv2: see README "License").
         .systemLibrary(name: "CClamAV", pkgConfig: "libclamav", providers: [.apt(["libclamav-dev"])]),
+        // DMARC (RFC 7489), the Public Suffix List and Authentication-Results
+        // (RFC 8601): pure, DNS through DNSModel's resolver protocol (issue #13).
+        .target(name: "DMARC", dependencies: ["MailMessage", "DNSModel"]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // The PROXY protocol header (v1 and v2) a load balancer sends first (issue #13).
         .target(name: "ProxyProtocol", dependencies: ["DNSModel", .product(name: "NIOCore", package: "swift-nio")]),
@@ -41,7 +44,7 @@ let package = Package(
         // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
         .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage", "SMTPCore"]),
         .target(name: "Policy", dependencies: [
-            "SMTPCore", "MailMessage", "SPF", "DNSModel", .product(name: "CoreMetrics", package: "swift-metrics"),
+            "SMTPCore", "MailMessage", "SPF", "DNSModel", "DMARC", .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         .target(name: "Delivery", dependencies: [
             "SMTPCore", "MailQueue", "MailMessage", "DNSModel",
@@ -62,7 +65,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         .target(name: "SMTPServer", dependencies: [
-            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt", "ProxyProtocol",
+            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt", "ProxyProtocol", "SPF",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -115,11 +118,11 @@ let package = Package(
         // (TOML and the loaders), SPF, DNS + CLDNS (ldns wire reading), Delivery
         // (reply parser), MailQueue (envelope codec), Scanning (scanner
         // replies), IMAPCore (IMAP), POP3Core (POP3),
-        // ProxyProtocol (load balancer headers). SPF, DNS, Policy and Scanning are
+        // ProxyProtocol (load balancer headers), DMARC (records, From, A-R). SPF, DNS, Policy and Scanning are
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol",
+            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol", "DMARC",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
@@ -150,6 +153,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
+        .testTarget(name: "DMARCTests", dependencies: ["DMARC", "DNSModel", "MailMessage"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SPF", "DNSModel", "SMTPCore", "MailMessage"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
         .testTarget(name: "ScanningTests", dependencies: [

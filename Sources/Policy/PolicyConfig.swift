@@ -18,6 +18,7 @@ public struct PolicyConfig: Sendable, Equatable {
     public var users: [String: UserRule] = [:]
     public var rate = RateSettings()
     public var spf = SPFSettings()
+    public var dmarc = DMARCSettings()
     public var headers = HeaderRules()
     public var attachments = AttachmentRules()
     /// `[[scan]]`, in order; run concurrently on each message.

@@ -1,5 +1,6 @@
 import MailMessage
 import SMTPCore
+import SPF
 
 /// The filters of one policy, run in order for each phase. The first
 /// refusal wins; `.accept` ends the phase early; header edits and
@@ -26,6 +27,8 @@ public struct PolicyPipeline: Sendable {
         public var quarantine: String?
         /// Set when a filter discards the message: 250, then nothing queued.
         public var discard: String?
+        /// The SPF result a filter reported (MAIL FROM), for DMARC.
+        public var spf: SPFResult?
         public var steps: [Step] = []
 
         public init() {}
@@ -76,6 +79,7 @@ public struct PolicyPipeline: Sendable {
         for filter in filters where filter.phases.contains(phase) {
             let verdict = await hook(filter)
             outcome.steps.append(Step(filter: filter.name, phase: phase, verdict: verdict))
+            if let spf = verdict.spf { outcome.spf = spf }
             switch verdict.decision {
             case .continue:
                 outcome.headerEdits += verdict.headerEdits
@@ -108,6 +112,7 @@ extension PolicyPipeline.Outcome {
         headerEdits += other.headerEdits
         if quarantine == nil { quarantine = other.quarantine }
         discard = discard ?? other.discard
+        spf = other.spf ?? spf
         steps += other.steps
     }
 }

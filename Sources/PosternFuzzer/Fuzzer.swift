@@ -42,6 +42,8 @@ enum FuzzTarget: String, CaseIterable {
     case pop3
     /// The PROXY protocol header a load balancer sends first (v1 and v2).
     case proxy
+    /// DMARC records, the From domain and Authentication-Results values.
+    case dmarc
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -58,6 +60,7 @@ enum FuzzTarget: String, CaseIterable {
         case .imapmessage: IMAPMessageTarget.run(bytes)
         case .pop3: POP3Target.run(bytes)
         case .proxy: ProxyTarget.run(bytes)
+        case .dmarc: DMARCTarget.run(bytes)
         }
     }
 

@@ -98,7 +98,7 @@ extension SMTPServerHandler {
         }
         let facts = self.facts
         let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters,
-                                   recipients: transaction.recipients)
+                                   recipients: transaction.recipients, spf: transactionSPF)
         let headers = writer.headers
         let writtenHeader = writer.writtenHeader
         let logger = self.logger
@@ -180,11 +180,13 @@ extension SMTPServerHandler {
     func absorb(_ outcome: PolicyPipeline.Outcome) {
         transactionEdits += outcome.headerEdits
         if quarantineReason == nil { quarantineReason = outcome.quarantine }
+        if let spf = outcome.spf { transactionSPF = spf }
     }
 
     func resetTransactionPolicy() {
         transactionEdits = []
         quarantineReason = nil
+        transactionSPF = nil
         scanNotes = []
     }
 

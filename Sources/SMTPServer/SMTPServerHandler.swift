@@ -7,6 +7,7 @@ import NIOSSL
 import NIOTLS
 import Policy
 import SMTPCore
+import SPF
 
 /// Runs one SMTP session on a channel: frames the input, feeds the pure
 /// `ServerSession`, and carries out its actions (replies, TLS, spooling,
@@ -40,6 +41,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// Header edits and quarantine decided for the current transaction.
     var transactionEdits: [HeaderEdit] = []
     var quarantineReason: String?
+    /// MAIL FROM's SPF result, for DMARC at the end of DATA.
+    var transactionSPF: SPFResult?
     /// The scanners' verdicts for the message's log line.
     var scanNotes: [String] = []
     /// The SASL exchange in progress, if any.

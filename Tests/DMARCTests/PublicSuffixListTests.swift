@@ -25,7 +25,7 @@ struct PublicSuffixListTests {
         ("com", "com"), ("mail.example.co.uk", "example.co.uk"), ("example.co.uk", "example.co.uk"),
         ("co.uk", "co.uk"), ("www.a.b.kobe.jp", "a.b.kobe.jp"), ("b.kobe.jp", "b.kobe.jp"),
         ("www.city.kobe.jp", "city.kobe.jp"), ("city.kobe.jp", "city.kobe.jp"), ("x.www.ck", "www.ck"),
-        ("a.b.ck", "b.ck"), ("me.github.io", "me.github.io"), ("x.me.github.io", "me.github.io"),
+        ("a.b.ck", "a.b.ck"), ("x.a.b.ck", "a.b.ck"), ("me.github.io", "me.github.io"), ("x.me.github.io", "me.github.io"),
         ("example.test", "example.test"), ("a.example.test", "example.test"),
     ])
     func organisationalDomain(domain: String, expected: String) {
