@@ -63,8 +63,9 @@ public struct AuthenticationResults: Sendable, Hashable {
         return bare ? text : quotedString(text)
     }
 
-    /// A quoted-string (RFC 5322 §3.2.4); control characters become spaces.
-    static func quotedString(_ text: String) -> String {
+    /// A quoted-string (RFC 5322 §3.2.4); control characters become spaces
+    /// (scalars, not Characters: "\r\n" is one Character and would slip past).
+    public static func quotedString(_ text: String) -> String {
         var out = String.UnicodeScalarView()
         out.append("\"")
         for scalar in text.unicodeScalars {

@@ -53,16 +53,7 @@ struct SPFHeaders {
         if !text.isEmpty, text.unicodeScalars.allSatisfy({ atext.contains($0) }), !text.hasPrefix("."), !text.hasSuffix(".") {
             return text
         }
-        // Scalars, not Characters: "\r\n" is one Character and would slip past.
-        var out = String.UnicodeScalarView()
-        out.append("\"")
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F { out.append(" "); continue }
-            if scalar == "\"" || scalar == "\\" { out.append("\\") }
-            out.append(scalar)
-        }
-        out.append("\"")
-        return String(out)
+        return AuthenticationResults.quotedString(text)
     }
 
     /// Comments may not hold parentheses, backslashes or control characters.
