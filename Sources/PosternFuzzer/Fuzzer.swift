@@ -44,6 +44,8 @@ enum FuzzTarget: String, CaseIterable {
     case proxy
     /// DMARC records, the From domain and Authentication-Results values.
     case dmarc
+    /// DKIM tag-lists, DKIM-Signature fields, key records, body hashes.
+    case dkim
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -61,6 +63,7 @@ enum FuzzTarget: String, CaseIterable {
         case .pop3: POP3Target.run(bytes)
         case .proxy: ProxyTarget.run(bytes)
         case .dmarc: DMARCTarget.run(bytes)
+        case .dkim: DKIMTarget.run(bytes)
         }
     }
 

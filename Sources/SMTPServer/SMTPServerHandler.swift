@@ -458,7 +458,14 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
 /// Header fields decided after the body was spooled, and how many of the
 /// spooled octets they replace (`Envelope.addedHeaders`, `bodyOffset`).
-struct LateFields {
+struct LateFields: Sendable {
     var fields: [String] = []
     var bodyOffset = 0
+}
+
+/// What the end-of-DATA task decided: the filters' outcome and, when they
+/// let the message through, the fields to add (DKIM-Signature included).
+struct CheckedMessage: Sendable {
+    var outcome: PolicyPipeline.Outcome
+    var late = LateFields()
 }
