@@ -16,6 +16,7 @@ through SPF at MAIL FROM and DKIM + DMARC at the end of DATA:
 from __future__ import annotations
 
 import base64
+import subprocess
 import re
 
 import pytest
@@ -203,3 +204,17 @@ def test_trusted_client_is_not_checked(start_dmarc):
         c.send(message("a@strict.test") + b".\r\n")
         queue_id = queued_id(c.read_reply())
     assert results(server.queue.show_body(queue_id)) == []
+
+
+def test_config_check_names_bad_dmarc_settings(postern_bin, tmp_path):
+    (tmp_path / "inbound.toml").write_text('[dmarc]\non_quarantine = "reject"\non_reject = "drop"\n'
+                                           'public_suffix_list = "/nonexistent/psl.dat"\n')
+    (tmp_path / "postern.toml").write_text('hostname = "relay.test"\n[dns]\nservers = ["127.0.0.1:1"]\n'
+                                           '[[listener]]\naddress = "127.0.0.1:2599"\npolicy = "inbound.toml"\n')
+    p = subprocess.run([postern_bin, "config", "check", str(tmp_path / "postern.toml")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode != 0
+    out = p.stdout + p.stderr
+    assert "inbound.toml:2: dmarc.on_quarantine: must be one of: quarantine, tag" in out, out
+    assert "inbound.toml:3: dmarc.on_reject: must be one of: reject, quarantine, tag" in out, out
+    assert "inbound.toml:4: dmarc.public_suffix_list: cannot read /nonexistent/psl.dat" in out, out
