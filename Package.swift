@@ -15,7 +15,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
-        // Hashes and X.509 parsing for DANE (RFC 7672): TLSA digests, the DANE-TA chain.
+        // DKIM keys and signatures (Ed25519, RSA via _CryptoExtras); hashes and X.509
+        // parsing for DANE (RFC 7672): TLSA digests, the DANE-TA chain.
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
@@ -31,6 +32,9 @@ let package = Package(
         .systemLibrary(name: "CCrypt", providers: [.apt(["libcrypt-dev"])]),
         // libclamav for the in-process virus scanner (GPLv2: see README "License").
         .systemLibrary(name: "CClamAV", pkgConfig: "libclamav", providers: [.apt(["libclamav-dev"])]),
+        // DMARC (RFC 7489), the Public Suffix List and Authentication-Results
+        // (RFC 8601): pure, DNS through DNSModel's resolver protocol (issue #13).
+        .target(name: "DMARC", dependencies: ["MailMessage", "DNSModel"]),
         .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         // The PROXY protocol header (v1 and v2) a load balancer sends first (issue #13).
         .target(name: "ProxyProtocol", dependencies: ["DNSModel", .product(name: "NIOCore", package: "swift-nio")]),
@@ -42,11 +46,17 @@ let package = Package(
         // machine and byte-stuffing; no I/O (issue #14). SASL PLAIN and line
         // framing come from SMTPCore, the redacted secret type from IMAPCore.
         .target(name: "POP3Core", dependencies: ["SMTPCore", "IMAPCore", .product(name: "NIOCore", package: "swift-nio")]),
+        // DKIM signing and verification (RFC 6376, RFC 8463): tag-lists, canonicalisation,
+        // streamed body hashes; keys through swift-crypto, DNS through DNSResolver (issue #13).
+        .target(name: "DKIM", dependencies: [
+            "DNSModel", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
         .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
         // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
         .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage", "SMTPCore"]),
         .target(name: "Policy", dependencies: [
-            "SMTPCore", "MailMessage", "SPF", "DNSModel", .product(name: "CoreMetrics", package: "swift-metrics"),
+            "SMTPCore", "MailMessage", "SPF", "DNSModel", "DMARC", "DKIM", .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         // MTA-STS (RFC 8461): the TXT record, the policy grammar, MX patterns and the
         // cache are pure; the HTTPS fetch goes through async-http-client, connecting to
@@ -80,7 +90,7 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
         ]),
         .target(name: "SMTPServer", dependencies: [
-            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt", "ProxyProtocol",
+            "SMTPCore", "MailMessage", "MailQueue", "Policy", "DNSModel", "CCrypt", "ProxyProtocol", "SPF", "DKIM",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOTLS", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -111,7 +121,7 @@ let package = Package(
         ]),
         .target(name: "PosternDaemon", dependencies: [
             "SMTPServer", "MailQueue", "SMTPCore", "Delivery", "MTASTS", "DNS", "DNSModel", "Policy", "SPF", "CPosternSys", "Scanning",
-            "MailStore", "IMAPServer", "POP3Core", "POP3Server",
+            "MailStore", "IMAPServer", "POP3Core", "POP3Server", "DKIM",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -123,7 +133,7 @@ let package = Package(
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
         .executableTarget(name: "postern", dependencies: [
-            "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore", "Scanning",
+            "PosternDaemon", "MailQueue", "MailMessage", "DNS", "DNSModel", "SPF", "Policy", "SMTPServer", "SMTPCore", "Scanning", "DKIM",
             "MTASTS", "Delivery",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -135,11 +145,12 @@ let package = Package(
         // (TOML and the loaders), SPF, DNS + CLDNS (ldns wire reading), Delivery
         // (reply parser), MailQueue (envelope codec), Scanning (scanner
         // replies), IMAPCore (IMAP), POP3Core (POP3),
-        // ProxyProtocol (load balancer headers). SPF, DNS, Policy and Scanning are
+        // ProxyProtocol (load balancer headers), DKIM (signature fields, key records),
+        // DMARC (records, From, A-R). SPF, DNS, Policy and Scanning are
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol",
+            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol", "DKIM", "DMARC",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
@@ -164,12 +175,14 @@ let package = Package(
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "PosternDaemonTests", dependencies: [
-            "PosternDaemon", .product(name: "NIOEmbedded", package: "swift-nio"),
+            "PosternDaemon", "DKIM", .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        .testTarget(name: "DKIMTests", dependencies: ["DKIM", "DNSModel", .product(name: "Crypto", package: "swift-crypto")]),
         .testTarget(name: "SPFTests", dependencies: ["SPF", "DNSModel"]),
+        .testTarget(name: "DMARCTests", dependencies: ["DMARC", "DNSModel", "MailMessage"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "SPF", "DNSModel", "SMTPCore", "MailMessage"]),
         .testTarget(name: "DNSTests", dependencies: ["DNS", "DNSModel"]),
         .testTarget(name: "ScanningTests", dependencies: [

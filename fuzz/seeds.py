@@ -15,6 +15,9 @@
 - reply: the reply parser's test inputs and a few real server dialogues;
 - envelope: envelope files in the format EnvelopeCodec writes;
 - imapmessage: the IMAP rendering fixtures, tests/fixtures/imap/*.eml;
+- dkim: the DKIM-Signature values and key records of RFC 6376 and RFC 8463
+  (Tests/DKIMTests/RFCExampleTests.swift), tag-list edge cases, and a few
+  header sections and bodies for the field splitter and the body hash;
 - proxy: the v1 lines of the PROXY header tests, and v2 headers as HAProxy
   sends them (TCP over IPv4 and IPv6, TLVs, LOCAL, UNIX), each followed by
   an SMTP command.
@@ -302,6 +305,24 @@ def proxy_seeds():
         write("proxy", f"seed-proxy-{number:02}.bin", header + b"EHLO client.example\r\n")
 
 
+def dkim_seeds():
+    text = open(os.path.join(ROOT, "Tests/DKIMTests/RFCExampleTests.swift"), encoding="utf-8").read()
+    blocks = re.findall(r'"""\n(.*?)"""', text, re.S)
+    seeds = []
+    for block in blocks:
+        lines = [line[8:] if line.startswith("        ") else line for line in block.split("\n")]
+        message = "\r\n".join(lines).encode("utf-8")
+        seeds.append(message)
+        for field in re.findall(rb"DKIM-Signature:(.*?)\r\n(?=[^ \t])", message, re.S):
+            seeds.append(field)
+    seeds += [record.encode("utf-8") for record in re.findall(r'"(v=DKIM1;[^"]*)"', text)]
+    seeds += [b"v=1; a=rsa-sha256; d=example.com; s=s1; h=From:To; bh=AAAA; b=AA AA; l=10; t=1; x=2; i=@example.com",
+              b"k=ed25519; t=y:s; h=sha256; p=", b"a=1;", b" a = b c ;\r\n\tz=9",
+              b"A: X\r\nB : Y\t\r\n\tZ  \r\n\r\n C \r\nD \t E\r\n\r\n\r\n"]
+    for number, seed in enumerate(unique(seeds)):
+        write("dkim", f"seed-dkim-{number:02}.bin", seed)
+
+
 def main():
     count = mime_and_header_seeds()
     toml_seeds()
@@ -312,7 +333,8 @@ def main():
     envelope_seeds()
     imap_message_seeds()
     proxy_seeds()
-    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage", "proxy"]:
+    dkim_seeds()
+    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage", "proxy", "dkim"]:
         print(f"{target}: {len(os.listdir(os.path.join(ROOT, 'fuzz', target)))} files")
     return 0 if count else 1
 

@@ -27,6 +27,7 @@ APT_PACKAGES=(
   python3 python3-pip
   dovecot-imapd                # Dovecot's imapd: the mail client tests compare Postern's IMAP with it
   isync mutt                   # IMAP clients of the mail client tests (mbsync, mutt)
+  publicsuffix                 # the Public Suffix List DMARC reads (organisational domains)
 )
 
 missing=()
@@ -66,9 +67,10 @@ if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
 fi
 
 # Python modules for the integration tests and the SPF conformance runner.
-PY_MODULES=(pytest dnslib yaml aiosmtpd)
-PY_PIP=(pytest dnslib pyyaml aiosmtpd)
-PY_APT=(python3-pytest python3-dnslib python3-yaml python3-aiosmtpd)
+# dkimpy and PyNaCl (its Ed25519): the independent DKIM verifier of test_dkim.py.
+PY_MODULES=(pytest dnslib yaml aiosmtpd dkim nacl)
+PY_PIP=(pytest dnslib pyyaml aiosmtpd dkimpy pynacl)
+PY_APT=(python3-pytest python3-dnslib python3-yaml python3-aiosmtpd python3-dkim python3-nacl)
 need_py=0
 for module in "${PY_MODULES[@]}"; do
   python3 -c "import $module" 2>/dev/null || need_py=1

@@ -157,6 +157,13 @@ public final class Spool: @unchecked Sendable {
         return (nil, path)
     }
 
+    /// Reads the file `contentForReading` named, from `offset`, in blocks:
+    /// for work over the whole message that must not hold it (DKIM signing).
+    public static func forEachBlock(path: String, offset: Int,
+                                    _ body: (UnsafeRawBufferPointer) throws(QueueIOError) -> Void) throws(QueueIOError) {
+        try FileIO.forEachBlock(path, offset: offset, body)
+    }
+
     /// Throws the body away (refused message, or failed commit).
     public func discard() {
         buffer = []

@@ -18,7 +18,10 @@ public struct PolicyConfig: Sendable, Equatable {
     public var users: [String: UserRule] = [:]
     public var rate = RateSettings()
     public var spf = SPFSettings()
+    public var dmarc = DMARCSettings()
     public var headers = HeaderRules()
+    /// `[[dkim.sign]]`: the keys outgoing mail is signed with.
+    public var dkimSign: [DKIMSignRule] = []
     public var attachments = AttachmentRules()
     /// `[[scan]]`, in order; run concurrently on each message.
     public var scans: [ScanRule] = []

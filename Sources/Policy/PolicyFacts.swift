@@ -1,5 +1,6 @@
 import DNSModel
 import SMTPCore
+import SPF
 
 /// What is known about the client when a filter runs.
 public struct SessionFacts: Sendable, Equatable {
@@ -25,11 +26,15 @@ public struct MessageFacts: Sendable, Equatable {
     public var parameters: MailParameters
     /// Recipients accepted so far (at RCPT: not yet including the one asked about).
     public var recipients: [ForwardPath]
+    /// The SPF result MAIL FROM got, once known (DMARC uses it after DATA).
+    public var spf: SPFResult?
 
-    public init(sender: ReversePath, parameters: MailParameters = MailParameters(), recipients: [ForwardPath] = []) {
+    public init(sender: ReversePath, parameters: MailParameters = MailParameters(), recipients: [ForwardPath] = [],
+                spf: SPFResult? = nil) {
         self.sender = sender
         self.parameters = parameters
         self.recipients = recipients
+        self.spf = spf
     }
 }
 

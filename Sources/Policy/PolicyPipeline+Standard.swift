@@ -8,7 +8,8 @@ extension PolicyPipeline {
                                 rateLimiter: RateLimiter?) -> PolicyPipeline {
         var filters: [any PolicyFilter] = [SenderFilter(policy: policy)]
         if policy.spf.enabled, let spf {
-            filters.append(SPFFilter(settings: policy.spf, trusted: policy.relay.trustedNetworks, evaluator: spf, hostname: hostname))
+            filters.append(SPFFilter(settings: policy.spf, trusted: policy.relay.trustedNetworks, evaluator: spf, hostname: hostname,
+                                     writesAuthenticationResults: !policy.dmarc.enabled))
         }
         if !policy.recipients.blocked.isEmpty { filters.append(RecipientFilter(blocked: policy.recipients.blocked)) }
         filters.append(RelayFilter(relay: policy.relay))

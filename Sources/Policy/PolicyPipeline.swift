@@ -1,5 +1,6 @@
 import MailMessage
 import SMTPCore
+import SPF
 
 /// The filters of one policy, run in order for each phase. The first
 /// refusal wins; `.accept` ends the phase early; header edits and
@@ -26,6 +27,8 @@ public struct PolicyPipeline: Sendable {
         public var quarantine: String?
         /// Set when a filter discards the message: 250, then nothing queued.
         public var discard: String?
+        /// The SPF result a filter reported (MAIL FROM), for DMARC.
+        public var spf: SPFResult?
         public var steps: [Step] = []
 
         public init() {}
@@ -129,6 +132,7 @@ extension PolicyPipeline.Outcome {
     /// Folds one filter's verdict in; true when it ends the phase.
     mutating func add(_ verdict: PolicyVerdict, from filter: String, phase: PolicyPipeline.Phase) -> Bool {
         steps.append(PolicyPipeline.Step(filter: filter, phase: phase, verdict: verdict))
+        if let result = verdict.spf { spf = result }
         switch verdict.decision {
         case .continue:
             headerEdits += verdict.headerEdits
@@ -159,6 +163,7 @@ extension PolicyPipeline.Outcome {
         headerEdits += other.headerEdits
         if quarantine == nil { quarantine = other.quarantine }
         discard = discard ?? other.discard
+        spf = other.spf ?? spf
         steps += other.steps
     }
 }

@@ -1,5 +1,6 @@
 import MailMessage
 import SMTPCore
+import SPF
 
 /// What one filter says about one phase of a session (maddy's check
 /// results): go on, stop and accept, refuse, or set the message aside.
@@ -25,6 +26,8 @@ public struct PolicyVerdict: Sendable, Equatable {
     public var headerEdits: [HeaderEdit]
     /// A short note for `postern policy test` and the logs (never secrets).
     public var note: String?
+    /// The SPF result of MAIL FROM, kept for DMARC at the end of DATA.
+    public var spf: SPFResult?
 
     public init(_ decision: Decision, headerEdits: [HeaderEdit] = [], note: String? = nil) {
         self.decision = decision

@@ -1,3 +1,4 @@
+import DKIM
 import Dispatch
 import Foundation
 import Logging
@@ -290,10 +291,16 @@ public final class Daemon: Sendable {
             guard let policy = listener.policy else { return .builtIn(hostname: config.hostname) }
             if let file = listener.policyFile, let existing = shared[file] { return existing }
             let scan = try ScanFilter.make(rules: policy.scans, hostname: config.hostname, group: group)
-            let made = ListenerPolicy.make(
+            // DKIM and DMARC first: a refusal spares the scanners the work.
+            var content: [any PolicyFilter] = []
+            if let dmarc = try DMARCFilter.make(policy: policy, resolver: resolver, hostname: config.hostname) { content.append(dmarc) }
+            if let scan { content.append(scan) }
+            var made = ListenerPolicy.make(
                 policy: policy, hostname: config.hostname,
                 spf: resolver.map { SPFEvaluator(resolver: $0, configuration: SPFConfiguration(receivingHost: config.hostname)) },
-                previous: index < previous.count ? previous[index] : nil, contentFilters: scan.map { [$0] } ?? [])
+                previous: index < previous.count ? previous[index] : nil, contentFilters: content)
+            // Keys are read again at every start and reload (the loader checked them).
+            made.dkim = DKIMPolicyNames.signingTable(policy.dkimSign)
             if let file = listener.policyFile { shared[file] = made }
             return made
         }

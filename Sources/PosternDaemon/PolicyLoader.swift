@@ -19,7 +19,7 @@ extension TableReader {
     mutating func readPolicy(_ root: TOMLTable) -> PolicyConfig {
         var policy = PolicyConfig()
         checkKeys(root, allowed: ["relay", "auth", "senders", "recipients", "size", "network", "users", "rate", "spf",
-                                  "headers", "attachments", "scan"], prefix: "")
+                                  "dmarc", "headers", "attachments", "scan", "dkim"], prefix: "")
         if let relay = table(root, "relay") { readRelay(relay, into: &policy) }
         if let auth = table(root, "auth") { readAuth(auth, into: &policy) }
         if let senders = table(root, "senders") {
@@ -61,7 +61,9 @@ extension TableReader {
         }
         if let rate = table(root, "rate") { readRate(rate, into: &policy) }
         if let spf = table(root, "spf") { readSPF(spf, into: &policy) }
+        if let dmarc = table(root, "dmarc") { readDMARC(dmarc, into: &policy) }
         if let headers = table(root, "headers") { readHeaders(headers, into: &policy) }
+        if let dkim = table(root, "dkim") { readDKIM(dkim, into: &policy) }
         if root["scan"] != nil {
             if let tables = root.tables("scan") {
                 var seen = Set<String>()

@@ -42,6 +42,10 @@ enum FuzzTarget: String, CaseIterable {
     case pop3
     /// The PROXY protocol header a load balancer sends first (v1 and v2).
     case proxy
+    /// DMARC records, the From domain and Authentication-Results values.
+    case dmarc
+    /// DKIM tag-lists, DKIM-Signature fields, key records, body hashes.
+    case dkim
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -58,6 +62,8 @@ enum FuzzTarget: String, CaseIterable {
         case .imapmessage: IMAPMessageTarget.run(bytes)
         case .pop3: POP3Target.run(bytes)
         case .proxy: ProxyTarget.run(bytes)
+        case .dmarc: DMARCTarget.run(bytes)
+        case .dkim: DKIMTarget.run(bytes)
         }
     }
 

@@ -1,3 +1,4 @@
+import DKIM
 import Policy
 import SPF
 
@@ -11,6 +12,9 @@ public struct ListenerPolicy: Sendable {
     public var authThrottle: AuthThrottle?
     /// The rate counters the pipeline's rate filter uses.
     public var rateLimiter: RateLimiter?
+    /// `[[dkim.sign]]` keys: the signature is computed over the message as
+    /// it will be delivered, after every header edit, before the commit.
+    public var dkim: DKIMSigningTable?
 
     public init(config: PolicyConfig, pipeline: PolicyPipeline, rewriter: HeaderRewriter? = nil,
                 passwords: PasswordFile? = nil, authThrottle: AuthThrottle? = nil, rateLimiter: RateLimiter? = nil) {

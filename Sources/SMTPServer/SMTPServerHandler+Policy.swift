@@ -99,21 +99,23 @@ extension SMTPServerHandler {
             SMTPServerMetrics.countRefusal(reply, phase: "data", filter: "smtp")
             return write(session.commitRefused(reply), context: context)
         }
-        guard pipeline.checks(.headers) || pipeline.checks(.content) else {
+        let dkim = server.policy.dkim
+        guard pipeline.checks(.headers) || pipeline.checks(.content) || dkim != nil else {
             return commit(transaction, spool: spool, context: context)
         }
         let facts = self.facts
         let message = MessageFacts(sender: transaction.sender, parameters: transaction.parameters,
-                                   recipients: transaction.recipients)
+                                   recipients: transaction.recipients, spf: transactionSPF)
         let headers = writer.headers
         let writtenHeader = writer.writtenHeader
         let logger = self.logger
         // Reading the spool may wait for its last blocks to reach the disk:
         // done in the task, off the event loop.
-        check(context: context, { () async -> PolicyPipeline.Outcome? in
+        check(context: context, { () async -> CheckedMessage? in
             var content: ReceivedContent
+            let readable: (bytes: [UInt8]?, path: String?)
             do {
-                let readable = try await spool.contentForReading()
+                readable = try await spool.contentForReading()
                 content = readable.bytes.map { ReceivedContent(bytes: $0) }
                     ?? ReceivedContent(path: readable.path ?? "", size: spool.size)
             } catch {
@@ -121,7 +123,12 @@ extension SMTPServerHandler {
                 return nil
             }
             content.id = spool.id.description
-            return await pipeline.data(facts, message, headers: headers, content: content)
+            let outcome = await pipeline.data(facts, message, headers: headers, content: content)
+            guard outcome.refusal == nil, outcome.discard == nil else { return CheckedMessage(outcome: outcome) }
+            // The added fields are final here: sign over them and the spool.
+            var late = SMTPServerHandler.lateFields(outcome.headerEdits, writtenHeader: writtenHeader, logger: logger)
+            if let dkim { late.sign(with: dkim, content: readable, logger: logger) }
+            return CheckedMessage(outcome: outcome, late: late)
         }, abandoned: { spool.discard() }) { handler, context, checked in
             // The client left while the filters ran: no 250 can reach it, so
             // nothing is queued (it will send the message again).
@@ -129,12 +136,13 @@ extension SMTPServerHandler {
                 spool.discard()
                 return
             }
-            guard let outcome = checked else {
+            guard let checked else {
                 spool.discard()
                 handler.resetTransactionPolicy()
                 handler.write(handler.session.commitFailed(), context: context)
                 return
             }
+            let outcome = checked.outcome
             if let refusal = outcome.refusal {
                 handler.logRefusal(outcome, phase: "data")
                 spool.discard()
@@ -148,8 +156,7 @@ extension SMTPServerHandler {
                 return
             }
             handler.absorb(outcome)
-            let late = handler.lateFields(outcome.headerEdits, writtenHeader: writtenHeader)
-            handler.commit(transaction, spool: spool, late: late, context: context)
+            handler.commit(transaction, spool: spool, late: checked.late, context: context)
         }
     }
 
@@ -157,7 +164,7 @@ extension SMTPServerHandler {
     /// fields: new fields go ahead of the spooled message; edits inside the
     /// header section (removals) replace its `writtenHeader.count` first
     /// octets with the rewritten section. The body file is never copied.
-    func lateFields(_ edits: [HeaderEdit], writtenHeader: [UInt8]?) -> LateFields {
+    static func lateFields(_ edits: [HeaderEdit], writtenHeader: [UInt8]?, logger: Logger) -> LateFields {
         guard !edits.isEmpty else { return LateFields() }
         var fields = edits.prependedFields
         var offset = 0
@@ -186,11 +193,13 @@ extension SMTPServerHandler {
     func absorb(_ outcome: PolicyPipeline.Outcome) {
         transactionEdits += outcome.headerEdits
         if quarantineReason == nil { quarantineReason = outcome.quarantine }
+        if let spf = outcome.spf { transactionSPF = spf }
     }
 
     func resetTransactionPolicy() {
         transactionEdits = []
         quarantineReason = nil
+        transactionSPF = nil
         scanNotes = []
     }
 

@@ -7,6 +7,7 @@ import NIOSSL
 import NIOTLS
 import Policy
 import SMTPCore
+import SPF
 
 /// Runs one SMTP session on a channel: frames the input, feeds the pure
 /// `ServerSession`, and carries out its actions (replies, TLS, spooling,
@@ -40,6 +41,8 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     /// Header edits and quarantine decided for the current transaction.
     var transactionEdits: [HeaderEdit] = []
     var quarantineReason: String?
+    /// MAIL FROM's SPF result, for DMARC at the end of DATA.
+    var transactionSPF: SPFResult?
     /// The scanners' verdicts for the message's log line.
     var scanNotes: [String] = []
     /// The SASL exchange in progress, if any.
@@ -455,7 +458,14 @@ public final class SMTPServerHandler: ChannelInboundHandler {
 
 /// Header fields decided after the body was spooled, and how many of the
 /// spooled octets they replace (`Envelope.addedHeaders`, `bodyOffset`).
-struct LateFields {
+struct LateFields: Sendable {
     var fields: [String] = []
     var bodyOffset = 0
+}
+
+/// What the end-of-DATA task decided: the filters' outcome and, when they
+/// let the message through, the fields to add (DKIM-Signature included).
+struct CheckedMessage: Sendable {
+    var outcome: PolicyPipeline.Outcome
+    var late = LateFields()
 }

@@ -24,6 +24,7 @@ public enum SMTPServerMetrics {
         "postern_smtp_sent_bytes_total": "Octets of SMTP replies sent (before TLS encryption).",
         "postern_smtp_tls_handshakes_total": "STARTTLS handshakes, by result and negotiated TLS version.",
         "postern_smtp_auth_attempts_total": "SMTP AUTH attempts, by result (success, failure, error, throttled).",
+        "postern_dkim_signatures_total": "DKIM signatures added to received messages, by result (signed, failed: left unsigned).",
         "postern_smtp_stress_mode": "1 while the connection table is nearly full and session timers are shortened, else 0.",
     ]
 
@@ -38,6 +39,8 @@ public enum SMTPServerMetrics {
     static let queued = Counter(label: "postern_smtp_messages_accepted_total", dimensions: [("disposition", "queued")])
     static let quarantined = Counter(label: "postern_smtp_messages_accepted_total", dimensions: [("disposition", "quarantined")])
     static let discarded = Counter(label: "postern_smtp_messages_accepted_total", dimensions: [("disposition", "discarded")])
+    static let dkimSigned = Counter(label: "postern_dkim_signatures_total", dimensions: [("result", "signed")])
+    static let dkimFailed = Counter(label: "postern_dkim_signatures_total", dimensions: [("result", "failed")])
     static let stressMode = Meter(label: "postern_smtp_stress_mode")
     static let replies = CounterFamily<ReplyKey>(label: "postern_smtp_replies_total") { key in
         [("class", "\(key.klass)xx"), ("enhanced", key.enhanced?.description ?? "none")]

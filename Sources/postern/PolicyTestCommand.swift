@@ -90,14 +90,22 @@ struct PolicyTest: AsyncParsableCommand {
     func run() async throws {
         let config = try PolicyCommand.load(policy)
         var resolver: LDNSResolver?
-        if config.spf.enabled && !servers.isEmpty {
+        let needsDNS = config.spf.enabled || config.dmarc.enabled
+        if needsDNS && !servers.isEmpty {
             let addresses = servers.compactMap { DNSServerAddress(parsing: $0) }
             resolver = try LDNSResolver(configuration: .init(servers: addresses, timeout: .seconds(3), threads: 2))
-        } else if config.spf.enabled {
-            print("note     SPF is not checked: give --dns HOST:PORT to look up SPF records")
+        } else if needsDNS {
+            print("note     SPF and DMARC are not checked: give --dns HOST:PORT to look up their records")
         }
         let spf = resolver.map { SPFEvaluator(resolver: CachingResolver(upstream: $0), configuration: SPFConfiguration(receivingHost: hostname)) }
         var scanners: [any PolicyFilter] = []
+        do {
+            let cache = resolver.map { CachingResolver(upstream: $0) }
+            if let dmarc = try DMARCFilter.make(policy: config, resolver: cache, hostname: hostname) { scanners.append(dmarc) }
+        } catch {
+            FileHandle.standardError.write(Data("postern: \(error)\n".utf8))
+            throw ExitCode(78)
+        }
         if scan {
             do {
                 if let filter = try ScanFilter.make(rules: config.scans, hostname: hostname, group: MultiThreadedEventLoopGroup.singleton) {

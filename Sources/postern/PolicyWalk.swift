@@ -39,8 +39,8 @@ struct PolicyWalk {
         guard case .mail(let sender, _) = parse("MAIL FROM:<\(from)>") else { return false }
         let mail = MessageFacts(sender: sender)
         print("MAIL FROM:\(sender)")
-        if let refusal = report(await pipeline.mail(facts, mail),
-                                success: SMTPReply(code: 250, enhanced: .senderOK, text: "Sender \(sender) ok")) {
+        let mailOutcome = await pipeline.mail(facts, mail)
+        if let refusal = report(mailOutcome, success: SMTPReply(code: 250, enhanced: .senderOK, text: "Sender \(sender) ok")) {
             return finish(refusal)
         }
         if let mailbox = sender.mailbox, let masqueraded = policy.rewriter?.masquerade(address: "\(mailbox)") {
@@ -66,7 +66,7 @@ struct PolicyWalk {
             print("DATA")
             return finish(SMTPReply(code: 554, enhanced: EnhancedStatusCode(5, 5, 1), text: "No valid recipients"))
         }
-        let transaction = MessageFacts(sender: sender, recipients: recipients)
+        let transaction = MessageFacts(sender: sender, recipients: recipients, spf: mailOutcome.spf)
         guard let messageFile else {
             print("DATA     (no --message: header and content checks not run)")
             return finish(SMTPReply(code: 250, enhanced: .success, text: "Ok: would be queued" + (quarantine.map { " in quarantine (\($0))" } ?? "")))

@@ -53,15 +53,13 @@ struct SPFCheck: AsyncParsableCommand {
 
     func validate() throws {
         guard IPAddress(ip) != nil else { throw ValidationError("--ip '\(ip)' is not an IPv4 or IPv6 address") }
-        for server in servers where DNSServerAddress(parsing: server) == nil {
-            throw ValidationError("--dns '\(server)' is not HOST or HOST:PORT with a numeric address")
-        }
+        try CommandNameServers.validate(servers)
         guard timeout > 0, timeout <= 120 else { throw ValidationError("--timeout must be between 0 and 120 seconds") }
         guard (1...10).contains(attempts) else { throw ValidationError("--attempts must be between 1 and 10") }
     }
 
     func run() async throws {
-        let addresses = try nameServers()
+        let addresses = try CommandNameServers.addresses(servers)
         let resolver = try LDNSResolver(configuration: LDNSResolver.Configuration(
             servers: addresses, timeout: .milliseconds(Int64(timeout * 1000)), attempts: attempts, threads: 2))
         let evaluator = SPFEvaluator(
@@ -73,13 +71,6 @@ struct SPFCheck: AsyncParsableCommand {
         print(result.explanation.map(Self.singleLine) ?? "")
         print(Self.singleLine(result.decidedBy))
         resolver.shutdown() // join the DNS threads before the process exits
-    }
-
-    private func nameServers() throws -> [DNSServerAddress] {
-        if !servers.isEmpty { return servers.compactMap { DNSServerAddress(parsing: $0) } }
-        let fromSystem = try DNSServerAddress.fromResolvConf()
-        guard !fromSystem.isEmpty else { throw ValidationError("no nameserver in /etc/resolv.conf; give --dns") }
-        return fromSystem
     }
 
     /// Keeps the three-line output three lines whatever a record's text contains.

@@ -5,7 +5,8 @@ import SPF
 /// SPF (RFC 7208) at MAIL FROM: the HELO identity first when asked (§2.3),
 /// then the MAIL FROM identity (postmaster@HELO for the null sender). The
 /// policy picks the action per result; whatever passes is tagged with
-/// Received-SPF (§9.1) and Authentication-Results (RFC 8601).
+/// Received-SPF (§9.1) and Authentication-Results (RFC 8601) — unless DMARC
+/// runs, which writes one Authentication-Results field with every result.
 public struct SPFFilter: PolicyFilter {
     public let name = "spf"
     public let phases: Set<PolicyPipeline.Phase> = [.mail]
@@ -14,12 +15,16 @@ public struct SPFFilter: PolicyFilter {
     let evaluator: SPFEvaluator
     /// Our name: `receiver=` and the authserv-id.
     let hostname: String
+    /// False when the DMARC filter writes the Authentication-Results field.
+    let writesAuthenticationResults: Bool
 
-    public init(settings: PolicyConfig.SPFSettings, trusted: [IPNetwork], evaluator: SPFEvaluator, hostname: String) {
+    public init(settings: PolicyConfig.SPFSettings, trusted: [IPNetwork], evaluator: SPFEvaluator, hostname: String,
+                writesAuthenticationResults: Bool = true) {
         self.settings = settings
         self.trusted = trusted
         self.evaluator = evaluator
         self.hostname = hostname
+        self.writesAuthenticationResults = writesAuthenticationResults
     }
 
     public func mail(_ session: SessionFacts, _ message: MessageFacts) async -> PolicyVerdict {
@@ -64,16 +69,22 @@ public struct SPFFilter: PolicyFilter {
         let note = "\(result.verdict.rawValue) for \(result.identity.rawValue) \(result.domain) (\(result.decidedBy))"
         let isError = result.verdict == .temperror || result.verdict == .permerror
         let headers = SPFHeaders(result: result, ip: ip, helo: session.helo, sender: message.sender, receiver: hostname)
-        let edits: [HeaderEdit] = [
+        var edits: [HeaderEdit] = [
             .removeAuthenticationResults(authservID: hostname),
             .prepend(name: "Received-SPF", value: headers.receivedSPF),
-            .prepend(name: "Authentication-Results", value: headers.authenticationResults),
         ]
+        if writesAuthenticationResults {
+            edits.append(.prepend(name: "Authentication-Results", value: headers.authenticationResults))
+        }
         switch action(for: result.verdict) {
         case .accept:
-            return PolicyVerdict(.continue, headerEdits: edits, note: note)
+            var verdict = PolicyVerdict(.continue, headerEdits: edits, note: note)
+            verdict.spf = result
+            return verdict
         case .quarantine:
-            return PolicyVerdict(.quarantine(reason: "SPF \(note)"), headerEdits: edits, note: note)
+            var verdict = PolicyVerdict(.quarantine(reason: "SPF \(note)"), headerEdits: edits, note: note)
+            verdict.spf = result
+            return verdict
         case .reject:
             // RFC 7372: X.7.23 SPF validation failed, X.7.24 SPF validation error.
             let text: String

@@ -1,3 +1,4 @@
+import DMARC
 import DNSModel
 import SMTPCore
 import SPF
@@ -40,8 +41,7 @@ struct SPFHeaders {
 
     /// e.g. `relay.example; spf=pass smtp.mailfrom=example.org`
     var authenticationResults: String {
-        let property = result.identity == .helo ? "smtp.helo" : "smtp.mailfrom"
-        return "\(receiver); spf=\(result.verdict.rawValue) \(property)=\(Self.quoted(result.domain))"
+        AuthenticationResults(authservID: receiver, methods: [.spf(result)]).value
     }
 
     private var senderText: String { sender.spfAddress }
@@ -53,23 +53,18 @@ struct SPFHeaders {
         if !text.isEmpty, text.unicodeScalars.allSatisfy({ atext.contains($0) }), !text.hasPrefix("."), !text.hasSuffix(".") {
             return text
         }
-        // Scalars, not Characters: "\r\n" is one Character and would slip past.
-        var out = String.UnicodeScalarView()
-        out.append("\"")
-        for scalar in text.unicodeScalars {
-            if scalar.value < 0x20 || scalar.value == 0x7F { out.append(" "); continue }
-            if scalar == "\"" || scalar == "\\" { out.append("\\") }
-            out.append(scalar)
-        }
-        out.append("\"")
-        return String(out)
+        return AuthenticationResults.quotedString(text)
     }
 
     /// Comments may not hold parentheses, backslashes or control characters.
-    static func commentSafe(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.map {
-            $0.value < 0x20 || $0.value == 0x7F || "()\\".unicodeScalars.contains($0) ? "_" : $0
-        }))
+    static func commentSafe(_ text: String) -> String { AuthenticationResults.commentSafe(text) }
+}
+
+extension AuthenticationResults.Method {
+    /// `spf=pass smtp.mailfrom=example.org` (RFC 8601 §2.7.2), or `smtp.helo`.
+    static func spf(_ result: SPFResult) -> Self {
+        let property = result.identity == .helo ? "smtp.helo" : "smtp.mailfrom"
+        return Self(name: "spf", result: result.verdict.rawValue, properties: [AuthenticationResults.Property(property, result.domain)])
     }
 }
 
