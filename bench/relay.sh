@@ -32,6 +32,10 @@
 #   POSTERN_SYNC           Postern [queue] sync (default syncfs)
 #   POSTERN_WORKERS        Postern [delivery] workers (default 32)
 #   POSTERN_PER_DEST       Postern [delivery] per_destination (default 16)
+#   POSTERN_DKIM           ed25519 or rsa: Postern signs every message with a
+#                [[dkim.sign]] key for smtp-source's example.test (a 2048-bit
+#                key for rsa, made once per run by `postern dkim keygen`);
+#                Postfix does not sign
 #                Postfix keeps its defaults (default_destination_concurrency_limit 20)
 #   BENCH_NETNS  auto (default): as root, re-run inside a private network
 #                namespace (unshare -n) where only loopback exists; 0 = never
@@ -77,11 +81,18 @@ DRAIN_TIMEOUT=${DRAIN_TIMEOUT:-120}
 POSTERN_SYNC=${POSTERN_SYNC:-syncfs}
 POSTERN_WORKERS=${POSTERN_WORKERS:-32}
 POSTERN_PER_DEST=${POSTERN_PER_DEST:-16}
+POSTERN_DKIM=${POSTERN_DKIM:-}
 if [[ -n ${KEEP_TMP:-} ]]; then export PF_KEEP=1; fi
 
 check_targets
 RUN_TMP=$(mktemp -d "${TMPDIR:-/tmp}/postern-bench-relay.XXXXXX")
 chmod 755 "$RUN_TMP"
+if [[ -n $POSTERN_DKIM ]]; then
+	"$POSTERN" dkim keygen --domain example.test --selector bench --type "$POSTERN_DKIM" \
+		--out "$RUN_TMP/dkim.key" >/dev/null || exit 1
+	printf '[[dkim.sign]]\ndomain = "example.test"\nselector = "bench"\nkey = "%s"\n' "$RUN_TMP/dkim.key" \
+		>"$RUN_TMP/dkim-policy.toml"
+fi
 export PF_TMPDIR=$RUN_TMP
 BENCH_STATUS_COL=14
 RESULTS=${RESULTS:-$BENCH_DIR/results/relay-$(date +%Y%m%d-%H%M%S).tsv}
@@ -170,7 +181,13 @@ server_start() {
 		# Like Postfix's mynetworks clients, the load generator is not held
 		# to the per-address connection limit (default 100, and smtp-source's
 		# 100 sessions overlap it while connections close).
-		cat >"$SRV_DIR/postern.toml" <<-EOF
+		: >"$SRV_DIR/postern.toml"
+		if [[ -n $POSTERN_DKIM ]]; then
+			# --listen keeps the first listener's policy: the signing one.
+			printf '[[listener]]\naddress = "127.0.0.1:%s"\npolicy = "%s"\n' "$SRV_PORT" "$RUN_TMP/dkim-policy.toml" \
+				>"$SRV_DIR/postern.toml"
+		fi
+		cat >>"$SRV_DIR/postern.toml" <<-EOF
 			[limits]
 			max_connections_per_ip = 1000
 			[queue]

@@ -379,6 +379,17 @@ struct TableReader {
         return value
     }
 
+    /// `[[prefix + key]]`: the tables, nil when absent, or nil and an issue
+    /// when the key holds something else.
+    mutating func tableArray(_ table: TOMLTable, _ key: String, prefix: String = "") -> [TOMLTable]? {
+        guard table[key] != nil else { return nil }
+        guard let tables = table.tables(key) else {
+            issue(table, key, "must be an array of tables: [[\(prefix)\(key)]]", prefix: prefix)
+            return nil
+        }
+        return tables
+    }
+
     mutating func table(_ root: TOMLTable, _ key: String) -> TOMLTable? {
         guard let entry = root.entry(key) else { return nil }
         guard let table = entry.value.tableValue else {

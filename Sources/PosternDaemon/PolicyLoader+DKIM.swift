@@ -7,11 +7,7 @@ extension TableReader {
     /// so a missing or unreadable key fails `config check` and a reload.
     mutating func readDKIM(_ table: TOMLTable, into policy: inout PolicyConfig) {
         checkKeys(table, allowed: ["sign"], prefix: "dkim.")
-        guard table["sign"] != nil else { return }
-        guard let entries = table.tables("sign") else {
-            issue(table, "sign", "must be an array of tables: [[dkim.sign]]", prefix: "dkim.")
-            return
-        }
+        guard let entries = tableArray(table, "sign", prefix: "dkim.") else { return }
         var seen = Set<String>()
         for entry in entries {
             guard let rule = readDKIMSign(entry) else { continue }

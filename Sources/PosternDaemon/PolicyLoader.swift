@@ -38,12 +38,8 @@ extension TableReader {
             checkKeys(size, allowed: ["max_message_size"], prefix: "size.")
             policy.maxMessageSize = byteSize(size, "max_message_size", prefix: "size.")
         }
-        if root["network"] != nil {
-            if let tables = root.tables("network") {
-                policy.networks = tables.compactMap { readNetworkRule($0) }
-            } else {
-                issue(root, "network", "must be an array of tables: [[network]]")
-            }
+        if let tables = tableArray(root, "network") {
+            policy.networks = tables.compactMap { readNetworkRule($0) }
         }
         if let users = table(root, "users") {
             for entry in users.entries {
@@ -64,18 +60,14 @@ extension TableReader {
         if let dmarc = table(root, "dmarc") { readDMARC(dmarc, into: &policy) }
         if let headers = table(root, "headers") { readHeaders(headers, into: &policy) }
         if let dkim = table(root, "dkim") { readDKIM(dkim, into: &policy) }
-        if root["scan"] != nil {
-            if let tables = root.tables("scan") {
-                var seen = Set<String>()
-                for table in tables {
-                    guard let rule = readScan(table) else { continue }
-                    if !seen.insert(rule.name).inserted {
-                        issue(table, "name", "another [[scan]] is already called \"\(rule.name)\": give each its own name", prefix: "scan.")
-                    }
-                    policy.scans.append(rule)
+        if let tables = tableArray(root, "scan") {
+            var seen = Set<String>()
+            for table in tables {
+                guard let rule = readScan(table) else { continue }
+                if !seen.insert(rule.name).inserted {
+                    issue(table, "name", "another [[scan]] is already called \"\(rule.name)\": give each its own name", prefix: "scan.")
                 }
-            } else {
-                issue(root, "scan", "must be an array of tables: [[scan]]")
+                policy.scans.append(rule)
             }
         }
         if let attachments = table(root, "attachments") {
