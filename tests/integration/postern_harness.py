@@ -72,6 +72,15 @@ def free_port() -> int:
 RECORD_TRAILER = 32
 
 
+def record_body_size(path: Path) -> int:
+    """Where a queue record's envelope starts: its body's length (from the trailer alone)."""
+    with open(path, "rb") as f:
+        f.seek(-RECORD_TRAILER, os.SEEK_END)
+        trailer = f.read()
+    assert trailer.startswith(b"postern-record ") and trailer.endswith(b"\n"), f"no record trailer: {trailer!r}"
+    return int(trailer[15:31], 16)
+
+
 def split_record(data: bytes) -> tuple[bytes, bytes]:
     """A queue record (DIR/msg/ID.msg) as (body, envelope text): the body octets, the envelope
     (version 4), then a 32-octet trailer "postern-record " + 16 hex digits of the envelope's offset + LF."""
