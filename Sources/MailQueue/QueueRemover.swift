@@ -6,9 +6,8 @@ import Glibc
 
 /// Unlinks delivered messages on a queue of its own, so the delivering
 /// task does not wait for the disk (an unlink took 0.35–0.7 ms here, on
-/// a cooperative thread; bench/README.md "Cost budget"). The queue is
-/// woken at most once per `batchDelay` and unlinks everything pending then:
-/// waking it for each message cost ~10 futex calls per message.
+/// a cooperative thread; bench/README.md "Cost budget"). Removals that
+/// arrive while one runs are done in the same pass.
 ///
 /// Crash safety is what it was with the unlink inline: nothing is synced
 /// after an unlink, so a crash between the next hop's 250 and the unlink
@@ -32,8 +31,6 @@ final class QueueRemover: Sendable {
 
     private let state = Mutex(State())
     private let queue = DispatchQueue(label: "postern.remove")
-    /// How long removals gather before the queue wakes for them.
-    static let batchDelay = DispatchTimeInterval.milliseconds(5)
     let messagesPath: String
 
     init(messagesPath: String) {
@@ -47,7 +44,7 @@ final class QueueRemover: Sendable {
             defer { state.scheduled = true }
             return !state.scheduled
         }
-        if start { queue.asyncAfter(deadline: .now() + Self.batchDelay) { self.run() } }
+        if start { queue.async { self.run() } }
     }
 
     /// Handed over for removal and not yet unlinked.
@@ -55,10 +52,9 @@ final class QueueRemover: Sendable {
         state.withLock { $0.removing.contains(id) }
     }
 
-    /// Does every removal handed over so far, now (the delayed pass then
-    /// finds nothing left).
+    /// Waits until every removal handed over so far is done.
     func drain() {
-        queue.sync { run() }
+        queue.sync {}
     }
 
     private func run() {
