@@ -143,6 +143,7 @@ stage_rows() {
 		deliver	SMTPClientHandler.writeBodyChunk(_:end:context:)
 		deliver	DotStuffer.stuff(_:into:)
 		remove	MailQueue.remove(_:)
+		remove	QueueRemover.run()
 		logging	specialized PosternLogHandler.log(event:)
 	EOF
 }

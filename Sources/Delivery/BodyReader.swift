@@ -17,11 +17,11 @@ struct BodyReader: Sendable {
         switch body {
         case .bytes(let buffer):
             return Self.feed(buffer, chunkSize: chunkSize, on: eventLoop, sink: sink)
-        case .file(let path, let offset):
+        case .file(let path, let offset, let end):
             let fileIO = self.fileIO
-            return fileIO.openFile(_deprecatedPath: path, eventLoop: eventLoop).flatMap { handle, region in
-                var region = region
-                region.moveReaderIndex(forwardBy: min(offset, region.readableBytes))
+            return fileIO.openFile(_deprecatedPath: path, eventLoop: eventLoop).flatMap { handle, whole in
+                let stop = min(end ?? whole.endIndex, whole.endIndex)
+                let region = FileRegion(fileHandle: handle, readerIndex: min(offset, stop), endIndex: stop)
                 return fileIO.readChunked(fileRegion: region, chunkSize: chunkSize, allocator: ByteBufferAllocator(),
                                    eventLoop: eventLoop, chunkHandler: sink)
                     .always { _ in try? handle.close() }

@@ -73,10 +73,11 @@ extension DeliveryAgent {
         case .maildir(let route):
             return await deliverLocally(envelope, indices: indices, domain: domain, route: route)
         case .hops(let hops):
-            var message = OutboundMessage(envelope: envelope, bodyPath: queue.bodyPath(id: envelope.id), indices: indices)
+            let body = queue.body(of: envelope)
+            var message = OutboundMessage(envelope: envelope, body: body, indices: indices)
             // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
             // octets need an 8BITMIME next hop.
-            if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(path: queue.bodyPath(id: envelope.id)) }
+            if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(body) }
             let started = DispatchTime.now().uptimeNanoseconds
             let options = clientOptions(domain: domain)
             let requirement = await tlsRequirement(domain: domain, configured: options.tlsPolicy)
@@ -222,11 +223,15 @@ extension DeliveryAgent {
         }
     }
 
-    static func hasEightBitOctets(path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return true }
+    /// Unreadable counts as 8-bit: the safe side.
+    static func hasEightBitOctets(_ body: QueuedBody) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: body.path) else { return true }
         defer { try? handle.close() }
-        while let chunk = try? handle.read(upToCount: 65536), !chunk.isEmpty {
+        guard (try? handle.seek(toOffset: UInt64(body.offset))) != nil else { return true }
+        var left = body.limit
+        while left > 0, let chunk = try? handle.read(upToCount: min(65536, left)), !chunk.isEmpty {
             if chunk.contains(where: { $0 >= 0x80 }) { return true }
+            left -= chunk.count
         }
         return false
     }

@@ -123,8 +123,10 @@ public final class DeliveryAgent: Sendable {
 
     func deliver(_ id: QueueID) async {
         var envelope: Envelope
+        // As committed: no status change since, so no sidecar envelope on disk.
+        let fresh = scheduler.takeFreshEnvelope(id)
         do {
-            envelope = try scheduler.takeFreshEnvelope(id) ?? queue.envelope(id: id)
+            envelope = try fresh ?? queue.envelope(id: id)
         } catch {
             logger.error("cannot read envelope", metadata: ["id": "\(id)", "error": "\(error)"])
             scheduler.finish(id, nextAttempt: nil)
@@ -160,7 +162,7 @@ public final class DeliveryAgent: Sendable {
         })
         envelope.attempts += 1
         envelope.recordAttempts(results.map { (index: $0.0, outcome: $0.1, nextHop: $0.2?.description) }, at: Date())
-        finishAttempt(&envelope, failed: failed,
+        finishAttempt(&envelope, failed: failed, sidecar: fresh == nil,
                       remoteByIndex: Dictionary(results.map { ($0.0, $0.2?.remoteMTA) }, uniquingKeysWith: { a, _ in a }))
     }
 
@@ -200,8 +202,9 @@ public final class DeliveryAgent: Sendable {
         return failed
     }
 
-    /// Retry, expire, warn or remove; then bounce what failed.
-    private func finishAttempt(_ envelope: inout Envelope, failed: [(Int, DeliveryReason, String?)],
+    /// Retry, expire, warn or remove; then bounce what failed. `sidecar`:
+    /// the envelope on disk may be an `ID.env` (not the one as committed).
+    private func finishAttempt(_ envelope: inout Envelope, failed: [(Int, DeliveryReason, String?)], sidecar: Bool,
                                remoteByIndex: [Int: String?]) {
         let now = Date()
         var failed = failed
@@ -242,7 +245,11 @@ public final class DeliveryAgent: Sendable {
                 envelope.nextAttempt = next
                 try queue.update(envelope)
             } else {
-                try queue.remove(id)
+                // Off this task: the unlink is the remover's (QueueRemover).
+                let logger = self.logger
+                queue.removeInBackground(id, sidecar: sidecar) { error in
+                    logger.error("cannot remove", metadata: ["id": "\(id)", "error": "\(error)"])
+                }
                 logger.info("removed", metadata: ["id": "\(id)"])
             }
         } catch {

@@ -21,11 +21,11 @@ import Glibc
 struct LocalDelivery: Sendable {
     /// The host part of file names (`Maildir.nameSafe`).
     let hostname: String
-    let bodyPath: String
+    let body: QueuedBody
 
-    init(hostname: String, bodyPath: String) {
+    init(hostname: String, body: QueuedBody) {
         self.hostname = Maildir.nameSafe(hostname: hostname)
-        self.bodyPath = bodyPath
+        self.body = body
     }
 
     /// Delivers to the recipients at `indices`, one after the other. Blocks
@@ -54,9 +54,9 @@ struct LocalDelivery: Sendable {
         let name = Maildir.uniqueName(size: size, hostname: hostname)
         do {
             try maildir.create()
-            _ = try maildir.deliver(name: name, head: head, bodyPath: bodyPath, bodyOffset: envelope.bodyOffset)
+            _ = try maildir.deliver(name: name, head: head, body: body)
         } catch {
-            return Self.outcome(for: error, bodyPath: bodyPath)
+            return Self.outcome(for: error, bodyPath: body.path)
         }
         return .delivered(SMTPReply(code: 250, enhanced: .success, text: "delivered to maildir as new/\(name)"))
     }
@@ -93,7 +93,7 @@ extension DeliveryAgent {
     func deliverLocally(_ envelope: Envelope, indices: [Int], domain: String, route: MaildirRoute) async -> DomainAttempt {
         guard await sessions.acquire() else { return .stopped(indices) }
         let started = DispatchTime.now().uptimeNanoseconds
-        let local = LocalDelivery(hostname: configuration.hostname, bodyPath: queue.bodyPath(id: envelope.id))
+        let local = LocalDelivery(hostname: configuration.hostname, body: queue.body(of: envelope))
         let results = await withCheckedContinuation { continuation in
             Self.localWork.async {
                 continuation.resume(returning: local.deliver(envelope, indices: indices, domain: domain, route: route))

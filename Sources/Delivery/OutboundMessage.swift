@@ -6,9 +6,10 @@ import SMTPCore
 /// chunks, never read whole; in-memory bodies serve tests and small
 /// generated messages (bounces).
 public enum MessageBody: Sendable, Hashable {
-    /// A file with CRLF line ends, as `QueueReader.bodyPath(id:)` names it,
-    /// read from `offset` (the envelope's `bodyOffset`).
-    case file(path: String, offset: Int = 0)
+    /// A file with CRLF line ends, read from `offset` (the envelope's
+    /// `bodyOffset`) up to `end` (nil: the end of the file); a queue
+    /// record's body ends where its envelope starts (`QueuedBody`).
+    case file(path: String, offset: Int = 0, end: Int? = nil)
     case bytes(ByteBuffer)
 }
 
@@ -52,13 +53,13 @@ public struct OutboundMessage: Sendable, Hashable {
 
     /// A queued message for the recipients at `indices` in the envelope;
     /// by default those still pending or deferred.
-    public init(envelope: Envelope, bodyPath: String, indices: [Int]? = nil) {
+    public init(envelope: Envelope, body: QueuedBody, indices: [Int]? = nil) {
         let chosen = (indices ?? envelope.recipients.indices.filter { envelope.recipients[$0].status.isUndelivered })
             .map { envelope.recipients[$0] }
         let prefix = ByteBuffer(string: envelope.addedHeaders.joined())
         self.init(id: envelope.id.description, sender: envelope.sender, recipients: chosen.map(\.address),
                   size: envelope.messageSize, eightBitMIME: envelope.eightBitMIME, smtpUTF8: envelope.smtpUTF8,
-                  body: .file(path: bodyPath, offset: envelope.bodyOffset), prefix: prefix)
+                  body: .file(path: body.path, offset: body.offset, end: body.end), prefix: prefix)
         dsnReturn = envelope.dsnReturn
         envelopeID = envelope.envelopeID
         recipientParameters = chosen.map(\.dsn)

@@ -105,7 +105,7 @@ public final class QuarantineMover: Sendable {
         }
         do {
             let result = try maildir.store(QuarantineRecord(envelope: envelope), addedHeaders: envelope.addedHeaders,
-                                           bodyPath: queue.bodyPath(id: id), bodyOffset: envelope.bodyOffset)
+                                           body: queue.body(of: envelope))
             try queue.remove(id)
             switch result {
             case .stored(let entry):

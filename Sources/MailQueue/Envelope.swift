@@ -2,9 +2,21 @@ import Foundation
 import SMTPCore
 
 /// What the queue knows about one message besides its body: who sent it,
-/// to whom, and how delivery stands. Stored as a small text file next to
-/// the body; status changes rewrite only this file.
+/// to whom, and how delivery stands. Stored after the body in the message's
+/// record (`msg/ID.msg`), or in a small file beside it (`msg/ID.env`) once
+/// its status changed; see `MessageRecord`.
 public struct Envelope: Sendable, Equatable {
+    /// Which files hold a message on disk (DESIGN.md "On disk").
+    public enum Layout: Sendable, Equatable {
+        /// `ID.msg`: body, envelope and trailer in one file, plus an `ID.env`
+        /// sidecar after the first status change; envelope version 4.
+        case record
+        /// `ID.eml` (body) and `ID.env` (envelope): queues written before
+        /// the single-file record; envelope versions 1 to 3, read and
+        /// updated in place, never converted.
+        case pair
+    }
+
     public enum State: String, Sendable, CaseIterable {
         case ready, deferred, hold, quarantine
 
@@ -75,7 +87,8 @@ public struct Envelope: Sendable, Equatable {
     /// The reverse-path without angle brackets; "" is the null sender.
     public var sender: String
     public var recipients: [Recipient]
-    /// Size of the body file in octets (trace headers included).
+    /// Size of the body in octets (trace headers included): the body file,
+    /// or the part of the record before the envelope.
     public var size: Int
     public var state: State
     public var attempts: Int
@@ -115,6 +128,9 @@ public struct Envelope: Sendable, Equatable {
     /// commit and the file update: recovery finishes the update, so a
     /// release happens once.
     public var releasedFrom: QueueID?
+    /// Where the message lives on disk: new messages are records; an
+    /// envelope read from an older queue says `.pair` and keeps it.
+    public var layout = Layout.record
 
     /// The message as sent or shown: added fields, then the body file from
     /// `bodyOffset`.

@@ -33,12 +33,19 @@ import SMTPCore
 /// `rcpt` (whose address runs to the end of the line), so an older binary
 /// reads such an envelope and delivers as before; it only drops them if it
 /// rewrites the file. An envelope without them reads as it always did.
-/// Versions 1 to 3 end at an `end` line that is the last of the file; a
-/// later single-file layout would put the body after it and stop reading there.
+/// Version 4 has the fields of version 3 and says where the envelope
+/// lives: in a message record (`ID.msg`, after the body, see `MessageRecord`)
+/// or in the sidecar `ID.env` that supersedes it after a status change.
+/// Envelopes of the older two-file layout (`ID.eml` + `ID.env`) keep
+/// versions 1 to 3 when updated, so such a queue stays readable by the
+/// binaries that wrote it, and a lone version-4 `ID.env` is recognised as
+/// the leftover of a removal. Every version ends at an `end` line.
 public enum EnvelopeCodec {
     static let magic = "postern-envelope 2"
     static let magicWithOffset = "postern-envelope 3"
-    static let readableVersions: Set<Substring> = ["postern-envelope 1", "postern-envelope 2", "postern-envelope 3"]
+    static let magicRecord = "postern-envelope 4"
+    static let readableVersions: Set<Substring> = ["postern-envelope 1", "postern-envelope 2", "postern-envelope 3",
+                                                   "postern-envelope 4"]
 
     public enum DecodeError: Error, CustomStringConvertible, Equatable {
         case badHeader
@@ -46,20 +53,27 @@ public enum EnvelopeCodec {
         case badLine(Int, String)
         case missingField(String)
         case inconsistent(String)
+        /// A message record without its trailer: torn, or never committed.
+        case noTrailer
 
         public var description: String {
             switch self {
-            case .badHeader: return "not a version 1, 2 or 3 envelope"
+            case .badHeader: return "not a version 1 to 4 envelope"
             case .missingEnd: return "no end marker (truncated)"
             case .badLine(let line, let why): return "line \(line): \(why)"
             case .missingField(let name): return "missing field \(name)"
             case .inconsistent(let why): return why
+            case .noTrailer: return "no record trailer (torn or never committed)"
             }
         }
     }
 
     public static func encode(_ envelope: Envelope) -> [UInt8] {
-        var text = (envelope.bodyOffset > 0 ? magicWithOffset : magic) + "\n"
+        let version = switch envelope.layout {
+        case .record: magicRecord
+        case .pair: envelope.bodyOffset > 0 ? magicWithOffset : magic
+        }
+        var text = version + "\n"
         func field(_ name: String, _ value: String) { text += "\(name) \(percentEncode(value))\n" }
         field("id", envelope.id.description)
         field("created", timestamp(envelope.created))
@@ -163,6 +177,7 @@ public enum EnvelopeCodec {
                         clientAddress: try required("client"), clientHelo: fields["helo"],
                         receivedProtocol: try required("protocol"),
                         eightBitMIME: fields["8bitmime"] == "1", smtpUTF8: fields["smtputf8"] == "1")
+        envelope.layout = first == magicRecord ? .record : .pair
         envelope.delayWarned = fields["delay-warned"] == "1"
         envelope.addedHeaders = headers
         envelope.quarantineReason = fields["quarantine-reason"]

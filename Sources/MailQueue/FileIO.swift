@@ -62,6 +62,23 @@ enum FileIO {
         return result
     }
 
+    /// `count` octets at `offset` of an open file (fewer only at its end).
+    static func read(_ fd: Int32, count: Int, at offset: Int, path: String) throws(QueueIOError) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset + done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw QueueIOError(operation: "read", path: path, errno: errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        bytes.removeLast(count - done)
+        return bytes
+    }
+
     /// Makes a rename or unlink in `path` durable (the directory entry).
     static func syncDirectory(_ path: String) throws(QueueIOError) {
         let fd = try open(path, flags: O_RDONLY | O_DIRECTORY)

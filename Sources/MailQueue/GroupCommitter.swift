@@ -109,40 +109,37 @@ final class GroupCommitter: @unchecked Sendable {
     }
 
     /// Writes, syncs and renames one batch. Returns each job's outcome and
-    /// the number of sync calls made.
+    /// the number of sync calls made. Each message is one file, its record
+    /// (`MessageRecord`): body, envelope, trailer; so one rename each.
     private func commitBatch(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
         var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
         var syncs = 0
         let perFileSync = syncMode == .fsync
-        // 1. Body and envelope complete in incoming/.
+        // 1. The whole record in incoming/.
         for (index, job) in batch.enumerated() {
             do {
-                try job.spool.finish(fsync: perFileSync)
-                try writeEnvelope(job.envelope, fsync: perFileSync)
-                if perFileSync { syncs += 2 }
+                try job.spool.finish(appending: MessageRecord.suffix(for: job.envelope), fsync: perFileSync)
+                if perFileSync { syncs += 1 }
             } catch {
                 results[index] = .failure(error)
             }
         }
         // 2. One syncfs covers every file of the batch.
-        if syncMode == .syncfs, results.contains(where: { if case .success = $0 { true } else { false } }) {
+        if syncMode == .syncfs, results.contains(where: isSuccess) {
             syncs += 1
             if postern_syncfs(incomingFD) != 0 {
                 let error = QueueIOError(operation: "syncfs", path: incomingPath, errno: errno)
                 results = results.map { _ in .failure(error) }
             }
         }
-        // 3. Into msg/: body first, envelope last — the envelope is the commit record.
+        // 3. Into msg/: the record is whole before its name appears there.
         var renamed: [Int] = []
         for (index, job) in batch.enumerated() where isSuccess(results[index]) {
-            let id = job.envelope.id.description
-            do {
-                try rename("\(id).eml")
-                try rename("\(id).env")
+            let name = "\(job.envelope.id).msg"
+            if postern_rename_noreplace(incomingFD, name, messagesFD, name) == 0 {
                 renamed.append(index)
-            } catch {
-                unlinkat(messagesFD, "\(id).eml", 0)
-                results[index] = .failure(error)
+            } else {
+                results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
             }
         }
         // 4. The directory entries themselves.
@@ -152,16 +149,13 @@ final class GroupCommitter: @unchecked Sendable {
                 let error = QueueIOError(operation: "fsync", path: messagesPath, errno: errno)
                 for index in renamed {
                     // Not durable: take it back so the client's retry is not a duplicate.
-                    let id = batch[index].envelope.id.description
-                    unlinkat(messagesFD, "\(id).env", 0)
-                    unlinkat(messagesFD, "\(id).eml", 0)
+                    unlinkat(messagesFD, "\(batch[index].envelope.id).msg", 0)
                     results[index] = .failure(error)
                 }
             }
         }
         for (index, job) in batch.enumerated() where !isSuccess(results[index]) {
             job.spool.discard()
-            unlinkat(incomingFD, "\(job.envelope.id).env", 0)
         }
         return (results, syncs)
     }
@@ -169,19 +163,5 @@ final class GroupCommitter: @unchecked Sendable {
     private func isSuccess(_ result: Result<Void, QueueIOError>) -> Bool {
         if case .success = result { return true }
         return false
-    }
-
-    private func writeEnvelope(_ envelope: Envelope, fsync: Bool) throws(QueueIOError) {
-        let name = "\(envelope.id).env"
-        let fd = try FileIO.open(name, flags: O_WRONLY | O_CREAT | O_EXCL, at: incomingFD)
-        defer { close(fd) }
-        try FileIO.writeAll(fd, EnvelopeCodec.encode(envelope), path: name)
-        if fsync { try FileIO.fsync(fd, path: name) }
-    }
-
-    private func rename(_ name: String) throws(QueueIOError) {
-        if postern_rename_noreplace(incomingFD, name, messagesFD, name) != 0 {
-            throw QueueIOError(operation: "rename", path: name, errno: errno)
-        }
     }
 }

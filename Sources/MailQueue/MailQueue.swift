@@ -6,12 +6,16 @@ import Glibc
 
 /// The durable message store (see DESIGN.md "On disk"):
 ///
-///     DIR/incoming/   bodies and envelopes being written (purged at start)
-///     DIR/msg/        ID.eml (body, immutable) and ID.env (envelope)
-///     DIR/corrupt/    envelopes that could not be read, set aside
+///     DIR/incoming/   records being written (purged at start)
+///     DIR/msg/        ID.msg: body, envelope and trailer in one file (`MessageRecord`);
+///                     ID.env: the envelope after a status change (supersedes
+///                     the one in ID.msg); older queues: ID.eml + ID.env pairs
+///     DIR/corrupt/    messages that could not be read, set aside
 ///
 /// `commit` promises durability: the completion reports success only after
-/// body, envelope and the directory entry are on stable storage.
+/// body, envelope and the directory entry are on stable storage. A message
+/// costs one file, one rename and (after delivery) one unlink, done by a
+/// background remover off the delivering task (`removeInBackground`).
 public final class MailQueue: @unchecked Sendable {
     /// How a commit batch reaches stable storage.
     public enum SyncMode: String, Sendable, CaseIterable {
@@ -41,6 +45,7 @@ public final class MailQueue: @unchecked Sendable {
     /// What the start-up scan found.
     public let recovery: RecoveryReport
     private let committer: GroupCommitter
+    let remover: QueueRemover
 
     /// Opens (creating if needed) the queue at `directory`, purges
     /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
@@ -53,20 +58,22 @@ public final class MailQueue: @unchecked Sendable {
         corruptPath = directory + "/corrupt"
         for path in [directory, incomingPath, messagesPath, corruptPath] { try FileIO.makeDirectory(path) }
         for name in try FileIO.list(incomingPath) { unlink(incomingPath + "/" + name) }
-        recovery = try QueueRecovery.run(messagesPath: messagesPath, corruptPath: corruptPath)
+        recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
         idGenerator = QueueIDGenerator(after: recovery.highestID)
         committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode)
+        remover = QueueRemover(messagesPath: messagesPath)
         committer.start()
     }
 
     deinit {
         committer.stop()
+        remover.drain()
     }
 
     /// Starts a body for a new message under a fresh queue ID.
     public func makeSpool() -> Spool {
         let id = idGenerator.next()
-        return Spool(id: id, path: "\(incomingPath)/\(id).eml", memoryLimit: spoolMemoryLimit)
+        return Spool(id: id, path: "\(incomingPath)/\(id).msg", memoryLimit: spoolMemoryLimit)
     }
 
     /// Makes the message durable, then calls `completion` on the committer
@@ -85,8 +92,10 @@ public final class MailQueue: @unchecked Sendable {
 
     public var stats: Stats { committer.stats }
 
-    /// Stops the committer after the batches already enqueued are done.
+    /// Stops the committer after the batches already enqueued are done,
+    /// and waits for the removals handed to the background.
     public func close() {
         committer.stop()
+        remover.drain()
     }
 }

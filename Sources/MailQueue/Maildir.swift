@@ -40,10 +40,10 @@ public struct Maildir: Sendable {
         }
     }
 
-    /// Writes `head`, then the file at `bodyPath` from `bodyOffset`, as
-    /// `name` into new/ (by way of tmp/); returns the path in new/. On a
-    /// failure before the rename, nothing is left behind.
-    public func deliver(name: String, head: [UInt8], bodyPath: String, bodyOffset: Int,
+    /// Writes `head`, then the body's octets, as `name` into new/ (by way
+    /// of tmp/); returns the path in new/. On a failure before the rename,
+    /// nothing is left behind.
+    public func deliver(name: String, head: [UInt8], body: QueuedBody,
                         observe: (Step) throws -> Void = { _ in }) throws(QueueIOError) -> String {
         func step(_ step: Step, _ path: String) throws(QueueIOError) {
             do { try observe(step) } catch { throw QueueIOError(operation: "stopped after \(step)", path: path, errno: EIO) }
@@ -53,7 +53,7 @@ public struct Maildir: Sendable {
         var isOpen = true
         do throws(QueueIOError) {
             try FileIO.writeAll(fd, head, path: temporary)
-            try FileIO.forEachBlock(bodyPath, offset: bodyOffset) { block throws(QueueIOError) in
+            try FileIO.forEachBlock(body.path, offset: body.offset, limit: body.limit) { block throws(QueueIOError) in
                 try FileIO.writeAll(fd, block, path: temporary)
             }
             try step(.wroteTemporary, temporary)

@@ -92,15 +92,16 @@ public struct QuarantineMaildir: Sendable {
     }
 
     /// Writes the message durably under `record.id` unless a file for that
-    /// ID is there already. `addedHeaders` and the body file from
-    /// `bodyOffset` are the message as it would be delivered.
-    public func store(_ record: QuarantineRecord, addedHeaders: [String], bodyPath: String,
-                      bodyOffset: Int) throws(QueueIOError) -> StoreResult {
+    /// ID is there already. `addedHeaders` and `body` are the message as
+    /// it would be delivered.
+    public func store(_ record: QuarantineRecord, addedHeaders: [String], body: QueuedBody) throws(QueueIOError) -> StoreResult {
         if let existing = try entry(id: record.id) { return .alreadyThere(existing) }
         let fields = record.headerFields + Array(addedHeaders.joined().utf8)
-        let bodySize = try FileIO.size(bodyPath) - bodyOffset
+        var end = body.end ?? 0
+        if body.end == nil { end = try FileIO.size(body.path) }
+        let bodySize = end - body.offset
         let name = Self.name(id: record.id, date: record.date, size: fields.count + bodySize, hostname: hostname)
-        let target = try maildir.deliver(name: name, head: fields, bodyPath: bodyPath, bodyOffset: bodyOffset, observe: observe)
+        let target = try maildir.deliver(name: name, head: fields, body: body, observe: observe)
         return .stored(Entry(id: record.id, path: target, date: record.date))
     }
 

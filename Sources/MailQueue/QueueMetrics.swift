@@ -77,12 +77,11 @@ extension QueueReader {
     /// Counts the queue, reading at most `limit` envelopes (the oldest, so
     /// the oldest message is always among them).
     public func census(limit: Int) throws(QueueIOError) -> QueueCensus {
-        let path = directory + "/msg"
-        let names = try envelopeNames()
+        let ids = try messageIDs()
         var census = QueueCensus()
-        census.unscanned = max(0, names.count - limit)
-        for name in names.prefix(limit) {
-            guard let envelope = try? EnvelopeCodec.decode(FileIO.readAll(path + "/" + name)) else {
+        census.unscanned = max(0, ids.count - limit)
+        for id in ids.prefix(limit) {
+            guard let envelope = try? envelope(id: id) else {
                 census.unreadable += 1
                 continue
             }

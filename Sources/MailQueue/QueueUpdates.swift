@@ -4,7 +4,9 @@ import Glibc
 #endif
 
 /// Status changes after the commit: only the envelope is rewritten (temp
-/// file, fsync, rename, directory fsync), the body never changes.
+/// file, fsync, rename, directory fsync), the body never changes. For a
+/// record that envelope is the sidecar `ID.env`, which supersedes the one
+/// inside `ID.msg`; a message delivered at its first attempt never has one.
 extension MailQueue {
     /// Durably replaces the envelope of a queued message.
     public func update(_ envelope: Envelope) throws(QueueIOError) {
@@ -28,34 +30,40 @@ extension MailQueue {
         try syncMessagesDirectory()
     }
 
-    /// Removes a message: the envelope (the commit record) first, so a crash
-    /// in between leaves an orphan body that recovery removes, never an
-    /// envelope without its body. No directory fsync: if a crash undoes the
-    /// unlink the message is only delivered again, never lost (Postfix makes
-    /// the same trade), and a sync per delivered message would halve relay
-    /// throughput.
+    /// Removes a message now (an operator's delete, a quarantine move).
+    /// No directory fsync: if a crash undoes the unlink the message is only
+    /// delivered again, never lost (Postfix makes the same trade), and a
+    /// sync per delivered message would halve relay throughput.
     public func remove(_ id: QueueID) throws(QueueIOError) {
-        let envelope = "\(messagesPath)/\(id).env"
-        if unlink(envelope) != 0 && errno != ENOENT { throw QueueIOError(operation: "unlink", path: envelope, errno: errno) }
-        unlink("\(messagesPath)/\(id).eml")
+        try QueueRemover.removeFiles(id, in: messagesPath)
+    }
+
+    /// Removes a delivered message off the caller's thread (`QueueRemover`):
+    /// from now on this process no longer lists or reads it. `sidecar: false`
+    /// (the envelope as committed was never updated) saves looking for an
+    /// `ID.env`.
+    public func removeInBackground(_ id: QueueID, sidecar: Bool = true,
+                                   onFailure: @escaping @Sendable (QueueIOError) -> Void) {
+        remover.enqueue(id, sidecar: sidecar, onFailure: onFailure)
     }
 
     /// Every readable envelope in the queue, oldest first (for the scheduler
-    /// at start).
+    /// at start and the control socket), without those being removed.
     public func envelopes() throws(QueueIOError) -> [Envelope] {
         try QueueReader(directory: directory).list().compactMap {
-            if case .envelope(let envelope) = $0 { return envelope }
+            if case .envelope(let envelope) = $0, !remover.isRemoving(envelope.id) { return envelope }
             return nil
         }
     }
 
     public func envelope(id: QueueID) throws -> Envelope {
-        try QueueReader(directory: directory).envelope(id: id)
+        if remover.isRemoving(id) { throw QueueIOError(operation: "open", path: "\(messagesPath)/\(id).msg", errno: ENOENT) }
+        return try QueueReader(directory: directory).envelope(id: id)
     }
 
-    /// The message file of a queued message.
-    public func bodyPath(id: QueueID) -> String {
-        "\(messagesPath)/\(id).eml"
+    /// Where the body of a queued message is.
+    public func body(of envelope: Envelope) -> QueuedBody {
+        QueueReader(directory: directory).body(of: envelope)
     }
 
     private func syncMessagesDirectory() throws(QueueIOError) {

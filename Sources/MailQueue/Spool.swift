@@ -11,7 +11,7 @@ import Synchronization
 
 /// The body of one message while it arrives. Small bodies stay in memory
 /// and are written by the committer; once a body passes `memoryLimit` it
-/// goes to `incoming/ID.eml` in blocks, so memory does not grow with the
+/// goes to `incoming/ID.msg` in blocks, so memory does not grow with the
 /// message size. Those blocks are written by a serial queue of the
 /// spool's own, never on the session's event loop; the session stops
 /// reading while more than `backlogLimit` octets wait for the disk.
@@ -127,9 +127,10 @@ public final class Spool: @unchecked Sendable {
         writer.queue.async(execute: body)
     }
 
-    /// Called by the committer: everything on disk in `incoming/`, optionally
-    /// fsync'd, file closed.
-    func finish(fsync: Bool) throws(QueueIOError) {
+    /// Called by the committer: the body, then `suffix` (the record's
+    /// envelope and trailer) on disk in `incoming/`, optionally fsync'd, file
+    /// closed. A body still in memory goes out with its suffix in one write.
+    func finish(appending suffix: [UInt8], fsync: Bool) throws(QueueIOError) {
         var fd: Int32 = -1
         if let writer {
             let drained = writer.drain()
@@ -139,7 +140,8 @@ public final class Spool: @unchecked Sendable {
         }
         defer { if fd >= 0 { close(fd) } }
         if fd < 0 { fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL) }
-        if !buffer.isEmpty { try FileIO.writeAll(fd, buffer, path: path) }
+        buffer += suffix
+        try FileIO.writeAll(fd, buffer, path: path)
         buffer = []
         if fsync { try FileIO.fsync(fd, path: path) }
     }

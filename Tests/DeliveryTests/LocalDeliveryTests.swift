@@ -18,7 +18,8 @@ struct LocalDeliveryTests {
         init() throws {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
             bodyPath = path + "/body.eml"
-            try Data((Self.replaced + Self.body).utf8).write(to: URL(fileURLWithPath: bodyPath))
+            // As in a queue record: the envelope follows the body.
+            try Data((Self.replaced + Self.body + Self.envelopeText).utf8).write(to: URL(fileURLWithPath: bodyPath))
         }
 
         deinit {
@@ -27,6 +28,7 @@ struct LocalDeliveryTests {
         }
 
         static let replaced = "X-Old: replaced\r\n"
+        static let envelopeText = "postern-envelope 4\nid 0005F1A2B3C4D5E6\nend\n"
         static let body = "Received: from client.test\r\nSubject: hi\r\n\r\nThe body.\r\n"
 
         func envelope(sender: String = "alice@example.net", recipients: [String]) -> Envelope {
@@ -42,7 +44,7 @@ struct LocalDeliveryTests {
         var route: MaildirRoute { try! MaildirRoute(parsing: "maildir:\(path)/mail/%d/%u") }
 
         func deliver(_ envelope: Envelope) -> [DomainAttempt.Result] {
-            LocalDelivery(hostname: "mx.test", bodyPath: bodyPath)
+            LocalDelivery(hostname: "mx.test", body: QueuedBody(path: bodyPath, offset: envelope.bodyOffset, end: envelope.size))
                 .deliver(envelope, indices: Array(envelope.recipients.indices), domain: "example.org", route: route)
         }
 

@@ -137,7 +137,7 @@ struct PythonSinkTests {
         var envelope = Envelope(id: QueueID(value: 1), sender: "s@y.test", recipients: [.init(address: "a@x.test")],
                                 size: body.utf8.count, clientAddress: "127.0.0.1", clientHelo: nil, receivedProtocol: "ESMTP")
         envelope.addedHeaders = ["X-Spam-Flag: NO\r\n", "X-Note: two\r\n\tlines\r\n"]
-        let message = OutboundMessage(envelope: envelope, bodyPath: work + "/m.eml")
+        let message = OutboundMessage(envelope: envelope, body: QueuedBody(path: work + "/m.eml"))
         #expect(message.size == body.utf8.count + envelope.addedHeaders.joined().utf8.count)
         let connection = try await SMTPConnection.open(host: "127.0.0.1", port: sink.port, options: options(), group: group)
         let outcome = await connection.send(message)

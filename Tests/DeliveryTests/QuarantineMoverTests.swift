@@ -114,7 +114,7 @@ struct QuarantineMoverTests {
         let maildir = setup.maildir()
         try maildir.create()
         _ = try maildir.store(QuarantineRecord(envelope: envelope), addedHeaders: envelope.addedHeaders,
-                              bodyPath: setup.queue.bodyPath(id: id), bodyOffset: envelope.bodyOffset)
+                              body: setup.queue.body(of: envelope))
         let mover = setup.mover(maildir)
         try mover.recover()
         mover.drain()

@@ -15,6 +15,7 @@ struct EnvelopeCodecTests {
                  lastReply: "451 4.3.0 try later", clientAddress: "::1", clientHelo: "client example",
                  receivedProtocol: "ESMTPS", eightBitMIME: true, smtpUTF8: true)
         envelope.addedHeaders = ["X-Spam-Score: 1.5\r\n", "X-Note: folded\r\n\tsecond line 100%\r\n"]
+        envelope.layout = .pair // the two-file format's versions; records: `recordIsVersion4`
         envelope.record(.init(time: Date(timeIntervalSince1970: 1_764_277_300), result: .deferred, nextHop: "mx.example.net",
                               recipients: [1], reply: "451 4.3.0 try later"))
         envelope.record(.init(time: Date(timeIntervalSince1970: 1_764_277_301), result: .failed, nextHop: nil,
@@ -44,6 +45,20 @@ struct EnvelopeCodecTests {
         }
     }
 
+    /// A record's envelope (and its sidecar) is version 4, body offset or
+    /// not, and reads back as a record; the older versions read as pairs.
+    @Test func recordIsVersion4() throws {
+        var envelope = Self.sample()
+        envelope.layout = .record
+        envelope.bodyOffset = 200
+        let text = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
+        #expect(text.hasPrefix("postern-envelope 4\n") && text.contains("\nbody-offset 200\n"))
+        #expect(try EnvelopeCodec.decode(Array(text.utf8)) == envelope)
+        var pair = envelope
+        pair.layout = .pair
+        #expect(try EnvelopeCodec.decode(EnvelopeCodec.encode(pair)).layout == .pair)
+    }
+
     @Test func fileIsReadableText() {
         let text = String(decoding: EnvelopeCodec.encode(Self.sample()), as: UTF8.self)
         #expect(text.hasPrefix("postern-envelope 2\nid 0006123456789ABC\n"))
@@ -62,7 +77,7 @@ struct EnvelopeCodecTests {
     }
 
     static let broken: [(String, EnvelopeCodec.DecodeError)] = [
-        ("postern-envelope 4\nend\n", .badHeader),
+        ("postern-envelope 5\nend\n", .badHeader),
         ("postern-envelope 2\nattempt 1 lost - - x\nend\n", .badLine(2, "bad attempt")),
         ("postern-envelope 2\nattempt 1 failed - 0,x x\nend\n", .badLine(2, "bad attempt")),
         ("postern-envelope 1\nid 0006123456789ABC\n", .missingEnd),

@@ -12,8 +12,8 @@ final class TemporaryDirectory {
     deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
-func envelope(for spool: Spool, sender: String = "a@example.org") -> Envelope {
-    Envelope(id: spool.id, sender: sender, recipients: [.init(address: "b@example.net")], size: spool.size,
+func envelope(for spool: Spool, sender: String = "a@example.org", created: Date = Date()) -> Envelope {
+    Envelope(id: spool.id, created: created, sender: sender, recipients: [.init(address: "b@example.net")], size: spool.size,
              clientAddress: "127.0.0.1", clientHelo: "test", receivedProtocol: "ESMTP")
 }
 
@@ -50,7 +50,9 @@ struct MailQueueTests {
         defer { queue.close() }
         let small = queue.makeSpool()
         small.append("Subject: small\r\n\r\nhello\r\n")
-        try await queue.commit(small, envelope: envelope(for: small))
+        var smallEnvelope = envelope(for: small)
+        smallEnvelope.addedHeaders = ["X-Test: 1\r\n"]
+        try await queue.commit(small, envelope: smallEnvelope)
         let big = queue.makeSpool()
         let line = Array(String(repeating: "z", count: 98).utf8) + [13, 10]
         for _ in 0..<100 { big.append(line) } // 10 000 octets: past the memory limit, so on disk early
@@ -65,7 +67,12 @@ struct MailQueueTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/incoming").isEmpty)
         let stats = queue.stats
         #expect(stats.messages == 2)
-        #expect(stats.syncCalls == (mode == .syncfs ? 2 * stats.batches : 2 * stats.messages + stats.batches))
+        #expect(stats.syncCalls == (mode == .syncfs ? 2 * stats.batches : stats.messages + stats.batches))
+        // One file per message, whose body range is the body and no more.
+        #expect(Set(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/msg")) == ["\(small.id).msg", "\(big.id).msg"])
+        let stored = try reader.envelope(id: small.id)
+        #expect(try reader.message(stored) == Array("X-Test: 1\r\nSubject: small\r\n\r\nhello\r\n".utf8))
+        #expect(try reader.message(stored, limit: 14) == Array("X-Test: 1\r\nSub".utf8))
     }
 
     @Test func concurrentCommitsShareSyncs() async throws {
@@ -109,10 +116,10 @@ struct MailQueueTests {
         let spool = queue.makeSpool()
         spool.append(Array(repeating: 65, count: 100))
         await withCheckedContinuation { done in spool.whenWritten { done.resume() } }
-        #expect(FileManager.default.fileExists(atPath: dir.path + "/incoming/\(spool.id).eml"))
+        #expect(FileManager.default.fileExists(atPath: dir.path + "/incoming/\(spool.id).msg"))
         spool.discard()
         await withCheckedContinuation { done in spool.whenWritten { done.resume() } }
-        #expect(!FileManager.default.fileExists(atPath: dir.path + "/incoming/\(spool.id).eml"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/incoming/\(spool.id).msg"))
     }
 
     @Test func recoverySetsAsideWhatItCannotRead() async throws {
@@ -127,12 +134,14 @@ struct MailQueueTests {
             queue.close()
         }
         let fm = FileManager.default
-        // A torn envelope, an envelope with no body, an orphan body, and junk in incoming/.
+        // Older layout: a torn envelope, an envelope with no body, an orphan
+        // body; and junk in incoming/.
         _ = fm.createFile(atPath: dir.path + "/msg/0000000000000010.env", contents: Data("postern-envelope 1\nid 00".utf8))
         _ = fm.createFile(atPath: dir.path + "/msg/0000000000000010.eml", contents: Data("body".utf8))
-        try Data(EnvelopeCodec.encode(Envelope(id: QueueID(value: 0x20), sender: "", recipients: [.init(address: "x@y.example")],
-                                               size: 1, clientAddress: "127.0.0.1", clientHelo: nil, receivedProtocol: "ESMTP")))
-            .write(to: URL(fileURLWithPath: dir.path + "/msg/0000000000000020.env"))
+        var bodiless = Envelope(id: QueueID(value: 0x20), sender: "", recipients: [.init(address: "x@y.example")],
+                                size: 1, clientAddress: "127.0.0.1", clientHelo: nil, receivedProtocol: "ESMTP")
+        bodiless.layout = .pair
+        try Data(EnvelopeCodec.encode(bodiless)).write(to: URL(fileURLWithPath: dir.path + "/msg/0000000000000020.env"))
         _ = fm.createFile(atPath: dir.path + "/msg/0000000000000030.eml", contents: Data("orphan".utf8))
         _ = fm.createFile(atPath: dir.path + "/incoming/0000000000000040.eml", contents: Data("partial".utf8))
 
@@ -145,7 +154,7 @@ struct MailQueueTests {
         #expect(Set(try fm.contentsOfDirectory(atPath: dir.path + "/corrupt")) ==
                 ["0000000000000010.env", "0000000000000010.eml", "0000000000000020.env"])
         #expect(try fm.contentsOfDirectory(atPath: dir.path + "/incoming").isEmpty)
-        #expect(Set(try fm.contentsOfDirectory(atPath: dir.path + "/msg")) == ["\(good).env", "\(good).eml"])
+        #expect(Set(try fm.contentsOfDirectory(atPath: dir.path + "/msg")) == ["\(good).msg"])
         #expect(queue.makeSpool().id > good)
     }
 }
@@ -168,10 +177,88 @@ struct QueueUpdateTests {
         try queue.update(env)
         #expect(try queue.envelope(id: spool.id) == env)
         #expect(try queue.envelopes() == [env])
-        #expect(FileManager.default.fileExists(atPath: queue.bodyPath(id: spool.id)))
+        // The record is untouched; the change went to the sidecar.
+        let record = queue.body(of: env).path
+        #expect(try Array(Data(contentsOf: URL(fileURLWithPath: record))) == Array("Subject: x\r\n\r\nx\r\n".utf8)
+                + MessageRecord.suffix(for: envelope(for: spool, created: env.created)))
+        let sidecar = dir.path + "/msg/\(spool.id).env"
+        #expect(String(decoding: try Data(contentsOf: URL(fileURLWithPath: sidecar)), as: UTF8.self).hasPrefix("postern-envelope 4\n"))
+        #expect(try QueueReader(directory: dir.path).body(id: spool.id) == Array("Subject: x\r\n\r\nx\r\n".utf8))
         try queue.remove(spool.id)
         #expect(try queue.envelopes().isEmpty)
-        #expect(!FileManager.default.fileExists(atPath: queue.bodyPath(id: spool.id)))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/msg").isEmpty)
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/incoming").isEmpty)
+    }
+}
+
+@Suite("Queue layouts and removal")
+struct QueueLayoutTests {
+    /// A delivered message disappears from this process at once; its file
+    /// goes by the remover's hand (drained at close).
+    @Test func backgroundRemovalHidesAtOnceAndUnlinks() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path)
+        let spool = queue.makeSpool()
+        spool.append("Subject: x\r\n\r\nx\r\n")
+        try await queue.commit(spool, envelope: envelope(for: spool))
+        queue.removeInBackground(spool.id) { error in Issue.record("removal failed: \(error)") }
+        #expect(throws: QueueIOError.self) { try queue.envelope(id: spool.id) }
+        #expect(try queue.envelopes().isEmpty)
+        queue.close()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/msg").isEmpty)
+    }
+
+    /// Both layouts side by side, and what a crash can leave of each.
+    @Test func recoveryReadsBothLayouts() async throws {
+        let dir = TemporaryDirectory()
+        let fm = FileManager.default
+        var ids: [QueueID] = []
+        do {
+            let queue = try MailQueue(directory: dir.path)
+            for index in 0..<3 {
+                let spool = queue.makeSpool()
+                spool.append("Subject: \(index)\r\n\r\nbody\r\n")
+                var env = envelope(for: spool)
+                try await queue.commit(spool, envelope: env)
+                if index == 1 {
+                    env.state = .hold
+                    try queue.update(env)
+                }
+                ids.append(spool.id)
+            }
+            queue.close()
+        }
+        let msg = dir.path + "/msg/"
+        // ids[2]: its sidecar is unreadable: set aside with its record.
+        _ = fm.createFile(atPath: msg + "\(ids[2]).env", contents: Data("postern-envelope 4\nid".utf8))
+        // An older pair, readable.
+        var old = Envelope(id: QueueID(value: 0x30), sender: "", recipients: [.init(address: "x@y.example")],
+                           size: 4, clientAddress: "127.0.0.1", clientHelo: nil, receivedProtocol: "ESMTP")
+        old.layout = .pair
+        try Data(EnvelopeCodec.encode(old)).write(to: URL(fileURLWithPath: msg + "0000000000000030.env"))
+        _ = fm.createFile(atPath: msg + "0000000000000030.eml", contents: Data("body".utf8))
+        // A torn record (no trailer): corrupt, never sent.
+        _ = fm.createFile(atPath: msg + "0000000000000040.msg", contents: Data("Subject: torn\r\n".utf8))
+        // A removal stopped between its two unlinks: the lone sidecar goes.
+        var gone = old
+        gone.id = QueueID(value: 0x50)
+        gone.layout = .record
+        try Data(EnvelopeCodec.encode(gone)).write(to: URL(fileURLWithPath: msg + "0000000000000050.env"))
+
+        let queue = try MailQueue(directory: dir.path)
+        defer { queue.close() }
+        #expect(queue.recovery.loaded == 3)
+        #expect(Set(queue.recovery.corrupt) == ["\(ids[2])", "0000000000000040"])
+        #expect(queue.recovery.orphanBodies == 1)
+        #expect(Set(try fm.contentsOfDirectory(atPath: dir.path + "/corrupt")) ==
+                ["\(ids[2]).msg", "\(ids[2]).env", "0000000000000040.msg"])
+        let envelopes = try queue.envelopes()
+        #expect(envelopes.map(\.id) == [QueueID(value: 0x30), ids[0], ids[1]].sorted())
+        #expect(envelopes.first { $0.id == ids[1] }?.state == .hold)
+        let pair = try queue.envelope(id: QueueID(value: 0x30))
+        #expect(pair.layout == .pair && queue.body(of: pair) == QueuedBody(path: msg + "0000000000000030.eml"))
+        #expect(try QueueReader(directory: dir.path).message(pair) == Array("body".utf8))
+        try queue.remove(pair.id)
+        #expect(Set(try fm.contentsOfDirectory(atPath: dir.path + "/msg")) == ["\(ids[0]).msg", "\(ids[1]).msg", "\(ids[1]).env"])
     }
 }

@@ -133,7 +133,7 @@ struct QuarantineMaildirTests {
             #expect(mode == 0o700)
         }
         let added = ["X-Spam-Flag: YES\r\n"]
-        let result = try maildir.store(Self.record(), addedHeaders: added, bodyPath: try makeBody(dir), bodyOffset: 15)
+        let result = try maildir.store(Self.record(), addedHeaders: added, body: QueuedBody(path: try makeBody(dir), offset: 15))
         #expect(steps.withLock { $0 } == [.wroteTemporary, .syncedFile, .renamed, .syncedDirectory])
         guard case .stored(let entry) = result else { Issue.record("not stored"); return }
         #expect(entry.path.hasPrefix(maildirPath + "/new/"))
@@ -153,7 +153,7 @@ struct QuarantineMaildirTests {
         let maildir = QuarantineMaildir(directory: dir.path + "/q") { if $0 == .syncedFile { throw Crash() } }
         try maildir.create()
         #expect(throws: QueueIOError.self) {
-            try maildir.store(Self.record(), addedHeaders: [], bodyPath: try makeBody(dir), bodyOffset: 0)
+            try maildir.store(Self.record(), addedHeaders: [], body: QueuedBody(path: try makeBody(dir)))
         }
         #expect(try maildir.entries().isEmpty)
         #expect(names(dir.path + "/q/tmp").isEmpty)
@@ -167,7 +167,7 @@ struct QuarantineMaildirTests {
         let maildir = QuarantineMaildir(directory: dir.path + "/q")
         try maildir.create()
         let body = try makeBody(dir)
-        guard case .stored(var first) = try maildir.store(Self.record(), addedHeaders: [], bodyPath: body, bodyOffset: 0) else {
+        guard case .stored(var first) = try maildir.store(Self.record(), addedHeaders: [], body: QueuedBody(path: body)) else {
             Issue.record("not stored")
             return
         }
@@ -176,7 +176,7 @@ struct QuarantineMaildirTests {
             #expect(rename(first.path, seen) == 0)
             first.path = seen
         }
-        #expect(try maildir.store(Self.record(), addedHeaders: [], bodyPath: body, bodyOffset: 0) == .alreadyThere(first))
+        #expect(try maildir.store(Self.record(), addedHeaders: [], body: QueuedBody(path: body)) == .alreadyThere(first))
         #expect(try maildir.entries().count == 1)
     }
 
@@ -196,8 +196,7 @@ struct QuarantineMaildirTests {
         let dir = TemporaryDirectory()
         let maildir = QuarantineMaildir(directory: dir.path + "/q")
         try maildir.create()
-        guard case .stored(let entry) = try maildir.store(Self.record(), addedHeaders: [], bodyPath: try makeBody(dir),
-                                                          bodyOffset: 0) else { return }
+        guard case .stored(let entry) = try maildir.store(Self.record(), addedHeaders: [], body: QueuedBody(path: try makeBody(dir))) else { return }
         try maildir.remove(entry)
         #expect(try maildir.entries().isEmpty)
         #expect(throws: QueueIOError.self) { try maildir.remove(entry) }

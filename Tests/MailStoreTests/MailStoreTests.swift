@@ -111,7 +111,7 @@ struct MailStoreTests {
                                           clientAddress: "192.0.2.1", clientHelo: "bad.test", receivedProtocol: "ESMTP",
                                           eightBitMIME: false, smtpUTF8: false, reason: "spam",
                                           date: Date(timeIntervalSince1970: 1_700_000_000 + Double(id)))
-            _ = try maildir.store(record, addedHeaders: [], bodyPath: body, bodyOffset: 0)
+            _ = try maildir.store(record, addedHeaders: [], body: QueuedBody(path: body))
             try FileManager.default.removeItem(atPath: body)
             return queueID
         }

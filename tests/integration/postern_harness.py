@@ -68,6 +68,31 @@ def free_port() -> int:
 # Replies
 
 
+
+RECORD_TRAILER = 32
+
+
+def record_body_size(path: Path) -> int:
+    """Where a queue record's envelope starts: its body's length (from the trailer alone)."""
+    with open(path, "rb") as f:
+        f.seek(-RECORD_TRAILER, os.SEEK_END)
+        trailer = f.read()
+    assert trailer.startswith(b"postern-record ") and trailer.endswith(b"\n"), f"no record trailer: {trailer!r}"
+    return int(trailer[15:31], 16)
+
+
+def split_record(data: bytes) -> tuple[bytes, bytes]:
+    """A queue record (DIR/msg/ID.msg) as (body, envelope text): the body octets, the envelope
+    (version 4), then a 32-octet trailer "postern-record " + 16 hex digits of the envelope's offset + LF."""
+    trailer = data[-RECORD_TRAILER:]
+    assert len(data) >= RECORD_TRAILER and trailer.startswith(b"postern-record ") and trailer.endswith(b"\n"), (
+        f"no record trailer: {data[-40:]!r}")
+    offset = int(trailer[15:31], 16)
+    envelope = data[offset:-RECORD_TRAILER]
+    assert envelope.startswith(b"postern-envelope 4\n") and envelope.endswith(b"\nend\n"), envelope[:80]
+    return data[:offset], envelope
+
+
 class ConnectionClosed(Exception):
     """The server closed the connection while a reply was expected."""
 
@@ -365,7 +390,10 @@ class Queue:
         return body
 
     def body(self, queue_id: str) -> bytes:
-        """The stored message (DIR/msg/ID.eml)."""
+        """The stored body: the record DIR/msg/ID.msg up to its envelope (or an older queue's ID.eml)."""
+        record = self.dir / "msg" / f"{queue_id}.msg"
+        if record.exists():
+            return split_record(record.read_bytes())[0]
         return (self.dir / "msg" / f"{queue_id}.eml").read_bytes()
 
     def files(self, sub: str) -> list[Path]:

@@ -15,7 +15,7 @@ import smtplib
 import threading
 import time
 
-from postern_harness import split_received
+from postern_harness import split_received, split_record
 
 MESSAGES = 2000
 CONNECTIONS = 20
@@ -113,13 +113,16 @@ def test_kill9_under_load_loses_no_accepted_message(start_postern, figures):
     srv.start()
     incoming_after = [p.name for p in srv.queue.files("incoming")]
     assert incoming_after == [], f"incoming/ not purged at start: {incoming_after[:5]}"
+    # One record per message (ID.msg), whole: a record torn by the kill is never in msg/.
     msg_files = srv.queue.files("msg")
-    envelopes = {p.stem for p in msg_files if p.suffix == ".env"}
-    bodies = {p.stem for p in msg_files if p.suffix == ".eml"}
-    others = [p.name for p in msg_files if p.suffix not in (".env", ".eml")]
+    records = {p.stem for p in msg_files if p.suffix == ".msg"}
+    sidecars = {p.stem for p in msg_files if p.suffix == ".env"}
+    others = [p.name for p in msg_files if p.suffix not in (".msg", ".env")]
     assert not others, f"stray files in msg/: {others[:5]}"
-    assert envelopes - bodies == set(), f"envelopes without body: {sorted(envelopes - bodies)[:5]}"
-    assert bodies - envelopes == set(), f"bodies without envelope: {sorted(bodies - envelopes)[:5]}"
+    assert sidecars - records == set(), f"envelopes without record: {sorted(sidecars - records)[:5]}"
+    for p in msg_files:
+        if p.suffix == ".msg":
+            split_record(p.read_bytes())
 
     entries = {e["id"]: e for e in srv.queue.list()}
     unreadable = [e for e in entries.values() if e["state"] == "unreadable"]

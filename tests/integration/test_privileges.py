@@ -184,7 +184,7 @@ def test_root_binds_a_low_port_then_runs_as_the_user(make_server, system_user):
     queue = server.queue_dir
     assert stat.S_IMODE(queue.stat().st_mode) == 0o750, "the daemon makes a missing queue directory 0750"
     for path in [queue, queue / "incoming", queue / "msg", queue / "corrupt",
-                 queue / "msg" / f"{queue_id}.eml", queue / "msg" / f"{queue_id}.env", server.control_socket]:
+                 queue / "msg" / f"{queue_id}.msg", server.control_socket]:
         assert_owned_by(path, user)
     assert server.terminate(timeout=15) == 0
 
@@ -218,7 +218,7 @@ def test_started_as_the_user_with_the_capability_it_binds_itself(make_server, sy
     log = server.stderr_text()
     assert "running as the configured user" in log and "privileges dropped" not in log, log
     queue_id = send_one(server)
-    assert_owned_by(server.queue_dir / "msg" / f"{queue_id}.eml", user)
+    assert_owned_by(server.queue_dir / "msg" / f"{queue_id}.msg", user)
 
 
 def test_anyone_else_is_refused(make_server, system_user):
