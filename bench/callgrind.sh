@@ -142,8 +142,8 @@ stage_rows() {
 		deliver	SMTPClientHandler.channelRead(context:data:)
 		deliver	SMTPClientHandler.writeBodyChunk(_:end:context:)
 		deliver	DotStuffer.stuff(_:into:)
-		remove	MailQueue.remove(_:)
-		remove	QueueRemover.run()
+		remove	MailQueue.remove(_:sidecar:)
+		remove	QueueFiles.remove(_:in:sidecar:)
 		logging	specialized PosternLogHandler.log(event:)
 	EOF
 }

@@ -245,11 +245,7 @@ public final class DeliveryAgent: Sendable {
                 envelope.nextAttempt = next
                 try queue.update(envelope)
             } else {
-                // Off this task: the unlink is the remover's (QueueRemover).
-                let logger = self.logger
-                queue.removeInBackground(id, sidecar: sidecar) { error in
-                    logger.error("cannot remove", metadata: ["id": "\(id)", "error": "\(error)"])
-                }
+                try queue.remove(id, sidecar: sidecar)
                 logger.info("removed", metadata: ["id": "\(id)"])
             }
         } catch {

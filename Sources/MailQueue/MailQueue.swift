@@ -14,8 +14,7 @@ import Glibc
 ///
 /// `commit` promises durability: the completion reports success only after
 /// body, envelope and the directory entry are on stable storage. A message
-/// costs one file, one rename and (after delivery) one unlink, done by a
-/// background remover off the delivering task (`removeInBackground`).
+/// costs one file, one rename and (after delivery) one unlink.
 public final class MailQueue: @unchecked Sendable {
     /// How a commit batch reaches stable storage.
     public enum SyncMode: String, Sendable, CaseIterable {
@@ -45,7 +44,6 @@ public final class MailQueue: @unchecked Sendable {
     /// What the start-up scan found.
     public let recovery: RecoveryReport
     private let committer: GroupCommitter
-    let remover: QueueRemover
 
     /// Opens (creating if needed) the queue at `directory`, purges
     /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
@@ -61,13 +59,11 @@ public final class MailQueue: @unchecked Sendable {
         recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
         idGenerator = QueueIDGenerator(after: recovery.highestID)
         committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode)
-        remover = QueueRemover(messagesPath: messagesPath)
         committer.start()
     }
 
     deinit {
         committer.stop()
-        remover.drain()
     }
 
     /// Starts a body for a new message under a fresh queue ID.
@@ -92,10 +88,8 @@ public final class MailQueue: @unchecked Sendable {
 
     public var stats: Stats { committer.stats }
 
-    /// Stops the committer after the batches already enqueued are done,
-    /// and waits for the removals handed to the background.
+    /// Stops the committer after the batches already enqueued are done.
     public func close() {
         committer.stop()
-        remover.drain()
     }
 }

@@ -30,34 +30,28 @@ extension MailQueue {
         try syncMessagesDirectory()
     }
 
-    /// Removes a message now (an operator's delete, a quarantine move).
-    /// No directory fsync: if a crash undoes the unlink the message is only
-    /// delivered again, never lost (Postfix makes the same trade), and a
-    /// sync per delivered message would halve relay throughput.
-    public func remove(_ id: QueueID) throws(QueueIOError) {
-        try QueueRemover.removeFiles(id, in: messagesPath)
-    }
-
-    /// Removes a delivered message off the caller's thread (`QueueRemover`):
-    /// from now on this process no longer lists or reads it. `sidecar: false`
+    /// Removes a message now (delivered, an operator's delete, a quarantine
+    /// move). No directory fsync: if a crash undoes the unlink the message is
+    /// only delivered again, never lost (Postfix makes the same trade), and a
+    /// sync per delivered message would halve relay throughput. Done inline:
+    /// handing it to a thread of its own cost ~10 futex calls and 1.5 context
+    /// switches per message (bench/README.md "Cost budget"). `sidecar: false`
     /// (the envelope as committed was never updated) saves looking for an
     /// `ID.env`.
-    public func removeInBackground(_ id: QueueID, sidecar: Bool = true,
-                                   onFailure: @escaping @Sendable (QueueIOError) -> Void) {
-        remover.enqueue(id, sidecar: sidecar, onFailure: onFailure)
+    public func remove(_ id: QueueID, sidecar: Bool = true) throws(QueueIOError) {
+        try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar)
     }
 
     /// Every readable envelope in the queue, oldest first (for the scheduler
     /// at start and the control socket), without those being removed.
     public func envelopes() throws(QueueIOError) -> [Envelope] {
         try QueueReader(directory: directory).list().compactMap {
-            if case .envelope(let envelope) = $0, !remover.isRemoving(envelope.id) { return envelope }
+            if case .envelope(let envelope) = $0 { return envelope }
             return nil
         }
     }
 
     public func envelope(id: QueueID) throws -> Envelope {
-        if remover.isRemoving(id) { throw QueueIOError(operation: "open", path: "\(messagesPath)/\(id).msg", errno: ENOENT) }
         return try QueueReader(directory: directory).envelope(id: id)
     }
 

@@ -193,15 +193,14 @@ struct QueueUpdateTests {
 
 @Suite("Queue layouts and removal")
 struct QueueLayoutTests {
-    /// A delivered message disappears from this process at once; its file
-    /// goes by the remover's hand (drained at close).
-    @Test func backgroundRemovalHidesAtOnceAndUnlinks() async throws {
+    /// A removed message is gone at once: not listed, not readable, no file.
+    @Test func removalUnlinksTheRecord() async throws {
         let dir = TemporaryDirectory()
         let queue = try MailQueue(directory: dir.path)
         let spool = queue.makeSpool()
         spool.append("Subject: x\r\n\r\nx\r\n")
         try await queue.commit(spool, envelope: envelope(for: spool))
-        queue.removeInBackground(spool.id) { error in Issue.record("removal failed: \(error)") }
+        try queue.remove(spool.id, sidecar: false)
         #expect(throws: QueueIOError.self) { try queue.envelope(id: spool.id) }
         #expect(try queue.envelopes().isEmpty)
         queue.close()

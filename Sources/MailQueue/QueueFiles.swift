@@ -1,0 +1,23 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The files of one queued message.
+enum QueueFiles {
+    /// Unlinks a message's files. A record: `ID.msg` (the commit record)
+    /// first, then its sidecar, so a crash in between leaves a lone
+    /// version-4 `ID.env` that recovery removes. An older pair: the envelope
+    /// first, then the body (an orphan body is removed at start too).
+    /// `sidecar: false`: the record is known to have none.
+    static func remove(_ id: QueueID, in messagesPath: String, sidecar: Bool = true) throws(QueueIOError) {
+        let record = "\(messagesPath)/\(id).msg"
+        let envelope = "\(messagesPath)/\(id).env"
+        if unlink(record) == 0 {
+            if sidecar { unlink(envelope) }
+            return
+        }
+        guard errno == ENOENT else { throw QueueIOError(operation: "unlink", path: record, errno: errno) }
+        if unlink(envelope) != 0 && errno != ENOENT { throw QueueIOError(operation: "unlink", path: envelope, errno: errno) }
+        unlink("\(messagesPath)/\(id).eml")
+    }
+}
