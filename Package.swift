@@ -150,7 +150,7 @@ let package = Package(
         // imported @testable: debug builds only.
         .executableTarget(name: "PosternFuzzer", dependencies: [
             "SMTPCore", "MailMessage", "Policy", "PosternDaemon", "SPF", "DNS", "CLDNS", "DNSModel", "Delivery",
-            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol", "DKIM", "DMARC",
+            "MailQueue", "Scanning", "IMAPCore", "POP3Core", "ProxyProtocol", "DKIM", "DMARC", "MTASTS",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),

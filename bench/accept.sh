@@ -152,7 +152,7 @@ server_stop() {
 			s=${stats#*sync_calls=}
 			if (( m > 0 )); then SRV_FSYNCS=$(awk -v s="$s" -v m="$m" 'BEGIN { printf "%.3f", s / m }'); fi
 		fi
-		SRV_QUEUED=$(find "$SRV_DIR/queue/msg" -maxdepth 1 -name '*.env' 2>/dev/null | wc -l)
+		SRV_QUEUED=$(bench_queue_count "$SRV_DIR/queue/msg")
 		;;
 	postfix)
 		pf_stop "$SRV_DIR"

@@ -238,8 +238,8 @@ server_stop() {
 			if (( m > 0 )); then SRV_SYNCS=$(awk -v s="$s" -v m="$m" 'BEGIN { printf "%.3f", s / m }'); fi
 		fi
 		# A message is removed from msg/ once delivered.
-		SRV_LEFT=$(find "$SRV_DIR/queue/msg" -maxdepth 1 -name '*.env' 2>/dev/null | wc -l)
-		SRV_STRAY=$(find "$SRV_DIR/queue/msg" "$SRV_DIR/queue/incoming" -type f ! -name '*.env' 2>/dev/null | wc -l)
+		SRV_LEFT=$(bench_queue_count "$SRV_DIR/queue/msg")
+		SRV_STRAY=$(find "$SRV_DIR/queue/msg" "$SRV_DIR/queue/incoming" -type f ! -name '*.env' ! -name '*.msg' 2>/dev/null | wc -l)
 		;;
 	postfix)
 		pf_stop "$SRV_DIR"

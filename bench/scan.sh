@@ -291,7 +291,7 @@ milter_content_timeout = 300s"
 			bench_kill_wait "$SRV_PID" TERM 30
 			POSTERN_PID=
 			bench_cpu_end "$SRV_CG"
-			SRV_QUEUED=$(find "$SRV_DIR/queue/msg" -maxdepth 1 -name '*.env' 2>/dev/null | wc -l)
+			SRV_QUEUED=$(bench_queue_count "$SRV_DIR/queue/msg")
 			;;
 		postfix)
 			pf_stop "$SRV_DIR"

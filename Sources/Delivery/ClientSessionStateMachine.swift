@@ -13,6 +13,8 @@ public struct SessionInfo: Sendable, Hashable {
     /// The negotiated protocol ("TLSv1.3"), filled in by the handler, which
     /// can ask the TLS handler; nil without TLS.
     public var tlsVersion: String?
+    /// The cipher suite's IANA name, read from the ServerHello.
+    public var tlsCipher: String?
 }
 
 /// The client side of an SMTP session as a pure value: it is told what the

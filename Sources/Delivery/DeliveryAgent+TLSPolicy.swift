@@ -5,6 +5,8 @@ import SMTPCore
 public struct DeliveryTLS: Sendable, Hashable {
     /// "TLSv1.3"; nil: plaintext.
     public var version: String?
+    /// "TLS_AES_256_GCM_SHA384"; nil: plaintext or not seen.
+    public var cipher: String?
     /// The certificate was checked against trust roots and the host name.
     public var verified: Bool
     /// `OutboundTLSRequirement.label`: none, opportunistic, required, mta-sts-testing, mta-sts-enforce, dane.
@@ -20,6 +22,7 @@ struct HopPolicy: Sendable {
 
     func outcome(of connection: SMTPConnection) -> DeliveryTLS {
         DeliveryTLS(version: connection.session.tls ? connection.session.tlsVersion ?? "TLS" : nil,
+                    cipher: connection.session.tls ? connection.session.tlsCipher : nil,
                     verified: connection.session.tls && (connection.options.verify == .full || connection.options.dane != nil),
                     policy: requirement.label)
     }

@@ -182,6 +182,7 @@ public final class DeliveryAgent: Sendable {
                                                  "relay": "\(remote ?? "-")", "reply": "\(reply)"]
                 if let session = tls[index] {
                     metadata["tls"] = "\(session.version ?? "none")"
+                    if let cipher = session.cipher { metadata["tls_cipher"] = "\(cipher)" }
                     metadata["tls_verified"] = "\(session.verified ? "yes" : "no")"
                     metadata["tls_policy"] = "\(session.policy)"
                 }

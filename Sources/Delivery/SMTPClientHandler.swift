@@ -37,6 +37,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     let bodyReader: BodyReader
     var logger: Logger
     private var readyPromise: EventLoopPromise<SessionInfo>?
+    private var cipherObserver: TLSCipherObserver?
     private var waiting: [ClientRequest] = []
     private var current: (message: OutboundMessage, promise: EventLoopPromise<MessageOutcome>)?
     private var quitPromise: EventLoopPromise<Void>?
@@ -152,7 +153,10 @@ final class SMTPClientHandler: ChannelDuplexHandler {
         case .sendBody:
             sendBody(context: context)
         case .ready(var info):
-            if info.tls { info.tlsVersion = (try? context.pipeline.syncOperations.nioSSL_tlsVersion())?.map(Self.name) }
+            if info.tls {
+                info.tlsVersion = (try? context.pipeline.syncOperations.nioSSL_tlsVersion())?.map(Self.name)
+                info.tlsCipher = cipherObserver?.cipher
+            }
             logger.debug("session ready", metadata: ["tls": "\(info.tlsVersion ?? "no")", "esmtp": "\(info.esmtp)"])
             readyPromise?.succeed(info)
             readyPromise = nil
@@ -207,6 +211,10 @@ final class SMTPClientHandler: ChannelDuplexHandler {
                 handler = try NIOSSLClientHandler(context: tlsContext, serverHostname: tlsServerName)
             }
             try context.pipeline.syncOperations.addHandler(handler, position: .first)
+            // Below the TLS handler: it sees the server's octets first.
+            let observer = TLSCipherObserver()
+            try context.pipeline.syncOperations.addHandler(observer, position: .first)
+            cipherObserver = observer
         } catch {
             perform(machine.tlsFailed("\(error)"), context: context)
             return

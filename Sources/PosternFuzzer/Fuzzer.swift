@@ -46,6 +46,8 @@ enum FuzzTarget: String, CaseIterable {
     case dmarc
     /// DKIM tag-lists, DKIM-Signature fields, key records, body hashes.
     case dkim
+    /// MTA-STS TXT records and policies, the ServerHello cipher reader.
+    case tlspolicy
 
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
@@ -64,6 +66,7 @@ enum FuzzTarget: String, CaseIterable {
         case .proxy: ProxyTarget.run(bytes)
         case .dmarc: DMARCTarget.run(bytes)
         case .dkim: DKIMTarget.run(bytes)
+        case .tlspolicy: TLSPolicyTarget.run(bytes)
         }
     }
 

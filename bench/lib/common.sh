@@ -198,6 +198,14 @@ bench_cpu_ns() {
 	fi
 }
 
+# bench_queue_count DIR : messages in a Postern queue's msg/ directory: one
+# ID.msg each (with an ID.env beside it after a status change), or an older
+# ID.env + ID.eml pair.
+bench_queue_count() {
+	find "$1" -maxdepth 1 \( -name '*.msg' -o -name '*.env' \) -printf '%f\n' 2>/dev/null |
+		sed 's/\.[a-z]*$//' | sort -u | wc -l
+}
+
 # bench_machine_busy_ns : CPU time (ns) all cores have spent busy since boot
 # (user + nice + system + irq + softirq + steal in /proc/stat). The difference
 # over a run, less the server's own CPU, is what the load generator, the sink

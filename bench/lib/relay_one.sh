@@ -62,11 +62,11 @@ ro_send() {
 	ro_wait_empty
 }
 
-# ro_wait_empty: until every delivered message has left the queue (msg/*.env).
+# ro_wait_empty: until every delivered message has left the queue (msg/*.msg, *.env).
 ro_wait_empty() {
 	local i
 	for (( i = 0; i < ${DRAIN_TIMEOUT:-600} * 10; i++ )); do
-		compgen -G "$RO_DIR/queue/msg/*.env" >/dev/null || return 0
+		(( $(bench_queue_count "$RO_DIR/queue/msg") == 0 )) && return 0
 		sleep 0.1
 	done
 	bench_log "warning: the queue still holds messages"
