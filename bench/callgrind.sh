@@ -133,7 +133,7 @@ stage_rows() {
 		spool	closure #1 in MessageBodyWriter.append(_:)
 		spool	MessageBodyWriter.writeHeaders(blockLength:)
 		commit	GroupCommitter.run()
-		commit	SMTPServerHandler.commitFinished(_:envelope:quarantine:scan:context:)
+		commit	SMTPServerHandler.commitFinished(_:envelope:body:quarantine:scan:context:)
 		schedule	closure #1 in DeliveryAgent.run()
 		schedule	DeliveryScheduler.takeDue(now:)
 		deliver	DeliveryAgent.deliver(_:)

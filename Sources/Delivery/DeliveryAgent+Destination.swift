@@ -2,6 +2,7 @@ import DNSModel
 import Foundation
 import MailMessage
 import MailQueue
+import NIOCore
 import SMTPCore
 
 /// Who gave a recipient its outcome: an SMTP next hop, or a Maildir here.
@@ -58,7 +59,9 @@ struct DomainAttempt: Sendable {
 extension DeliveryAgent {
     /// Delivers the recipients at `indices` (all in `domain`): route, then
     /// each next hop in turn until one takes the transaction.
-    func deliver(_ envelope: Envelope, indices: [Int], domain: String) async -> DomainAttempt {
+    /// `body`: the message as committed, from `bodyOffset` on, when it is
+    /// still in memory; nil reads the queue file.
+    func deliver(_ envelope: Envelope, indices: [Int], domain: String, body inMemory: ByteBuffer? = nil) async -> DomainAttempt {
         func all(_ outcome: RecipientOutcome, _ remote: Relay? = nil) -> DomainAttempt {
             DomainAttempt(results: indices.map { ($0, outcome, remote) })
         }
@@ -75,9 +78,12 @@ extension DeliveryAgent {
         case .hops(let hops):
             let body = queue.body(of: envelope)
             var message = OutboundMessage(envelope: envelope, body: body, indices: indices)
+            if let inMemory { message.body = .bytes(inMemory) }
             // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
             // octets need an 8BITMIME next hop.
-            if message.eightBitMIME { message.eightBitMIME = Self.hasEightBitOctets(body) }
+            if message.eightBitMIME {
+                message.eightBitMIME = inMemory.map { $0.readableBytesView.contains { $0 >= 0x80 } } ?? Self.hasEightBitOctets(body)
+            }
             let started = DispatchTime.now().uptimeNanoseconds
             let options = clientOptions(domain: domain)
             let requirement = await tlsRequirement(domain: domain, configured: options.tlsPolicy)

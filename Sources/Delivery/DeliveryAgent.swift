@@ -76,10 +76,11 @@ public final class DeliveryAgent: Sendable {
         wakeup.signal()
     }
 
-    /// The same, with the envelope just committed: the first attempt uses
-    /// it instead of reading it back.
-    public func enqueue(_ envelope: Envelope) {
-        scheduler.schedule(envelope.id, at: Date(), envelope: envelope)
+    /// The same, with the envelope just committed (and its body, when it
+    /// was small enough to stay in memory): the first attempt uses them
+    /// instead of reading them back.
+    public func enqueue(_ envelope: Envelope, body: [UInt8]? = nil) {
+        scheduler.schedule(envelope.id, at: Date(), envelope: envelope, body: body)
         wakeup.signal()
     }
 
@@ -124,9 +125,9 @@ public final class DeliveryAgent: Sendable {
     func deliver(_ id: QueueID) async {
         var envelope: Envelope
         // As committed: no status change since, so no sidecar envelope on disk.
-        let fresh = scheduler.takeFreshEnvelope(id)
+        let fresh = scheduler.takeFresh(id)
         do {
-            envelope = try fresh ?? queue.envelope(id: id)
+            envelope = try fresh?.envelope ?? queue.envelope(id: id)
         } catch {
             logger.error("cannot read envelope", metadata: ["id": "\(id)", "error": "\(error)"])
             scheduler.finish(id, nextAttempt: nil)
@@ -140,9 +141,10 @@ public final class DeliveryAgent: Sendable {
         // <Postmaster> has no domain: it is ours.
         let byDomain = Dictionary(grouping: open) { envelope.recipients[$0].domain ?? configuration.hostname.lowercased() }
         let snapshot = envelope
+        let body = fresh?.body.map { ByteBuffer(bytes: $0[min(snapshot.bodyOffset, $0.count)...]) }
         let attempts = await withTaskGroup(of: DomainAttempt.self) { group in
             for (domain, indices) in byDomain {
-                group.addTask { await self.deliver(snapshot, indices: indices, domain: domain) }
+                group.addTask { await self.deliver(snapshot, indices: indices, domain: domain, body: body) }
             }
             return await group.reduce(into: [DomainAttempt]()) { $0.append($1) }
         }

@@ -12,27 +12,43 @@ public final class DeliveryScheduler: Sendable {
 
     /// Envelopes kept between a commit and the first attempt, at most this many.
     public static let maxFreshEnvelopes = 10_000
+    /// Bodies kept with them, at most this many octets in all (a backlog of
+    /// small messages must not hold memory: beyond it the file is read).
+    public static let maxFreshBodyBytes = 32 << 20
+
+    /// What a commit handed over for the first attempt.
+    public struct Fresh: Sendable {
+        public var envelope: Envelope
+        /// The whole spooled message when it never left memory.
+        public var body: [UInt8]?
+    }
 
     /// Schedules (or reschedules) `id`. Ignored while the message is in
     /// flight: its worker decides what happens next. `envelope`, the one
     /// just committed, saves the first attempt reading it back from disk
     /// (issue #15: four system calls and a parse per message); it is kept
     /// only until that attempt or an operator's claim, whichever is first.
-    public func schedule(_ id: QueueID, at due: Date, envelope: Envelope? = nil) {
+    public func schedule(_ id: QueueID, at due: Date, envelope: Envelope? = nil, body: [UInt8]? = nil) {
         state.withLock { schedule in
             guard !schedule.inFlight.contains(id) else { return }
             schedule.set(id, due: due)
             if let envelope, envelope.id == id, schedule.fresh.count < Self.maxFreshEnvelopes {
-                schedule.fresh[id] = envelope
+                let keep = body.flatMap { schedule.freshBodyBytes + $0.count <= Self.maxFreshBodyBytes ? $0 : nil }
+                schedule.drop(id)
+                schedule.fresh[id] = Fresh(envelope: envelope, body: keep)
+                schedule.freshBodyBytes += keep?.count ?? 0
             }
         }
     }
 
-    /// The envelope as committed, for the worker that took `id` from
-    /// `takeDue`, if it is still the one on disk (no operator has claimed
-    /// the message since); nil: read it from the queue.
-    public func takeFreshEnvelope(_ id: QueueID) -> Envelope? {
-        state.withLock { $0.fresh.removeValue(forKey: id) }
+    /// The envelope (and body) as committed, for the worker that took `id`
+    /// from `takeDue`, if it is still the one on disk (no operator has
+    /// claimed the message since); nil: read it from the queue.
+    public func takeFresh(_ id: QueueID) -> Fresh? {
+        state.withLock { schedule in
+            defer { schedule.drop(id) }
+            return schedule.fresh[id]
+        }
     }
 
     /// The earliest message due at `now`, now marked in flight.
@@ -51,7 +67,7 @@ public final class DeliveryScheduler: Sendable {
     public func finish(_ id: QueueID, nextAttempt: Date?) {
         state.withLock { schedule in
             schedule.inFlight.remove(id)
-            schedule.fresh[id] = nil
+            schedule.drop(id)
             if let next = nextAttempt { schedule.set(id, due: next) }
         }
     }
@@ -64,7 +80,7 @@ public final class DeliveryScheduler: Sendable {
             schedule.scheduled[id] = nil
             schedule.inFlight.insert(id)
             // The operator may change the file: the next attempt reads it.
-            schedule.fresh[id] = nil
+            schedule.drop(id)
             return true
         }
     }
@@ -73,7 +89,7 @@ public final class DeliveryScheduler: Sendable {
     public func remove(_ id: QueueID) {
         state.withLock { schedule in
             schedule.scheduled[id] = nil
-            schedule.fresh[id] = nil
+            schedule.drop(id)
         }
     }
 
@@ -106,7 +122,12 @@ private struct Schedule: Sendable {
     var scheduled: [QueueID: Date] = [:]
     var inFlight: Set<QueueID> = []
     /// Envelopes as committed, until their first attempt (`schedule(_:at:envelope:)`).
-    var fresh: [QueueID: Envelope] = [:]
+    var fresh: [QueueID: DeliveryScheduler.Fresh] = [:]
+    var freshBodyBytes = 0
+
+    mutating func drop(_ id: QueueID) {
+        if let gone = fresh.removeValue(forKey: id) { freshBodyBytes -= gone.body?.count ?? 0 }
+    }
 
     mutating func set(_ id: QueueID, due: Date) {
         scheduled[id] = due

@@ -27,6 +27,10 @@ public final class Spool: @unchecked Sendable {
     public private(set) var size = 0
     /// Made when the body first outgrows memory.
     private var writer: Writer?
+    /// The body as committed when it never left memory (set by the
+    /// committer before the completion runs), so the first delivery attempt
+    /// can send it without reading the file back (issue #15).
+    public private(set) var committedBytes: [UInt8]?
 
     /// The file side: one serial queue per large body, so its blocks land
     /// in order without a thread of the event loop waiting for them.
@@ -140,8 +144,8 @@ public final class Spool: @unchecked Sendable {
         }
         defer { if fd >= 0 { close(fd) } }
         if fd < 0 { fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL) }
-        buffer += suffix
-        try FileIO.writeAll(fd, buffer, path: path)
+        try FileIO.writeAll(fd, buffer + suffix, path: path)
+        if writer == nil { committedBytes = buffer }
         buffer = []
         if fsync { try FileIO.fsync(fd, path: path) }
     }

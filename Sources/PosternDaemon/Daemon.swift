@@ -86,7 +86,7 @@ public final class Daemon: Sendable {
             config.delivery.enabled ? try makeDeliveryAgent(queue: queue, group: group, resolver: dns.cache) : nil
         }
         if let agent {
-            context.onCommit = { agent.enqueue($0) }
+            context.onCommit = { agent.enqueue($0, body: $1) }
             try agent.loadQueue()
             logger.info("delivery started", metadata: ["workers": "\(config.delivery.workers)",
                                                        "waiting": "\(agent.scheduler.waitingCount)"])

@@ -338,14 +338,18 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
         server.queue.commit(spool, envelope: committed) { result in
+            // Set by the committer before this completion: nil for a body
+            // that went to the file while it arrived.
+            let body = spool.committedBytes
             eventLoop.execute {
                 let (handler, context) = loopBound.value
-                handler.commitFinished(result, envelope: committed, quarantine: quarantine, scan: scan, context: context)
+                handler.commitFinished(result, envelope: committed, body: body, quarantine: quarantine, scan: scan,
+                                       context: context)
             }
         }
     }
 
-    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, quarantine: String?,
+    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, body: [UInt8]?, quarantine: String?,
                                 scan: [String], context: ChannelHandlerContext) {
         unpause(context: context)
         switch result {
@@ -360,7 +364,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             logger.info(quarantine == nil ? "queued" : "quarantined", metadata: metadata)
             (quarantine == nil ? SMTPServerMetrics.queued : SMTPServerMetrics.quarantined).increment()
             write(session.commitSucceeded(queueID: envelope.id.description), context: context)
-            if quarantine == nil { server.onCommit(envelope) } else { server.onQuarantine(envelope.id) }
+            if quarantine == nil { server.onCommit(envelope, body) } else { server.onQuarantine(envelope.id) }
         case .failure(let error):
             logger.error("queue commit failed", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
             let reply = session.commitFailed()

@@ -21,8 +21,9 @@ public struct ServerContext: Sendable {
     /// protocol header: the session's client is the one the header names.
     public var proxyProtocol: ProxyProtocolSettings?
     /// Called once a message is durably queued, with the envelope as written
-    /// (the delivery side starts it without reading it back).
-    public var onCommit: @Sendable (Envelope) -> Void = { _ in }
+    /// and the body when it never left memory (the delivery side starts it
+    /// without reading either back).
+    public var onCommit: @Sendable (Envelope, [UInt8]?) -> Void = { _, _ in }
     /// Called once a quarantined message is durably queued (the quarantine
     /// mover takes it to the Maildir).
     public var onQuarantine: @Sendable (QueueID) -> Void = { _ in }

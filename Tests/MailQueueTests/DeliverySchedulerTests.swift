@@ -69,11 +69,11 @@ struct DeliverySchedulerTests {
         let id = QueueID(value: 7)
         scheduler.schedule(id, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(id))
         #expect(scheduler.takeDue(now: Date()) == id)
-        #expect(scheduler.takeFreshEnvelope(id)?.id == id)
-        #expect(scheduler.takeFreshEnvelope(id) == nil, "the next attempt reads the queue")
+        #expect(scheduler.takeFresh(id)?.envelope.id == id)
+        #expect(scheduler.takeFresh(id) == nil, "the next attempt reads the queue")
         scheduler.finish(id, nextAttempt: Date(timeIntervalSince1970: 0))
         #expect(scheduler.takeDue(now: Date()) == id)
-        #expect(scheduler.takeFreshEnvelope(id) == nil)
+        #expect(scheduler.takeFresh(id) == nil)
     }
 
     @Test func anOperatorsClaimForgetsTheCommittedEnvelope() {
@@ -83,9 +83,24 @@ struct DeliverySchedulerTests {
         #expect(scheduler.claim(id))
         scheduler.finish(id, nextAttempt: Date(timeIntervalSince1970: 0))
         #expect(scheduler.takeDue(now: Date()) == id)
-        #expect(scheduler.takeFreshEnvelope(id) == nil, "queue hold/bounce may have changed the file")
+        #expect(scheduler.takeFresh(id) == nil, "queue hold/bounce may have changed the file")
         let other = QueueID(value: 9)
         scheduler.schedule(other, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(QueueID(value: 10)))
-        #expect(scheduler.takeFreshEnvelope(other) == nil, "an envelope is kept only under its own ID")
+        #expect(scheduler.takeFresh(other) == nil, "an envelope is kept only under its own ID")
+    }
+
+    /// Bodies ride along only while their total stays small: the rest of a
+    /// backlog is read from the queue files.
+    @Test func committedBodiesAreKeptWithinABudget() {
+        let scheduler = DeliveryScheduler()
+        let big = [UInt8](repeating: 65, count: DeliveryScheduler.maxFreshBodyBytes / 2 + 1)
+        let first = QueueID(value: 11), second = QueueID(value: 12), third = QueueID(value: 13)
+        scheduler.schedule(first, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(first), body: big)
+        scheduler.schedule(second, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(second), body: big)
+        #expect(scheduler.takeFresh(second)?.body == nil, "over the budget: envelope only")
+        #expect(scheduler.takeFresh(first)?.body?.count == big.count)
+        // The first one's bytes were given back when it was taken.
+        scheduler.schedule(third, at: Date(timeIntervalSince1970: 0), envelope: Self.envelope(third), body: big)
+        #expect(scheduler.takeFresh(third)?.body?.count == big.count)
     }
 }
