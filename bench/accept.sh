@@ -305,16 +305,8 @@ echo "The floor: CPU the rest of the machine used per message while smtp-source 
 echo "(the client and loopback networking; medians), the msg/s that leaves for a server"
 echo "that cost nothing on $(nproc) cores, and the server CPU per message 5x Postfix's"
 echo "msg/s would leave room for (negative: out of reach on this machine):"
-fmt3='%-11s %14s %14s %14s %16s\n'
-printf "$fmt3" case "others ms/msg" "others ms/msg" "ceiling msg/s" "budget for 5x"
-printf "$fmt3" "" "beside Postern" "beside Postfix" "" "ms/msg"
-for c in "${CASES[@]}"; do
-	po=$(median "$c" postern 13 %.2f); fo=$(median "$c" postfix 13 %.2f)
-	fr=$(median "$c" postfix 6 %.1f)
-	ceil=$(awk -v a="$po" -v n="$(nproc)" 'BEGIN { if (a != "-" && a > 0) printf "%.0f", n * 1000 / a; else print "-" }')
-	budget=$(awk -v a="$po" -v r="$fr" -v n="$(nproc)" 'BEGIN { if (a != "-" && r != "-" && r > 0) printf "%.2f", n * 1000 / (5 * r) - a; else print "-" }')
-	printf "$fmt3" "$c" "$po" "$fo" "$ceil" "$budget"
-done
+# TSV columns: 13 other_cpu_ms_per_msg, 6 msg_per_s.
+bench_floor_table 5 13 6
 echo
 echo "Spread of msg/s over the rounds (min - max):"
 for c in "${CASES[@]}"; do

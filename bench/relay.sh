@@ -405,16 +405,8 @@ echo "The floor: CPU the rest of the machine used per message in the same runs (
 echo "sink, waiter, loopback networking; medians), and the msg/s that leaves for a server"
 echo "that cost nothing on $(nproc) cores, and the server CPU per message 4x Postfix's msg/s"
 echo "would leave room for (negative: out of reach on this machine whatever the server does):"
-fmt3='%-11s %14s %14s %14s %16s\n'
-printf "$fmt3" case "others ms/msg" "others ms/msg" "ceiling msg/s" "budget for 4x"
-printf "$fmt3" "" "beside Postern" "beside Postfix" "" "ms/msg"
-for c in "${CASES[@]}"; do
-	po=$(median "$c" postern 17 %.2f); fo=$(median "$c" postfix 17 %.2f)
-	fr=$(median "$c" postfix 7 %.1f)
-	ceil=$(awk -v a="$po" -v n="$(nproc)" 'BEGIN { if (a != "-" && a > 0) printf "%.0f", n * 1000 / a; else print "-" }')
-	budget=$(awk -v a="$po" -v r="$fr" -v n="$(nproc)" 'BEGIN { if (a != "-" && r != "-" && r > 0) printf "%.2f", n * 1000 / (4 * r) - a; else print "-" }')
-	printf "$fmt3" "$c" "$po" "$fo" "$ceil" "$budget"
-done
+# TSV columns: 17 other_cpu_ms_per_msg, 7 msg_per_s.
+bench_floor_table 4 17 7
 echo
 echo "Accept side of the same runs (messages / smtp-source's own wall time), medians:"
 fmt2='%-11s %10s %10s %6s\n'

@@ -206,6 +206,25 @@ bench_queue_count() {
 		sed 's/\.[a-z]*$//' | sort -u | wc -l
 }
 
+# bench_floor_table FACTOR OTHER_COL RATE_COL : the floor under the goal of
+# FACTOR times Postfix, from the results' columns of the others' CPU per
+# message and of the msg/s: medians beside each server, the msg/s a server
+# that cost nothing would leave on these cores, and the server CPU per
+# message FACTOR times Postfix's rate leaves room for.
+bench_floor_table() {
+	local factor=$1 other=$2 rate=$3 c po fo fr ceil budget fmt='%-11s %14s %14s %14s %16s\n'
+	printf "$fmt" case "others ms/msg" "others ms/msg" "ceiling msg/s" "budget for ${factor}x"
+	printf "$fmt" "" "beside Postern" "beside Postfix" "" "ms/msg"
+	for c in "${CASES[@]}"; do
+		po=$(median "$c" postern "$other" %.2f); fo=$(median "$c" postfix "$other" %.2f)
+		fr=$(median "$c" postfix "$rate" %.1f)
+		ceil=$(awk -v a="$po" -v n="$(nproc)" 'BEGIN { if (a != "-" && a > 0) printf "%.0f", n * 1000 / a; else print "-" }')
+		budget=$(awk -v a="$po" -v r="$fr" -v n="$(nproc)" -v f="$factor" \
+			'BEGIN { if (a != "-" && r != "-" && r > 0) printf "%.2f", n * 1000 / (f * r) - a; else print "-" }')
+		printf "$fmt" "$c" "$po" "$fo" "$ceil" "$budget"
+	done
+}
+
 # bench_machine_busy_ns : CPU time (ns) all cores have spent busy since boot
 # (user + nice + system + irq + softirq + steal in /proc/stat). The difference
 # over a run, less the server's own CPU, is what the load generator, the sink
