@@ -43,6 +43,10 @@ COUNT=${COUNT:-2000}
 STRACE_COUNT=${STRACE_COUNT:-500}
 SESSIONS=${SESSIONS:-10}
 SIZE=${SIZE:-4096}
+# what phase 3 samples; sched:sched_switch shows where threads go to sleep
+PERF_EVENT=${PERF_EVENT:-cpu-clock}
+# keep phase 3's perf.data here, for perf report
+PERF_KEEP=${PERF_KEEP:-}
 if [[ -z ${PERF:-} ]]; then
 	if perf record -q -e cpu-clock -o /dev/null -- true >/dev/null 2>&1; then PERF=1; else PERF=0; fi
 fi
@@ -57,6 +61,15 @@ stop_tracer() {
 BENCH_ON_EXIT=stop_tracer
 
 # ticks PID: "UTIME STIME" in clock ticks (threads that exited included).
+# per_thread PID: "TID NAME RUN_NS VOLUNTARY" per live thread.
+per_thread() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		printf '%s %s %s %s\n' "${t##*/}" "$(tr ' ' _ < "$t/comm")" "$(cut -d' ' -f1 "$t/schedstat")" \
+			"$(awk '/^voluntary_ctxt_switches/ { print $2 }' "$t/status")"
+	done 2>/dev/null
+}
+
 ticks() { sed 's/^.*) //' /proc/"$1"/stat | awk '{ print $12, $13 }'; }
 
 # switches PID: "VOLUNTARY INVOLUNTARY" summed over the live threads.
@@ -71,11 +84,13 @@ bench_cpu_settle "" "$RO_PID" 10
 
 # 1. CPU and context switches
 c0=$(bench_cpu_ns "" "$RO_PID"); read -r v0 n0 < <(switches "$RO_PID"); read -r u0 s0 < <(ticks "$RO_PID")
+per_thread "$RO_PID" > "$RUN_TMP/threads0"
 t0=$EPOCHREALTIME
 ro_send "$COUNT" "$SESSIONS" "$SIZE" || exit 1
 t1=$EPOCHREALTIME
 bench_cpu_settle "" "$RO_PID" 30
 c1=$(bench_cpu_ns "" "$RO_PID"); read -r v1 n1 < <(switches "$RO_PID"); read -r u1 s1 < <(ticks "$RO_PID")
+per_thread "$RO_PID" > "$RUN_TMP/threads1"
 threads=$(ls /proc/"$RO_PID"/task | wc -l)
 
 # 2. system calls
@@ -90,12 +105,13 @@ stop_tracer
 
 # 3. where the CPU goes
 if [[ $PERF == 1 ]]; then
-	perf record -q -e cpu-clock -g -p "$RO_PID" -o "$RUN_TMP/perf.data" >/dev/null 2>&1 &
+	perf record -q -e "$PERF_EVENT" -g -p "$RO_PID" -o "$RUN_TMP/perf.data" >/dev/null 2>&1 &
 	STRACE_PID=$!
 	sleep 1
 	ro_send "$COUNT" "$SESSIONS" "$SIZE" || exit 1
 	bench_cpu_settle "" "$RO_PID" 30
 	stop_tracer
+	[[ -n $PERF_KEEP ]] && cp "$RUN_TMP/perf.data" "$PERF_KEEP"
 fi
 ro_stop
 stats=$(grep 'msg="queue commit stats"' "$RO_LOG" | tail -n 1 | grep -o 'messages=[0-9]* sync_calls=[0-9]*')
@@ -110,6 +126,11 @@ awk -v c="$(( c1 - c0 ))" -v n="$COUNT" -v a="$t0" -v b="$t1" -v v="$(( v1 - v0 
 	printf "  context switches per message:  %7.1f voluntary, %.1f involuntary  (%d threads)\n", v / n, i / n, th
 	if (ut + st > 0) printf "  user / system split:           %7.0f %% user, %.0f %% system  (utime/stime ticks)\n", 100 * ut / (ut + st), 100 * st / (ut + st) }'
 echo "  queue commit stats (whole run): ${stats:-n/a}"
+echo "  by thread (name: CPU µs, voluntary switches per message; threads under 1 µs left out):"
+awk -v n="$COUNT" 'NR == FNR { run[$1] = $3; vol[$1] = $4; next }
+	{ name[$2] = $2; c[$2] += ($3 - run[$1]) / 1000 / n; w[$2] += ($4 - vol[$1]) / n; k[$2]++ }
+	END { for (x in name) if (c[x] >= 1) printf "    %-24s %6.0f µs  %5.1f switches  (%d threads)\n", x, c[x], w[x], k[x] | "sort -k2,2nr"
+		close("sort -k2,2nr") }' "$RUN_TMP/threads0" "$RUN_TMP/threads1"
 echo
 echo "phase 2, $STRACE_COUNT messages under strace -f -c: system calls per message"
 awk -v n="$STRACE_COUNT" '
@@ -124,7 +145,7 @@ awk -v n="$STRACE_COUNT" '
 
 if [[ $PERF == 1 && -s $RUN_TMP/perf.data ]]; then
 	echo
-	echo "phase 3, $COUNT messages under perf record -e cpu-clock: share of the daemon's CPU samples"
+	echo "phase 3, $COUNT messages under perf record -e $PERF_EVENT: share of the daemon's CPU samples"
 	perf report -i "$RUN_TMP/perf.data" --no-children --sort dso --stdio 2>/dev/null |
 		awk '/^ +[0-9.]+%/ { printf "  %7s  %s\n", $1, $2; if (++k == 8) exit }'
 	echo "  top symbols (self):"

@@ -86,6 +86,7 @@ public final class DeliveryAgent: Sendable {
 
     /// Runs until `stop`; deliveries in flight finish first.
     public func run() async {
+        var lastPrune: UInt64 = 0
         await withDiscardingTaskGroup { tasks in
             while !state.withLock({ $0.stopping }) {
                 let now = Date()
@@ -102,8 +103,14 @@ public final class DeliveryAgent: Sendable {
                 let busy = state.withLock { $0.inFlight >= configuration.maxActive }
                 let wait = busy ? 1 : scheduler.nextDue.map { max(0.001, $0.timeIntervalSince(Date())) } ?? 1
                 await wakeup.wait(seconds: min(wait, 1))
-                await pool.prune()
-                await limiter.prune()
+                // Idle connections and forgotten destinations age in seconds:
+                // a look four times a second is enough (not one per message).
+                let uptime = DispatchTime.now().uptimeNanoseconds
+                if uptime &- lastPrune >= 250_000_000 {
+                    lastPrune = uptime
+                    await pool.prune()
+                    await limiter.prune()
+                }
             }
         }
         await pool.prune(everything: true)
@@ -142,12 +149,15 @@ public final class DeliveryAgent: Sendable {
         let byDomain = Dictionary(grouping: open) { envelope.recipients[$0].domain ?? configuration.hostname.lowercased() }
         let snapshot = envelope
         let body = fresh?.body.map { ByteBuffer(bytes: $0[min(snapshot.bodyOffset, $0.count)...]) }
-        let attempts = await withTaskGroup(of: DomainAttempt.self) { group in
+        // One domain (the usual case) needs no child task.
+        let attempts = if byDomain.count == 1, let (domain, indices) = byDomain.first {
+            [await deliver(snapshot, indices: indices, domain: domain, body: body)]
+        } else { await withTaskGroup(of: DomainAttempt.self) { group in
             for (domain, indices) in byDomain {
                 group.addTask { await self.deliver(snapshot, indices: indices, domain: domain, body: body) }
             }
             return await group.reduce(into: [DomainAttempt]()) { $0.append($1) }
-        }
+        } }
         if attempts.allSatisfy(\.stopped) {
             // Delivery stopped before anything was tried: the envelope stays as it was.
             scheduler.finish(id, nextAttempt: Date())
@@ -264,6 +274,8 @@ final class Wakeup: Sendable {
     private struct State {
         var continuation: CheckedContinuation<Void, Never>?
         var signaled = false
+        /// When the armed timer fires (uptime ns); nil: none armed.
+        var timer: UInt64?
     }
 
     private let state = Mutex(State())
@@ -281,11 +293,24 @@ final class Wakeup: Sendable {
     }
 
     func wait(seconds: Double) async {
-        // The deadline's task is cancelled when a signal comes first, so
-        // timers never pile up under load and wake the loop for nothing.
-        let deadline = Task { [self] in
-            try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
-            if !Task.isCancelled { self.signal() }
+        // A timer that fires no later than this deadline is kept, not
+        // replaced: under load the loop waits once per message, and a timer
+        // per wait (a task, a dispatch timer, its manager thread woken twice)
+        // cost more than the delivery's own hops (issue #15). A timer that
+        // fires early only makes the loop look again.
+        let deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(seconds * 1_000_000_000)
+        let arm = state.withLock { state -> Bool in
+            if state.signaled { return false }
+            if let timer = state.timer, timer <= deadline { return false }
+            state.timer = deadline
+            return true
+        }
+        if arm {
+            Task { [self] in
+                try? await Task.sleep(nanoseconds: deadline &- min(deadline, DispatchTime.now().uptimeNanoseconds))
+                state.withLock { state in if state.timer == deadline { state.timer = nil } }
+                signal()
+            }
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let already = state.withLock { state -> Bool in
@@ -298,6 +323,5 @@ final class Wakeup: Sendable {
             }
             if already { continuation.resume() }
         }
-        deadline.cancel()
     }
 }
