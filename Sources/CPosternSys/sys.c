@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <signal.h>
@@ -9,6 +10,12 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include "CPosternSys.h"
+
+void postern_name_this_thread(const char *name) {
+#ifdef __linux__
+    pthread_setname_np(pthread_self(), name);
+#endif
+}
 
 int postern_syncfs(int fd) {
 #ifdef __linux__

@@ -47,7 +47,12 @@ public final class MailQueue: @unchecked Sendable {
 
     /// Opens (creating if needed) the queue at `directory`, purges
     /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
-    public init(directory: String, syncMode: SyncMode = .syncfs, spoolMemoryLimit: Int = 128 * 1024) throws {
+    /// Seconds a commit waits at most for bodies still arriving (group
+    /// commit's commit delay; issue #15): 1 ms.
+    public static let defaultCommitDelay = 0.001
+
+    public init(directory: String, syncMode: SyncMode = .syncfs, spoolMemoryLimit: Int = 128 * 1024,
+                commitDelay: Double = MailQueue.defaultCommitDelay) throws {
         self.directory = directory
         self.syncMode = syncMode
         self.spoolMemoryLimit = spoolMemoryLimit
@@ -58,7 +63,8 @@ public final class MailQueue: @unchecked Sendable {
         for name in try FileIO.list(incomingPath) { unlink(incomingPath + "/" + name) }
         recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
         idGenerator = QueueIDGenerator(after: recovery.highestID)
-        committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode)
+        committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode,
+                                       commitDelay: commitDelay)
         committer.start()
     }
 
@@ -69,13 +75,14 @@ public final class MailQueue: @unchecked Sendable {
     /// Starts a body for a new message under a fresh queue ID.
     public func makeSpool() -> Spool {
         let id = idGenerator.next()
-        return Spool(id: id, path: "\(incomingPath)/\(id).msg", memoryLimit: spoolMemoryLimit)
+        return Spool(id: id, path: "\(incomingPath)/\(id).msg", memoryLimit: spoolMemoryLimit, arriving: committer.arriving)
     }
 
     /// Makes the message durable, then calls `completion` on the committer
     /// thread: `.success` only once the 250 may be sent.
     public func commit(_ spool: Spool, envelope: Envelope,
                        completion: @escaping @Sendable (Result<Void, QueueIOError>) -> Void) {
+        spool.arrived()
         committer.enqueue(GroupCommitter.Job(spool: spool, envelope: envelope, completion: completion))
     }
 

@@ -31,6 +31,9 @@ public final class Spool: @unchecked Sendable {
     /// committer before the completion runs), so the first delivery attempt
     /// can send it without reading the file back (issue #15).
     public private(set) var committedBytes: [UInt8]?
+    /// Counts this body among those still arriving until it is committed or
+    /// thrown away (the committer's commit delay looks at the count).
+    private var arriving: ArrivingBodies?
 
     /// The file side: one serial queue per large body, so its blocks land
     /// in order without a thread of the event loop waiting for them.
@@ -85,11 +88,21 @@ public final class Spool: @unchecked Sendable {
     /// Octets waiting for the disk above which the session stops reading.
     public var backlogLimit: Int { memoryLimit * 4 }
 
-    init(id: QueueID, path: String, memoryLimit: Int) {
+    init(id: QueueID, path: String, memoryLimit: Int, arriving: ArrivingBodies? = nil) {
         self.id = id
         self.path = path
         self.memoryLimit = memoryLimit
         buffer.reserveCapacity(min(memoryLimit, 16384))
+        arriving?.count.add(1, ordering: .relaxed)
+        self.arriving = arriving
+    }
+
+    deinit { arrived() }
+
+    /// No longer arriving: handed to the committer, or thrown away.
+    func arrived() {
+        arriving?.count.subtract(1, ordering: .relaxed)
+        arriving = nil
     }
 
     /// Appends bytes. Errors are remembered and reported at commit, so the
@@ -172,6 +185,7 @@ public final class Spool: @unchecked Sendable {
 
     /// Throws the body away (refused message, or failed commit).
     public func discard() {
+        arrived()
         buffer = []
         guard let writer else {
             unlink(path)
@@ -186,4 +200,10 @@ public final class Spool: @unchecked Sendable {
             unlink(path)
         }
     }
+}
+
+/// How many message bodies are arriving now (DATA or BDAT begun, not yet
+/// committed or refused): PostgreSQL's commit_siblings, for the commit delay.
+final class ArrivingBodies: Sendable {
+    let count = Atomic<Int>(0)
 }

@@ -65,7 +65,8 @@ public final class Daemon: Sendable {
         defer { signalTask.cancel() }
         // Bound while still root, accepting only once [daemon] user is taken on (Privileges.swift).
         let listenSockets = try Privileges.bindListenersThenDrop(config: config, logger: logger)
-        let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode)
+        let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode,
+                                  commitDelay: config.commitDelayMilliseconds / 1000)
         let recovery = queue.recovery
         logger.info("queue opened", metadata: [
             "dir": "\(config.queueDirectory)", "sync": "\(config.syncMode.rawValue)", "messages": "\(recovery.loaded)",

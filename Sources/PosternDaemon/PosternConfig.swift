@@ -39,6 +39,8 @@ public struct PosternConfig: Sendable {
     public var listeners: [Listener] = [Listener(host: SMTPDefaults.host, port: SMTPDefaults.port)]
     public var queueDirectory = "./var/queue"
     public var syncMode: MailQueue.SyncMode = .syncfs
+    /// Milliseconds a commit may wait for bodies still arriving (`[queue] commit_delay_ms`).
+    public var commitDelayMilliseconds = MailQueue.defaultCommitDelay * 1000
     public var limits = SMTPLimits()
     public var tls: TLS?
     public var logLevel: Logger.Level = .info

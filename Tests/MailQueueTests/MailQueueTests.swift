@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import MailQueue
 
@@ -94,6 +95,51 @@ struct MailQueueTests {
         #expect(stats.syncCalls == 2 * stats.batches)
         #expect(stats.batches < 200) // some batch held more than one message
         #expect(try QueueReader(directory: dir.path).list().count == 200)
+    }
+
+    /// The commit delay: a commit made while another body is still
+    /// arriving waits (at most the delay) for it, and one batch, one sync,
+    /// serves both. Without the delay, or with nothing arriving, each
+    /// commit is its own batch at once.
+    @Test func commitWaitsForABodyStillArriving() async throws {
+        for delay in [0.0, 5.0] {
+            let dir = TemporaryDirectory()
+            let queue = try MailQueue(directory: dir.path, commitDelay: delay)
+            defer { queue.close() }
+            let first = queue.makeSpool(), second = queue.makeSpool()
+            first.append("Subject: 1\r\n\r\none\r\n")
+            second.append("Subject: 2\r\n\r\ntwo\r\n")
+            let done = Mutex<[Int]>([])
+            queue.commit(first, envelope: envelope(for: first)) { _ in done.withLock { $0.append(1) } }
+            try await Task.sleep(for: .milliseconds(100)) // the first is waiting for the second meanwhile
+            #expect(done.withLock { $0 } == (delay > 0 ? [] : [1]))
+            try await queue.commit(second, envelope: envelope(for: second))
+            while done.withLock({ $0.isEmpty }) { try await Task.sleep(for: .milliseconds(1)) }
+            #expect(queue.stats.messages == 2)
+            #expect(queue.stats.batches == (delay > 0 ? 1 : 2))
+        }
+    }
+
+    /// A body that never arrives holds a commit no longer than the delay.
+    @Test func commitDelayIsBounded() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path, commitDelay: 0.2)
+        defer { queue.close() }
+        let stalled = queue.makeSpool()
+        stalled.append("Subject: slow\r\n")
+        let spool = queue.makeSpool()
+        spool.append("Subject: x\r\n\r\nx\r\n")
+        let started = Date()
+        try await queue.commit(spool, envelope: envelope(for: spool))
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited >= 0.19 && waited < 5)
+        // Refused (discarded) bodies no longer count as arriving.
+        stalled.discard()
+        let next = queue.makeSpool()
+        next.append("Subject: y\r\n\r\ny\r\n")
+        let again = Date()
+        try await queue.commit(next, envelope: envelope(for: next))
+        #expect(Date().timeIntervalSince(again) < 0.19)
     }
 
     @Test func failedCommitReportsAndLeavesNothing() async throws {

@@ -15,6 +15,7 @@ struct ConfigLoaderTests {
             [queue]
             directory = "spool"   # relative to the file
             sync = "fsync"
+            commit_delay_ms = 0.5
 
             [limits]
             max_message_size = 1048576
@@ -29,6 +30,8 @@ struct ConfigLoaderTests {
         #expect(config.listeners == [.init(host: "127.0.0.1", port: 2526), .init(host: "::1", port: 2527)])
         #expect(config.queueDirectory == "/etc/postern/spool")
         #expect(config.syncMode == .fsync)
+        #expect(config.commitDelayMilliseconds == 0.5)
+        #expect(PosternConfig().commitDelayMilliseconds == 1)
         #expect(config.limits.maxMessageSize == 1_048_576)
         #expect(config.limits.maxRecipients == 50)
         #expect(config.limits.commandTimeoutSeconds == 60)

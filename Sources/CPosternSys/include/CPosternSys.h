@@ -9,6 +9,10 @@ int postern_syncfs(int fd);
 /// than replacing an existing queue file.
 int postern_rename_noreplace(int dirfd, const char *from, int todirfd, const char *to);
 
+/// Names the calling thread (at most 15 octets shown), for ps, top and
+/// the benchmarks' per-thread figures.
+void postern_name_this_thread(const char *name);
+
 #include <sys/types.h>
 #include <stddef.h>
 
