@@ -28,7 +28,10 @@ public struct DotStuffer: Sendable {
         self.maxLineLength = max(2, maxLineLength)
     }
 
-    /// Appends the stuffed form of `chunk` to `output`.
+    /// Appends the stuffed form of `chunk` to `output`. Octets that need no
+    /// change (every CRLF line that starts without a dot and fits the limit)
+    /// go out in runs as long as the chunk: one copy per chunk, not two
+    /// buffer writes per line (issue #15).
     public mutating func stuff(_ chunk: ByteBuffer, into output: inout ByteBuffer) {
         output.reserveCapacity(minimumWritableBytes: chunk.readableBytes + 16)
         chunk.withUnsafeReadableBytes { bytes in
@@ -37,33 +40,39 @@ public struct DotStuffer: Sendable {
             func flushRun(upTo end: Int) {
                 if end > runStart { output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<end])) }
             }
+            if pendingCR, !bytes.isEmpty {
+                // The previous chunk ended in CR: its line end is written here.
+                pendingCR = false
+                output.writeStaticString("\r\n")
+                newLine()
+                if bytes[0] == UInt8(ascii: "\n") { index = 1; runStart = 1 }
+            }
             while index < bytes.count {
-                let byte = bytes[index]
-                if pendingCR {
-                    // The CR of the previous byte (maybe the previous chunk) is written here.
-                    pendingCR = false
-                    output.writeStaticString("\r\n")
-                    atLineStart = true
-                    lineLength = 0
-                    if byte == UInt8(ascii: "\n") {
+                switch bytes[index] {
+                case UInt8(ascii: "\r"):
+                    if index + 1 < bytes.count {
+                        if bytes[index + 1] != UInt8(ascii: "\n") {
+                            // A bare CR: a CRLF instead.
+                            flushRun(upTo: index)
+                            output.writeStaticString("\r\n")
+                            runStart = index + 1
+                        }
+                        index += bytes[index + 1] == UInt8(ascii: "\n") ? 2 : 1
+                    } else {
+                        // The chunk ends in CR: the next octet decides.
+                        flushRun(upTo: index)
+                        pendingCR = true
                         index += 1
                         runStart = index
-                        continue
                     }
-                }
-                switch byte {
-                case UInt8(ascii: "\r"):
-                    flushRun(upTo: index)
-                    pendingCR = true
-                    index += 1
-                    runStart = index
+                    newLine()
                 case UInt8(ascii: "\n"):
+                    // A bare LF: a CRLF instead.
                     flushRun(upTo: index)
                     output.writeStaticString("\r\n")
-                    atLineStart = true
-                    lineLength = 0
                     index += 1
                     runStart = index
+                    newLine()
                 case UInt8(ascii: ".") where atLineStart:
                     flushRun(upTo: index)
                     output.writeInteger(UInt8(ascii: "."))
@@ -81,7 +90,7 @@ public struct DotStuffer: Sendable {
                     }
                     atLineStart = false
                     // The rest of the line up to its end or its length limit
-                    // in one search, not octet by octet (issue #15).
+                    // in one search, not octet by octet.
                     let end = LineEndSearch.first(in: bytes, from: index, to: min(bytes.count, index + maxLineLength - lineLength))
                     lineLength += end - index
                     index = end
@@ -89,6 +98,11 @@ public struct DotStuffer: Sendable {
             }
             flushRun(upTo: index)
         }
+    }
+
+    private mutating func newLine() {
+        atLineStart = true
+        lineLength = 0
     }
 
     /// Ends the content: a line end if the content did not finish with one,

@@ -41,7 +41,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     private var waiting: [ClientRequest] = []
     private var current: (message: OutboundMessage, promise: EventLoopPromise<MessageOutcome>)?
     private var quitPromise: EventLoopPromise<Void>?
-    private var timer: Scheduled<Void>?
+    private var deadline = MovingDeadline<SMTPStage>()
     private var closing = false
     private var stuffer = DotStuffer()
     /// Why the certificate did not match the TLSA records, for the deferral text.
@@ -73,6 +73,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         let stage = machine.awaiting ?? .connect
         perform(machine.connectionClosed(), context: context)
+        deadline.cancel()
         settleEverything(.local(EnhancedStatusCode(4, 4, 2), "lost connection", stage: stage))
         context.fireChannelInactive()
     }
@@ -227,8 +228,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     private func close(_ mode: ClientSessionStateMachine.CloseMode, context: ChannelHandlerContext) {
         guard !closing else { return }
         closing = true
-        timer?.cancel()
-        timer = nil
+        deadline.cancel()
         if mode == .quit && context.channel.isActive {
             var buffer = context.channel.allocator.buffer(capacity: 8)
             logger.debug("> QUIT")
@@ -246,12 +246,13 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     /// (Re)starts the timer for the reply awaited now (RFC 5321 §4.5.3.2):
     /// each reply or written chunk is progress and restarts it.
     func armTimer(context: ChannelHandlerContext) {
-        timer?.cancel()
-        timer = nil
-        guard !closing, let stage = machine.awaiting else { return }
-        let amount = options.timeouts.timeout(for: stage)
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: amount) { [self] in
-            timer = nil
+        guard !closing, let stage = machine.awaiting else { return deadline.clear() }
+        deadline.move(to: context.eventLoop.now + options.timeouts.timeout(for: stage), reason: stage) { scheduleTimer(at: $0, context: context) }
+    }
+
+    private func scheduleTimer(at time: NIODeadline, context: ChannelHandlerContext) -> Scheduled<Void> {
+        context.eventLoop.assumeIsolated().scheduleTask(deadline: time) { [self] in
+            guard let stage = deadline.fired(now: context.eventLoop.now, schedule: { scheduleTimer(at: $0, context: context) }) else { return }
             logger.notice("timeout", metadata: ["stage": "\(stage.rawValue)"])
             perform(machine.timedOut(), context: context)
         }

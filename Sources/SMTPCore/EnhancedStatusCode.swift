@@ -13,11 +13,28 @@ public struct EnhancedStatusCode: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(klass).\(subject).\(detail)" }
 
-    /// Parses "X.Y.Z" (RFC 3463 §2); nil if malformed.
+    /// Parses "X.Y.Z" (RFC 3463 §2); nil if malformed. Octet by octet:
+    /// every reply of every delivery passes here (issue #15).
     public init?(_ text: Substring) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let k = UInt8(parts[0]), [2, 4, 5].contains(k),
-              let s = UInt16(parts[1]), s < 1000, let d = UInt16(parts[2]), d < 1000 else { return nil }
-        self.init(k, s, d)
+        var parts: (UInt16, UInt16, UInt16) = (0, 0, 0)
+        var part = 0, digits = 0
+        for octet in text.utf8 {
+            if octet == UInt8(ascii: ".") {
+                guard digits > 0, part < 2 else { return nil }
+                part += 1
+                digits = 0
+                continue
+            }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(octet) else { return nil }
+            let digit = UInt16(octet - UInt8(ascii: "0"))
+            digits += 1
+            switch part {
+            case 0: parts.0 = min(parts.0 * 10 + digit, 1000)
+            case 1: parts.1 = min(parts.1 * 10 + digit, 1000)
+            default: parts.2 = min(parts.2 * 10 + digit, 1000)
+            }
+        }
+        guard part == 2, digits > 0, [2, 4, 5].contains(parts.0), parts.1 < 1000, parts.2 < 1000 else { return nil }
+        self.init(UInt8(parts.0), parts.1, parts.2)
     }
 }

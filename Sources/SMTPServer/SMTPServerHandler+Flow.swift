@@ -52,14 +52,20 @@ extension SMTPServerHandler {
     /// RFC 5321 §4.5.3.2: 5 minutes for a command, 3 for data blocks; plus
     /// the deadlines of `SessionDeadlines`, all shortened under stress.
     func armTimeout(context: ChannelHandlerContext) {
-        timeout?.cancel()
-        guard !closing else { return }
+        guard !closing else { return timeout.cancel() }
         let timers = SessionDeadlines.Timers(limits: server.limits, stressed: server.connections.isStressed)
         let (deadline, expiry) = deadlines.next(timers: timers, contentOctets: session.transaction?.receivedSize ?? 0)
+        timeout.move(to: deadline, reason: expiry) { scheduleTimeout(at: $0, context: context) }
+    }
+
+    private func scheduleTimeout(at deadline: NIODeadline, context: ChannelHandlerContext) -> Scheduled<Void> {
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        timeout = context.eventLoop.scheduleTask(deadline: deadline) {
+        return context.eventLoop.scheduleTask(deadline: deadline) {
             let (handler, context) = loopBound.value
-            guard !handler.paused else { return }
+            // Paused (a check or commit in flight): no deadline until it is answered.
+            guard !handler.paused else { return handler.timeout.cancel() }
+            guard let expiry = handler.timeout.fired(now: context.eventLoop.now, schedule: { handler.scheduleTimeout(at: $0, context: context) })
+            else { return }
             handler.logger.info("timeout", metadata: ["expired": "\(expiry)"])
             handler.perform(handler.session.timedOut(expiry), context: context)
         }

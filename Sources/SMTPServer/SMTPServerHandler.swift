@@ -52,7 +52,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     private var pendingFlush = false
     /// STARTTLS answered and the handshake not yet over (for the metrics).
     private var tlsHandshaking = false
-    var timeout: Scheduled<Void>?
+    var timeout = MovingDeadline<SessionDeadlines.Expiry>()
     var deadlines = SessionDeadlines(now: .now())
     var logger: Logger
     /// Given back as soon as the session decides to close.
@@ -117,7 +117,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        timeout?.cancel()
+        timeout.cancel()
         body?.spool.discard()
         body = nil
         logger.debug("disconnect")
@@ -455,7 +455,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         closing = true
         slot?.release()
         flush(context: context)
-        timeout?.cancel()
+        timeout.cancel()
         context.close(promise: nil)
     }
 }

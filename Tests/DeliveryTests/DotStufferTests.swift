@@ -45,6 +45,59 @@ struct DotStufferTests {
         return String(buffer: output)
     }
 
+    /// Random content of line ends, dots and letters, cut at a random
+    /// point, against a line-by-line reference: the run-copying stuffer
+    /// must give the same stream for every input and chunk border.
+    @Test func matchesTheReferenceOnRandomContent() {
+        var state: UInt64 = 15
+        func random(_ below: Int) -> Int { // Knuth's MMIX LCG: fixed inputs, every run
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(below))
+        }
+        let alphabet = Array("\r\n.ab".utf8)
+        for _ in 0..<5000 {
+            let length = random(40)
+            let input = (0..<length).map { _ in alphabet[random(alphabet.count)] }
+            let split = random(length + 1)
+            let max = 2 + random(6)
+            let text = String(decoding: input, as: UTF8.self)
+            #expect(Self.stuffedInTwoChunks(text, split: split, maxLineLength: max) == Self.reference(input, max: max),
+                    "\(input) split at \(split), limit \(max)")
+        }
+    }
+
+    /// RFC 5321 §4.5.2 one line at a time: CRLF, bare CR and bare LF each end
+    /// a line; a line starting with "." gets another; lines past `max`
+    /// octets are broken with CRLF SP; the end is CRLF "." CRLF.
+    static func reference(_ input: [UInt8], max: Int) -> String {
+        var lines: [[UInt8]] = [], line: [UInt8] = [], index = 0
+        while index < input.count {
+            switch input[index] {
+            case 13:
+                lines.append(line); line = []
+                if index + 1 < input.count, input[index + 1] == 10 { index += 1 }
+            case 10:
+                lines.append(line); line = []
+            default:
+                line.append(input[index])
+            }
+            index += 1
+        }
+        if !line.isEmpty { lines.append(line) }
+        var out: [UInt8] = []
+        for line in lines {
+            if line.first == UInt8(ascii: ".") { out.append(UInt8(ascii: ".")) }
+            var count = 0
+            for octet in line {
+                if count == max { out += Array("\r\n ".utf8); count = 1 }
+                out.append(octet)
+                count += 1
+            }
+            out += [13, 10]
+        }
+        return String(decoding: out + Array(".\r\n".utf8), as: UTF8.self)
+    }
+
     /// Line breaking with a limit of 5 octets, so the cases stay readable.
     static let longLines: [(String, String)] = [
         ("12345\r\n", "12345\r\n.\r\n"),

@@ -16,7 +16,9 @@ struct ReplyAndParameterTests {
         #expect(String(buffer: buffer) == "550-5.7.1 one\r\n550 5.7.1 two\r\n")
     }
 
-    @Test("enhanced code parsing", arguments: [("2.0.0", true), ("5.7.1", true), ("4.4.2", true), ("3.0.0", false), ("5.1", false), ("5.x.1", false), ("5.1000.1", false)])
+    @Test("enhanced code parsing", arguments: [("2.0.0", true), ("5.7.1", true), ("4.4.2", true), ("3.0.0", false), ("5.1", false), ("5.x.1", false), ("5.1000.1", false),
+                                                     ("5.1.999", true), ("5.001.002", true), ("5..1", false), (".5.1", false), ("5.1.", false),
+                                                     ("5.1.1.1", false), ("+5.1.1", false), ("25.1.1", false), ("", false)])
     func enhancedCodeParsing(text: String, valid: Bool) {
         #expect((EnhancedStatusCode(Substring(text)) != nil) == valid)
     }
