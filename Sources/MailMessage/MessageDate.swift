@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// RFC 5322 §3.3 date-time, e.g. "Fri, 27 Nov 2026 21:15:16 +0000".
 /// Formatted with localtime_r rather than Calendar: it runs twice per
@@ -11,10 +12,16 @@ public enum MessageDate {
     /// Formats `date` in the machine's local time zone with its numeric offset.
     public static func string(from date: Date) -> String {
         var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        // Formatted once per second: every accepted message needs one or two.
+        if let cached = lastFormatted.withLock({ $0.seconds == seconds ? $0.text : nil }) { return cached }
         var parts = tm()
         localtime_r(&seconds, &parts)
-        return format(parts, offsetSeconds: Int(parts.tm_gmtoff))
+        let text = format(parts, offsetSeconds: Int(parts.tm_gmtoff))
+        lastFormatted.withLock { $0 = (seconds, text) }
+        return text
     }
+
+    private static let lastFormatted = Mutex<(seconds: time_t, text: String)>((-1, ""))
 
     /// Formats `date` in a given zone (tests, DSNs with a fixed zone).
     public static func string(from date: Date, timeZone: TimeZone) -> String {

@@ -37,7 +37,7 @@ public struct ReceivedHeader: Sendable {
 
     /// The whole field, folded, ending in CRLF.
     public func rendered() -> String {
-        let literal = clientIP.contains(":") ? "IPv6:\(clientIP)" : clientIP
+        let literal = clientIP.utf8.contains(UInt8(ascii: ":")) ? "IPv6:\(clientIP)" : clientIP
         // From-domain must be a Domain or an address literal (§4.4); a HELO
         // that is neither is replaced by the client's address literal (the
         // name is still in the envelope and the log).
@@ -78,7 +78,9 @@ public struct ReceivedHeader: Sendable {
     /// is sound and must stay as it is (a quoted local part may hold `\"`,
     /// `<` or `;`); only controls, which no valid path holds, are replaced.
     static func sanitizePath(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.prefix(600).map {
+        // Every octet of a control is below 0x80: clean text is checked by octets.
+        if text.utf8.count <= 600, !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(600).map {
             $0.value < 0x20 || $0.value == 0x7F ? "_" : $0
         }))
     }
@@ -87,6 +89,14 @@ public struct ReceivedHeader: Sendable {
     /// parentheses, angle brackets and ';' that would end a comment, a path
     /// or the clause list (RFC 5321 §4.4).
     static func sanitize(_ text: String) -> String {
+        let changed = text.utf8.contains { octet in
+            switch octet {
+            case 0..<0x20, 0x7F, UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"),
+                 UInt8(ascii: "\\"), UInt8(ascii: ";"): true
+            default: false
+            }
+        }
+        if !changed, text.utf8.count <= 255 { return text }
         var out = ""
         for scalar in text.unicodeScalars.prefix(255) {
             switch scalar {

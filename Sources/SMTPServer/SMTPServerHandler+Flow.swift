@@ -29,8 +29,12 @@ extension SMTPServerHandler {
     }
 
     /// Reads only while nothing waits: no check in flight, replies draining.
+    /// A pause stops reading only once input arrives during it: a client
+    /// that waits for its reply (most do) costs no epoll_ctl pair per
+    /// message (issue #15), and one that does not sends at most one read
+    /// more before reading stops.
     func updateReading(context: ChannelHandlerContext) {
-        let wanted = !paused && !closing && context.channel.isWritable
+        let wanted = (!paused || input.readableBytes == 0) && !closing && context.channel.isWritable
         guard wanted != reading else { return }
         reading = wanted
         context.channel.setOption(ChannelOptions.autoRead, value: wanted).whenFailure { _ in }
