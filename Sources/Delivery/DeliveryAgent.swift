@@ -94,8 +94,16 @@ public final class DeliveryAgent: Sendable {
                     state.withLock { $0.inFlight += 1 }
                     tasks.addTask {
                         await self.deliver(id)
-                        self.state.withLock { $0.inFlight -= 1 }
-                        self.wakeup.signal()
+                        let wasFull = self.state.withLock { state in
+                            defer { state.inFlight -= 1 }
+                            return state.inFlight >= self.configuration.maxActive
+                        }
+                        // The loop needs waking only to take what this slot makes room
+                        // for, or a retry due before its next look (it looks at least
+                        // once a second): not after every delivered message (issue #15).
+                        if wasFull || (self.scheduler.nextDue.map { $0.timeIntervalSinceNow < 1 } ?? false) {
+                            self.wakeup.signal()
+                        }
                     }
                 }
                 // As many messages in progress as allowed: a finishing one wakes
