@@ -99,7 +99,7 @@ RESULTS=${RESULTS:-$BENCH_DIR/results/relay-$(date +%Y%m%d-%H%M%S).tsv}
 PROBLEMS=${RESULTS%.tsv}.problems.txt
 mkdir -p "$(dirname "$RESULTS")"
 rm -f "$PROBLEMS"
-printf 'case\ttarget\tround\tmessages\tsend_seconds\tseconds\tmsg_per_s\taccept_msg_per_s\tcpu_ms_per_msg\tsyncs_per_msg\tsunk\texpected\tqueue_left\tstatus\tbusy_after_s\tlog_problems\tother_cpu_ms_per_msg\n' >"$RESULTS"
+printf 'case\ttarget\tround\tmessages\tsend_seconds\tseconds\tmsg_per_s\taccept_msg_per_s\tcpu_ms_per_msg\tsyncs_per_msg\tsunk\texpected\tqueue_left\tstatus\tbusy_after_s\tlog_problems\tother_cpu_ms_per_msg\tsys_cpu_ms_per_msg\n' >"$RESULTS"
 
 POSTERN_PID=
 WAITER_PID=
@@ -265,7 +265,7 @@ log_problems() {
 # Sets SEND_OK DRAIN_OK SEND_SECONDS TOTAL_SECONDS CPU_NS SETTLE_SECONDS, and
 # OTHER_NS: the CPU everything else on the machine used meanwhile.
 measure() {
-	local port=$1 pid=$2 cg=$3 sessions=$4 count=$5 size=$6 log=$7 c0 c1 m0 m1 t0 ts
+	local port=$1 pid=$2 cg=$3 sessions=$4 count=$5 size=$6 log=$7 c0 c1 m0 m1 t0 ts k0
 	SEND_OK=1 DRAIN_OK=1 TOTAL_SECONDS=0 CPU_NS=0 SEND_SECONDS=0 OTHER_NS=0
 	if (( WARMUP_N > 0 )); then
 		waiter_start "$WARMUP_N"
@@ -280,7 +280,7 @@ measure() {
 	# is over before the clock starts.
 	waiter_start $(( WARMUP_N + count ))
 	bench_cpu_settle "$cg" "$pid" 10
-	c0=$(bench_cpu_ns "$cg" "$pid") m0=$(bench_machine_busy_ns)
+	c0=$(bench_cpu_ns "$cg" "$pid") m0=$(bench_machine_busy_ns) k0=$(bench_cpu_sys_ns "$cg" "$pid")
 	t0=$EPOCHREALTIME
 	send "$port" "$sessions" "$count" "$size" "$log" || SEND_OK=0
 	waiter_finish || DRAIN_OK=0
@@ -295,7 +295,7 @@ measure() {
 	ts=$EPOCHREALTIME
 	bench_cpu_settle "$cg" "$pid" 60
 	c1=$(bench_cpu_ns "$cg" "$pid")
-	CPU_NS=$(( c1 - c0 ))
+	CPU_NS=$(( c1 - c0 )) SYS_NS=$(( $(bench_cpu_sys_ns "$cg" "$pid") - k0 ))
 	SETTLE_SECONDS=$(awk -v a="$ts" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
 }
 
@@ -346,15 +346,16 @@ run_case() {
 # record CASE TARGET ROUND COUNT SEND_S TOTAL_S CPU_NS SYNCS SUNK EXPECTED LEFT STATUS NPROBS
 record() {
 	local case=$1 target=$2 round=$3 count=$4 send=$5 secs=$6 cpu=$7 syncs=$8 sunk=$9 expected=${10}
-	local left=${11} status=${12} nprobs=${13} rate arate cpums otherms
+	local left=${11} status=${12} nprobs=${13} rate arate cpums otherms sysms
 	rate=$(awk -v n="$count" -v s="$secs" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print 0 }')
 	arate=$(awk -v n="$count" -v s="$send" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print 0 }')
 	cpums=$(awk -v c="$cpu" -v n="$count" 'BEGIN { if (n > 0) printf "%.2f", c / n / 1e6; else print 0 }')
 	otherms=$(awk -v c="${OTHER_NS:-0}" -v n="$count" 'BEGIN { if (n > 0) printf "%.2f", c / n / 1e6; else print 0 }')
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$target" "$round" \
+	sysms=$(awk -v c="${SYS_NS:-0}" -v n="$count" 'BEGIN { if (n > 0) printf "%.2f", c / n / 1e6; else print 0 }')
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$case" "$target" "$round" \
 		"$count" "$send" "$secs" "$rate" "$arate" "$cpums" "$syncs" "$sunk" "$expected" "$left" \
-		"$status" "$SETTLE_SECONDS" "$nprobs" "$otherms" >>"$RESULTS"
-	OTHER_NS=0
+		"$status" "$SETTLE_SECONDS" "$nprobs" "$otherms" "$sysms" >>"$RESULTS"
+	OTHER_NS=0 SYS_NS=0
 	bench_log "$(printf '%-7s %-10s round %s/%s: %5s msgs relayed in %6ss = %6s msg/s (accepted in %ss), CPU %5s ms/msg (busy %ss after), syncs/msg %s, sink %s/%s, left in queue %s %s' \
 		"$target" "$case" "$round" "$ROUNDS" "$count" "$secs" "$rate" "$send" "$cpums" "$SETTLE_SECONDS" \
 		"$syncs" "$sunk" "$expected" "$left" "$status")"
@@ -404,9 +405,12 @@ echo
 echo "The floor: CPU the rest of the machine used per message in the same runs (client,"
 echo "sink, waiter, loopback networking; medians), and the msg/s that leaves for a server"
 echo "that cost nothing on $(nproc) cores, and the server CPU per message 4x Postfix's msg/s"
-echo "would leave room for (negative: out of reach on this machine whatever the server does):"
-# TSV columns: 17 other_cpu_ms_per_msg, 7 msg_per_s.
-bench_floor_table 4 17 7
+echo "would leave room for (negative: out of reach on this machine whatever the server does);"
+echo "then Postern's kernel time per message (system calls, TCP and file work, wake-ups) and"
+echo "what the budget leaves its user space after that (negative: out of reach even if"
+echo "Postern's own code cost nothing, unless it makes the kernel do less):"
+# TSV columns: 17 other_cpu_ms_per_msg, 7 msg_per_s, 18 sys_cpu_ms_per_msg.
+bench_floor_table 4 17 7 18
 echo
 echo "Accept side of the same runs (messages / smtp-source's own wall time), medians:"
 fmt2='%-11s %10s %10s %6s\n'
