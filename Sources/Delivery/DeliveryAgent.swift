@@ -266,7 +266,7 @@ public final class DeliveryAgent: Sendable {
                 envelope.nextAttempt = next
                 try queue.update(envelope)
             } else {
-                try queue.remove(id, sidecar: sidecar)
+                try queue.remove(id, sidecar: sidecar, finished: true)
                 logger.info("removed", metadata: ["id": "\(id)"])
             }
         } catch {

@@ -32,8 +32,12 @@ final class GroupCommitter: @unchecked Sendable {
     /// How long a batch may wait for bodies still arriving, in seconds.
     let commitDelay: Double
 
+    /// Records to overwrite instead of creating files.
+    private let spares: SpareFiles?
+
     init(incomingPath: String, messagesPath: String, syncMode: MailQueue.SyncMode,
-         commitDelay: Double = 0) throws(QueueIOError) {
+         commitDelay: Double = 0, spares: SpareFiles? = nil) throws(QueueIOError) {
+        self.spares = spares
         self.commitDelay = syncMode == .none ? 0 : commitDelay
         self.incomingPath = incomingPath
         self.messagesPath = messagesPath
@@ -141,7 +145,8 @@ final class GroupCommitter: @unchecked Sendable {
         // 1. The whole record in incoming/.
         for (index, job) in batch.enumerated() {
             do {
-                try job.spool.finish(appending: MessageRecord.suffix(for: job.envelope), fsync: perFileSync)
+                try job.spool.finish(appending: MessageRecord.suffix(for: job.envelope), fsync: perFileSync,
+                                     spares: spares, incoming: incomingFD)
                 if perFileSync { syncs += 1 }
             } catch {
                 results[index] = .failure(error)

@@ -11,10 +11,13 @@ import Glibc
 ///                     ID.env: the envelope after a status change (supersedes
 ///                     the one in ID.msg); older queues: ID.eml + ID.env pairs
 ///     DIR/corrupt/    messages that could not be read, set aside
+///     DIR/spare/      delivered records kept to be overwritten by new ones
+///                     (`SpareFiles`); never read as messages
 ///
 /// `commit` promises durability: the completion reports success only after
 /// body, envelope and the directory entry are on stable storage. A message
-/// costs one file, one rename and (after delivery) one unlink.
+/// costs one file, one rename and (after delivery) one unlink, or for a
+/// small one a rename of a spare record in and, after delivery, out again.
 public final class MailQueue: @unchecked Sendable {
     /// How a commit batch reaches stable storage.
     public enum SyncMode: String, Sendable, CaseIterable {
@@ -44,6 +47,8 @@ public final class MailQueue: @unchecked Sendable {
     /// What the start-up scan found.
     public let recovery: RecoveryReport
     private let committer: GroupCommitter
+    /// Delivered records kept for reuse (`DIR/spare/`).
+    let spares: SpareFiles
 
     /// Opens (creating if needed) the queue at `directory`, purges
     /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
@@ -63,8 +68,9 @@ public final class MailQueue: @unchecked Sendable {
         for name in try FileIO.list(incomingPath) { unlink(incomingPath + "/" + name) }
         recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
         idGenerator = QueueIDGenerator(after: recovery.highestID)
+        spares = try SpareFiles(path: directory + "/spare")
         committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode,
-                                       commitDelay: commitDelay)
+                                       commitDelay: commitDelay, spares: spares)
         committer.start()
     }
 

@@ -9,10 +9,12 @@ enum QueueFiles {
     /// version-4 `ID.env` that recovery removes. An older pair: the envelope
     /// first, then the body (an orphan body is removed at start too).
     /// `sidecar: false`: the record is known to have none.
-    static func remove(_ id: QueueID, in messagesPath: String, sidecar: Bool = true) throws(QueueIOError) {
+    /// `spares`: a record may be kept there for reuse rather than unlinked.
+    static func remove(_ id: QueueID, in messagesPath: String, sidecar: Bool = true,
+                       spares: SpareFiles? = nil) throws(QueueIOError) {
         let record = "\(messagesPath)/\(id).msg"
         let envelope = "\(messagesPath)/\(id).env"
-        if unlink(record) == 0 {
+        if spares?.keep(record) == true || unlink(record) == 0 {
             if sidecar { unlink(envelope) }
             return
         }

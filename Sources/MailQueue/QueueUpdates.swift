@@ -38,8 +38,13 @@ extension MailQueue {
     /// switches per message (bench/README.md "Cost budget"). `sidecar: false`
     /// (the envelope as committed was never updated) saves looking for an
     /// `ID.env`.
-    public func remove(_ id: QueueID, sidecar: Bool = true) throws(QueueIOError) {
-        try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar)
+    ///
+    /// `finished`: delivery is over (delivered or bounced), so the record
+    /// may be kept as a spare for the next small message to overwrite
+    /// (`SpareFiles`) instead of unlinked. An operator's delete or a
+    /// quarantine move always unlinks.
+    public func remove(_ id: QueueID, sidecar: Bool = true, finished: Bool = false) throws(QueueIOError) {
+        try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: finished ? spares : nil)
     }
 
     /// Every readable envelope in the queue, oldest first (for the scheduler

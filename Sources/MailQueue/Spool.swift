@@ -147,7 +147,10 @@ public final class Spool: @unchecked Sendable {
     /// Called by the committer: the body, then `suffix` (the record's
     /// envelope and trailer) on disk in `incoming/`, optionally fsync'd, file
     /// closed. A body still in memory goes out with its suffix in one write.
-    func finish(appending suffix: [UInt8], fsync: Bool) throws(QueueIOError) {
+    /// A body still in memory is written over a spare record when there is
+    /// one (`spares`, renamed in as `name` in directory `incoming`), cut to
+    /// its new length, instead of into a new file.
+    func finish(appending suffix: [UInt8], fsync: Bool, spares: SpareFiles? = nil, incoming: Int32 = -1) throws(QueueIOError) {
         var fd: Int32 = -1
         if let writer {
             let drained = writer.drain()
@@ -156,8 +159,16 @@ public final class Spool: @unchecked Sendable {
             writer.state.withLock { $0.fd = -1 }
         }
         defer { if fd >= 0 { close(fd) } }
+        var reused = false
+        if fd < 0, let spares, spares.take(as: "\(id).msg", into: incoming) {
+            fd = try FileIO.open(path, flags: O_WRONLY)
+            reused = true
+        }
         if fd < 0 { fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL) }
         try FileIO.writeAll(fd, buffer + suffix, path: path)
+        if reused, ftruncate(fd, off_t(buffer.count + suffix.count)) != 0 {
+            throw QueueIOError(operation: "ftruncate", path: path, errno: errno)
+        }
         if writer == nil { committedBytes = buffer }
         buffer = []
         if fsync { try FileIO.fsync(fd, path: path) }

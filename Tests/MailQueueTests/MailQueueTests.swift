@@ -142,6 +142,47 @@ struct MailQueueTests {
         #expect(Date().timeIntervalSince(again) < 0.19)
     }
 
+    /// A finished record is kept in spare/ and the next small message is
+    /// written over it, cut to its own length; large records, and removals
+    /// that are not the end of delivery, are unlinked.
+    @Test func finishedRecordsAreReused() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path)
+        defer { queue.close() }
+        let spareDir = dir.path + "/spare"
+        let big = queue.makeSpool()
+        big.append("Subject: big\r\n\r\n" + String(repeating: "b", count: 5000) + "\r\n")
+        try await queue.commit(big, envelope: envelope(for: big))
+        var inode = stat()
+        #expect(stat(dir.path + "/msg/\(big.id).msg", &inode) == 0)
+        try queue.remove(big.id, sidecar: false, finished: true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spareDir) == ["\(big.id)"])
+        #expect(queue.spares.count == 1)
+
+        let small = queue.makeSpool()
+        small.append("Subject: small\r\n\r\nhi\r\n")
+        try await queue.commit(small, envelope: envelope(for: small))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spareDir).isEmpty)
+        var reused = stat()
+        #expect(stat(dir.path + "/msg/\(small.id).msg", &reused) == 0)
+        #expect(reused.st_ino == inode.st_ino) // the same file, overwritten
+        let reader = QueueReader(directory: dir.path)
+        #expect(try reader.body(id: small.id) == Array("Subject: small\r\n\r\nhi\r\n".utf8))
+        #expect(try reader.envelope(id: small.id).id == small.id)
+        #expect(Int(reused.st_size) < 1000) // nothing of the bigger record is left behind
+
+        // Not the end of delivery (an operator's delete): unlinked.
+        try queue.remove(small.id, sidecar: false)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spareDir).isEmpty)
+        // Too large to keep.
+        let huge = queue.makeSpool()
+        huge.append("Subject: huge\r\n\r\n" + String(repeating: "h", count: SpareFiles.maxSize) + "\r\n")
+        try await queue.commit(huge, envelope: envelope(for: huge))
+        try queue.remove(huge.id, sidecar: false, finished: true)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spareDir).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/msg").isEmpty)
+    }
+
     @Test func failedCommitReportsAndLeavesNothing() async throws {
         let dir = TemporaryDirectory()
         let queue = try MailQueue(directory: dir.path)
