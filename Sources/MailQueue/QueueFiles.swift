@@ -12,9 +12,10 @@ enum QueueFiles {
     /// `spares`: a record may be kept there for reuse rather than unlinked.
     static func remove(_ id: QueueID, in messagesPath: String, sidecar: Bool = true,
                        spares: SpareFiles? = nil) throws(QueueIOError) {
-        let record = "\(messagesPath)/\(id).msg"
-        let envelope = "\(messagesPath)/\(id).env"
-        if spares?.keep(record) == true || unlink(record) == 0 {
+        let name = id.description
+        let record = "\(messagesPath)/\(name).msg"
+        let envelope = "\(messagesPath)/\(name).env"
+        if spares?.keep(record, as: name) == true || unlink(record) == 0 {
             if sidecar { unlink(envelope) }
             return
         }

@@ -40,14 +40,13 @@ final class SpareFiles: Sendable {
 
     var count: Int { names.withLock { $0.count } }
 
-    /// Moves the record at `path` (`DIR/ID.msg`) into the spares; false when
-    /// it was not kept (full, too large, or the rename failed): unlink it then.
-    func keep(_ path: String) -> Bool {
+    /// Moves the record at `path` into the spares as `spare` (its queue ID);
+    /// false when it was not kept (full, too large, or the rename failed):
+    /// unlink it then.
+    func keep(_ path: String, as spare: String) -> Bool {
         var status = stat()
         guard stat(path, &status) == 0, Int(status.st_size) <= Self.maxSize else { return false }
         guard names.withLock({ $0.count < Self.limit }) else { return false }
-        let file = path.split(separator: "/").last.map(String.init) ?? path
-        let spare = String(file.prefix { $0 != "." })
         guard renameat(AT_FDCWD, path, directoryFD, spare) == 0 else { return false }
         names.withLock { $0.append(spare) }
         return true
