@@ -27,6 +27,8 @@ final class GroupCommitter: @unchecked Sendable {
     private var running = false
     private var thread: Thread?
     private var _stats = MailQueue.Stats()
+    /// The committer is in its commit delay (waits on `arriving.wake`).
+    private var delaying = false
     /// Bodies still arriving, which a batch may wait for (`commitDelay`).
     let arriving = ArrivingBodies()
     /// How long a batch may wait for bodies still arriving, in seconds.
@@ -38,7 +40,7 @@ final class GroupCommitter: @unchecked Sendable {
     init(incomingPath: String, messagesPath: String, syncMode: MailQueue.SyncMode,
          commitDelay: Double = 0, spares: SpareFiles? = nil) throws(QueueIOError) {
         self.spares = spares
-        self.commitDelay = syncMode == .none ? 0 : commitDelay
+        self.commitDelay = commitDelay
         self.incomingPath = incomingPath
         self.messagesPath = messagesPath
         self.syncMode = syncMode
@@ -76,7 +78,7 @@ final class GroupCommitter: @unchecked Sendable {
             return
         }
         pending.append(job)
-        condition.signal()
+        if delaying { arriving.wake.signal() } else { condition.signal() }
         condition.unlock()
     }
 
@@ -86,6 +88,7 @@ final class GroupCommitter: @unchecked Sendable {
         guard running else { condition.unlock(); return }
         stopping = true
         condition.broadcast()
+        if delaying { arriving.wake.signal() }
         while running { condition.wait() }
         condition.unlock()
     }
@@ -109,12 +112,22 @@ final class GroupCommitter: @unchecked Sendable {
             // while other bodies are still arriving, wait a little for them,
             // so that one sync serves them too. Each 250 still waits for its
             // own sync; the delay only trades latency for fewer syncs.
+            // The wait is on the monotonic clock (a semaphore, not the
+            // condition's wall-clock deadline): a clock stepped back must not
+            // hold the 250s. Commits and bodies refused meanwhile wake it.
             if commitDelay > 0, arriving.count.load(ordering: .relaxed) > 0 {
-                let deadline = Date(timeIntervalSinceNow: commitDelay)
-                while !stopping, arriving.count.load(ordering: .relaxed) > 0, condition.wait(until: deadline) {
+                let deadline = DispatchTime.now() + commitDelay
+                while arriving.wake.wait(timeout: .now()) == .success {} // stale wake-ups
+                delaying = true
+                while !stopping, arriving.count.load(ordering: .relaxed) > 0 {
+                    condition.unlock()
+                    let timedOut = arriving.wake.wait(timeout: deadline) == .timedOut
+                    condition.lock()
                     batch += pending
                     pending = []
+                    if timedOut { break }
                 }
+                delaying = false
                 batch += pending
                 pending = []
             }
@@ -170,9 +183,12 @@ final class GroupCommitter: @unchecked Sendable {
                 results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
             }
         }
-        // 4. The directory entries themselves.
+        // 4. The directory entries themselves. Records moved out to the
+        // spares before this fsync are durably gone from msg/ after it, so
+        // they may be overwritten from now on (SpareFiles).
         if !renamed.isEmpty {
             syncs += 1
+            let moved = spares?.pendingNow() ?? 0
             if fsync(messagesFD) != 0 {
                 let error = QueueIOError(operation: "fsync", path: messagesPath, errno: errno)
                 for index in renamed {
@@ -180,6 +196,8 @@ final class GroupCommitter: @unchecked Sendable {
                     unlinkat(messagesFD, "\(batch[index].envelope.id).msg", 0)
                     results[index] = .failure(error)
                 }
+            } else {
+                spares?.promote(moved)
             }
         }
         for (index, job) in batch.enumerated() where !isSuccess(results[index]) {

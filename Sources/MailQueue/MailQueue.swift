@@ -68,7 +68,7 @@ public final class MailQueue: @unchecked Sendable {
         for name in try FileIO.list(incomingPath) { unlink(incomingPath + "/" + name) }
         recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
         idGenerator = QueueIDGenerator(after: recovery.highestID)
-        spares = try SpareFiles(path: directory + "/spare")
+        spares = try SpareFiles(path: directory + "/spare", messagesPath: messagesPath)
         committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode,
                                        commitDelay: commitDelay, spares: spares)
         committer.start()
@@ -88,7 +88,7 @@ public final class MailQueue: @unchecked Sendable {
     /// thread: `.success` only once the 250 may be sent.
     public func commit(_ spool: Spool, envelope: Envelope,
                        completion: @escaping @Sendable (Result<Void, QueueIOError>) -> Void) {
-        spool.arrived()
+        spool.arrived(waking: false)
         committer.enqueue(GroupCommitter.Job(spool: spool, envelope: envelope, completion: completion))
     }
 
@@ -100,6 +100,9 @@ public final class MailQueue: @unchecked Sendable {
     }
 
     public var stats: Stats { committer.stats }
+
+    /// Bodies begun and not yet complete, committed or refused.
+    var arrivingBodies: Int { committer.arriving.count.load(ordering: .relaxed) }
 
     /// Stops the committer after the batches already enqueued are done.
     public func close() {

@@ -14,6 +14,13 @@ import Synchronization
 /// renamed into `incoming/` (purged at start) and rewritten whole, synced
 /// and renamed into `msg/` like any new record. A spare is named by the
 /// queue ID it last held, which no later message reuses.
+///
+/// A spare is reused only once its old name is durably gone from `msg/`:
+/// the move out is not synced, and were the new content synced first, a
+/// crash could bring back `msg/ID.msg` holding the old envelope over the new
+/// body. So a kept record waits (`pending`) until a directory fsync of
+/// `msg/` that began after its rename has finished (`promote`, called by the
+/// committer around its own directory fsync).
 final class SpareFiles: Sendable {
     /// At most this many spares are kept; beyond, records are unlinked.
     static let limit = 1000
@@ -21,24 +28,40 @@ final class SpareFiles: Sendable {
     /// free its blocks anyway, and they would hold disk space meanwhile.
     static let maxSize = 256 * 1024
 
+    private struct Lists {
+        /// Moved out of `msg/`, not yet known to be durably gone from it.
+        var pending: [String] = []
+        /// Safe to overwrite.
+        var ready: [String] = []
+        var count: Int { pending.count + ready.count }
+    }
+
     let path: String
     private let directoryFD: Int32
-    private let names: Mutex<[String]>
+    private let lists: Mutex<Lists>
 
-    /// Opens (creating) `path`; spares left there by an earlier run are used.
-    init(path: String) throws(QueueIOError) {
+    /// Opens (creating) `path`. Spares left there by an earlier run wait for
+    /// the first directory fsync like new ones; one whose name is back in
+    /// `messagesPath` (a move a crash undid half-way) is dropped.
+    init(path: String, messagesPath: String) throws(QueueIOError) {
         self.path = path
         try FileIO.makeDirectory(path)
         directoryFD = try FileIO.open(path, flags: O_RDONLY | O_DIRECTORY)
-        var found = try FileIO.list(path)
-        for extra in found.dropFirst(Self.limit) { unlinkat(directoryFD, extra, 0) }
-        found = Array(found.prefix(Self.limit))
-        names = Mutex(found)
+        var kept: [String] = []
+        for name in try FileIO.list(path) {
+            if kept.count >= Self.limit || access("\(messagesPath)/\(name).msg", F_OK) == 0 {
+                unlinkat(directoryFD, name, 0)
+            } else {
+                kept.append(name)
+            }
+        }
+        lists = Mutex(Lists(pending: kept))
     }
 
     deinit { close(directoryFD) }
 
-    var count: Int { names.withLock { $0.count } }
+    var count: Int { lists.withLock { $0.count } }
+    var readyCount: Int { lists.withLock { $0.ready.count } }
 
     /// Moves the record at `path` into the spares as `spare` (its queue ID);
     /// false when it was not kept (full, too large, or the rename failed):
@@ -46,15 +69,31 @@ final class SpareFiles: Sendable {
     func keep(_ path: String, as spare: String) -> Bool {
         var status = stat()
         guard stat(path, &status) == 0, Int(status.st_size) <= Self.maxSize else { return false }
-        guard names.withLock({ $0.count < Self.limit }) else { return false }
+        guard lists.withLock({ $0.count < Self.limit }) else { return false }
         guard renameat(AT_FDCWD, path, directoryFD, spare) == 0 else { return false }
-        names.withLock { $0.append(spare) }
+        lists.withLock { $0.pending.append(spare) }
         return true
     }
 
-    /// Renames a spare to `name` in `directory`; false when there is none.
+    /// The spares moved so far: call before a directory fsync of `msg/`,
+    /// and hand them to `promote` once it succeeded.
+    func pendingNow() -> Int {
+        lists.withLock { $0.pending.count }
+    }
+
+    /// The first `count` pending spares are durably gone from `msg/`.
+    func promote(_ count: Int) {
+        guard count > 0 else { return }
+        lists.withLock { lists in
+            let moved = min(count, lists.pending.count)
+            lists.ready.append(contentsOf: lists.pending.prefix(moved))
+            lists.pending.removeFirst(moved)
+        }
+    }
+
+    /// Renames a ready spare to `name` in `directory`; false when there is none.
     func take(as name: String, into directory: Int32) -> Bool {
-        while let spare = names.withLock({ $0.popLast() }) {
+        while let spare = lists.withLock({ $0.ready.popLast() }) {
             if renameat(directoryFD, spare, directory, name) == 0 { return true }
         }
         return false

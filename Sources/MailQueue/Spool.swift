@@ -97,12 +97,22 @@ public final class Spool: @unchecked Sendable {
         self.arriving = arriving
     }
 
-    deinit { arrived() }
+    deinit { arrived(waking: true) }
 
-    /// No longer arriving: handed to the committer, or thrown away.
-    func arrived() {
-        arriving?.count.subtract(1, ordering: .relaxed)
-        arriving = nil
+    /// The body is complete (its content checks may still run), handed to
+    /// the committer, or thrown away: commits no longer wait for it. Once
+    /// is enough; later calls do nothing.
+    public func arrived() {
+        arrived(waking: true)
+    }
+
+    /// `waking: false` when a commit of this body follows at once: its
+    /// enqueue wakes the committer, and waking it first would let it stop
+    /// waiting before the body is there.
+    func arrived(waking: Bool) {
+        guard let arriving else { return }
+        self.arriving = nil
+        if arriving.count.subtract(1, ordering: .relaxed).newValue == 0 && waking { arriving.wake.signal() }
     }
 
     /// Appends bytes. Errors are remembered and reported at commit, so the
@@ -161,8 +171,12 @@ public final class Spool: @unchecked Sendable {
         defer { if fd >= 0 { close(fd) } }
         var reused = false
         if fd < 0, let spares, spares.take(as: "\(id).msg", into: incoming) {
-            fd = try FileIO.open(path, flags: O_WRONLY)
-            reused = true
+            do {
+                fd = try FileIO.open(path, flags: O_WRONLY)
+                reused = true
+            } catch {
+                unlink(path) // an unusable spare (e.g. another owner's): a new file instead
+            }
         }
         if fd < 0 { fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL) }
         try FileIO.writeAll(fd, buffer + suffix, path: path)
@@ -217,4 +231,6 @@ public final class Spool: @unchecked Sendable {
 /// committed or refused): PostgreSQL's commit_siblings, for the commit delay.
 final class ArrivingBodies: Sendable {
     let count = Atomic<Int>(0)
+    /// Wakes a committer in its commit delay: a commit, or none arriving.
+    let wake = DispatchSemaphore(value: 0)
 }

@@ -31,8 +31,9 @@ extension SMTPServerHandler {
     /// Reads only while nothing waits: no check in flight, replies draining.
     /// A pause stops reading only once input arrives during it: a client
     /// that waits for its reply (most do) costs no epoll_ctl pair per
-    /// message (issue #15), and one that does not sends at most one read
-    /// more before reading stops.
+    /// message (issue #15), and one that does not gets at most one read
+    /// event's worth more (NIO's maxMessagesPerRead reads) before reading
+    /// stops.
     func updateReading(context: ChannelHandlerContext) {
         let wanted = (!paused || input.readableBytes == 0) && !closing && context.channel.isWritable
         guard wanted != reading else { return }

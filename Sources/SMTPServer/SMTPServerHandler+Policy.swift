@@ -87,6 +87,8 @@ extension SMTPServerHandler {
         }
         body = nil
         let spool = writer.finish()
+        // Complete: other commits need not wait for it while it is checked.
+        spool.arrived()
         let pipeline = server.policy.pipeline
         if writer.headerOverflow && (server.policy.rewriter != nil || pipeline.checks(.headers)) {
             // Rules the operator relies on (e.g. removing spoofable headers)

@@ -209,6 +209,12 @@ public final class SMTPServerHandler: ChannelInboundHandler {
                 action = session.receive(error)
             }
             perform(action, context: context)
+            // A transaction ended by RSET, HELO or EHLO after BDAT chunks
+            // without LAST: what they brought must not begin the next message.
+            if body != nil && session.transaction == nil {
+                body?.spool.discard()
+                body = nil
+            }
         case .commandTooLong where session.isAuthenticating:
             // A SASL response past the line limit ends the exchange, so the
             // client's next line is read as a command again.

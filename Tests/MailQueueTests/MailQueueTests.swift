@@ -134,12 +134,28 @@ struct MailQueueTests {
         let waited = Date().timeIntervalSince(started)
         #expect(waited >= 0.19 && waited < 5)
         // Refused (discarded) bodies no longer count as arriving.
+        #expect(queue.arrivingBodies == 1)
         stalled.discard()
-        let next = queue.makeSpool()
-        next.append("Subject: y\r\n\r\ny\r\n")
-        let again = Date()
-        try await queue.commit(next, envelope: envelope(for: next))
-        #expect(Date().timeIntervalSince(again) < 0.19)
+        #expect(queue.arrivingBodies == 0)
+    }
+
+    /// A body refused while a commit waits for it ends the wait at once.
+    @Test func refusedBodyEndsTheCommitDelay() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path, commitDelay: 30)
+        defer { queue.close() }
+        let refused = queue.makeSpool()
+        refused.append("Subject: refused\r\n")
+        let spool = queue.makeSpool()
+        spool.append("Subject: x\r\n\r\nx\r\n")
+        let started = Date()
+        let done = Mutex(false)
+        queue.commit(spool, envelope: envelope(for: spool)) { _ in done.withLock { $0 = true } }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!done.withLock { $0 })
+        refused.discard()
+        while !done.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(5)) }
+        #expect(Date().timeIntervalSince(started) < 10)
     }
 
     /// A finished record is kept in spare/ and the next small message is
@@ -159,6 +175,17 @@ struct MailQueueTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: spareDir) == ["\(big.id)"])
         #expect(queue.spares.count == 1)
 
+        // Not before msg/ has been fsync'd since the move: the next commit
+        // makes a new file, and its directory fsync frees the spare.
+        let filler = queue.makeSpool()
+        filler.append("Subject: filler\r\n\r\nf\r\n")
+        #expect(queue.spares.readyCount == 0)
+        try await queue.commit(filler, envelope: envelope(for: filler))
+        var fillerStatus = stat()
+        #expect(stat(dir.path + "/msg/\(filler.id).msg", &fillerStatus) == 0)
+        #expect(fillerStatus.st_ino != inode.st_ino)
+        #expect(queue.spares.readyCount == 1)
+
         let small = queue.makeSpool()
         small.append("Subject: small\r\n\r\nhi\r\n")
         try await queue.commit(small, envelope: envelope(for: small))
@@ -173,6 +200,7 @@ struct MailQueueTests {
 
         // Not the end of delivery (an operator's delete): unlinked.
         try queue.remove(small.id, sidecar: false)
+        try queue.remove(filler.id, sidecar: false)
         #expect(try FileManager.default.contentsOfDirectory(atPath: spareDir).isEmpty)
         // Too large to keep.
         let huge = queue.makeSpool()

@@ -155,6 +155,22 @@ struct SMTPServerHandlerTests {
         #expect(try h.body(try h.queued()[0].id).hasSuffix("\r\n\r\nhello\r\n"))
     }
 
+    /// RSET after a BDAT chunk without LAST throws that chunk away: the next
+    /// transaction's message starts afresh.
+    @Test func resetAfterBdatChunkDropsIt() async throws {
+        let h = try await HandlerHarness()
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n")
+        _ = try await h.replies(10)
+        try await h.send("BDAT 12\r\nSubject: A\r\nRSET\r\n")
+        #expect(try await h.replies(2) == ["250 2.0.0 12 octets received", "250 2.0.0 Ok"])
+        try await h.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 20 LAST\r\nSubject: B\r\n\r\nbody\r\n")
+        let replies = try await h.replies(3)
+        #expect(replies[2].hasPrefix("250 2.0.0 Ok: queued as "))
+        let body = try h.body(try h.queued()[0].id)
+        #expect(!body.contains("Subject: A") && body.contains("Subject: B\r\n") && body.hasSuffix("\r\n\r\nbody\r\n"))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: h.directory + "/incoming").isEmpty)
+    }
+
     @Test func oversizedMessageIsReadToTheEndThenRefused() async throws {
         let h = try await HandlerHarness { $0.maxMessageSize = 2000 }
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
