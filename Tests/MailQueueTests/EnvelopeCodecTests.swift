@@ -224,6 +224,13 @@ struct EnvelopeCodecTests {
         #expect(abs(ids[0].date.timeIntervalSinceNow) < 60)
     }
 
+    @Test func queueIDsAreSixteenUpperCaseHexDigits() {
+        #expect(QueueID(value: 0x5_F1A2_B3C4_D5E6).description == "0005F1A2B3C4D5E6")
+        #expect(QueueID(value: 0).description == "0000000000000000")
+        #expect(QueueID(value: .max).description == "FFFFFFFFFFFFFFFF")
+        #expect("\(QueueID(value: 0xABC))" == "0000000000000ABC")
+    }
+
     @Test func generatorNeverGoesBehindExistingIDs() {
         let future = QueueID(value: UInt64(Date().timeIntervalSince1970 * 1_000_000) + 3_600_000_000)
         #expect(QueueIDGenerator(after: future).next() > future)
