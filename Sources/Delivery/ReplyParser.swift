@@ -127,15 +127,15 @@ public struct ReplyParser: Sendable {
     static func makeReply(code: Int, texts: [Substring]) -> SMTPReply {
         // SMTPReply turns controls into spaces; judge the enhanced code on
         // that text, so that the reply reads the same when written back.
-        let texts = SMTPReply(code: code, lines: texts.map(String.init)).lines.map { Substring($0) }
-        let enhanced = leadingEnhancedCode(texts[0]).flatMap { found in
+        let texts = texts.map { SMTPReply.textLine(String($0)) }
+        let enhanced = texts.first.flatMap { leadingEnhancedCode(Substring($0)) }.flatMap { found in
             Int(found.code.klass) == code / 100 ? found.code : nil
         }
         guard let enhanced else {
-            return SMTPReply(code: code, lines: texts.map(String.init))
+            return SMTPReply(code: code, lines: texts)
         }
         let lines = texts.map { text -> String in
-            guard let found = leadingEnhancedCode(text), found.code == enhanced else { return String(text) }
+            guard let found = leadingEnhancedCode(Substring(text)), found.code == enhanced else { return text }
             return String(found.rest)
         }
         return SMTPReply(code: code, enhanced: enhanced, lines: lines)

@@ -21,7 +21,7 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
     /// Reply text may hold no line breaks or other controls (RFC 5321 §4.2
     /// textstring): text from outside (an SPF explanation, a DNS name) must
     /// not split one reply into two.
-    static func textLine(_ text: String) -> String {
+    public static func textLine(_ text: String) -> String {
         guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { return text }
         return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
     }

@@ -16,6 +16,14 @@ struct ReplyAndParameterTests {
         #expect(String(buffer: buffer) == "550-5.7.1 one\r\n550 5.7.1 two\r\n")
     }
 
+    @Test func numbersAreWrittenAsDigits() {
+        var buffer = ByteBuffer()
+        SMTPReply(code: 451, enhanced: EnhancedStatusCode(4, 10, 123), lines: ["a"]).write(into: &buffer)
+        SMTPReply(code: 250, enhanced: EnhancedStatusCode(2, 0, 0), lines: [""]).write(into: &buffer)
+        SMTPReply(code: 599, enhanced: EnhancedStatusCode(5, 999, 0), lines: ["x", "y"]).write(into: &buffer)
+        #expect(String(buffer: buffer) == "451 4.10.123 a\r\n250 2.0.0\r\n599-5.999.0 x\r\n599 5.999.0 y\r\n")
+    }
+
     @Test("enhanced code parsing", arguments: [("2.0.0", true), ("5.7.1", true), ("4.4.2", true), ("3.0.0", false), ("5.1", false), ("5.x.1", false), ("5.1000.1", false),
                                                      ("5.1.999", true), ("5.001.002", true), ("5..1", false), (".5.1", false), ("5.1.", false),
                                                      ("5.1.1.1", false), ("+5.1.1", false), ("25.1.1", false), ("", false)])
