@@ -158,14 +158,17 @@ public final class DeliveryAgent: Sendable {
         let snapshot = envelope
         let body = fresh?.body.map { ByteBuffer(bytes: $0[min(snapshot.bodyOffset, $0.count)...]) }
         // One domain (the usual case) needs no child task.
-        let attempts = if byDomain.count == 1, let (domain, indices) = byDomain.first {
-            [await deliver(snapshot, indices: indices, domain: domain, body: body)]
-        } else { await withTaskGroup(of: DomainAttempt.self) { group in
-            for (domain, indices) in byDomain {
-                group.addTask { await self.deliver(snapshot, indices: indices, domain: domain, body: body) }
+        let attempts: [DomainAttempt]
+        if byDomain.count == 1, let (domain, indices) = byDomain.first {
+            attempts = [await deliver(snapshot, indices: indices, domain: domain, body: body)]
+        } else {
+            attempts = await withTaskGroup(of: DomainAttempt.self) { group in
+                for (domain, indices) in byDomain {
+                    group.addTask { await self.deliver(snapshot, indices: indices, domain: domain, body: body) }
+                }
+                return await group.reduce(into: [DomainAttempt]()) { $0.append($1) }
             }
-            return await group.reduce(into: [DomainAttempt]()) { $0.append($1) }
-        } }
+        }
         if attempts.allSatisfy(\.stopped) {
             // Delivery stopped before anything was tried: the envelope stays as it was.
             scheduler.finish(id, nextAttempt: Date())

@@ -79,32 +79,27 @@ public struct ReceivedHeader: Sendable {
     /// `<` or `;`); only controls, which no valid path holds, are replaced.
     static func sanitizePath(_ text: String) -> String {
         // Every octet of a control is below 0x80: clean text is checked by octets.
-        if text.utf8.count <= 600, !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) { return text }
-        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(600).map {
-            $0.value < 0x20 || $0.value == 0x7F ? "_" : $0
-        }))
+        if text.utf8.count <= 600, !text.utf8.contains(where: { isControl(UInt32($0)) }) { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(600).map { isControl($0.value) ? "_" : $0 }))
     }
 
     /// Client-supplied words must not break the header: drop controls,
     /// parentheses, angle brackets and ';' that would end a comment, a path
     /// or the clause list (RFC 5321 §4.4).
     static func sanitize(_ text: String) -> String {
-        let changed = text.utf8.contains { octet in
-            switch octet {
-            case 0..<0x20, 0x7F, UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "<"), UInt8(ascii: ">"),
-                 UInt8(ascii: "\\"), UInt8(ascii: ";"): true
-            default: false
-            }
+        // The replaced characters are all ASCII: clean text is checked by octets.
+        if text.utf8.count <= 255, !text.utf8.contains(where: { isUnsafeInComment(UInt32($0)) }) { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(255).map { isUnsafeInComment($0.value) ? "_" : $0 }))
+    }
+
+    private static func isControl(_ value: UInt32) -> Bool {
+        value < 0x20 || value == 0x7F
+    }
+
+    private static func isUnsafeInComment(_ value: UInt32) -> Bool {
+        switch value {
+        case 0x28, 0x29, 0x3C, 0x3E, 0x5C, 0x3B: true // ( ) < > \ ;
+        default: isControl(value)
         }
-        if !changed, text.utf8.count <= 255 { return text }
-        var out = ""
-        for scalar in text.unicodeScalars.prefix(255) {
-            switch scalar {
-            case "(", ")", "<", ">", "\\", ";": out.unicodeScalars.append("_")
-            default:
-                out.unicodeScalars.append(scalar.value < 0x20 || scalar.value == 0x7F ? "_" : scalar)
-            }
-        }
-        return out
     }
 }

@@ -128,8 +128,6 @@ final class GroupCommitter: @unchecked Sendable {
                     if timedOut { break }
                 }
                 delaying = false
-                batch += pending
-                pending = []
             }
             condition.unlock()
             let started = DispatchTime.now().uptimeNanoseconds

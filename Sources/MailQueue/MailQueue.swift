@@ -50,12 +50,12 @@ public final class MailQueue: @unchecked Sendable {
     /// Delivered records kept for reuse (`DIR/spare/`).
     let spares: SpareFiles
 
-    /// Opens (creating if needed) the queue at `directory`, purges
-    /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
     /// Seconds a commit waits at most for bodies still arriving (group
     /// commit's commit delay; issue #15): 1 ms.
     public static let defaultCommitDelay = 0.001
 
+    /// Opens (creating if needed) the queue at `directory`, purges
+    /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
     public init(directory: String, syncMode: SyncMode = .syncfs, spoolMemoryLimit: Int = 128 * 1024,
                 commitDelay: Double = MailQueue.defaultCommitDelay) throws {
         self.directory = directory

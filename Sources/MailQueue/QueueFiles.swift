@@ -21,6 +21,6 @@ enum QueueFiles {
         }
         guard errno == ENOENT else { throw QueueIOError(operation: "unlink", path: record, errno: errno) }
         if unlink(envelope) != 0 && errno != ENOENT { throw QueueIOError(operation: "unlink", path: envelope, errno: errno) }
-        unlink("\(messagesPath)/\(id).eml")
+        unlink("\(messagesPath)/\(name).eml")
     }
 }

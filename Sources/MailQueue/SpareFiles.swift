@@ -36,7 +36,6 @@ final class SpareFiles: Sendable {
         var count: Int { pending.count + ready.count }
     }
 
-    let path: String
     private let directoryFD: Int32
     private let lists: Mutex<Lists>
 
@@ -44,7 +43,6 @@ final class SpareFiles: Sendable {
     /// the first directory fsync like new ones; one whose name is back in
     /// `messagesPath` (a move a crash undid half-way) is dropped.
     init(path: String, messagesPath: String) throws(QueueIOError) {
-        self.path = path
         try FileIO.makeDirectory(path)
         directoryFD = try FileIO.open(path, flags: O_RDONLY | O_DIRECTORY)
         var kept: [String] = []
