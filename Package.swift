@@ -52,7 +52,10 @@ let package = Package(
             "DNSModel", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
         ]),
-        .target(name: "MailQueue", dependencies: ["SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics")]),
+        .target(name: "MailQueue", dependencies: [
+            "SMTPCore", "MailMessage", "CPosternSys", .product(name: "CoreMetrics", package: "swift-metrics"),
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
         // What IMAP and POP3 sessions see: the quarantine per user, local Maildirs (issue #14).
         .target(name: "MailStore", dependencies: ["MailQueue", "Policy", "MailMessage", "SMTPCore"]),
         .target(name: "Policy", dependencies: [
@@ -169,7 +172,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),
-        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage", "SMTPCore"]),
+        .testTarget(name: "MailQueueTests", dependencies: ["MailQueue", "MailMessage", "SMTPCore", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "SMTPServerTests", dependencies: [
             "SMTPServer", "Policy", "DNSModel", "ProxyProtocol", .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),

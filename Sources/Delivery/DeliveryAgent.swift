@@ -79,7 +79,7 @@ public final class DeliveryAgent: Sendable {
     /// The same, with the envelope just committed (and its body, when it
     /// was small enough to stay in memory): the first attempt uses them
     /// instead of reading them back.
-    public func enqueue(_ envelope: Envelope, body: [UInt8]? = nil) {
+    public func enqueue(_ envelope: Envelope, body: ByteBuffer? = nil) {
         scheduler.schedule(envelope.id, at: Date(), envelope: envelope, body: body)
         wakeup.signal()
     }
@@ -156,7 +156,9 @@ public final class DeliveryAgent: Sendable {
         // <Postmaster> has no domain: it is ours.
         let byDomain = Dictionary(grouping: open) { envelope.recipients[$0].domain ?? configuration.hostname.lowercased() }
         let snapshot = envelope
-        let body = fresh?.body.map { ByteBuffer(bytes: $0[min(snapshot.bodyOffset, $0.count)...]) }
+        // A view of the committed body from the body offset: no copy.
+        let body = fresh?.body.map { $0.getSlice(at: $0.readerIndex + min(snapshot.bodyOffset, $0.readableBytes),
+                                                  length: $0.readableBytes - min(snapshot.bodyOffset, $0.readableBytes))! }
         // One domain (the usual case) needs no child task.
         let attempts: [DomainAttempt]
         if byDomain.count == 1, let (domain, indices) = byDomain.first {

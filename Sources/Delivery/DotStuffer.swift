@@ -28,22 +28,34 @@ public struct DotStuffer: Sendable {
         self.maxLineLength = max(2, maxLineLength)
     }
 
-    /// Appends the stuffed form of `chunk` to `output`. Octets that need no
-    /// change (every CRLF line that starts without a dot and fits the limit)
-    /// go out in runs as long as the chunk: one copy per chunk, not two
-    /// buffer writes per line (issue #15).
+    /// Appends the stuffed form of `chunk` to `output`.
     public mutating func stuff(_ chunk: ByteBuffer, into output: inout ByteBuffer) {
-        output.reserveCapacity(minimumWritableBytes: chunk.readableBytes + 16)
+        var stuffed = stuff(chunk)
+        output.writeBuffer(&stuffed)
+    }
+
+    /// The stuffed form of `chunk`. A chunk that needs no change (every
+    /// line starts without a dot, ends in CRLF and fits the limit: most
+    /// mail) is given back as it is, a view of the same storage, so its
+    /// octets are never copied on the way to the socket (issue #15).
+    /// Otherwise the octets that need no change are copied in runs, one
+    /// copy per run, not two buffer writes per line.
+    public mutating func stuff(_ chunk: ByteBuffer) -> ByteBuffer {
+        // Made at the first change; until then the chunk passes unchanged.
+        var output: ByteBuffer?
         chunk.withUnsafeReadableBytes { bytes in
             var runStart = 0
             var index = 0
+            /// Copies the unchanged octets before `end`, making the output first.
             func flushRun(upTo end: Int) {
-                if end > runStart { output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<end])) }
+                if output == nil { output = ByteBufferAllocator().buffer(capacity: bytes.count + 64) }
+                if end > runStart { output!.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<end])) }
             }
             if pendingCR, !bytes.isEmpty {
                 // The previous chunk ended in CR: its line end is written here.
                 pendingCR = false
-                output.writeStaticString("\r\n")
+                flushRun(upTo: 0)
+                output!.writeStaticString("\r\n")
                 newLine()
                 if bytes[0] == UInt8(ascii: "\n") { index = 1; runStart = 1 }
             }
@@ -54,7 +66,7 @@ public struct DotStuffer: Sendable {
                         if bytes[index + 1] != UInt8(ascii: "\n") {
                             // A bare CR: a CRLF instead.
                             flushRun(upTo: index)
-                            output.writeStaticString("\r\n")
+                            output!.writeStaticString("\r\n")
                             runStart = index + 1
                         }
                         index += bytes[index + 1] == UInt8(ascii: "\n") ? 2 : 1
@@ -69,13 +81,13 @@ public struct DotStuffer: Sendable {
                 case UInt8(ascii: "\n"):
                     // A bare LF: a CRLF instead.
                     flushRun(upTo: index)
-                    output.writeStaticString("\r\n")
+                    output!.writeStaticString("\r\n")
                     index += 1
                     runStart = index
                     newLine()
                 case UInt8(ascii: ".") where atLineStart:
                     flushRun(upTo: index)
-                    output.writeInteger(UInt8(ascii: "."))
+                    output!.writeInteger(UInt8(ascii: "."))
                     atLineStart = false
                     lineLength = 1
                     runStart = index
@@ -84,7 +96,7 @@ public struct DotStuffer: Sendable {
                     if lineLength == maxLineLength {
                         // One octet too many: break the line, the piece goes on after a space.
                         flushRun(upTo: index)
-                        output.writeStaticString("\r\n ")
+                        output!.writeStaticString("\r\n ")
                         lineLength = 1
                         runStart = index
                     }
@@ -96,8 +108,9 @@ public struct DotStuffer: Sendable {
                     index = end
                 }
             }
-            flushRun(upTo: index)
+            if output != nil { flushRun(upTo: index) }
         }
+        return output ?? chunk
     }
 
     private mutating func newLine() {
@@ -122,8 +135,7 @@ public struct DotStuffer: Sendable {
     /// The whole DATA stream for `content` (tests and small messages).
     public static func stuffed(_ content: ByteBuffer, maxLineLength: Int = defaultMaxLineLength) -> ByteBuffer {
         var stuffer = DotStuffer(maxLineLength: maxLineLength)
-        var output = ByteBuffer()
-        stuffer.stuff(content, into: &output)
+        var output = stuffer.stuff(content)
         stuffer.finish(into: &output)
         return output
     }

@@ -294,11 +294,15 @@ final class SMTPClientHandler: ChannelDuplexHandler {
     /// the next chunk is read once the channel has taken this one.
     private func writeBodyChunk(_ chunk: ByteBuffer, end: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         guard !closing else { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
-        var output = context.channel.allocator.buffer(capacity: chunk.readableBytes + 64)
-        stuffer.stuff(chunk, into: &output)
-        if end { stuffer.finish(into: &output) }
         armTimer(context: context)
-        return context.writeAndFlush(wrapOutboundOut(output))
+        if end {
+            var output = context.channel.allocator.buffer(capacity: chunk.readableBytes + 8)
+            stuffer.stuff(chunk, into: &output)
+            stuffer.finish(into: &output)
+            return context.writeAndFlush(wrapOutboundOut(output))
+        }
+        // Most chunks go out as they are (DotStuffer.stuff): no copy.
+        return context.writeAndFlush(wrapOutboundOut(stuffer.stuff(chunk)))
     }
 
     static func name(_ version: TLSVersion) -> String {

@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import Synchronization
 
 /// Which message is due for a delivery attempt, and when (DESIGN.md:
@@ -20,7 +21,7 @@ public final class DeliveryScheduler: Sendable {
     public struct Fresh: Sendable {
         public var envelope: Envelope
         /// The whole spooled message when it never left memory.
-        public var body: [UInt8]?
+        public var body: ByteBuffer?
     }
 
     /// Schedules (or reschedules) `id`. Ignored while the message is in
@@ -28,15 +29,15 @@ public final class DeliveryScheduler: Sendable {
     /// just committed, saves the first attempt reading it back from disk
     /// (issue #15: four system calls and a parse per message); it is kept
     /// only until that attempt or an operator's claim, whichever is first.
-    public func schedule(_ id: QueueID, at due: Date, envelope: Envelope? = nil, body: [UInt8]? = nil) {
+    public func schedule(_ id: QueueID, at due: Date, envelope: Envelope? = nil, body: ByteBuffer? = nil) {
         state.withLock { schedule in
             guard !schedule.inFlight.contains(id) else { return }
             schedule.set(id, due: due)
             if let envelope, envelope.id == id, schedule.fresh.count < Self.maxFreshEnvelopes {
-                let keep = body.flatMap { schedule.freshBodyBytes + $0.count <= Self.maxFreshBodyBytes ? $0 : nil }
+                let keep = body.flatMap { schedule.freshBodyBytes + $0.readableBytes <= Self.maxFreshBodyBytes ? $0 : nil }
                 schedule.drop(id)
                 schedule.fresh[id] = Fresh(envelope: envelope, body: keep)
-                schedule.freshBodyBytes += keep?.count ?? 0
+                schedule.freshBodyBytes += keep?.readableBytes ?? 0
             }
         }
     }
@@ -126,7 +127,7 @@ private struct Schedule: Sendable {
     var freshBodyBytes = 0
 
     mutating func drop(_ id: QueueID) {
-        if let gone = fresh.removeValue(forKey: id) { freshBodyBytes -= gone.body?.count ?? 0 }
+        if let gone = fresh.removeValue(forKey: id) { freshBodyBytes -= gone.body?.readableBytes ?? 0 }
     }
 
     mutating func set(_ id: QueueID, due: Date) {

@@ -68,20 +68,44 @@ public enum EnvelopeCodec {
         }
     }
 
+    /// Built as octets, not by string interpolation: it runs at every
+    /// commit (issue #15: a third of the cost was String appends).
     public static func encode(_ envelope: Envelope) -> [UInt8] {
         let version = switch envelope.layout {
         case .record: magicRecord
         case .pair: envelope.bodyOffset > 0 ? magicWithOffset : magic
         }
-        var text = version + "\n"
-        func field(_ name: String, _ value: String) { text += "\(name) \(percentEncode(value))\n" }
+        var out: [UInt8] = []
+        out.reserveCapacity(384 + envelope.recipients.count * 64 + envelope.history.count * 96)
+        func text(_ value: String) { out.append(contentsOf: value.utf8) }
+        func space() { out.append(UInt8(ascii: " ")) }
+        func field(_ name: String, _ value: String) {
+            text(name)
+            space()
+            percentEncode(value, into: &out)
+            out.append(UInt8(ascii: "\n"))
+        }
+        func field(_ name: String, number: Int) {
+            text(name)
+            space()
+            decimal(number, into: &out)
+            out.append(UInt8(ascii: "\n"))
+        }
+        func field(_ name: String, time: Date) {
+            text(name)
+            space()
+            timestamp(time, into: &out)
+            out.append(UInt8(ascii: "\n"))
+        }
+        text(version)
+        out.append(UInt8(ascii: "\n"))
         field("id", envelope.id.description)
-        field("created", timestamp(envelope.created))
+        field("created", time: envelope.created)
         field("sender", envelope.sender)
-        field("size", String(envelope.size))
+        field("size", number: envelope.size)
         field("state", envelope.state.rawValue)
-        field("attempts", String(envelope.attempts))
-        if let next = envelope.nextAttempt { field("next-attempt", timestamp(next)) }
+        field("attempts", number: envelope.attempts)
+        if let next = envelope.nextAttempt { field("next-attempt", time: next) }
         if let reply = envelope.lastReply { field("last-reply", reply) }
         field("client", envelope.clientAddress)
         if let helo = envelope.clientHelo { field("helo", helo) }
@@ -90,28 +114,53 @@ public enum EnvelopeCodec {
         field("smtputf8", envelope.smtpUTF8 ? "1" : "0")
         if envelope.delayWarned { field("delay-warned", "1") }
         for header in envelope.addedHeaders { field("header", header) }
-        if envelope.bodyOffset > 0 { field("body-offset", String(envelope.bodyOffset)) }
+        if envelope.bodyOffset > 0 { field("body-offset", number: envelope.bodyOffset) }
         if let reason = envelope.quarantineReason { field("quarantine-reason", reason) }
         if let origin = envelope.releasedFrom { field("released-from", origin.description) }
         if let ret = envelope.dsnReturn { field("dsn-ret", ret.rawValue) }
         if let envid = envelope.envelopeID { field("dsn-envid", envid) }
         for (index, rcpt) in envelope.recipients.enumerated() where rcpt.dsn != RecipientParameters() {
-            let notify = rcpt.dsn.notify?.parameterValue ?? "-"
-            let orcpt = rcpt.dsn.originalRecipient.map { percentEncode($0.parameterValue) } ?? "-"
-            text += "dsn-rcpt \(index) \(notify) \(orcpt)\n"
+            text("dsn-rcpt ")
+            decimal(index, into: &out)
+            space()
+            text(rcpt.dsn.notify?.parameterValue ?? "-")
+            space()
+            if let orcpt = rcpt.dsn.originalRecipient { percentEncode(orcpt.parameterValue, into: &out) } else { text("-") }
+            out.append(UInt8(ascii: "\n"))
         }
         for attempt in envelope.history {
-            let recipients = attempt.recipients.map(String.init).joined(separator: ",")
-            text += "attempt \(timestamp(attempt.time)) \(attempt.result.rawValue) "
-                + "\(attempt.nextHop.map(percentEncode) ?? "-") \(recipients.isEmpty ? "-" : recipients) \(percentEncode(attempt.reply))\n"
+            text("attempt ")
+            timestamp(attempt.time, into: &out)
+            space()
+            text(attempt.result.rawValue)
+            space()
+            if let hop = attempt.nextHop { percentEncode(hop, into: &out) } else { text("-") }
+            space()
+            if attempt.recipients.isEmpty { text("-") }
+            for (position, recipient) in attempt.recipients.enumerated() {
+                if position > 0 { out.append(UInt8(ascii: ",")) }
+                decimal(recipient, into: &out)
+            }
+            space()
+            percentEncode(attempt.reply, into: &out)
+            out.append(UInt8(ascii: "\n"))
         }
         for rcpt in envelope.recipients {
+            text("rcpt ")
+            text(rcpt.status.rawValue)
+            space()
             // "-" stands for no reply, so a reply that is just "-" goes encoded.
-            let reply = rcpt.lastReply.map { $0 == "-" ? "%2D" : percentEncode($0) } ?? "-"
-            text += "rcpt \(rcpt.status.rawValue) \(reply) \(percentEncode(rcpt.address))\n"
+            switch rcpt.lastReply {
+            case nil: text("-")
+            case "-": text("%2D")
+            case let reply?: percentEncode(reply, into: &out)
+            }
+            space()
+            percentEncode(rcpt.address, into: &out)
+            out.append(UInt8(ascii: "\n"))
         }
-        text += "end\n"
-        return Array(text.utf8)
+        text("end\n")
+        return out
     }
 
     public static func decode(_ bytes: [UInt8]) throws(DecodeError) -> Envelope {
@@ -234,9 +283,40 @@ public enum EnvelopeCodec {
 
     /// Seconds with six decimals, without String(format:) (slow on Linux).
     static func timestamp(_ date: Date) -> String {
+        var out: [UInt8] = []
+        timestamp(date, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Seconds since the epoch with six decimals ("1700000000.250000").
+    static func timestamp(_ date: Date, into out: inout [UInt8]) {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
-        let fraction = String(abs(micros % 1_000_000))
-        return "\(micros / 1_000_000)." + String(repeating: "0", count: 6 - fraction.count) + fraction
+        decimal(Int(micros / 1_000_000), into: &out)
+        out.append(UInt8(ascii: "."))
+        var fraction = Int(abs(micros % 1_000_000))
+        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: 6)
+        for position in stride(from: 5, through: 0, by: -1) {
+            digits[position] = UInt8(ascii: "0") + UInt8(fraction % 10)
+            fraction /= 10
+        }
+        out.append(contentsOf: digits)
+    }
+
+    /// `value` in decimal, as String(value) spells it.
+    static func decimal(_ value: Int, into out: inout [UInt8]) {
+        if value < 0 { out.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            out.append(contentsOf: buffer[(20 - count)...])
+        }
     }
 
     /// Timestamps an envelope can hold: from the epoch to the year 5138.
@@ -250,18 +330,25 @@ public enum EnvelopeCodec {
     }
 
     static func percentEncode(_ value: String) -> String {
-        if value.isEmpty { return "%" } // an empty value still needs a token
-        let hex = Array("0123456789ABCDEF".utf8)
         var out: [UInt8] = []
-        out.reserveCapacity(value.utf8.count)
+        percentEncode(value, into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Control octets, space, DEL and "%" as %XX; an empty value as "%"
+    /// (it still needs a token).
+    static func percentEncode(_ value: String, into out: inout [UInt8]) {
+        if value.isEmpty { return out.append(UInt8(ascii: "%")) }
+        let hex: StaticString = "0123456789ABCDEF"
         for byte in value.utf8 {
             if byte <= 0x20 || byte == 0x7F || byte == UInt8(ascii: "%") {
-                out += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                out.append(UInt8(ascii: "%"))
+                out.append(hex.utf8Start[Int(byte >> 4)])
+                out.append(hex.utf8Start[Int(byte & 0xF)])
             } else {
                 out.append(byte)
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func percentDecode(_ text: Substring) -> String? {

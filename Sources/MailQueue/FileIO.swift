@@ -6,6 +6,8 @@ import Musl
 import Darwin
 #endif
 
+import NIOCore
+
 /// A failed system call, with the path it concerned.
 public struct QueueIOError: Error, CustomStringConvertible, Sendable {
     public var operation: String
@@ -42,6 +44,37 @@ enum FileIO {
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(QueueIOError) {
         let result: Result<Void, QueueIOError> = bytes.withUnsafeBytes { raw in
             do throws(QueueIOError) { try writeAll(fd, raw, path: path); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    static func writeAll(_ fd: Int32, _ buffer: ByteBuffer, path: String) throws(QueueIOError) {
+        let result: Result<Void, QueueIOError> = buffer.withUnsafeReadableBytes { raw in
+            do throws(QueueIOError) { try writeAll(fd, raw, path: path); return .success(()) } catch { return .failure(error) }
+        }
+        try result.get()
+    }
+
+    /// `first` then `second` with writev, resumed after a short write.
+    static func writeAll(_ fd: Int32, _ first: ByteBuffer, _ second: [UInt8], path: String) throws(QueueIOError) {
+        let result: Result<Void, QueueIOError> = first.withUnsafeReadableBytes { head in
+            second.withUnsafeBytes { tail in
+                var parts = [head, tail]
+                while let next = parts.firstIndex(where: { $0.count > 0 }) {
+                    var vectors = parts[next...].map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+                    var written = writev(fd, &vectors, Int32(vectors.count))
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        return .failure(QueueIOError(operation: "write", path: path, errno: errno))
+                    }
+                    for index in next..<parts.count where written > 0 {
+                        let taken = min(written, parts[index].count)
+                        parts[index] = UnsafeRawBufferPointer(rebasing: parts[index][taken...])
+                        written -= taken
+                    }
+                }
+                return .success(())
+            }
         }
         try result.get()
     }

@@ -7,6 +7,7 @@ import Darwin
 #endif
 
 import Dispatch
+import NIOCore
 import Synchronization
 
 /// The body of one message while it arrives. Small bodies stay in memory
@@ -23,14 +24,16 @@ public final class Spool: @unchecked Sendable {
     public let id: QueueID
     let path: String
     let memoryLimit: Int
-    private(set) var buffer: [UInt8] = []
+    /// A ByteBuffer, not an array: the first delivery attempt sends a view
+    /// of it, with no copy (issue #15).
+    private(set) var buffer: ByteBuffer
     public private(set) var size = 0
     /// Made when the body first outgrows memory.
     private var writer: Writer?
     /// The body as committed when it never left memory (set by the
     /// committer before the completion runs), so the first delivery attempt
     /// can send it without reading the file back (issue #15).
-    public private(set) var committedBytes: [UInt8]?
+    public private(set) var committedBytes: ByteBuffer?
     /// Counts this body among those still arriving until it is committed or
     /// thrown away (the committer's commit delay looks at the count).
     private var arriving: ArrivingBodies?
@@ -56,22 +59,23 @@ public final class Spool: @unchecked Sendable {
             state.withLock { if $0.fd >= 0 { close($0.fd) } }
         }
 
-        func write(_ block: [UInt8]) {
-            state.withLock { $0.pending += block.count }
+        func write(_ block: ByteBuffer) {
+            let count = block.readableBytes
+            state.withLock { $0.pending += count }
             queue.async { [self] in
                 let fd: Int32? = state.withLock { $0.failed == nil ? $0.fd : nil }
-                guard var fd else { return state.withLock { $0.pending -= block.count } }
+                guard var fd else { return state.withLock { $0.pending -= count } }
                 do throws(QueueIOError) {
                     if fd < 0 {
                         fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL)
                         state.withLock { [fd] in $0.fd = fd }
                     }
                     try FileIO.writeAll(fd, block, path: path)
-                    state.withLock { $0.pending -= block.count }
+                    state.withLock { $0.pending -= count }
                 } catch {
                     state.withLock {
                         $0.failed = error
-                        $0.pending -= block.count
+                        $0.pending -= count
                     }
                 }
             }
@@ -92,7 +96,7 @@ public final class Spool: @unchecked Sendable {
         self.id = id
         self.path = path
         self.memoryLimit = memoryLimit
-        buffer.reserveCapacity(min(memoryLimit, 16384))
+        buffer = ByteBufferAllocator().buffer(capacity: min(memoryLimit, 16384))
         arriving?.count.add(1, ordering: .relaxed)
         self.arriving = arriving
     }
@@ -119,8 +123,13 @@ public final class Spool: @unchecked Sendable {
     /// client still gets its one reply after the end of data (451).
     public func append(_ bytes: UnsafeRawBufferPointer) {
         size += bytes.count
-        buffer.append(contentsOf: bytes)
-        if buffer.count >= memoryLimit { flushToFile() }
+        if buffer.writableBytes < bytes.count, buffer.capacity < memoryLimit {
+            // Past the first 16 KiB: straight to the limit, one reallocation
+            // instead of a doubling (and a copy) at every step.
+            buffer.reserveCapacity(minimumWritableBytes: max(bytes.count, memoryLimit - buffer.readableBytes))
+        }
+        buffer.writeBytes(bytes)
+        if buffer.readableBytes >= memoryLimit { flushToFile() }
     }
 
     public func append(_ bytes: [UInt8]) {
@@ -134,8 +143,7 @@ public final class Spool: @unchecked Sendable {
 
     private func flushToFile() {
         let block = buffer
-        buffer = []
-        buffer.reserveCapacity(memoryLimit)
+        buffer = ByteBufferAllocator().buffer(capacity: memoryLimit)
         let writer = self.writer ?? Writer(path: path)
         self.writer = writer
         writer.write(block)
@@ -179,12 +187,13 @@ public final class Spool: @unchecked Sendable {
             }
         }
         if fd < 0 { fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL) }
-        try FileIO.writeAll(fd, buffer + suffix, path: path)
-        if reused, ftruncate(fd, off_t(buffer.count + suffix.count)) != 0 {
+        // One writev for body and suffix: no copy of the body to join them.
+        try FileIO.writeAll(fd, buffer, suffix, path: path)
+        if reused, ftruncate(fd, off_t(buffer.readableBytes + suffix.count)) != 0 {
             throw QueueIOError(operation: "ftruncate", path: path, errno: errno)
         }
         if writer == nil { committedBytes = buffer }
-        buffer = []
+        buffer = ByteBuffer()
         if fsync { try FileIO.fsync(fd, path: path) }
     }
 
@@ -192,8 +201,8 @@ public final class Spool: @unchecked Sendable {
     /// bytes while it is still in memory, else the path of the file with
     /// everything written out. Waits for the disk without holding a thread.
     public func contentForReading() async throws(QueueIOError) -> (bytes: [UInt8]?, path: String?) {
-        guard let writer else { return (buffer, nil) }
-        if !buffer.isEmpty { flushToFile() }
+        guard let writer else { return (Array(buffer.readableBytesView), nil) }
+        if buffer.readableBytes > 0 { flushToFile() }
         let failed: QueueIOError? = await withCheckedContinuation { done in
             writer.queue.async { done.resume(returning: writer.state.withLock { $0.failed }) }
         }
@@ -211,7 +220,7 @@ public final class Spool: @unchecked Sendable {
     /// Throws the body away (refused message, or failed commit).
     public func discard() {
         arrived()
-        buffer = []
+        buffer = ByteBuffer()
         guard let writer else {
             unlink(path)
             return

@@ -355,7 +355,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, body: [UInt8]?, quarantine: String?,
+    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, body: ByteBuffer?, quarantine: String?,
                                 scan: [String], context: ChannelHandlerContext) {
         unpause(context: context)
         switch result {

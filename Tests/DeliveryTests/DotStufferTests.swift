@@ -172,4 +172,22 @@ struct DotStufferTests {
         let unstuffed = lines.map { $0.hasPrefix(".") ? String($0.dropFirst()) : $0 }.map { $0 + "\r\n" }.joined()
         #expect(unstuffed == content)
     }
+
+    /// A chunk that needs no change comes back as a view of the same
+    /// storage (no copy on the way to the socket); one that does is rebuilt.
+    @Test func cleanChunkIsNotCopied() {
+        let clean = ByteBuffer(string: "Subject: x\r\n\r\nline one.\r\nline two\r\n")
+        var stuffer = DotStuffer()
+        let out = stuffer.stuff(clean)
+        #expect(out == clean)
+        let sameStorage = out.withUnsafeReadableBytes { a in clean.withUnsafeReadableBytes { b in a.baseAddress == b.baseAddress } }
+        #expect(sameStorage)
+        let dotted = ByteBuffer(string: ".x\r\ny\r\n")
+        let stuffed = stuffer.stuff(dotted)
+        #expect(String(buffer: stuffed) == "..x\r\ny\r\n")
+        #expect(stuffed.withUnsafeReadableBytes { a in dotted.withUnsafeReadableBytes { b in a.baseAddress != b.baseAddress } })
+        // A chunk that ends in CR is held back until the next one: not as it is.
+        #expect(String(buffer: stuffer.stuff(ByteBuffer(string: "z\r"))) == "z")
+        #expect(String(buffer: stuffer.stuff(ByteBuffer(string: "\n.w\r\n"))) == "\r\n..w\r\n")
+    }
 }

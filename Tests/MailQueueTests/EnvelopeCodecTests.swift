@@ -241,3 +241,56 @@ struct EnvelopeCodecTests {
         #expect((QueueID(text) != nil) == valid)
     }
 }
+
+@Suite("Envelope codec, exact octets")
+struct EnvelopeCodecGoldenTests {
+    /// The whole file for an envelope with every field, byte for byte as the
+    /// string-built encoder wrote it before the octet-built one (issue #15):
+    /// files written by either read the same, and diffs stay small.
+    @Test func everyFieldExactly() {
+        var envelope = EnvelopeCodecTests.withDSN()
+        envelope.layout = .record
+        envelope.bodyOffset = 17
+        envelope.delayWarned = true
+        envelope.quarantineReason = "virus Eicar-Test-Signature"
+        envelope.recipients[1].lastReply = "-"
+        envelope.record(.init(time: Date(timeIntervalSince1970: 1_764_277_302.000001), result: .deferred, nextHop: "[10.0.0.1]:25",
+                              recipients: [0, 2, 11], reply: ""))
+        let text = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
+        #expect(text == EnvelopeCodecGoldenTests.expected)
+    }
+
+    static let expected = """
+        postern-envelope 4
+        id 0006123456789ABC
+        created 1764277000.250000
+        sender alice@example.org
+        size 1234
+        state deferred
+        attempts 3
+        next-attempt 1764280000.000000
+        last-reply 451%204.3.0%20try%20later
+        client ::1
+        helo client%20example
+        protocol ESMTPS
+        8bitmime 1
+        smtputf8 1
+        delay-warned 1
+        header X-Spam-Score:%201.5%0D%0A
+        header X-Note:%20folded%0D%0A%09second%20line%20100%25%0D%0A
+        body-offset 17
+        quarantine-reason virus%20Eicar-Test-Signature
+        dsn-ret HDRS
+        dsn-envid abc+def%20100%25
+        dsn-rcpt 0 SUCCESS,FAILURE rfc822;bob@x
+        dsn-rcpt 2 NEVER -
+        attempt 1764277300.000000 deferred mx.example.net 1 451%204.3.0%20try%20later
+        attempt 1764277301.000000 failed - - no%20route
+        attempt 1764277302.000001 deferred [10.0.0.1]:25 0,2,11 %
+        rcpt pending - bob@example.net
+        rcpt deferred %2D "odd%20name"@example.net
+        rcpt failed 550%205.1.1%20100%25%20gone 用户@例子.广告
+        end
+
+        """
+}

@@ -76,6 +76,27 @@ struct MailQueueTests {
         #expect(try reader.message(stored, limit: 14) == Array("X-Test: 1\r\nSub".utf8))
     }
 
+    /// A body that outgrows the first 16 KiB but stays under the memory
+    /// limit: written with its envelope in one writev, and handed to the
+    /// first delivery attempt as committed.
+    @Test func inMemoryBodyPastTheFirstBlock() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path, spoolMemoryLimit: 128 << 10)
+        defer { queue.close() }
+        let spool = queue.makeSpool()
+        var expected: [UInt8] = []
+        for index in 0..<1500 { // about 60 KiB in lines of varying length
+            let line = Array("line \(index) \(String(repeating: "y", count: index % 50))\r\n".utf8)
+            spool.append(line)
+            expected += line
+        }
+        try await queue.commit(spool, envelope: envelope(for: spool))
+        #expect(spool.committedBytes.map { Array($0.readableBytesView) } == expected)
+        let reader = QueueReader(directory: dir.path)
+        #expect(try reader.body(id: spool.id) == expected)
+        #expect(try reader.envelope(id: spool.id).size == expected.count)
+    }
+
     @Test func concurrentCommitsShareSyncs() async throws {
         let dir = TemporaryDirectory()
         let queue = try MailQueue(directory: dir.path)
