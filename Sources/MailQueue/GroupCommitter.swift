@@ -78,7 +78,13 @@ final class GroupCommitter: @unchecked Sendable {
             return
         }
         pending.append(job)
-        if delaying { arriving.wake.signal() } else { condition.signal() }
+        if !delaying {
+            condition.signal()
+        } else if arriving.count.load(ordering: .relaxed) == 0 {
+            // The last body the delay waited for: end it. Earlier commits
+            // join the batch without waking the committer (a switch each).
+            arriving.wake.signal()
+        }
         condition.unlock()
     }
 
@@ -114,7 +120,8 @@ final class GroupCommitter: @unchecked Sendable {
             // own sync; the delay only trades latency for fewer syncs.
             // The wait is on the monotonic clock (a semaphore, not the
             // condition's wall-clock deadline): a clock stepped back must not
-            // hold the 250s. Commits and bodies refused meanwhile wake it.
+            // hold the 250s. It ends when no body is arriving any more (the
+            // last one committed or refused) or at the deadline.
             if commitDelay > 0, arriving.count.load(ordering: .relaxed) > 0 {
                 let deadline = DispatchTime.now() + commitDelay
                 while arriving.wake.wait(timeout: .now()) == .success {} // stale wake-ups

@@ -28,6 +28,9 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     var session: ServerSession
     private(set) var decoder: SMTPFrameDecoder
     private(set) var input = ByteBuffer()
+    /// The handler's own input buffer, kept aside while `input` is a read
+    /// buffer of NIO's (channelRead).
+    private var ownInput: ByteBuffer?
     var body: MessageBodyWriter?
     /// A refused BDAT chunk being read and thrown away, and its reply.
     private var discardReply: SMTPReply?
@@ -128,7 +131,16 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         var bytes = unwrapInboundIn(data)
         guard !closing else { return }
         SMTPServerMetrics.receivedBytes.increment(by: bytes.readableBytes)
-        input.writeBuffer(&bytes)
+        if input.readableBytes == 0 && decoder.mode == .data {
+            // Message content with nothing left over (a small message
+            // arrives in one read): frame the read buffer itself instead of
+            // copying it into `input` (issue #15). Commands are copied: a
+            // partial one left waiting must not hold a large read buffer.
+            if ownInput == nil { ownInput = input }
+            input = bytes
+        } else {
+            input.writeBuffer(&bytes)
+        }
         process(context: context)
     }
 
@@ -190,7 +202,14 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             shutDown(context: context)
             return
         }
-        if input.readerIndex > 65536 || input.readableBytes == 0 { input.discardReadBytes() }
+        if input.readableBytes == 0, let own = ownInput {
+            // Let go of the read buffer, so NIO can read into it again.
+            input = own
+            ownInput = nil
+            input.clear()
+        } else if input.readerIndex > 65536 || input.readableBytes == 0 {
+            input.discardReadBytes()
+        }
     }
 
     private func handle(_ frame: SMTPFrame, context: ChannelHandlerContext) {
