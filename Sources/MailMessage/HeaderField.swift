@@ -70,7 +70,11 @@ public struct HeaderField: Sendable, Equatable {
 
     /// Case-insensitive name comparison (RFC 5322 §1.2.2).
     public func hasName(_ other: String) -> Bool {
-        name.utf8.count == other.utf8.count && name.lowercased() == other.lowercased()
+        // Field names are ASCII (RFC 5322 §3.6.8): folding ASCII letters is
+        // enough, and needs no lowercased copies.
+        name.utf8.count == other.utf8.count && name.utf8.elementsEqual(other.utf8) { a, b in
+            a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= UInt8(ascii: "a") && (a | 0x20) <= UInt8(ascii: "z"))
+        }
     }
 }
 

@@ -17,52 +17,49 @@ public struct HeaderSection: Sendable, Equatable {
             ?? Array(bytes).withUnsafeBufferPointer(Self.init(contiguous:))
     }
 
+    /// Line by line, not octet by octet (issue #15): each physical line is
+    /// found with one search and its octets are taken as slices.
     private init(contiguous bytes: UnsafeBufferPointer<UInt8>) {
         var fields: [HeaderField] = []
-        var line: [UInt8] = []
-        // The physical line as it arrived, line end included.
-        var rawLine: [UInt8] = []
-        func flush() {
-            defer {
-                line.removeAll(keepingCapacity: true)
-                rawLine.removeAll(keepingCapacity: true)
-            }
-            guard !line.isEmpty else { return }
-            if line.first == UInt8(ascii: " ") || line.first == UInt8(ascii: "\t") {
-                // Continuation of the previous field (folded).
-                guard !fields.isEmpty else { return }
-                let last = fields[fields.count - 1]
-                let value = last.rawValue + "\r\n" + String(decoding: line, as: UTF8.self)
-                fields[fields.count - 1] = last.originalBytes.map {
-                    HeaderField(name: last.name, rawValue: value, original: $0 + rawLine)
-                } ?? HeaderField(name: last.name, rawValue: value)
-                return
-            }
-            guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0,
-                  case let name = String(decoding: line[..<colon], as: UTF8.self).trimmingWhitespace(),
-                  !name.isEmpty, !name.contains(" ") else {
-                // Not a field: its octets stay with the field before it.
-                if !fields.isEmpty { fields[fields.count - 1].appendOriginal(rawLine) }
-                return
-            }
-            let value = String(decoding: line[(colon + 1)...], as: UTF8.self)
-            fields.append(HeaderField(name: name, rawValue: value, original: rawLine))
+        var start = 0
+        while start < bytes.count {
+            let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))
+            let rawEnd = newline.map { $0 + 1 } ?? bytes.count
+            // The line without its end: LF, and one CR before it (or before
+            // the end of the input); any other CR stays in the line.
+            var end = newline ?? bytes.count
+            if end > start && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+            if newline != nil && end == start { break } // empty line: end of the header section
+            Self.add(line: UnsafeBufferPointer(rebasing: bytes[start..<end]),
+                     raw: UnsafeBufferPointer(rebasing: bytes[start..<rawEnd]), to: &fields)
+            start = rawEnd
         }
-        var previousWasCR = false
-        for byte in bytes {
-            rawLine.append(byte)
-            if byte == UInt8(ascii: "\n") {
-                if line.isEmpty { break } // empty line: end of the header section
-                flush()
-                previousWasCR = false
-                continue
-            }
-            if previousWasCR { line.append(UInt8(ascii: "\r")) }
-            previousWasCR = byte == UInt8(ascii: "\r")
-            if !previousWasCR { line.append(byte) }
-        }
-        flush()
         self.fields = fields
+    }
+
+    private static func add(line: UnsafeBufferPointer<UInt8>, raw: UnsafeBufferPointer<UInt8>, to fields: inout [HeaderField]) {
+        guard let first = line.first else { return }
+        if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") {
+            // Continuation of the previous field (folded).
+            guard let last = fields.last else { return }
+            let value = last.rawValue + "\r\n" + String(decoding: line, as: UTF8.self)
+            fields[fields.count - 1] = last.originalBytes.map {
+                HeaderField(name: last.name, rawValue: value, original: $0 + raw)
+            } ?? HeaderField(name: last.name, rawValue: value)
+            return
+        }
+        let isBlank = { (byte: UInt8) in byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > 0,
+              let nameStart = line[..<colon].firstIndex(where: { !isBlank($0) }),
+              let nameEnd = line[..<colon].lastIndex(where: { !isBlank($0) }),
+              !line[nameStart...nameEnd].contains(UInt8(ascii: " ")) else {
+            // Not a field: its octets stay with the field before it.
+            if !fields.isEmpty { fields[fields.count - 1].appendOriginal(Array(raw)) }
+            return
+        }
+        let name = String(decoding: UnsafeBufferPointer(rebasing: line[nameStart...nameEnd]), as: UTF8.self)
+        let value = String(decoding: UnsafeBufferPointer(rebasing: line[(colon + 1)...]), as: UTF8.self)
+        fields.append(HeaderField(name: name, rawValue: value, original: Array(raw)))
     }
 
     public func first(_ name: String) -> HeaderField? {
