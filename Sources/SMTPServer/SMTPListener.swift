@@ -44,16 +44,12 @@ public final class SMTPListener: Sendable {
     public func bind(socket: ListenSocket) async throws -> Channel {
         let metrics = ListenerMetrics(listener: host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)")
         let bootstrap = ServerBootstrap(group: group)
-            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            // A session stops reading while its replies wait above the high
-            // water mark; with few reads per wake-up what it holds then stays small.
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
-            .childChannelOption(.maxMessagesPerRead, value: 4)
             .childChannelInitializer { [self] channel in
                 let context = self.context
                 guard let proxy = context.proxyProtocol else {
                     let address = channel.remoteAddress?.ipAddress ?? "unknown"
                     return channel.eventLoop.makeCompletedFuture {
+                        try Self.setOptions(channel)
                         try Self.startSession(on: channel, clientAddress: address, context: context, metrics: metrics)
                     }
                 }
@@ -61,6 +57,7 @@ public final class SMTPListener: Sendable {
                 // waiting for its header; limits apply once the client is known.
                 context.sessions.add(channel)
                 return channel.eventLoop.makeCompletedFuture {
+                    try Self.setOptions(channel)
                     try channel.pipeline.syncOperations.addHandler(Self.proxyHandler(proxy, context: context, metrics: metrics))
                 }
             }
@@ -70,6 +67,18 @@ public final class SMTPListener: Sendable {
         // before the backlog option applies; listen(2) again only raises it.
         listen(socket.descriptor, Self.backlog)
         return channel
+    }
+
+    /// A new connection's options, set directly: the bootstrap's
+    /// childChannelOption goes through a future per option for every
+    /// connection (issue #15).
+    static func setOptions(_ channel: Channel) throws {
+        guard let options = channel.syncOptions else { return }
+        try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
+        // A session stops reading while its replies wait above the high
+        // water mark; with few reads per wake-up what it holds then stays small.
+        try options.setOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
+        try options.setOption(.maxMessagesPerRead, value: 4)
     }
 
     /// Reads the PROXY header, then starts the session for the client it names
