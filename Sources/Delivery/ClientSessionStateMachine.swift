@@ -25,7 +25,8 @@ public struct SessionInfo: Sendable, Hashable {
 /// Session: greeting → EHLO (HELO when EHLO gets 5xx, RFC 5321 §4.1.4) →
 /// STARTTLS per policy and EHLO again (RFC 3207 §4.2) → AUTH PLAIN or LOGIN
 /// (RFC 4954) → ready. Each message then runs as a `ClientTransaction`,
-/// preceded by RSET when the connection is reused; QUIT at the end.
+/// preceded by RSET when the one before it on the connection ended before
+/// its data did (a refused sender or recipients); QUIT at the end.
 public struct ClientSessionStateMachine: Sendable {
     public enum CloseMode: Sendable, Hashable {
         /// Write QUIT, then close without waiting for the answer.
@@ -74,7 +75,11 @@ public struct ClientSessionStateMachine: Sendable {
     private var tlsActive = false
     private var startTLSRefused = false
     private var authenticated = false
-    private var messagesStarted = 0
+    /// The last transaction ended before the server answered its data
+    /// (MAIL or every RCPT refused, DATA refused): RSET before the next.
+    /// After a completed one the server has already reset (RFC 5321
+    /// §4.1.1.4), so a reused connection goes straight to MAIL.
+    private var needsReset = false
 
     public init(options: ClientOptions) {
         self.options = options
@@ -249,13 +254,12 @@ extension ClientSessionStateMachine {
             return .finishMessage(MessageOutcome(recipients: plan.outcomes.map { $0! }, notes: plan.notes,
                                                  nextHopReportsDSN: plan.passesDSN), closeAfter: nil)
         }
-        var commands: [(ClientCommand, ClientTransaction.Expected)] = messagesStarted > 0 ? [(.rset, .rset)] : []
+        var commands: [(ClientCommand, ClientTransaction.Expected)] = needsReset ? [(.rset, .rset)] : []
         commands.append((.mail(from: message.sender, parameters: plan.mailParameters), .mail))
         for (index, outcome) in plan.outcomes.enumerated() where outcome == nil {
             commands.append((.rcpt(to: message.recipients[index], parameters: plan.recipientParameters[index]), .rcpt(index)))
         }
         commands.append((.data, .data))
-        messagesStarted += 1
         var transaction = ClientTransaction(commands: commands, outcomes: plan.outcomes, notes: plan.notes,
                                             pipelined: capabilities.pipelining, nextHopReportsDSN: plan.passesDSN)
         let first = transaction.start()
@@ -352,6 +356,7 @@ extension ClientSessionStateMachine {
             return .sendBody
         case .finish(let closeAfter):
             state = closeAfter == nil ? .ready : .closed
+            needsReset = !transaction.serverStateCleared
             return .finishMessage(transaction.result, closeAfter: closeAfter)
         }
     }

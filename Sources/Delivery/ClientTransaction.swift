@@ -77,6 +77,10 @@ struct ClientTransaction: Sendable {
         for index in outcomes.indices where outcomes[index] == nil { outcomes[index] = .deferred(reason) }
     }
 
+    /// The server answered the end of the data: its transaction is over and
+    /// its state cleared (RFC 5321 §4.1.1.4), so the next MAIL needs no RSET.
+    private(set) var serverStateCleared = false
+
     mutating func receive(_ reply: SMTPReply) -> Step {
         guard !expected.isEmpty else { return protocolError(reply, stage: .endOfData) }
         let head = expected.removeFirst()
@@ -116,8 +120,10 @@ struct ClientTransaction: Sendable {
                 ? .delivered(reply) : RecipientOutcome.classify(reply, stage: .endOfData)
             guard let outcome else { return protocolError(reply, stage: .endOfData) }
             for index in accepted { outcomes[index] = outcome }
+            serverStateCleared = true
             return .finish(closeAfter: nil)
         case .emptyMessageEnd:
+            serverStateCleared = true
             return .finish(closeAfter: nil)
         }
         return afterEnvelopeReply()

@@ -172,7 +172,10 @@ struct TransactionTests {
         #expect(null.startMessage(message(sender: "")).commands?.first == .mail(from: "", parameters: ["SIZE=123"]))
     }
 
-    @Test func rsetBetweenMessagesOnAReusedConnection() {
+    /// A reused connection goes straight to MAIL after a completed
+    /// transaction (the server reset itself, RFC 5321 §4.1.1.4), and
+    /// through RSET after one that ended before its data.
+    @Test func rsetOnlyAfterATransactionThatDidNotEnd() {
         var machine = readyMachine()
         _ = machine.startMessage(message(["a@x.test"]))
         _ = machine.receive(reply("250 ok"))
@@ -181,7 +184,13 @@ struct TransactionTests {
         _ = machine.bodySent()
         _ = machine.receive(reply("250 ok"))
         let second = machine.startMessage(message(["c@x.test"]))
-        #expect(second.commands == [.rset, .mail(from: "s@y.test", parameters: ["SIZE=123"]), .rcpt(to: "c@x.test"), .data])
+        #expect(second.commands == [.mail(from: "s@y.test", parameters: ["SIZE=123"]), .rcpt(to: "c@x.test"), .data])
+        _ = machine.receive(reply("250 ok"))
+        _ = machine.receive(reply("550 no such user"))
+        let refused = machine.receive(reply("503 no valid recipients"))
+        #expect(refused.outcome?.recipients.first?.isFailed == true)
+        let third = machine.startMessage(message(["d@x.test"]))
+        #expect(third.commands == [.rset, .mail(from: "s@y.test", parameters: ["SIZE=123"]), .rcpt(to: "d@x.test"), .data])
         #expect(machine.awaiting == .rset)
         let failed = machine.receive(reply("500 what"))
         #expect(failed.outcome?.allDeferred == true)
