@@ -30,6 +30,7 @@
 #   REUSE=1      keep client connections open (smtp-source -d); default one
 #                connection per message
 #   POSTERN_SYNC           Postern [queue] sync (default syncfs)
+#   POSTERN_COMMIT_DELAY   Postern [queue] commit_delay_ms (default: Postern's own)
 #   POSTERN_WORKERS        Postern [delivery] workers (default 32)
 #   POSTERN_PER_DEST       Postern [delivery] per_destination (default 16)
 #   POSTERN_DKIM           ed25519 or rsa: Postern signs every message with a
@@ -192,6 +193,7 @@ server_start() {
 			max_connections_per_ip = 1000
 			[queue]
 			sync = "$POSTERN_SYNC"
+			${POSTERN_COMMIT_DELAY:+commit_delay_ms = $POSTERN_COMMIT_DELAY}
 			[delivery]
 			enabled = true
 			workers = $POSTERN_WORKERS
@@ -370,7 +372,7 @@ record() {
 		"messages/run: $COUNT_4K (<=16KiB), $COUNT_100K (larger)"
 	echo "client: smtp-source ${SRC_OPTS[*]} ($( [[ $REUSE == 1 ]] && echo "connections reused" || echo "one connection per message"))"
 	echo "sink: smtp-sink -c, a fresh one per run"
-	has_target postern && echo "postern: $POSTERN (sync $POSTERN_SYNC, workers $POSTERN_WORKERS, per_destination $POSTERN_PER_DEST)"
+	has_target postern && echo "postern: $POSTERN (sync $POSTERN_SYNC${POSTERN_COMMIT_DELAY:+, commit delay $POSTERN_COMMIT_DELAY ms}, workers $POSTERN_WORKERS, per_destination $POSTERN_PER_DEST)"
 	has_target postfix && echo "postfix: $(postconf -d -h mail_version 2>/dev/null), relayhost = [127.0.0.1]:SINKPORT, default durability and concurrency"
 	echo "CPU accounting: $(bench_cpu_method); network namespace: $([[ -n ${BENCH_IN_NETNS:-} ]] && echo "private (loopback only)" || echo "host")"
 	echo "per-run results: $RESULTS"

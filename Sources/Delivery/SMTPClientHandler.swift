@@ -266,6 +266,20 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             return
         }
         stuffer = DotStuffer()
+        if case .bytes(let whole) = message.body, whole.readableBytes <= options.bodyChunkSize, !closing {
+            // A body in memory that fits one chunk (the usual case): the
+            // added fields, the content and the end go out in one flush, one
+            // write for the socket and one read for the next hop.
+            if message.prefix.readableBytes > 0 { context.write(wrapOutboundOut(stuffer.stuff(message.prefix)), promise: nil) }
+            context.write(wrapOutboundOut(stuffer.stuff(whole)), promise: nil)
+            var end = context.channel.allocator.buffer(capacity: 8)
+            stuffer.finish(into: &end)
+            armTimer(context: context)
+            context.writeAndFlush(wrapOutboundOut(end)).assumeIsolated().whenComplete { [self] in
+                bodyWritten($0, context: context)
+            }
+            return
+        }
         let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         let (reader, chunkSize, eventLoop) = (bodyReader, options.bodyChunkSize, context.eventLoop)
         // Fields added after spooling go first; the body file is sent as it is.
@@ -280,13 +294,13 @@ final class SMTPClientHandler: ChannelDuplexHandler {
         .assumeIsolated().flatMap { [self] in
             writeBodyChunk(ByteBuffer(), end: true, context: context)
         }
-        .whenComplete { [self] result in
-            switch result {
-            case .success:
-                perform(machine.bodySent(), context: context)
-            case .failure(let error):
-                perform(machine.bodyFailed("\(error)"), context: context)
-            }
+        .whenComplete { [self] in bodyWritten($0, context: context) }
+    }
+
+    private func bodyWritten(_ result: Result<Void, Error>, context: ChannelHandlerContext) {
+        switch result {
+        case .success: perform(machine.bodySent(), context: context)
+        case .failure(let error): perform(machine.bodyFailed("\(error)"), context: context)
         }
     }
 

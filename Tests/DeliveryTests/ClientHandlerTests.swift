@@ -97,6 +97,24 @@ struct ClientHandlerTests {
         #expect(!harness.channel.isActive)
     }
 
+    /// A body in memory that fits one chunk goes out with the added fields
+    /// and the end of data in one flush, stuffed the same way.
+    @Test func smallBodyWithFieldsInOneFlush() throws {
+        let harness = try HandlerHarness(options: ClientOptions(heloName: "client.test", tlsPolicy: .none))
+        try harness.setUp()
+        let body = ByteBuffer(string: "Subject: s\r\n\r\n.dot\r\nend")
+        let outcome = harness.send(OutboundMessage(id: "Q", sender: "s@y.test", recipients: ["a@x.test"], size: 40,
+                                                   body: .bytes(body), prefix: ByteBuffer(string: "X-Scan: clean\r\n")))
+        _ = try harness.sent()
+        try harness.server("250 ok\r\n250 ok\r\n354 go\r\n")
+        harness.channel.embeddedEventLoop.run()
+        var writes: [String] = []
+        while let buffer = try harness.channel.readOutbound(as: ByteBuffer.self) { writes.append(String(buffer: buffer)) }
+        #expect(writes.joined() == "X-Scan: clean\r\nSubject: s\r\n\r\n..dot\r\nend\r\n.\r\n")
+        try harness.server("250 2.0.0 queued\r\n")
+        #expect(outcome.value?.recipients.first?.isDelivered == true)
+    }
+
     @Test func reusedConnectionGoesStraightToTheNextMessage() throws {
         let harness = try HandlerHarness(options: Self.options)
         try harness.setUp()
