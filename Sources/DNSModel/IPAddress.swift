@@ -11,15 +11,30 @@ public struct IPv4Address: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses `a.b.c.d`; each part is 0–255 in decimal without leading zeros.
+    /// One pass, no arrays, and inlinable so that callers in other modules
+    /// get it specialized: every session and every delivery parses one
+    /// (issue #15).
+    @inlinable
     public init?(_ text: some StringProtocol) {
-        let parts = Array(text.utf8).split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 4 else { return nil }
-        var value: UInt32 = 0
-        for part in parts {
-            guard let octet = Self.parseOctet(part) else { return nil }
-            value = value << 8 | UInt32(octet)
+        var value: UInt32 = 0, part: UInt32 = 0, digits = 0, dots = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, dots < 3 else { return nil }
+                value = value << 8 | part
+                part = 0
+                digits = 0
+                dots += 1
+            } else if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                guard digits == 0 || part != 0 else { return nil } // a leading zero
+                part = part * 10 + UInt32(byte - UInt8(ascii: "0"))
+                digits += 1
+                guard part <= 255 else { return nil }
+            } else {
+                return nil
+            }
         }
-        self.value = value
+        guard dots == 3, digits > 0 else { return nil }
+        self.value = value << 8 | part
     }
 
     /// The four octets, most significant first.
@@ -37,12 +52,6 @@ public struct IPv4Address: Sendable, Hashable, CustomStringConvertible {
         return value & mask == network.value & mask
     }
 
-    private static func parseOctet(_ digits: ArraySlice<UInt8>) -> UInt8? {
-        guard (1...3).contains(digits.count), digits.allSatisfy({ (48...57).contains($0) }) else { return nil }
-        if digits.count > 1 && digits.first == UInt8(ascii: "0") { return nil }
-        let number = digits.reduce(0) { $0 * 10 + Int($1 - 48) }
-        return number <= 255 ? UInt8(number) : nil
-    }
 }
 
 /// An IPv6 address as two 64-bit halves. Parses the text forms of
@@ -124,6 +133,7 @@ public enum IPAddress: Sendable, Hashable, CustomStringConvertible {
     case v6(IPv6Address)
 
     /// Parses an IPv4 dotted quad or any RFC 4291 IPv6 text form.
+    @inlinable
     public init?(_ text: some StringProtocol) {
         if let v4 = IPv4Address(text) {
             self = .v4(v4)
