@@ -123,11 +123,13 @@ private final class AuthTestDirectory {
         _ = await file.verify(user: "alice", password: "warm-up")
         // Fastest of several alternating runs, so that other tests' load does not count.
         var known = Duration.seconds(60), unknown = Duration.seconds(60)
-        for _ in 0..<6 {
+        for _ in 0..<8 {
             known = min(known, await ContinuousClock().measure { _ = await file.verify(user: "alice", password: "x") })
             unknown = min(unknown, await ContinuousClock().measure { _ = await file.verify(user: "nobody", password: "x") })
         }
-        #expect(unknown > known / 2, "known \(known), unknown \(unknown)")
+        // A quarter: the parallel unit tests' load can still halve one side;
+        // skipping the hash for unknown users would cost microseconds, not milliseconds.
+        #expect(unknown > known / 4, "known \(known), unknown \(unknown)")
     }
 
     @Test func setEntryKeepsCommentsAndOtherLines() throws {
