@@ -99,27 +99,14 @@ final class GroupCommitter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Records renamed into `msg/` whose directory entries are not durable
-    /// yet (syncfs mode): the next batch's syncfs makes them so, or a
-    /// directory fsync when no batch follows (see `run`).
-    private struct Renamed {
-        var batch: [Job]
-        var results: [Result<Void, QueueIOError>]
-        /// Indices of `batch` whose record is in `msg/`.
-        var inMessages: [Int]
-        var syncs: Int
-        var started: UInt64
-    }
-
     private func run() {
         // Named from inside: Linux threads inherit the creator's name
         // otherwise, and the benchmarks tell threads apart by it.
         postern_name_this_thread("postern-commit")
-        var renamed: Renamed?
         while true {
             condition.lock()
-            while pending.isEmpty && !stopping && renamed == nil { condition.wait() }
-            if pending.isEmpty && stopping && renamed == nil {
+            while pending.isEmpty && !stopping { condition.wait() }
+            if pending.isEmpty && stopping {
                 running = false
                 condition.broadcast()
                 condition.unlock()
@@ -127,91 +114,53 @@ final class GroupCommitter: @unchecked Sendable {
             }
             var batch = pending
             pending = []
-            waitForArrivingBodies(into: &batch)
-            condition.unlock()
-            if batch.isEmpty, let waiting = renamed {
-                // No batch to share a sync with: the directory fsync now.
-                renamed = nil
-                complete(syncMessagesDirectory(waiting))
-                continue
+            // The commit delay (PostgreSQL's commit_delay and commit_siblings):
+            // while other bodies are still arriving, wait a little for them,
+            // so that one sync serves them too. Each 250 still waits for its
+            // own sync; the delay only trades latency for fewer syncs.
+            // The wait is on the monotonic clock (a semaphore, not the
+            // condition's wall-clock deadline): a clock stepped back must not
+            // hold the 250s. It ends when no body is arriving any more (the
+            // last one committed or refused) or at the deadline.
+            if commitDelay > 0, arriving.count.load(ordering: .relaxed) > 0 {
+                let deadline = DispatchTime.now() + commitDelay
+                while arriving.wake.wait(timeout: .now()) == .success {} // stale wake-ups
+                delaying = true
+                while !stopping, arriving.count.load(ordering: .relaxed) > 0 {
+                    condition.unlock()
+                    let timedOut = arriving.wake.wait(timeout: deadline) == .timedOut
+                    condition.lock()
+                    batch += pending
+                    pending = []
+                    if timedOut { break }
+                }
+                delaying = false
             }
+            condition.unlock()
             let started = DispatchTime.now().uptimeNanoseconds
-            var (results, syncs) = writeRecords(batch)
-            if syncMode == .syncfs {
-                // Step 2 of this batch and step 4 of the one renamed before
-                // it in one syncfs: it flushes this batch's records and every
-                // directory entry made so far (the renames into msg/, and the
-                // records moved out to the spares, which may be overwritten
-                // after it: SpareFiles).
-                let moved = spares?.pendingNow() ?? 0
-                if results.contains(where: isSuccess) || renamed != nil {
-                    syncs += 1
-                    if postern_syncfs(incomingFD) != 0 {
-                        let error = QueueIOError(operation: "syncfs", path: incomingPath, errno: errno)
-                        results = results.map { _ in .failure(error) }
-                        renamed.map { complete(takeBack($0, error)) }
-                        renamed = nil
-                    } else {
-                        spares?.promote(moved)
-                    }
-                }
-                if let waiting = renamed { complete(waiting) }
-                renamed = rename(batch, results, syncs: syncs, started: started)
-                // Nothing renamed (every record failed): done now.
-                if let nothing = renamed, nothing.inMessages.isEmpty {
-                    renamed = nil
-                    complete(nothing)
-                }
-            } else {
-                complete(syncMessagesDirectory(rename(batch, results, syncs: syncs, started: started)))
-            }
-        }
-    }
-
-    /// The commit delay (PostgreSQL's commit_delay and commit_siblings):
-    /// while other bodies are still arriving, wait a little for them, so
-    /// that one sync serves them too. Each 250 still waits for its own
-    /// sync; the delay only trades latency for fewer syncs. The wait is on
-    /// the monotonic clock (a semaphore, not the condition's wall-clock
-    /// deadline): a clock stepped back must not hold the 250s. It ends when
-    /// no body is arriving any more (the last one committed or refused) or
-    /// at the deadline. Called and returns with the condition locked.
-    private func waitForArrivingBodies(into batch: inout [Job]) {
-        guard commitDelay > 0, arriving.count.load(ordering: .relaxed) > 0 else { return }
-        let deadline = DispatchTime.now() + commitDelay
-        while arriving.wake.wait(timeout: .now()) == .success {} // stale wake-ups
-        delaying = true
-        while !stopping, arriving.count.load(ordering: .relaxed) > 0 {
-            condition.unlock()
-            let timedOut = arriving.wake.wait(timeout: deadline) == .timedOut
+            let (results, syncs) = commitBatch(batch)
+            let failures = results.filter { !isSuccess($0) }.count
+            QueueMetrics.recordBatch(messages: batch.count, syncs: syncs, failures: failures,
+                                     nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - started))
             condition.lock()
-            batch += pending
-            pending = []
-            if timedOut { break }
+            _stats.batches += 1
+            _stats.syncCalls += syncs
+            for result in results {
+                if case .success = result { _stats.messages += 1 } else { _stats.failures += 1 }
+            }
+            condition.unlock()
+            for (job, result) in zip(batch, results) { job.completion(result) }
         }
-        delaying = false
     }
 
-    /// Counts the batch and calls each job's completion.
-    private func complete(_ done: Renamed) {
-        let failures = done.results.filter { !isSuccess($0) }.count
-        QueueMetrics.recordBatch(messages: done.batch.count, syncs: done.syncs, failures: failures,
-                                 nanoseconds: Int64(DispatchTime.now().uptimeNanoseconds - done.started))
-        condition.lock()
-        _stats.batches += 1
-        _stats.syncCalls += done.syncs
-        _stats.messages += done.batch.count - failures
-        _stats.failures += failures
-        condition.unlock()
-        for (job, result) in zip(done.batch, done.results) { job.completion(result) }
-    }
-
-    /// 1. Each record whole in incoming/ (fsync'd one by one in fsync mode).
-    /// Returns each job's outcome and the sync calls made.
-    private func writeRecords(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
+    /// Writes, syncs and renames one batch. Returns each job's outcome and
+    /// the number of sync calls made. Each message is one file, its record
+    /// (`MessageRecord`): body, envelope, trailer; so one rename each.
+    private func commitBatch(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
         var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
         var syncs = 0
         let perFileSync = syncMode == .fsync
+        // 1. The whole record in incoming/.
         for (index, job) in batch.enumerated() {
             do {
                 try job.spool.finish(appending: MessageRecord.suffix(for: job.envelope), fsync: perFileSync,
@@ -221,52 +170,45 @@ final class GroupCommitter: @unchecked Sendable {
                 results[index] = .failure(error)
             }
         }
-        return (results, syncs)
-    }
-
-    /// 3. Into msg/: each record is whole (synced) before its name appears
-    /// there. Spools of records that failed are thrown away.
-    private func rename(_ batch: [Job], _ results: [Result<Void, QueueIOError>], syncs: Int, started: UInt64) -> Renamed {
-        var done = Renamed(batch: batch, results: results, inMessages: [], syncs: syncs, started: started)
-        for (index, job) in batch.enumerated() where isSuccess(done.results[index]) {
-            let name = "\(job.envelope.id).msg"
-            if postern_rename_noreplace(incomingFD, name, messagesFD, name) == 0 {
-                done.inMessages.append(index)
-            } else {
-                done.results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
+        // 2. One syncfs covers every file of the batch.
+        if syncMode == .syncfs, results.contains(where: isSuccess) {
+            syncs += 1
+            if postern_syncfs(incomingFD) != 0 {
+                let error = QueueIOError(operation: "syncfs", path: incomingPath, errno: errno)
+                results = results.map { _ in .failure(error) }
             }
         }
-        for (index, job) in batch.enumerated() where !isSuccess(done.results[index]) {
+        // 3. Into msg/: the record is whole before its name appears there.
+        var renamed: [Int] = []
+        for (index, job) in batch.enumerated() where isSuccess(results[index]) {
+            let name = "\(job.envelope.id).msg"
+            if postern_rename_noreplace(incomingFD, name, messagesFD, name) == 0 {
+                renamed.append(index)
+            } else {
+                results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
+            }
+        }
+        // 4. The directory entries themselves. Records moved out to the
+        // spares before this fsync are durably gone from msg/ after it, so
+        // they may be overwritten from now on (SpareFiles).
+        if !renamed.isEmpty {
+            syncs += 1
+            let moved = spares?.pendingNow() ?? 0
+            if fsync(messagesFD) != 0 {
+                let error = QueueIOError(operation: "fsync", path: messagesPath, errno: errno)
+                for index in renamed {
+                    // Not durable: take it back so the client's retry is not a duplicate.
+                    unlinkat(messagesFD, "\(batch[index].envelope.id).msg", 0)
+                    results[index] = .failure(error)
+                }
+            } else {
+                spares?.promote(moved)
+            }
+        }
+        for (index, job) in batch.enumerated() where !isSuccess(results[index]) {
             job.spool.discard()
         }
-        return done
-    }
-
-    /// 4. The directory entries themselves, by an fsync of msg/. Records
-    /// moved out to the spares before it are durably gone from msg/ after
-    /// it, so they may be overwritten from then on (SpareFiles).
-    private func syncMessagesDirectory(_ renamed: Renamed) -> Renamed {
-        guard !renamed.inMessages.isEmpty else { return renamed }
-        var done = renamed
-        done.syncs += 1
-        let moved = spares?.pendingNow() ?? 0
-        if fsync(messagesFD) != 0 {
-            return takeBack(done, QueueIOError(operation: "fsync", path: messagesPath, errno: errno))
-        }
-        spares?.promote(moved)
-        return done
-    }
-
-    /// The entries in msg/ could not be made durable: take them back, so
-    /// the client's retry is not a duplicate.
-    private func takeBack(_ renamed: Renamed, _ error: QueueIOError) -> Renamed {
-        var done = renamed
-        for index in done.inMessages {
-            unlinkat(messagesFD, "\(done.batch[index].envelope.id).msg", 0)
-            done.results[index] = .failure(error)
-        }
-        done.inMessages = []
-        return done
+        return (results, syncs)
     }
 
     private func isSuccess(_ result: Result<Void, QueueIOError>) -> Bool {
