@@ -34,10 +34,11 @@ public final class DeliveryScheduler: Sendable {
             guard !schedule.inFlight.contains(id) else { return }
             schedule.set(id, due: due)
             if let envelope, envelope.id == id, schedule.fresh.count < Self.maxFreshEnvelopes {
-                let keep = body.flatMap { schedule.freshBodyBytes + $0.readableBytes <= Self.maxFreshBodyBytes ? $0 : nil }
+                // Counted by the memory they hold, not the octets they carry.
+                let keep = body.flatMap { schedule.freshBodyBytes + $0.capacity <= Self.maxFreshBodyBytes ? $0 : nil }
                 schedule.drop(id)
                 schedule.fresh[id] = Fresh(envelope: envelope, body: keep)
-                schedule.freshBodyBytes += keep?.readableBytes ?? 0
+                schedule.freshBodyBytes += keep?.capacity ?? 0
             }
         }
     }
@@ -127,7 +128,7 @@ private struct Schedule: Sendable {
     var freshBodyBytes = 0
 
     mutating func drop(_ id: QueueID) {
-        if let gone = fresh.removeValue(forKey: id) { freshBodyBytes -= gone.body?.readableBytes ?? 0 }
+        if let gone = fresh.removeValue(forKey: id) { freshBodyBytes -= gone.body?.capacity ?? 0 }
     }
 
     mutating func set(_ id: QueueID, due: Date) {

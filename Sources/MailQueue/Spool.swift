@@ -123,11 +123,6 @@ public final class Spool: @unchecked Sendable {
     /// client still gets its one reply after the end of data (451).
     public func append(_ bytes: UnsafeRawBufferPointer) {
         size += bytes.count
-        if buffer.writableBytes < bytes.count, buffer.capacity < memoryLimit {
-            // Past the first 16 KiB: straight to the limit, one reallocation
-            // instead of a doubling (and a copy) at every step.
-            buffer.reserveCapacity(minimumWritableBytes: max(bytes.count, memoryLimit - buffer.readableBytes))
-        }
         buffer.writeBytes(bytes)
         if buffer.readableBytes >= memoryLimit { flushToFile() }
     }

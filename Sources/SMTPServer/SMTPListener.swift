@@ -48,16 +48,14 @@ public final class SMTPListener: Sendable {
                 let context = self.context
                 guard let proxy = context.proxyProtocol else {
                     let address = channel.remoteAddress?.ipAddress ?? "unknown"
-                    return channel.eventLoop.makeCompletedFuture {
-                        try Self.setOptions(channel)
+                    return Self.setOptions(channel).flatMapThrowing {
                         try Self.startSession(on: channel, clientAddress: address, context: context, metrics: metrics)
                     }
                 }
                 // Registered now, so a shutdown reaches a connection still
                 // waiting for its header; limits apply once the client is known.
                 context.sessions.add(channel)
-                return channel.eventLoop.makeCompletedFuture {
-                    try Self.setOptions(channel)
+                return Self.setOptions(channel).flatMapThrowing {
                     try channel.pipeline.syncOperations.addHandler(Self.proxyHandler(proxy, context: context, metrics: metrics))
                 }
             }
@@ -72,13 +70,21 @@ public final class SMTPListener: Sendable {
     /// A new connection's options, set directly: the bootstrap's
     /// childChannelOption goes through a future per option for every
     /// connection (issue #15).
-    static func setOptions(_ channel: Channel) throws {
-        guard let options = channel.syncOptions else { return }
-        try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
+    static func setOptions(_ channel: Channel) -> EventLoopFuture<Void> {
         // A session stops reading while its replies wait above the high
         // water mark; with few reads per wake-up what it holds then stays small.
-        try options.setOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 64 * 1024))
-        try options.setOption(.maxMessagesPerRead, value: 4)
+        let waterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 32 * 1024, high: 64 * 1024)
+        guard let options = channel.syncOptions else {
+            // A channel without synchronous options: the asynchronous way.
+            return channel.setOption(.tcpOption(.tcp_nodelay), value: 1)
+                .flatMap { channel.setOption(.writeBufferWaterMark, value: waterMark) }
+                .flatMap { channel.setOption(.maxMessagesPerRead, value: 4) }
+        }
+        return channel.eventLoop.makeCompletedFuture {
+            try options.setOption(.tcpOption(.tcp_nodelay), value: 1)
+            try options.setOption(.writeBufferWaterMark, value: waterMark)
+            try options.setOption(.maxMessagesPerRead, value: 4)
+        }
     }
 
     /// Reads the PROXY header, then starts the session for the client it names

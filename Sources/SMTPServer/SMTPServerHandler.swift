@@ -202,11 +202,13 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             shutDown(context: context)
             return
         }
-        if input.readableBytes == 0, let own = ownInput {
-            // Let go of the read buffer, so NIO can read into it again.
+        if var own = ownInput, input.readableBytes == 0 || decoder.mode == .command {
+            // Let go of the read buffer, so NIO can read into it again;
+            // commands pipelined after the end of data go to our own.
+            own.clear()
+            own.writeBuffer(&input)
             input = own
             ownInput = nil
-            input.clear()
         } else if input.readerIndex > 65536 || input.readableBytes == 0 {
             input.discardReadBytes()
         }

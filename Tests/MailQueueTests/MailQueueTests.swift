@@ -146,6 +146,25 @@ struct MailQueueTests {
         }
     }
 
+    /// Commits made while a third body is still arriving join one batch;
+    /// the third's commit ends the wait for all of them.
+    @Test func commitsJoinTheBatchUntilTheLastBodyArrives() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path, commitDelay: 30)
+        defer { queue.close() }
+        let spools = (0..<3).map { _ in queue.makeSpool() }
+        for (index, spool) in spools.enumerated() { spool.append("Subject: \(index)\r\n\r\nbody\r\n") }
+        let done = Mutex(0)
+        for spool in spools.prefix(2) {
+            queue.commit(spool, envelope: envelope(for: spool)) { _ in done.withLock { $0 += 1 } }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(done.withLock { $0 } == 0, "both wait for the third body")
+        try await queue.commit(spools[2], envelope: envelope(for: spools[2]))
+        while done.withLock({ $0 }) < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(queue.stats.messages == 3 && queue.stats.batches == 1)
+    }
+
     /// A body that never arrives holds a commit no longer than the delay.
     @Test func commitDelayIsBounded() async throws {
         let dir = TemporaryDirectory()
