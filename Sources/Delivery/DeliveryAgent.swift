@@ -157,8 +157,11 @@ public final class DeliveryAgent: Sendable {
         let byDomain = Dictionary(grouping: open) { envelope.recipients[$0].domain ?? configuration.hostname.lowercased() }
         let snapshot = envelope
         // A view of the committed body from the body offset: no copy.
-        let body = fresh?.body.map { $0.getSlice(at: $0.readerIndex + min(snapshot.bodyOffset, $0.readableBytes),
-                                                  length: $0.readableBytes - min(snapshot.bodyOffset, $0.readableBytes))! }
+        let body = fresh?.body.map { committed in
+            var view = committed
+            view.moveReaderIndex(forwardBy: min(snapshot.bodyOffset, view.readableBytes))
+            return view
+        }
         // One domain (the usual case) needs no child task.
         let attempts: [DomainAttempt]
         if byDomain.count == 1, let (domain, indices) = byDomain.first {

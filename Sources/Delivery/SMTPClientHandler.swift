@@ -272,10 +272,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             // write for the socket and one read for the next hop.
             if message.prefix.readableBytes > 0 { context.write(wrapOutboundOut(stuffer.stuff(message.prefix)), promise: nil) }
             context.write(wrapOutboundOut(stuffer.stuff(whole)), promise: nil)
-            var end = context.channel.allocator.buffer(capacity: 8)
-            stuffer.finish(into: &end)
-            armTimer(context: context)
-            context.writeAndFlush(wrapOutboundOut(end)).assumeIsolated().whenComplete { [self] in
+            writeBodyChunk(ByteBuffer(), end: true, context: context).assumeIsolated().whenComplete { [self] in
                 bodyWritten($0, context: context)
             }
             return

@@ -293,30 +293,17 @@ public enum EnvelopeCodec {
         let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
         decimal(Int(micros / 1_000_000), into: &out)
         out.append(UInt8(ascii: "."))
-        var fraction = Int(abs(micros % 1_000_000))
-        var digits = [UInt8](repeating: UInt8(ascii: "0"), count: 6)
-        for position in stride(from: 5, through: 0, by: -1) {
-            digits[position] = UInt8(ascii: "0") + UInt8(fraction % 10)
-            fraction /= 10
+        let fraction = Int(abs(micros % 1_000_000))
+        var divisor = 100_000
+        while divisor > 0 {
+            out.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
+            divisor /= 10
         }
-        out.append(contentsOf: digits)
     }
 
-    /// `value` in decimal, as String(value) spells it.
+    /// `value` in decimal (a small string: no allocation).
     static func decimal(_ value: Int, into out: inout [UInt8]) {
-        if value < 0 { out.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { buffer in
-            repeat {
-                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-                magnitude /= 10
-                count += 1
-            } while magnitude > 0
-            out.append(contentsOf: buffer[(20 - count)...])
-        }
+        out.append(contentsOf: String(value).utf8)
     }
 
     /// Timestamps an envelope can hold: from the epoch to the year 5138.

@@ -49,10 +49,7 @@ enum FileIO {
     }
 
     static func writeAll(_ fd: Int32, _ buffer: ByteBuffer, path: String) throws(QueueIOError) {
-        let result: Result<Void, QueueIOError> = buffer.withUnsafeReadableBytes { raw in
-            do throws(QueueIOError) { try writeAll(fd, raw, path: path); return .success(()) } catch { return .failure(error) }
-        }
-        try result.get()
+        try writeAll(fd, buffer, [], path: path)
     }
 
     /// `first` then `second` with writev, resumed after a short write.

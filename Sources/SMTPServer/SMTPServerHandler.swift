@@ -27,10 +27,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     let clientIP: IPAddress?
     var session: ServerSession
     private(set) var decoder: SMTPFrameDecoder
-    private(set) var input = ByteBuffer()
-    /// The handler's own input buffer, kept aside while `input` is a read
-    /// buffer of NIO's (channelRead).
-    private var ownInput: ByteBuffer?
+    private(set) var input = SessionInput()
     var body: MessageBodyWriter?
     /// A refused BDAT chunk being read and thrown away, and its reply.
     private var discardReply: SMTPReply?
@@ -131,16 +128,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         var bytes = unwrapInboundIn(data)
         guard !closing else { return }
         SMTPServerMetrics.receivedBytes.increment(by: bytes.readableBytes)
-        if input.readableBytes == 0 && decoder.mode == .data {
-            // Message content with nothing left over (a small message
-            // arrives in one read): frame the read buffer itself instead of
-            // copying it into `input` (issue #15). Commands are copied: a
-            // partial one left waiting must not hold a large read buffer.
-            if ownInput == nil { ownInput = input }
-            input = bytes
-        } else {
-            input.writeBuffer(&bytes)
-        }
+        input.append(&bytes, content: decoder.mode == .data)
         process(context: context)
     }
 
@@ -192,7 +180,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
     func process(context: ChannelHandlerContext) {
         // Unsent replies past the high water mark: read nothing more until
         // they drain (channelWritabilityChanged), so they cannot grow.
-        while !paused && !closing && context.channel.isWritable, let frame = decoder.next(&input) {
+        while !paused && !closing && context.channel.isWritable, let frame = decoder.next(&input.bytes) {
             handle(frame, context: context)
         }
         updateReading(context: context)
@@ -202,16 +190,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             shutDown(context: context)
             return
         }
-        if var own = ownInput, input.readableBytes == 0 || decoder.mode == .command {
-            // Let go of the read buffer, so NIO can read into it again;
-            // commands pipelined after the end of data go to our own.
-            own.clear()
-            own.writeBuffer(&input)
-            input = own
-            ownInput = nil
-        } else if input.readerIndex > 65536 || input.readableBytes == 0 {
-            input.discardReadBytes()
-        }
+        input.settle(commands: decoder.mode == .command)
     }
 
     private func handle(_ frame: SMTPFrame, context: ChannelHandlerContext) {
