@@ -35,7 +35,9 @@ let package = Package(
         // DMARC (RFC 7489), the Public Suffix List and Authentication-Results
         // (RFC 8601): pure, DNS through DNSModel's resolver protocol (issue #13).
         .target(name: "DMARC", dependencies: ["MailMessage", "DNSModel"]),
-        .target(name: "SMTPCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        // The SIMD scan over whole plain lines that DATA framing, the text check and dot-stuffing share (issue #15).
+        .target(name: "CTextScan"),
+        .target(name: "SMTPCore", dependencies: ["CTextScan", .product(name: "NIOCore", package: "swift-nio")]),
         // The PROXY protocol header (v1 and v2) a load balancer sends first (issue #13).
         .target(name: "ProxyProtocol", dependencies: ["DNSModel", .product(name: "NIOCore", package: "swift-nio")]),
         .target(name: "MailMessage", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),

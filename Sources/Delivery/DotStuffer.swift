@@ -60,6 +60,13 @@ public struct DotStuffer: Sendable {
                 if bytes[0] == UInt8(ascii: "\n") { index = 1; runStart = 1 }
             }
             while index < bytes.count {
+                if atLineStart {
+                    // Whole lines that need no change, in one SIMD pass.
+                    var longest = 0
+                    index = LineEndSearch.plainLines(
+                        in: bytes, from: index, to: bytes.count, maxLineLength: maxLineLength, longest: &longest)
+                    if index == bytes.count { break }
+                }
                 switch bytes[index] {
                 case UInt8(ascii: "\r"):
                     if index + 1 < bytes.count {

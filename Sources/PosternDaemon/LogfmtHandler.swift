@@ -99,9 +99,22 @@ public struct PosternLogHandler: LogHandler {
         return String(decoding: bytes, as: UTF8.self)
     }
 
+    /// A space, a control, a quote or "=": the value must be quoted.
+    private static func needsQuote(_ octet: UInt8) -> Bool {
+        octet <= 0x20 || octet == UInt8(ascii: "\"") || octet == UInt8(ascii: "=") || octet == 0x7F
+    }
+
     /// Bare when it has no space, control, quote or "=", quoted and escaped otherwise.
     static func appendLogfmtValue(_ value: String, to out: inout [UInt8]) {
-        let needsQuotes = value.isEmpty || value.utf8.contains { $0 <= 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "=") || $0 == 0x7F }
+        // A native string's octets in place: iterating String.UTF8View
+        // generically cost ~400 instructions a value (issue #15).
+        let plain = value.utf8.withContiguousStorageIfAvailable { octets -> Bool in
+            guard !octets.isEmpty, !octets.contains(where: needsQuote) else { return false }
+            out.append(contentsOf: octets)
+            return true
+        }
+        if plain == true { return }
+        let needsQuotes = value.isEmpty || value.utf8.contains(where: needsQuote)
         guard needsQuotes else {
             out += value.utf8
             return

@@ -148,6 +148,13 @@ public struct SMTPFrameDecoder: Sendable {
                 let byte = raw[index - start]
                 switch state {
                 case .lineStart:
+                    // Whole plain lines in one SIMD pass; their octets are content as they are.
+                    var longest = 0
+                    let plainEnd = LineEndSearch.plainLines(in: raw, from: index - start, to: end - start, longest: &longest)
+                    if plainEnd > index - start {
+                        index = plainEnd + start
+                        continue
+                    }
                     if byte == UInt8(ascii: ".") {
                         if index > runStart {
                             // Hand out the content first; the dot is scanned again next call.

@@ -5,6 +5,7 @@ import Musl
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CTextScan
 
 /// Finds the next CR or LF with `memchr` (vectorised in libc) instead of
 /// an octet-by-octet loop: DATA framing and dot-stuffing spent 16 and 27
@@ -17,5 +18,23 @@ public enum LineEndSearch {
         if let lf = memchr(base + start, 0x0A, end - start) { end = base.distance(to: UnsafeRawPointer(lf)) }
         if end > start, let cr = memchr(base + start, 0x0D, end - start) { end = base.distance(to: UnsafeRawPointer(cr)) }
         return end
+    }
+
+    /// The end of the run of plain lines that starts at `start`, a line
+    /// start: whole lines of at most `maxLineLength` octets that end in CRLF,
+    /// hold no other CR, LF or NUL and, if `dotEnds`, do not start with "."
+    /// (most mail).
+    /// `start` itself if the first line is not one. `longest` is raised to
+    /// the longest line of the run. One SIMD pass (CTextScan), not a search
+    /// and a round of state per line.
+    public static func plainLines(
+        in bytes: UnsafeRawBufferPointer, from start: Int, to limit: Int, maxLineLength: Int = .max, dotEnds: Bool = true, longest: inout Int
+    ) -> Int {
+        guard limit > start, let base = bytes.baseAddress else { return start }
+        var best = longest
+        let length = postern_plain_lines(
+            base.assumingMemoryBound(to: UInt8.self) + start, limit - start, maxLineLength, dotEnds ? 1 : 0, &best)
+        longest = best
+        return start + length
     }
 }

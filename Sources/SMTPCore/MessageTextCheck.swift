@@ -35,9 +35,20 @@ public struct MessageTextCheck: Sendable, Equatable {
 
     public mutating func scan(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
-        if !sawNUL && memchr(base, 0, bytes.count) != nil { sawNUL = true }
-        if checksLineEndings { checkCarriageReturns(bytes) }
+        // Whole plain lines first, in one SIMD pass: no NUL, no bare CR or
+        // LF, none too long. Only a chunk that starts a line can skip any.
         var start = 0
+        if lineLength == 0 && !previousWasCR {
+            start = LineEndSearch.plainLines(
+                in: bytes, from: 0, to: bytes.count, maxLineLength: Self.maxLineLength, dotEnds: false, longest: &longestLine)
+            if start == bytes.count {
+                previousWasCR = false
+                return
+            }
+        }
+        let rest = UnsafeRawBufferPointer(rebasing: bytes[start...])
+        if !sawNUL && memchr(base + start, 0, rest.count) != nil { sawNUL = true }
+        if checksLineEndings { checkCarriageReturns(rest) }
         while start < bytes.count, let hit = memchr(base + start, 0x0A, bytes.count - start) {
             let lf = base.distance(to: UnsafeRawPointer(hit))
             let beforeLF = lf > 0 ? bytes[lf - 1] == 0x0D : previousWasCR

@@ -1,0 +1,108 @@
+import NIOCore
+import Testing
+@testable import SMTPCore
+
+/// The SIMD run of plain lines (CTextScan) and the three scanners that skip
+/// with it, each against its own octet-by-octet path on random text: long
+/// enough to fill the 16-octet vectors, with CR, LF, NUL and dots in it.
+@Suite("Plain line runs")
+struct PlainLinesTests {
+    /// Knuth's MMIX LCG: the same inputs every run.
+    struct Random {
+        var state: UInt64
+        mutating func below(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+
+        /// Mostly letters, with line ends (some bare), dots and NULs.
+        mutating func text(upTo length: Int) -> [UInt8] {
+            let count = below(length + 1)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(count + 1)
+            while bytes.count < count {
+                switch below(40) {
+                case 0: bytes.append(13)
+                case 1: bytes.append(10)
+                case 2: bytes.append(0)
+                case 3...5: bytes.append(UInt8(ascii: "."))
+                case 6...9: bytes += [13, 10]
+                default: bytes.append(UInt8(ascii: "a") + UInt8(below(26)))
+                }
+            }
+            return bytes
+        }
+    }
+
+    /// The definition, line by line.
+    static func reference(_ bytes: [UInt8], max: Int, dotEnds: Bool) -> (end: Int, longest: Int) {
+        var start = 0, longest = 0
+        while start < bytes.count {
+            if dotEnds && bytes[start] == UInt8(ascii: ".") { break }
+            guard let end = bytes[start...].firstIndex(where: { $0 == 13 || $0 == 10 || $0 == 0 }),
+                  end + 1 < bytes.count, bytes[end] == 13, bytes[end + 1] == 10, end - start <= max else { break }
+            longest = Swift.max(longest, end - start)
+            start = end + 2
+        }
+        return (start, longest)
+    }
+
+    @Test func matchesTheDefinition() {
+        var random = Random(state: 7)
+        for round in 0..<4000 {
+            let bytes = random.text(upTo: 300)
+            let max = [0, 1, 5, 16, 40, 998, Int.max][round % 7]
+            let dotEnds = round % 2 == 0
+            var longest = 0
+            let end = bytes.withUnsafeBytes {
+                LineEndSearch.plainLines(in: $0, from: 0, to: $0.count, maxLineLength: max, dotEnds: dotEnds, longest: &longest)
+            }
+            let expected = Self.reference(bytes, max: max, dotEnds: dotEnds)
+            #expect(end == expected.end && longest == expected.longest, "\(bytes) max \(max) dots \(dotEnds)")
+        }
+    }
+
+    @Test func startsWhereItIsToldAndKeepsALongerLongest() {
+        let bytes = Array("xx\r\nabc\r\nde\r\n.f\r\n".utf8)
+        var longest = 9
+        let end = bytes.withUnsafeBytes { LineEndSearch.plainLines(in: $0, from: 4, to: $0.count, longest: &longest) }
+        #expect(end == 13 && longest == 9)
+        longest = 0
+        let all = bytes.withUnsafeBytes { LineEndSearch.plainLines(in: $0, from: 0, to: $0.count, dotEnds: false, longest: &longest) }
+        #expect(all == bytes.count && longest == 3)
+    }
+
+    /// DATA framing fed whole takes the SIMD runs; fed octet by octet it
+    /// cannot (no whole line is ever in the buffer). Both must frame alike.
+    @Test func dataFramingMatchesOctetByOctet() {
+        var random = Random(state: 11)
+        for _ in 0..<2000 {
+            let content = random.text(upTo: 400)
+            let input = "DATA\r\n" + String(decoding: content, as: UTF8.self) + "\r\n.\r\nQUIT\r\n"
+            let step = 1 + random.below(50)
+            let whole = decode(input)
+            #expect(whole == decode(input, step: 1), "\(content)")
+            #expect(whole == decode(input, step: step), "\(content) in steps of \(step)")
+        }
+    }
+
+    /// The text check in one call against the same text octet by octet.
+    @Test func textCheckMatchesOctetByOctet() {
+        var random = Random(state: 13)
+        for round in 0..<3000 {
+            var bytes = random.text(upTo: 300)
+            if round % 5 == 0 { bytes += [UInt8](repeating: UInt8(ascii: "z"), count: 990 + random.below(20)) + [13, 10] }
+            let bdat = round % 2 == 1
+            var whole = MessageTextCheck(checksLineEndings: bdat)
+            bytes.withUnsafeBytes { whole.scan($0) }
+            var drip = MessageTextCheck(checksLineEndings: bdat)
+            for byte in bytes { [byte].withUnsafeBytes { drip.scan($0) } }
+            #expect(whole == drip, "\(bytes) bdat \(bdat)")
+            let cut = random.below(bytes.count + 1)
+            var two = MessageTextCheck(checksLineEndings: bdat)
+            bytes[..<cut].withUnsafeBytes { two.scan($0) }
+            bytes[cut...].withUnsafeBytes { two.scan($0) }
+            #expect(whole == two, "\(bytes) cut at \(cut) bdat \(bdat)")
+        }
+    }
+}
