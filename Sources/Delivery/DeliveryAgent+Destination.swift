@@ -61,7 +61,7 @@ extension DeliveryAgent {
     /// each next hop in turn until one takes the transaction.
     /// `body`: the message as committed, from `bodyOffset` on, when it is
     /// still in memory; nil reads the queue file.
-    func deliver(_ envelope: Envelope, indices: [Int], domain: String, body inMemory: ByteBuffer? = nil) async -> DomainAttempt {
+    func deliver(_ envelope: Envelope, indices: [Int], domain: String, body inMemory: HeldBody? = nil) async -> DomainAttempt {
         func all(_ outcome: RecipientOutcome, _ remote: Relay? = nil) -> DomainAttempt {
             DomainAttempt(results: indices.map { ($0, outcome, remote) })
         }
@@ -78,11 +78,14 @@ extension DeliveryAgent {
         case .hops(let hops):
             let body = queue.body(of: envelope)
             var message = OutboundMessage(envelope: envelope, body: body, indices: indices)
-            if let inMemory { message.body = .bytes(inMemory) }
+            if let inMemory {
+                message.body = .bytes(inMemory.bytes)
+                message.bodyIsPlain = inMemory.isPlain
+            }
             // BODY=8BITMIME is often declared for plain ASCII: only real 8-bit
             // octets need an 8BITMIME next hop.
             if message.eightBitMIME {
-                message.eightBitMIME = inMemory.map { $0.readableBytesView.contains { $0 >= 0x80 } } ?? Self.hasEightBitOctets(body)
+                message.eightBitMIME = inMemory.map { $0.bytes.readableBytesView.contains { $0 >= 0x80 } } ?? Self.hasEightBitOctets(body)
             }
             let started = DispatchTime.now().uptimeNanoseconds
             let options = clientOptions(domain: domain)

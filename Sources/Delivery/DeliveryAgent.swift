@@ -79,7 +79,7 @@ public final class DeliveryAgent: Sendable {
     /// The same, with the envelope just committed (and its body, when it
     /// was small enough to stay in memory): the first attempt uses them
     /// instead of reading them back.
-    public func enqueue(_ envelope: Envelope, body: ByteBuffer? = nil) {
+    public func enqueue(_ envelope: Envelope, body: HeldBody? = nil) {
         scheduler.schedule(envelope.id, at: Date(), envelope: envelope, body: body)
         wakeup.signal()
     }
@@ -159,7 +159,7 @@ public final class DeliveryAgent: Sendable {
         // A view of the committed body from the body offset: no copy.
         let body = fresh?.body.map { committed in
             var view = committed
-            view.moveReaderIndex(forwardBy: min(snapshot.bodyOffset, view.readableBytes))
+            view.bytes.moveReaderIndex(forwardBy: min(snapshot.bodyOffset, view.bytes.readableBytes))
             return view
         }
         // One domain (the usual case) needs no child task.

@@ -120,6 +120,9 @@ public struct DotStuffer: Sendable {
         return output ?? chunk
     }
 
+    /// Nothing of a line is pending: what follows starts a line.
+    public var isAtLineStart: Bool { atLineStart && !pendingCR }
+
     private mutating func newLine() {
         atLineStart = true
         lineLength = 0

@@ -29,6 +29,9 @@ public struct OutboundMessage: Sendable, Hashable {
     /// Received with SMTPUTF8 (RFC 6531).
     public var smtpUTF8: Bool
     public var body: MessageBody
+    /// The body's octets need no dot-stuffing (`HeldBody.isPlain`): sent
+    /// as they are.
+    public var bodyIsPlain = false
     /// Header fields decided after the body was spooled (the envelope's
     /// added fields), sent ahead of the untouched body; counted in `size`.
     public var prefix: ByteBuffer

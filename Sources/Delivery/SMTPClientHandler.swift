@@ -271,7 +271,9 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             // added fields, the content and the end go out in one flush, one
             // write for the socket and one read for the next hop.
             if message.prefix.readableBytes > 0 { context.write(wrapOutboundOut(stuffer.stuff(message.prefix)), promise: nil) }
-            context.write(wrapOutboundOut(stuffer.stuff(whole)), promise: nil)
+            // A plain body is its own DATA stream: no pass over it (HeldBody.isPlain).
+            let asIs = message.bodyIsPlain && stuffer.isAtLineStart
+            context.write(wrapOutboundOut(asIs ? whole : stuffer.stuff(whole)), promise: nil)
             writeBodyChunk(ByteBuffer(), end: true, context: context).assumeIsolated().whenComplete { [self] in
                 bodyWritten($0, context: context)
             }
@@ -282,10 +284,11 @@ final class SMTPClientHandler: ChannelDuplexHandler {
         // Fields added after spooling go first; the body file is sent as it is.
         let prefixSent = message.prefix.readableBytes > 0
             ? writeBodyChunk(message.prefix, end: false, context: context) : eventLoop.makeSucceededVoidFuture()
+        let asIs = message.bodyIsPlain && stuffer.isAtLineStart // the prefix is stuffed by now
         prefixSent.flatMap {
             reader.read(message.body, chunkSize: chunkSize, on: eventLoop) { chunk in
                 let (handler, context) = bound.value
-                return handler.writeBodyChunk(chunk, end: false, context: context)
+                return handler.writeBodyChunk(chunk, end: false, asIs: asIs, context: context)
             }
         }
         .assumeIsolated().flatMap { [self] in
@@ -301,9 +304,11 @@ final class SMTPClientHandler: ChannelDuplexHandler {
         }
     }
 
-    /// Writes one chunk of content dot-stuffed, or the end of the data;
-    /// the next chunk is read once the channel has taken this one.
-    private func writeBodyChunk(_ chunk: ByteBuffer, end: Bool, context: ChannelHandlerContext) -> EventLoopFuture<Void> {
+    /// Writes one chunk of content dot-stuffed (`asIs`: a chunk of a plain
+    /// body, as it is), or the end of the data; the next chunk is read once
+    /// the channel has taken this one.
+    private func writeBodyChunk(_ chunk: ByteBuffer, end: Bool, asIs: Bool = false,
+                                context: ChannelHandlerContext) -> EventLoopFuture<Void> {
         guard !closing else { return context.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
         armTimer(context: context)
         if end {
@@ -313,7 +318,7 @@ final class SMTPClientHandler: ChannelDuplexHandler {
             return context.writeAndFlush(wrapOutboundOut(output))
         }
         // Most chunks go out as they are (DotStuffer.stuff): no copy.
-        return context.writeAndFlush(wrapOutboundOut(stuffer.stuff(chunk)))
+        return context.writeAndFlush(wrapOutboundOut(asIs ? chunk : stuffer.stuff(chunk)))
     }
 
     static func name(_ version: TLSVersion) -> String {

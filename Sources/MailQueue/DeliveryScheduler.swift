@@ -21,7 +21,7 @@ public final class DeliveryScheduler: Sendable {
     public struct Fresh: Sendable {
         public var envelope: Envelope
         /// The whole spooled message when it never left memory.
-        public var body: ByteBuffer?
+        public var body: HeldBody?
     }
 
     /// Schedules (or reschedules) `id`. Ignored while the message is in
@@ -29,16 +29,16 @@ public final class DeliveryScheduler: Sendable {
     /// just committed, saves the first attempt reading it back from disk
     /// (issue #15: four system calls and a parse per message); it is kept
     /// only until that attempt or an operator's claim, whichever is first.
-    public func schedule(_ id: QueueID, at due: Date, envelope: Envelope? = nil, body: ByteBuffer? = nil) {
+    public func schedule(_ id: QueueID, at due: Date, envelope: Envelope? = nil, body: HeldBody? = nil) {
         state.withLock { schedule in
             guard !schedule.inFlight.contains(id) else { return }
             schedule.set(id, due: due)
             if let envelope, envelope.id == id, schedule.fresh.count < Self.maxFreshEnvelopes {
                 // Counted by the memory they hold, not the octets they carry.
-                let keep = body.flatMap { schedule.freshBodyBytes + $0.capacity <= Self.maxFreshBodyBytes ? $0 : nil }
+                let keep = body.flatMap { schedule.freshBodyBytes + $0.bytes.capacity <= Self.maxFreshBodyBytes ? $0 : nil }
                 schedule.drop(id)
                 schedule.fresh[id] = Fresh(envelope: envelope, body: keep)
-                schedule.freshBodyBytes += keep?.capacity ?? 0
+                schedule.freshBodyBytes += keep?.bytes.capacity ?? 0
             }
         }
     }
@@ -128,7 +128,7 @@ private struct Schedule: Sendable {
     var freshBodyBytes = 0
 
     mutating func drop(_ id: QueueID) {
-        if let gone = fresh.removeValue(forKey: id) { freshBodyBytes -= gone.body?.capacity ?? 0 }
+        if let gone = fresh.removeValue(forKey: id) { freshBodyBytes -= gone.body?.bytes.capacity ?? 0 }
     }
 
     mutating func set(_ id: QueueID, due: Date) {
@@ -166,5 +166,21 @@ private struct Schedule: Sendable {
             heap.swapAt(parent, smallest)
             parent = smallest
         }
+    }
+}
+
+/// A committed message that never left memory, handed to its first delivery
+/// attempt so that it is not read back from the queue file (issue #15).
+public struct HeldBody: Sendable {
+    /// The spooled octets (a view: no copy).
+    public var bytes: ByteBuffer
+    /// Every line ends in CRLF, fits 998 octets, holds no NUL and starts
+    /// without ".": dot-stuffing (RFC 5321 §4.5.2) would leave the octets
+    /// as they are, so DATA sends them unchanged without a pass over them.
+    public var isPlain: Bool
+
+    public init(bytes: ByteBuffer, isPlain: Bool) {
+        self.bytes = bytes
+        self.isPlain = isPlain
     }
 }

@@ -34,6 +34,11 @@ public final class Spool: @unchecked Sendable {
     /// committer before the completion runs), so the first delivery attempt
     /// can send it without reading the file back (issue #15).
     public private(set) var committedBytes: ByteBuffer?
+    /// Set by the server when every spooled line is plain (see
+    /// `HeldBody.isPlain`); travels with `committedBytes`.
+    public var contentIsPlain = false
+    /// `committedBytes` with what the server knows of its lines.
+    public var committedBody: HeldBody? { committedBytes.map { HeldBody(bytes: $0, isPlain: contentIsPlain) } }
     /// Counts this body among those still arriving until it is committed or
     /// thrown away (the committer's commit delay looks at the count).
     private var arriving: ArrivingBodies?

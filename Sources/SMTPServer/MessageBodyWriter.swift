@@ -29,6 +29,14 @@ struct MessageBodyWriter {
     /// NUL, long lines and, for BDAT, bare CR/LF (DATA framing already
     /// guarantees CRLF pairs).
     private(set) var textCheck: MessageTextCheck
+    /// What this writer put in the spool besides the client's octets (trace
+    /// fields, a rewritten header section, Date, Message-ID) is plain too:
+    /// with `textCheck.isPlain`, the first delivery sends the spooled
+    /// octets without dot-stuffing them again (issue #15).
+    private var addedPlain = true
+
+    /// The spooled message needs no dot-stuffing (MessageTextCheck.isPlain).
+    var isPlain: Bool { addedPlain && textCheck.isPlain }
 
     init(spool: Spool, receivedLine: String, messageIDDomain: String, maxHeaderBytes: Int,
          rewriter: HeaderRewriter? = nil, edits: [HeaderEdit] = [], chunked: Bool = false) {
@@ -59,7 +67,9 @@ struct MessageBodyWriter {
             } else if headerBytes!.count > maxHeaderBytes {
                 // Not a header section we can make sense of: pass it on untouched.
                 headerOverflow = true
-                spool.append(traceBytes)
+                let trace = traceBytes
+                addedPlain = addedPlain && Self.isPlain(trace)
+                spool.append(trace)
                 spool.append(headerBytes!)
                 headerBytes = nil
             }
@@ -97,6 +107,7 @@ struct MessageBodyWriter {
         if !headers.contains("Message-ID") {
             header += Array("Message-ID: \(MessageID.generate(uniquePart: spool.id.description, domain: messageIDDomain))\r\n".utf8)
         }
+        addedPlain = addedPlain && Self.isPlain(header)
         spool.append(header)
         writtenHeader = header
         self.headers = headers
@@ -108,6 +119,14 @@ struct MessageBodyWriter {
             // A body with no empty line before it gets one (RFC 5322 §2.1).
             if rest.first != UInt8(ascii: "\r") && rest.first != UInt8(ascii: "\n") { spool.append("\r\n") }
             spool.append(Array(rest))
+        }
+    }
+
+    private static func isPlain(_ bytes: [UInt8]) -> Bool {
+        var longest = 0
+        return bytes.withUnsafeBytes {
+            LineEndSearch.plainLines(in: $0, from: 0, to: $0.count, maxLineLength: MessageTextCheck.maxLineLength,
+                                     longest: &longest) == $0.count
         }
     }
 }

@@ -87,6 +87,7 @@ extension SMTPServerHandler {
         }
         body = nil
         let spool = writer.finish()
+        spool.contentIsPlain = writer.isPlain
         // Complete: other commits need not wait for it while it is checked.
         spool.arrived()
         let pipeline = server.policy.pipeline

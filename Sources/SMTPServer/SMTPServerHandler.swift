@@ -346,7 +346,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         server.queue.commit(spool, envelope: committed) { result in
             // Set by the committer before this completion: nil for a body
             // that went to the file while it arrived.
-            let body = spool.committedBytes
+            let body = spool.committedBody
             eventLoop.execute {
                 let (handler, context) = loopBound.value
                 handler.commitFinished(result, envelope: committed, body: body, quarantine: quarantine, scan: scan,
@@ -355,7 +355,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
-    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, body: ByteBuffer?, quarantine: String?,
+    private func commitFinished(_ result: Result<Void, QueueIOError>, envelope: Envelope, body: HeldBody?, quarantine: String?,
                                 scan: [String], context: ChannelHandlerContext) {
         unpause(context: context)
         switch result {

@@ -23,7 +23,7 @@ public struct ServerContext: Sendable {
     /// Called once a message is durably queued, with the envelope as written
     /// and the body when it never left memory (the delivery side starts it
     /// without reading either back).
-    public var onCommit: @Sendable (Envelope, ByteBuffer?) -> Void = { _, _ in }
+    public var onCommit: @Sendable (Envelope, HeldBody?) -> Void = { _, _ in }
     /// Called once a quarantined message is durably queued (the quarantine
     /// mover takes it to the Maildir).
     public var onQuarantine: @Sendable (QueueID) -> Void = { _ in }

@@ -127,6 +127,28 @@ struct ClientHandlerTests {
         #expect(outcome.value?.recipients.first?.isDelivered == true)
     }
 
+    /// A body the server found plain (`bodyIsPlain`) is sent as it is, in
+    /// one chunk or many; the fields added in front are still stuffed. The
+    /// body here is marked plain though it is not, to show that no pass over
+    /// it is made; a prefix that leaves a line open turns that off.
+    @Test(arguments: [0, 3])
+    func plainBodyGoesOutAsItIs(chunkSize: Int) throws {
+        let options = chunkSize == 0 ? ClientOptions(heloName: "client.test", tlsPolicy: .none)
+            : ClientOptions(heloName: "client.test", tlsPolicy: .none, bodyChunkSize: chunkSize)
+        for (prefix, expected) in [(".X: y\r\n", "..X: y\r\n.a\r\n.b\r\n.\r\n"), ("X: open", "X: open.a\r\n..b\r\n.\r\n")] {
+            let harness = try HandlerHarness(options: options)
+            try harness.setUp()
+            let body = ByteBuffer(string: ".a\r\n.b\r\n")
+            var message = OutboundMessage(id: "Q", sender: "s@y.test", recipients: ["a@x.test"], size: 40,
+                                          body: .bytes(body), prefix: ByteBuffer(string: prefix))
+            message.bodyIsPlain = true
+            _ = harness.send(message)
+            _ = try harness.sent()
+            try harness.server("250 ok\r\n250 ok\r\n354 go\r\n")
+            #expect(try harness.sent() == expected, "prefix \(prefix)")
+        }
+    }
+
     @Test func reusedConnectionGoesStraightToTheNextMessage() throws {
         let harness = try HandlerHarness(options: Self.options)
         try harness.setUp()

@@ -15,16 +15,18 @@ struct PlainLinesTests {
             return Int((state >> 33) % UInt64(bound))
         }
 
-        /// Mostly letters, with line ends (some bare), dots and NULs.
+        /// Mostly letters, with line ends (some bare), dots, NULs and other controls.
         mutating func text(upTo length: Int) -> [UInt8] {
             let count = below(length + 1)
             var bytes: [UInt8] = []
             bytes.reserveCapacity(count + 1)
             while bytes.count < count {
-                switch below(40) {
+                switch below(42) {
                 case 0: bytes.append(13)
                 case 1: bytes.append(10)
                 case 2: bytes.append(0)
+                case 40: bytes.append(9) // TAB, VT: low octets that are plain
+                case 41: bytes.append(UInt8(1 + below(12)))
                 case 3...5: bytes.append(UInt8(ascii: "."))
                 case 6...9: bytes += [13, 10]
                 default: bytes.append(UInt8(ascii: "a") + UInt8(below(26)))
@@ -98,11 +100,51 @@ struct PlainLinesTests {
             var drip = MessageTextCheck(checksLineEndings: bdat)
             for byte in bytes { [byte].withUnsafeBytes { drip.scan($0) } }
             #expect(whole == drip, "\(bytes) bdat \(bdat)")
-            let cut = random.below(bytes.count + 1)
-            var two = MessageTextCheck(checksLineEndings: bdat)
-            bytes[..<cut].withUnsafeBytes { two.scan($0) }
-            bytes[cut...].withUnsafeBytes { two.scan($0) }
-            #expect(whole == two, "\(bytes) cut at \(cut) bdat \(bdat)")
+            // Cut where reads would: lines left open at chunk ends.
+            var pieces = MessageTextCheck(checksLineEndings: bdat)
+            var from = 0, cuts: [Int] = []
+            while from < bytes.count {
+                let to = min(bytes.count, from + 1 + random.below(120))
+                bytes[from..<to].withUnsafeBytes { pieces.scan($0) }
+                cuts.append(to)
+                from = to
+            }
+            #expect(whole == pieces, "\(bytes) cut at \(cuts) bdat \(bdat)")
         }
+    }
+
+    /// `isPlain`: the text is whole lines, each ending in CRLF with no other
+    /// CR, LF or NUL, at most 998 octets, not starting with "."; in either
+    /// mode and however the text is cut.
+    @Test func plainnessMatchesTheDefinition() {
+        var random = Random(state: 17)
+        var plainSeen = 0
+        for round in 0..<4000 {
+            // Half the inputs built from plain lines only, so that both answers occur.
+            var bytes: [UInt8] = []
+            if round % 2 == 0 {
+                for _ in 0..<random.below(6) {
+                    bytes += (0..<random.below(60)).map { _ in UInt8(ascii: "a") + UInt8(random.below(26)) } + [13, 10]
+                }
+                if random.below(4) == 0 { bytes.insert(random.below(2) == 0 ? UInt8(ascii: ".") : 10, at: random.below(bytes.count + 1)) }
+            } else {
+                bytes = random.text(upTo: 200)
+            }
+            let lines = bytes.split(separator: 10, omittingEmptySubsequences: false)
+            let expected = (bytes.isEmpty || bytes.last == 10) && lines.dropLast().allSatisfy { line in
+                line.last == 13 && line.count - 1 <= 998 && line.first != UInt8(ascii: ".")
+                    && !line.dropLast().contains(13) && !line.contains(0)
+            }
+            var check = MessageTextCheck(checksLineEndings: round % 3 == 0)
+            var from = 0
+            while from < bytes.count {
+                let to = min(bytes.count, from + 1 + random.below(70))
+                bytes[from..<to].withUnsafeBytes { check.scan($0) }
+                from = to
+            }
+            #expect(check.isPlain == expected, "\(bytes)")
+            if expected { plainSeen += 1 }
+        }
+        #expect(plainSeen > 500)
     }
 }
