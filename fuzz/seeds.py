@@ -5,6 +5,8 @@
 
 - mime: the messages of the MIME, DSN and attachment tests (CRLF, as
   `messageBytes` sends them), and the same messages with bare LF;
+- text: the same messages after a piece-size byte, some with dot lines and
+  a line over 998 octets;
 - header: their header sections, and the header texts of the RFC 2047 and
   RFC 2231 tests;
 - toml: policies/*.toml, deploy/*.toml, the documents and values of the
@@ -147,6 +149,11 @@ def mime_and_header_seeds():
     for number, text in enumerate(unique(messages)):
         write("mime", f"seed-message-{number:02}.eml", crlf(text))
         write("mime", f"seed-message-{number:02}-lf.eml", text.replace("\r\n", "\n"))
+        # text: a piece-size byte, then the message (CRLF, then with dot lines and a long line).
+        write("text", f"seed-message-{number:02}.txt", bytes([number % 256]) + crlf(text).encode("utf-8"))
+        if number % 4 == 0:
+            dotted = crlf(text).replace("\r\n", "\r\n.", 2) + "x" * 1000 + "\r\n"
+            write("text", f"seed-message-{number:02}-dots.txt", bytes([0x80 | number % 128]) + dotted.encode("utf-8"))
         head = crlf(text).split("\r\n\r\n", 1)[0] + "\r\n"
         write("header", f"seed-section-{number:02}.txt", head)
         count += 1
@@ -334,7 +341,7 @@ def main():
     imap_message_seeds()
     proxy_seeds()
     dkim_seeds()
-    for target in ["mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage", "proxy", "dkim"]:
+    for target in ["text", "mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage", "proxy", "dkim"]:
         print(f"{target}: {len(os.listdir(os.path.join(ROOT, 'fuzz', target)))} files")
     return 0 if count else 1
 

@@ -18,6 +18,9 @@ import Glibc
 enum FuzzTarget: String, CaseIterable {
     /// Command parser, framing decoder, session state machine, SASL.
     case smtp
+    /// The SIMD plain-line scan under DATA framing, the text check and
+    /// dot-stuffing, each against itself fed octet by octet.
+    case text
     /// MIME parser and the transfer decoders it streams bodies through.
     case mime
     /// Header sections, RFC 2047 words, RFC 2231 parameters, header writing.
@@ -52,6 +55,7 @@ enum FuzzTarget: String, CaseIterable {
     func run(_ bytes: UnsafeRawBufferPointer) {
         switch self {
         case .smtp: SMTPTarget.run(bytes)
+        case .text: TextTarget.run(bytes)
         case .mime: MIMETarget.run(bytes)
         case .header: HeaderTarget.run(bytes)
         case .toml: TOMLTarget.run(bytes)

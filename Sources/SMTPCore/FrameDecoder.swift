@@ -54,6 +54,11 @@ public struct SMTPFrameDecoder: Sendable {
         case sawDotCR           // ".\r" at line start
     }
     private var dataState: DataState = .lineStart
+    /// For the last `.dataContent`: the length of its longest line when it
+    /// is whole plain lines only (each ends in CRLF, at most 998 octets, no
+    /// other CR, LF or NUL, no leading dot; see MessageTextCheck.isPlain),
+    /// else nil.
+    public private(set) var plainContentLongest: Int?
     /// Discarding an over-long command line until its LF.
     private var discardingLine = false
 
@@ -135,6 +140,11 @@ public struct SMTPFrameDecoder: Sendable {
     /// Scans DATA bytes and returns the longest run of content, stopping
     /// before a dot at the start of a line: a stuffed dot is dropped, and
     /// "." CRLF ends the message. A CR or LF outside a CRLF pair is an error.
+    ///
+    /// Whole plain lines (MessageTextCheck.isPlain's kind) are skipped in one
+    /// SIMD pass and handed out as runs of their own, apart from the lines
+    /// the octet rules took; `plainContentLongest` tells which a run is, so
+    /// that the text check need not look at it again (issue #15).
     private mutating func nextData(_ buffer: inout ByteBuffer) -> SMTPFrame? {
         let start = buffer.readerIndex
         let end = buffer.writerIndex
@@ -142,15 +152,28 @@ public struct SMTPFrameDecoder: Sendable {
         var state = dataState
         var result: SMTPFrame?
         var consumed = end
+        // The run so far is plain lines only (an empty run counts).
+        var plain = state == .lineStart
+        var longest = 0
         buffer.withUnsafeReadableBytes { raw in
             var index = start
             while index < end {
                 let byte = raw[index - start]
                 switch state {
                 case .lineStart:
-                    // Whole plain lines in one SIMD pass; their octets are content as they are.
-                    var longest = 0
-                    let plainEnd = LineEndSearch.plainLines(in: raw, from: index - start, to: end - start, longest: &longest)
+                    if !plain {
+                        // A line the octet rules took has ended: hand it out,
+                        // so that plain lines after it make a run of their own.
+                        if index > runStart {
+                            result = .dataContent(ByteBuffer()) // placeholder, replaced below
+                            consumed = index
+                            return
+                        }
+                        plain = true
+                    }
+                    let plainEnd = LineEndSearch.plainLines(
+                        in: raw, from: index - start, to: end - start, maxLineLength: MessageTextCheck.maxLineLength,
+                        longest: &longest)
                     if plainEnd > index - start {
                         index = plainEnd + start
                         continue
@@ -164,7 +187,18 @@ public struct SMTPFrameDecoder: Sendable {
                         }
                         state = .sawDot
                         runStart = index + 1
-                    } else if byte == UInt8(ascii: "\r") {
+                        plain = false
+                        index += 1
+                        continue
+                    }
+                    if index > runStart {
+                        // The plain run ends here; the line that stopped it goes next call.
+                        result = .dataContent(ByteBuffer()) // placeholder, replaced below
+                        consumed = index
+                        return
+                    }
+                    plain = false
+                    if byte == UInt8(ascii: "\r") {
                         state = .sawCR
                     } else if byte == UInt8(ascii: "\n") {
                         result = .dataBareLineEnding; consumed = index + 1; return
@@ -207,6 +241,7 @@ public struct SMTPFrameDecoder: Sendable {
                 index += 1
             }
         }
+        plainContentLongest = plain ? longest : nil
         switch result {
         case .dataContent:
             let slice = buffer.getSlice(at: runStart, length: consumed - runStart)!

@@ -65,6 +65,14 @@ public struct MessageTextCheck: Sendable, Equatable {
         }
     }
 
+    /// Text the caller's framing already found to be whole plain lines, the
+    /// longest `longest` octets (SMTPFrameDecoder.plainContentLongest): no
+    /// pass over it when it starts a line here too (issue #15).
+    public mutating func scanPlain(_ bytes: UnsafeRawBufferPointer, longest: Int) {
+        guard lineLength == 0 && !previousWasCR, longest <= Self.maxLineLength else { return scan(bytes) }
+        longestLine = max(longestLine, longest)
+    }
+
     private mutating func scanByOctets(_ bytes: UnsafeRawBufferPointer) {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return }
         if !sawNUL && memchr(base, 0, bytes.count) != nil { sawNUL = true }

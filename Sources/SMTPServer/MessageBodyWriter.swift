@@ -54,9 +54,15 @@ struct MessageBodyWriter {
         HeaderRewriter.render(HeaderSection(fields: edits.prependedFields)) + Array(receivedLine.utf8)
     }
 
-    mutating func append(_ buffer: ByteBuffer) {
+    /// `plainLongest`: the framing found `buffer` to be whole plain lines,
+    /// the longest this long (SMTPFrameDecoder.plainContentLongest).
+    mutating func append(_ buffer: ByteBuffer, plainLongest: Int? = nil) {
         buffer.withUnsafeReadableBytes { raw in
-            textCheck.scan(raw)
+            if let plainLongest {
+                textCheck.scanPlain(raw, longest: plainLongest)
+            } else {
+                textCheck.scan(raw)
+            }
             guard headerBytes != nil else {
                 spool.append(raw)
                 return

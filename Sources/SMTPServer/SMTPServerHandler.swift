@@ -225,7 +225,7 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             perform(session.lineTooLong(), context: context)
         case .dataContent(let content):
             if session.contentReceived(content.readableBytes) {
-                body?.append(content)
+                body?.append(content, plainLongest: decoder.plainContentLongest)
                 waitForDiskIfBehind(context: context)
             }
         case .dataEnd:

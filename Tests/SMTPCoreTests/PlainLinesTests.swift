@@ -147,4 +147,58 @@ struct PlainLinesTests {
         }
         #expect(plainSeen > 500)
     }
+
+    /// What the framing calls plain is whole plain lines with that longest
+    /// line, and the text check fed by it (no pass over plain runs) ends as
+    /// one that read all the content, however the input was cut.
+    @Test func framingsPlainRunsAreWhatTheyClaim() {
+        var random = Random(state: 19)
+        var plainRuns = 0
+        for round in 0..<3000 {
+            var text = random.text(upTo: 400)
+            if round % 7 == 0 { text += [UInt8](repeating: UInt8(ascii: "q"), count: 995 + random.below(8)) + [13, 10] }
+            let input = text + Array("\r\n.\r\n".utf8)
+            let step = round % 3 == 0 ? input.count : 1 + random.below(90)
+            var decoder = SMTPFrameDecoder()
+            decoder.beginData()
+            var buffer = ByteBuffer()
+            var fused = MessageTextCheck(checksLineEndings: false)
+            var content: [UInt8] = []
+            var ended = false
+            var from = 0
+            feeding: while from < input.count {
+                let to = min(input.count, from + step)
+                buffer.writeBytes(input[from..<to])
+                from = to
+                while let frame = decoder.next(&buffer) {
+                    switch frame {
+                    case .dataContent(let slice):
+                        let bytes = Array(slice.readableBytesView)
+                        if let longest = decoder.plainContentLongest {
+                            plainRuns += 1
+                            var found = 0
+                            let end = bytes.withUnsafeBytes {
+                                LineEndSearch.plainLines(in: $0, from: 0, to: $0.count, maxLineLength: 998, longest: &found)
+                            }
+                            #expect(end == bytes.count && found == longest, "\(bytes) called plain, longest \(longest)")
+                            bytes.withUnsafeBytes { fused.scanPlain($0, longest: longest) }
+                        } else {
+                            bytes.withUnsafeBytes { fused.scan($0) }
+                        }
+                        content += bytes
+                    case .dataEnd:
+                        ended = true
+                        break feeding
+                    default:
+                        break feeding
+                    }
+                }
+            }
+            guard ended else { continue }
+            var whole = MessageTextCheck(checksLineEndings: false)
+            content.withUnsafeBytes { whole.scan($0) }
+            #expect(fused == whole, "\(input) in steps of \(step)")
+        }
+        #expect(plainRuns > 1000)
+    }
 }
