@@ -44,7 +44,7 @@ conformance:
 ## fuzz-artifacts/<target>/corpus, crashes to fuzz-artifacts/<target>/.
 fuzz:
 	$(SWIFT) build -c debug --product PosternFuzzer --scratch-path .build-fuzz \
-	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	  -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address
 	@set -e; for target in $(or $(TARGET),$(FUZZ_TARGETS)); do \
 	  mkdir -p fuzz-artifacts/$$target/corpus; echo 0 > fuzz-artifacts/$$target/status; \
 	  echo "fuzz: $$target for $(FUZZ_SECONDS) s"; \

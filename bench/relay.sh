@@ -38,6 +38,9 @@
 #                key for rsa, made once per run by `postern dkim keygen`);
 #                Postfix does not sign
 #                Postfix keeps its defaults (default_destination_concurrency_limit 20)
+#   DIRECT=0     skip the load generator's own runs (smtp-source straight into
+#                smtp-sink, once per case and round after the servers' runs;
+#                default on): the rate no relay between them is measured above
 #   BENCH_NETNS  auto (default): as root, re-run inside a private network
 #                namespace (unshare -n) where only loopback exists; 0 = never
 #   BENCH_NO_CGROUP=1  measure CPU from /proc instead of a cpuacct cgroup
@@ -345,6 +348,32 @@ run_case() {
 	server_discard "$target"
 }
 
+# run_direct CASE ROUND SIZE SESSIONS COUNT: the load generator alone, smtp-source
+# straight into smtp-sink with the same options, as target "direct". No relay
+# can be measured faster than this pair on the same cores unless it makes the
+# client's or the sink's work cheaper: it bounds what the ratio can be.
+run_direct() {
+	local case=$1 round=$2 size=$3 sessions=$4 count=$5 status=ok m0 t0 sunk log=$RUN_TMP/direct-source.log
+	SETTLE_SECONDS=0 SEND_SECONDS=0
+	sink_start || { record "$case" direct "$round" "$count" 0 0 0 n/a 0 0 0 SINK_FAILED 0; return; }
+	if (( WARMUP_N > 0 )); then
+		waiter_start "$WARMUP_N"
+		send "$SINK_PORT" "$sessions" "$WARMUP_N" "$size" "$log" || status=SEND_FAILED
+		waiter_finish || status=DRAIN_TIMEOUT
+	fi
+	waiter_start $(( WARMUP_N + count ))
+	m0=$(bench_machine_busy_ns)
+	t0=$EPOCHREALTIME
+	send "$SINK_PORT" "$sessions" "$count" "$size" "$log" || status=SEND_FAILED
+	waiter_finish || status=DRAIN_TIMEOUT
+	OTHER_NS=$(( $(bench_machine_busy_ns) - m0 ))
+	sunk=$(pf_sink_count "$SINK_LOG"); sunk=${sunk:-0}
+	sink_stop
+	(( sunk == WARMUP_N + count )) || [[ $status != ok ]] || status=SINK_MISMATCH
+	record "$case" direct "$round" "$count" "$SEND_SECONDS" "$(elapsed "$t0" "$SINK_AT")" 0 n/a "$sunk" \
+		$(( WARMUP_N + count )) 0 "$status" 0
+}
+
 # record CASE TARGET ROUND COUNT SEND_S TOTAL_S CPU_NS SYNCS SUNK EXPECTED LEFT STATUS NPROBS
 record() {
 	local case=$1 target=$2 round=$3 count=$4 send=$5 secs=$6 cpu=$7 syncs=$8 sunk=$9 expected=${10}
@@ -382,6 +411,16 @@ record() {
 # --- runs --------------------------------------------------------------------
 
 run_all_cases
+if [[ ${DIRECT:-1} == 1 ]]; then
+	for size in $SIZES; do
+		for sessions in $SESSIONS; do
+			WARMUP_N=${WARMUP:-$sessions}
+			for (( round = 1; round <= ROUNDS; round++ )); do
+				run_direct "$(size_label "$size")x$sessions" "$round" "$size" "$sessions" "$(count_for "$size")"
+			done
+		done
+	done
+fi
 
 # --- summary -----------------------------------------------------------------
 # TSV columns: 1 case, 2 target, 7 msg_per_s, 8 accept_msg_per_s,
@@ -413,6 +452,18 @@ echo "what the budget leaves its user space after that (negative: out of reach e
 echo "Postern's own code cost nothing, unless it makes the kernel do less):"
 # TSV columns: 17 other_cpu_ms_per_msg, 7 msg_per_s, 18 sys_cpu_ms_per_msg.
 bench_floor_table 4 17 7 18
+if [[ ${DIRECT:-1} == 1 ]]; then
+	echo
+	echo "The load generator alone: smtp-source straight into smtp-sink, same options and"
+	echo "counts (no relay between them; machine CPU per message), against the rate the goal asks:"
+	fmt3='%-11s %14s %14s %14s\n'
+	printf "$fmt3" case "direct msg/s" "4x Postfix" "machine ms/msg"
+	for c in "${CASES[@]}"; do
+		dr=$(median "$c" direct 7 %.1f); fr=$(median "$c" postfix 7 %.1f)
+		printf "$fmt3" "$c" "$dr" "$(awk -v r="$fr" 'BEGIN { if (r != "-") printf "%.1f", 4 * r; else print "-" }')" \
+			"$(median "$c" direct 17 %.2f)"
+	done
+fi
 echo
 echo "Accept side of the same runs (messages / smtp-source's own wall time), medians:"
 fmt2='%-11s %10s %10s %6s\n'
@@ -425,7 +476,7 @@ echo
 echo "Spread of end-to-end msg/s over the rounds (min - max):"
 for c in "${CASES[@]}"; do
 	line=$(printf '%-11s' "$c")
-	for t in $TARGETS; do
+	for t in $TARGETS $([[ ${DIRECT:-1} == 1 ]] && echo direct); do
 		line+=$(awk -F'\t' -v c="$c" -v t="$t" 'NR > 1 && $1 == c && $2 == t && $14 == "ok" {
 				if (n == 0 || $7 < lo) lo = $7; if (n == 0 || $7 > hi) hi = $7; n++ }
 			END { if (n) printf "  %s %s - %s", t, lo, hi; else printf "  %s -", t }' "$RESULTS")

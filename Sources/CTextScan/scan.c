@@ -39,8 +39,9 @@ static inline size_t next_low_avx2(const unsigned char *p, size_t i, size_t n) {
     return next_low_sse2(p, i, n);
 }
 
-/// AVX2 needs the CPU's support and the kernel's (XSAVE of the YMM state).
-static int use_avx2;
+/// The best the machine offers: 2 = AVX2 (the CPU's support and the
+/// kernel's, XSAVE of the YMM state), else 1 = SSE2 (the x86-64 baseline).
+static int detected_level = 1;
 
 __attribute__((constructor))
 static void detect_avx2(void) {
@@ -50,8 +51,10 @@ static void detect_avx2(void) {
     __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
     if ((lo & 6) != 6) return;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
-    use_avx2 = (b & bit_AVX2) != 0;
+    if (b & bit_AVX2) __atomic_store_n(&detected_level, 2, __ATOMIC_RELAXED);
 }
+#else
+static int detected_level = 0;
 #endif
 
 /// The run of plain lines, with `NEXT_LOW(p, i, n)` finding the next octet
@@ -78,6 +81,18 @@ static void detect_avx2(void) {
     *longest = best;                                                                             \
     return start;
 
+static inline size_t next_low_scalar(const unsigned char *p, size_t i, size_t n) {
+    for (; i < n; i++)
+        if (p[i] <= 13) return i;
+    return n;
+}
+
+static size_t plain_lines_scalar(const unsigned char *p, size_t n, size_t max_line, int dot_ends, size_t *longest) {
+    PLAIN_LINES_BODY(next_low_scalar)
+}
+
+int postern_text_scan_level(void) { return __atomic_load_n(&detected_level, __ATOMIC_RELAXED); }
+
 #if POSTERN_X86
 __attribute__((target("avx2")))
 static size_t plain_lines_avx2(const unsigned char *p, size_t n, size_t max_line, int dot_ends, size_t *longest) {
@@ -88,18 +103,23 @@ static size_t plain_lines_sse2(const unsigned char *p, size_t n, size_t max_line
     PLAIN_LINES_BODY(next_low_sse2)
 }
 
-size_t postern_plain_lines(const unsigned char *p, size_t n, size_t max_line, int dot_ends, size_t *longest) {
-    return use_avx2 ? plain_lines_avx2(p, n, max_line, dot_ends, longest)
-                    : plain_lines_sse2(p, n, max_line, dot_ends, longest);
+size_t postern_plain_lines_at(int level, const unsigned char *p, size_t n, size_t max_line, int dot_ends,
+                              size_t *longest) {
+    if (level > postern_text_scan_level()) level = postern_text_scan_level();
+    switch (level) {
+    case 2: return plain_lines_avx2(p, n, max_line, dot_ends, longest);
+    case 1: return plain_lines_sse2(p, n, max_line, dot_ends, longest);
+    default: return plain_lines_scalar(p, n, max_line, dot_ends, longest);
+    }
 }
 #else
-static inline size_t next_low(const unsigned char *p, size_t i, size_t n) {
-    for (; i < n; i++)
-        if (p[i] <= 13) return i;
-    return n;
-}
-
-size_t postern_plain_lines(const unsigned char *p, size_t n, size_t max_line, int dot_ends, size_t *longest) {
-    PLAIN_LINES_BODY(next_low)
+size_t postern_plain_lines_at(int level, const unsigned char *p, size_t n, size_t max_line, int dot_ends,
+                              size_t *longest) {
+    (void)level;
+    return plain_lines_scalar(p, n, max_line, dot_ends, longest);
 }
 #endif
+
+size_t postern_plain_lines(const unsigned char *p, size_t n, size_t max_line, int dot_ends, size_t *longest) {
+    return postern_plain_lines_at(postern_text_scan_level(), p, n, max_line, dot_ends, longest);
+}

@@ -1,13 +1,13 @@
-// Message text as the SIMD plain-line scan (CTextScan) and the three
-// scanners built on it see it: DATA framing, the server's text check and
-// dot-stuffing. Differential: each scanner fed the whole input must agree
+// Message text as the SIMD plain-line scan (CTextScan, in each instruction
+// set the machine has) and the three scanners built on it see it: DATA
+// framing, the server's text check and dot-stuffing. Differential: each scanner fed the whole input must agree
 // with itself fed the same input cut into pieces (first byte = piece size)
 // and octet by octet, where no whole line ever reaches the SIMD run; the
 // run itself must agree with its line-by-line definition; and a text the
 // check calls plain must come out of dot-stuffing unchanged.
 import Delivery
 import NIOCore
-import SMTPCore
+@testable import SMTPCore
 
 enum TextTarget {
     static func run(_ bytes: UnsafeRawBufferPointer) {
@@ -23,9 +23,6 @@ enum TextTarget {
 
     /// LineEndSearch.plainLines against a plain loop over the definition.
     static func plainRun(_ text: UnsafeRawBufferPointer, maxLine: Int, dotEnds: Bool) {
-        var longest = 0
-        let end = LineEndSearch.plainLines(in: text, from: 0, to: text.count, maxLineLength: maxLine, dotEnds: dotEnds,
-                                           longest: &longest)
         var start = 0, expectedLongest = 0
         lines: while start < text.count {
             if dotEnds && text[start] == UInt8(ascii: ".") { break }
@@ -35,8 +32,15 @@ enum TextTarget {
             expectedLongest = max(expectedLongest, index - start)
             start = index + 2
         }
-        invariant(end == start, "plain run ends at \(end), the definition at \(start)")
-        invariant(longest == expectedLongest, "plain run's longest line \(longest), the definition's \(expectedLongest)")
+        // Every instruction set the machine has: AVX2, SSE2, plain C.
+        for level in 0...LineEndSearch.scanLevel {
+            var longest = 0
+            let end = LineEndSearch.plainLines(in: text, from: 0, to: text.count, maxLineLength: maxLine, dotEnds: dotEnds,
+                                               instructionSet: level, longest: &longest)
+            invariant(end == start, "plain run (level \(level)) ends at \(end), the definition at \(start)")
+            invariant(longest == expectedLongest,
+                      "plain run's (level \(level)) longest line \(longest), the definition's \(expectedLongest)")
+        }
     }
 
     static func textCheck(_ text: UnsafeRawBufferPointer, piece: Int, bdat: Bool) {

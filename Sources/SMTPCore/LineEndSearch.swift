@@ -30,10 +30,24 @@ public enum LineEndSearch {
     public static func plainLines(
         in bytes: UnsafeRawBufferPointer, from start: Int, to limit: Int, maxLineLength: Int = .max, dotEnds: Bool = true, longest: inout Int
     ) -> Int {
+        plainLines(in: bytes, from: start, to: limit, maxLineLength: maxLineLength, dotEnds: dotEnds,
+                   instructionSet: scanLevel, longest: &longest)
+    }
+
+    /// The instruction set of the SIMD pass: 2 = AVX2, 1 = SSE2, 0 = plain C.
+    static let scanLevel = Int(postern_text_scan_level())
+
+    /// `plainLines` with a given instruction set (at most `scanLevel`), so
+    /// that tests can hold every path to the same answers.
+    static func plainLines(
+        in bytes: UnsafeRawBufferPointer, from start: Int, to limit: Int, maxLineLength: Int, dotEnds: Bool,
+        instructionSet: Int, longest: inout Int
+    ) -> Int {
         guard limit > start, let base = bytes.baseAddress else { return start }
         var best = longest
-        let length = postern_plain_lines(
-            base.assumingMemoryBound(to: UInt8.self) + start, limit - start, maxLineLength, dotEnds ? 1 : 0, &best)
+        let length = postern_plain_lines_at(
+            Int32(instructionSet), base.assumingMemoryBound(to: UInt8.self) + start, limit - start, maxLineLength,
+            dotEnds ? 1 : 0, &best)
         longest = best
         return start + length
     }

@@ -55,13 +55,23 @@ struct PlainLinesTests {
             let bytes = random.text(upTo: 300)
             let max = [0, 1, 5, 16, 40, 998, Int.max][round % 7]
             let dotEnds = round % 2 == 0
-            var longest = 0
-            let end = bytes.withUnsafeBytes {
-                LineEndSearch.plainLines(in: $0, from: 0, to: $0.count, maxLineLength: max, dotEnds: dotEnds, longest: &longest)
-            }
             let expected = Self.reference(bytes, max: max, dotEnds: dotEnds)
-            #expect(end == expected.end && longest == expected.longest, "\(bytes) max \(max) dots \(dotEnds)")
+            // Every instruction set this machine has, down to plain C.
+            for level in 0...LineEndSearch.scanLevel {
+                var longest = 0
+                let end = bytes.withUnsafeBytes {
+                    LineEndSearch.plainLines(in: $0, from: 0, to: $0.count, maxLineLength: max, dotEnds: dotEnds,
+                                             instructionSet: level, longest: &longest)
+                }
+                #expect(end == expected.end && longest == expected.longest, "\(bytes) max \(max) dots \(dotEnds) level \(level)")
+            }
         }
+    }
+
+    @Test func x86MachinesHaveAVectorPath() {
+        #if arch(x86_64)
+        #expect(LineEndSearch.scanLevel >= 1)
+        #endif
     }
 
     @Test func startsWhereItIsToldAndKeepsALongerLongest() {

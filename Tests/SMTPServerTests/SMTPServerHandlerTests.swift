@@ -25,14 +25,17 @@ final class HandlerHarness {
 
     init(policy: ListenerPolicy? = nil, clientAddress: String = "127.0.0.1",
          connections: ConnectionLimiter = ConnectionLimiter(maxTotal: 10, maxPerAddress: 10),
-         proxied: Proxied? = nil, configure: (inout SMTPLimits) -> Void = { _ in }) async throws {
+         proxied: Proxied? = nil, configure: (inout SMTPLimits) -> Void = { _ in },
+         onCommit: (@Sendable (Envelope, HeldBody?) -> Void)? = nil) async throws {
         directory = NSTemporaryDirectory() + "postern-handler-" + UUID().uuidString
         queue = try MailQueue(directory: directory)
         var limits = SMTPLimits()
         configure(&limits)
-        let context = ServerContext(hostname: "relay.test", limits: limits, tls: nil, queue: queue,
-                                    logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                                    connections: connections, policy: policy)
+        var server = ServerContext(hostname: "relay.test", limits: limits, tls: nil, queue: queue,
+                                   logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                                   connections: connections, policy: policy)
+        if let onCommit { server.onCommit = onCommit }
+        let context = server
         let channel = NIOAsyncTestingChannel()
         self.channel = channel
         if let proxied {

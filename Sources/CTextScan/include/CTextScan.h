@@ -15,4 +15,13 @@
 /// instructions per octet of a 100 KiB message).
 size_t postern_plain_lines(const unsigned char *p, size_t n, size_t max_line, int dot_ends, size_t *longest);
 
+/// The instruction set postern_plain_lines uses: 2 = AVX2, 1 = SSE2,
+/// 0 = plain C (what the machine has, found once at load).
+int postern_text_scan_level(void);
+
+/// postern_plain_lines with the instruction set `level` (at most what the
+/// machine has), for tests: every path must give the same answers.
+size_t postern_plain_lines_at(int level, const unsigned char *p, size_t n, size_t max_line, int dot_ends,
+                              size_t *longest);
+
 #endif
