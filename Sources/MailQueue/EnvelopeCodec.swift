@@ -326,31 +326,21 @@ public enum EnvelopeCodec {
     /// (it still needs a token).
     static func percentEncode(_ value: String, into out: inout [UInt8]) {
         if value.isEmpty { return out.append(UInt8(ascii: "%")) }
-        // The octets in place where the string has them, and a value that
-        // needs no escape (most) in one append (issue #15).
-        let done: Void? = value.utf8.withContiguousStorageIfAvailable { octets in
-            if octets.contains(where: needsEscape) {
-                escape(octets, into: &out)
-            } else {
-                out.append(contentsOf: octets)
-            }
-        }
-        if done == nil { escape(Array(value.utf8), into: &out) }
-    }
-
-    private static func needsEscape(_ octet: UInt8) -> Bool {
-        octet <= 0x20 || octet == 0x7F || octet == UInt8(ascii: "%")
-    }
-
-    private static func escape<Octets: Sequence<UInt8>>(_ octets: Octets, into out: inout [UInt8]) {
-        let hex: StaticString = "0123456789ABCDEF"
-        for byte in octets {
-            if needsEscape(byte) {
-                out.append(UInt8(ascii: "%"))
-                out.append(hex.utf8Start[Int(byte >> 4)])
-                out.append(hex.utf8Start[Int(byte & 0xF)])
-            } else {
-                out.append(byte)
+        // The octets in place (withUTF8), and a value that needs no escape
+        // (most) in one append (issue #15).
+        let needsEscape = { (octet: UInt8) in octet <= 0x20 || octet == 0x7F || octet == UInt8(ascii: "%") }
+        var value = value
+        value.withUTF8 { octets in
+            guard octets.contains(where: needsEscape) else { return out.append(contentsOf: octets) }
+            let hex: StaticString = "0123456789ABCDEF"
+            for byte in octets {
+                if needsEscape(byte) {
+                    out.append(UInt8(ascii: "%"))
+                    out.append(hex.utf8Start[Int(byte >> 4)])
+                    out.append(hex.utf8Start[Int(byte & 0xF)])
+                } else {
+                    out.append(byte)
+                }
             }
         }
     }

@@ -106,30 +106,23 @@ public struct PosternLogHandler: LogHandler {
 
     /// Bare when it has no space, control, quote or "=", quoted and escaped otherwise.
     static func appendLogfmtValue(_ value: String, to out: inout [UInt8]) {
-        // A native string's octets in place: iterating String.UTF8View
+        // The octets in place (withUTF8): iterating String.UTF8View
         // generically cost ~400 instructions a value (issue #15).
-        let plain = value.utf8.withContiguousStorageIfAvailable { octets -> Bool in
-            guard !octets.isEmpty, !octets.contains(where: needsQuote) else { return false }
-            out.append(contentsOf: octets)
-            return true
-        }
-        if plain == true { return }
-        let needsQuotes = value.isEmpty || value.utf8.contains(where: needsQuote)
-        guard needsQuotes else {
-            out += value.utf8
-            return
-        }
-        out.append(UInt8(ascii: "\""))
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out += #"\""#.utf8
-            case UInt8(ascii: "\\"): out += #"\\"#.utf8
-            case UInt8(ascii: "\n"): out += #"\n"#.utf8
-            case UInt8(ascii: "\r"): out += #"\r"#.utf8
-            case 0..<0x20, 0x7F: out += "\\x\(String(byte, radix: 16))".utf8
-            default: out.append(byte)
+        var value = value
+        value.withUTF8 { octets in
+            guard octets.isEmpty || octets.contains(where: needsQuote) else { return out.append(contentsOf: octets) }
+            out.append(UInt8(ascii: "\""))
+            for byte in octets {
+                switch byte {
+                case UInt8(ascii: "\""): out += #"\""#.utf8
+                case UInt8(ascii: "\\"): out += #"\\"#.utf8
+                case UInt8(ascii: "\n"): out += #"\n"#.utf8
+                case UInt8(ascii: "\r"): out += #"\r"#.utf8
+                case 0..<0x20, 0x7F: out += "\\x\(String(byte, radix: 16))".utf8
+                default: out.append(byte)
+                }
             }
+            out.append(UInt8(ascii: "\""))
         }
-        out.append(UInt8(ascii: "\""))
     }
 }

@@ -161,44 +161,31 @@ public struct SMTPFrameDecoder: Sendable {
                 let byte = raw[index - start]
                 switch state {
                 case .lineStart:
-                    if !plain {
-                        // A line the octet rules took has ended: hand it out,
-                        // so that plain lines after it make a run of their own.
-                        if index > runStart {
-                            result = .dataContent(ByteBuffer()) // placeholder, replaced below
-                            consumed = index
-                            return
-                        }
+                    if plain || index == runStart {
                         plain = true
-                    }
-                    let plainEnd = LineEndSearch.plainLines(
-                        in: raw, from: index - start, to: end - start, maxLineLength: MessageTextCheck.maxLineLength,
-                        longest: &longest)
-                    if plainEnd > index - start {
-                        index = plainEnd + start
-                        continue
-                    }
-                    if byte == UInt8(ascii: ".") {
-                        if index > runStart {
-                            // Hand out the content first; the dot is scanned again next call.
-                            result = .dataContent(ByteBuffer()) // placeholder, replaced below
-                            consumed = index
-                            return
+                        let plainEnd = LineEndSearch.plainLines(
+                            in: raw, from: index - start, to: end - start, maxLineLength: MessageTextCheck.maxLineLength,
+                            longest: &longest)
+                        if plainEnd > index - start {
+                            index = plainEnd + start
+                            continue
                         }
-                        state = .sawDot
-                        runStart = index + 1
-                        plain = false
-                        index += 1
-                        continue
                     }
                     if index > runStart {
-                        // The plain run ends here; the line that stopped it goes next call.
+                        // Hand out the run so far: a line the octet rules
+                        // took has ended (plain lines after it make a run of
+                        // their own), or a plain run ends at a line that is
+                        // not (a dot, a bare line end, a line cut by the
+                        // read). The line here is scanned again next call.
                         result = .dataContent(ByteBuffer()) // placeholder, replaced below
                         consumed = index
                         return
                     }
                     plain = false
-                    if byte == UInt8(ascii: "\r") {
+                    if byte == UInt8(ascii: ".") {
+                        state = .sawDot
+                        runStart = index + 1
+                    } else if byte == UInt8(ascii: "\r") {
                         state = .sawCR
                     } else if byte == UInt8(ascii: "\n") {
                         result = .dataBareLineEnding; consumed = index + 1; return
