@@ -43,6 +43,17 @@ public final class IMAPListener: Sendable {
                     if context.implicitTLS, let tls = context.tls {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     }
+                    if let connections = context.connections {
+                        switch connections.acquire(address) {
+                        case .failure:
+                            IMAPServerMetrics.refused.increment()
+                            context.logger.notice("imap connection refused", metadata: [
+                                "client": "\(address)", "reason": "too many connections"])
+                            return try channel.pipeline.syncOperations.addHandler(RefuseIMAPHandler())
+                        case .success(let slot):
+                            channel.closeFuture.whenComplete { _ in slot.release() }
+                        }
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         IMAPServerHandler(server: context, clientAddress: address, isTLS: context.implicitTLS))
                 }
@@ -57,4 +68,20 @@ public final class IMAPListener: Sendable {
             channel.pipeline.fireUserInboundEventTriggered(IMAPServerHandler.ShuttingDown())
         }
     }
+}
+
+/// Greets a client over the connection limits with BYE and hangs up
+/// (RFC 3501 §7.1.5: BYE as the greeting refuses the connection).
+final class RefuseIMAPHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    func channelActive(context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: 64)
+        buffer.writeString("* BYE Too many connections, try again later\r\n")
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

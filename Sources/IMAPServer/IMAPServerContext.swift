@@ -24,13 +24,17 @@ public struct IMAPServerContext: Sendable {
     /// (read for every login, so a reload applies at once).
     public var auth: @Sendable () -> (passwords: PasswordFile?, throttle: AuthThrottle?)
     public var limits: IMAPLimits
+    /// The daemon's connection limits (`[limits] max_connections`,
+    /// `max_connections_per_ip`), which IMAP sessions count towards as SMTP
+    /// and POP3 ones do: a client cannot hold more sockets by switching protocol.
+    public var connections: ConnectionLimiter?
     public var logger: Logger
 
     public init(hostname: String, tls: NIOSSLContext?, implicitTLS: Bool, allowPlaintextAuth: Bool,
                 idleTimeout: TimeAmount = .minutes(30), loginTimeout: TimeAmount = .seconds(60),
                 idlePollInterval: TimeAmount = .seconds(2), accounts: any MailAccounts,
                 auth: @escaping @Sendable () -> (passwords: PasswordFile?, throttle: AuthThrottle?),
-                limits: IMAPLimits = IMAPDefaults.limits, logger: Logger) {
+                limits: IMAPLimits = IMAPDefaults.limits, connections: ConnectionLimiter? = nil, logger: Logger) {
         self.hostname = hostname
         self.tls = tls
         self.implicitTLS = implicitTLS
@@ -41,6 +45,7 @@ public struct IMAPServerContext: Sendable {
         self.accounts = accounts
         self.auth = auth
         self.limits = limits
+        self.connections = connections
         self.logger = logger
     }
 }

@@ -6,6 +6,7 @@ public enum IMAPServerMetrics {
     /// Name → help text, for the exporter's `# HELP` lines.
     public static let help: [String: String] = [
         "postern_imap_sessions_total": "IMAP connections accepted.",
+        "postern_imap_connections_refused_total": "IMAP connections refused with BYE over [limits] max_connections or max_connections_per_ip.",
         "postern_imap_logins_total": "IMAP logins, by result (success, failure, error, throttled).",
         "postern_imap_released_total": "Held messages released by their users (COPY or MOVE to Release).",
         "postern_imap_expunged_total": "Messages removed by users (EXPUNGE, CLOSE).",
@@ -16,6 +17,7 @@ public enum IMAPServerMetrics {
     }
 
     static let sessions = Counter(label: "postern_imap_sessions_total")
+    static let refused = Counter(label: "postern_imap_connections_refused_total")
     static let logins: [LoginResult: Counter] = Dictionary(uniqueKeysWithValues: LoginResult.allCases.map {
         ($0, Counter(label: "postern_imap_logins_total", dimensions: [("result", $0.rawValue)]))
     })
@@ -24,7 +26,7 @@ public enum IMAPServerMetrics {
 
     /// Makes the series that exist from the start, so a scrape shows them at zero.
     public static func prepare() {
-        _ = (sessions, logins, released, expunged)
+        _ = (sessions, refused, logins, released, expunged)
     }
 
     static func login(_ result: LoginResult) {

@@ -105,6 +105,8 @@ public final class POP3Listener: Sendable {
         if let connections = context.connections {
             switch connections.acquire(address) {
             case .failure:
+                POP3ServerMetrics.refused.increment()
+                context.logger.notice("pop3 connection refused", metadata: ["client": "\(address)", "reason": "too many connections"])
                 return try pipeline.addHandler(RefusePOP3Handler())
             case .success(let acquired):
                 slot = acquired

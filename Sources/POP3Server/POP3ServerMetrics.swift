@@ -8,6 +8,7 @@ public enum POP3ServerMetrics {
     /// Name → help text, for the exporter's `# HELP` lines.
     public static let help: [String: String] = [
         "postern_pop3_sessions_total": "POP3 connections accepted.",
+        "postern_pop3_connections_refused_total": "POP3 connections refused with -ERR over [limits] max_connections or max_connections_per_ip.",
         "postern_pop3_commands_total": "POP3 commands received, by verb (unrecognized: lines that did not parse or were too long).",
         "postern_pop3_logins_total": "POP3 logins, by result (success, failure, error, throttled).",
         "postern_pop3_messages_retrieved_total": "Messages sent by RETR or TOP.",
@@ -16,6 +17,7 @@ public enum POP3ServerMetrics {
     ]
 
     static let sessions = Counter(label: "postern_pop3_sessions_total")
+    static let refused = Counter(label: "postern_pop3_connections_refused_total")
     static let commands: [String: Counter] = Dictionary(uniqueKeysWithValues: POP3Command.verbs.map {
         ($0, Counter(label: "postern_pop3_commands_total", dimensions: [("verb", $0.lowercased())]))
     })
@@ -34,7 +36,7 @@ public enum POP3ServerMetrics {
     /// Makes the series that exist from the start, so a scrape shows them
     /// at zero before the first event.
     public static func prepare() {
-        _ = (sessions, commands, unrecognizedCommands, logins, retrieved, deleted, sentBytes)
+        _ = (sessions, refused, commands, unrecognizedCommands, logins, retrieved, deleted, sentBytes)
     }
 
     static func count(_ command: POP3Command) {

@@ -218,7 +218,9 @@ public final class Daemon: Sendable {
                 let context = IMAPServerContext(
                     hostname: config.hostname, tls: tls, implicitTLS: implicitTLS,
                     allowPlaintextAuth: config.imap.allowPlaintextAuth,
-                    idleTimeout: .seconds(Int64(config.imap.idleTimeoutSeconds)), accounts: accounts, auth: auth, logger: logger)
+                    idleTimeout: .seconds(Int64(config.imap.idleTimeoutSeconds)), accounts: accounts, auth: auth,
+                    // SMTP's connection limits, as POP3 below: one budget of sockets.
+                    connections: smtp.first?.context.connections, logger: logger)
                 let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
                 channels.append(try await listener.bind(socket: socket))
                 closers.append { listener.closeSessions() }

@@ -76,7 +76,7 @@ class Held:
 
 @pytest.fixture
 def held(start_postern, zone_server, sinks, tls_cert, tmp_path, postern_bin):  # noqa: F811
-    def start(allow_plaintext: bool = True) -> Held:
+    def start(allow_plaintext: bool = True, limits: dict | None = None, more: str = "") -> Held:
         name = f"imap{len(list(tmp_path.glob('imap*')))}"
         (tmp_path / name).mkdir()
         for user, password in PASSWORDS.items():
@@ -86,8 +86,8 @@ def held(start_postern, zone_server, sinks, tls_cert, tmp_path, postern_bin):  #
         imap_port, imaps_port = free_port(), free_port()
         extra = (f'[imap]\nlisten = ["127.0.0.1:{imap_port}"]\nlisten_tls = ["127.0.0.1:{imaps_port}"]\n'
                  f"allow_plaintext_auth = {'true' if allow_plaintext else 'false'}\n\n"
-                 '[quarantine]\nadmins = ["postmaster"]\n')
-        server = start_postern(policy=POLICY, tls=tls_cert, name=name, extra=extra,
+                 '[quarantine]\nadmins = ["postmaster"]\n' + more)
+        server = start_postern(policy=POLICY, tls=tls_cert, name=name, extra=extra, limits=limits,
                                delivery=delivery_config(routes={"local.test": f"[127.0.0.1]:{sink.port}",
                                                                 "home.test": f"maildir:{tmp_path / name}/mail/%d/%u"},
                                                         dns_port=dns))
@@ -395,3 +395,38 @@ def test_a_local_maildir_is_the_inbox_and_held_mail_is_in_quarantine(held):
     client.select("Quarantine")
     typ, data = client.copy("1", "INBOX")
     assert typ == "NO"
+
+
+def test_imap_and_pop3_sessions_count_towards_the_connection_limits(held):
+    """[limits] max_connections covers every protocol: IMAP and POP3 sessions
+    take places as SMTP ones do, a client over the limit is refused with a BYE
+    (RFC 3501 §7.1.5) or -ERR greeting and closed, and a place comes back when
+    its session ends."""
+    pop3_port = free_port()
+    h = held(limits={"max_connections": 3}, more=f'\n[pop3]\nlisten = ["127.0.0.1:{pop3_port}"]\n')
+    first, second = RawIMAP(h.imap_port), RawIMAP(h.imaps_port, h.context())
+    assert first.greeting.startswith(b"* OK") and second.greeting.startswith(b"* OK")
+    pop = socket.create_connection(("127.0.0.1", pop3_port), timeout=15)
+    assert pop.recv(512).startswith(b"+OK")
+    # Three places taken: each protocol is refused now.
+    over = RawIMAP(h.imap_port)
+    assert over.greeting == b"* BYE Too many connections, try again later"
+    with pytest.raises(EOFError):
+        over.line()
+    assert RawIMAP(h.imaps_port, h.context()).greeting.startswith(b"* BYE Too many connections")
+    refused = socket.create_connection(("127.0.0.1", pop3_port), timeout=15)
+    assert refused.recv(512).startswith(b"-ERR [SYS/TEMP] Too many connections")
+    with RawSMTP(h.server.port) as smtp:
+        assert smtp.greeting.code == 421 and smtp.greeting.enhanced == "4.7.0"
+    # Logging out gives the place back.
+    assert first.command("z", "LOGOUT")[-1].startswith(b"z OK")
+    deadline = time.monotonic() + 10
+    while True:
+        again = RawIMAP(h.imap_port)
+        if again.greeting.startswith(b"* OK") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert again.greeting.startswith(b"* OK")
+    assert again.command("a", f"LOGIN carol {PASSWORDS['carol']}")[-1].startswith(b"a OK")
+    log = h.server.stderr_text()
+    assert "imap connection refused" in log and "pop3 connection refused" in log
