@@ -44,7 +44,7 @@ public final class IMAPListener: Sendable {
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                     }
                     if let connections = context.connections {
-                        switch connections.acquire(address) {
+                        switch connections.acquire(address, exemptFromPerAddressLimit: context.exemptFromPerAddressLimit(address)) {
                         case .failure:
                             IMAPServerMetrics.refused.increment()
                             context.logger.notice("imap connection refused", metadata: [

@@ -28,6 +28,9 @@ public struct IMAPServerContext: Sendable {
     /// `max_connections_per_ip`), which IMAP sessions count towards as SMTP
     /// and POP3 ones do: a client cannot hold more sockets by switching protocol.
     public var connections: ConnectionLimiter?
+    /// Clients exempt from `max_connections_per_ip` (the trusted networks
+    /// of the policy whose passwords IMAP uses, as for SMTP).
+    public var exemptFromPerAddressLimit: @Sendable (String) -> Bool = { _ in false }
     public var logger: Logger
 
     public init(hostname: String, tls: NIOSSLContext?, implicitTLS: Bool, allowPlaintextAuth: Bool,

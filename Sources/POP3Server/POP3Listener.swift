@@ -103,7 +103,7 @@ public final class POP3Listener: Sendable {
         let address = channel.remoteAddress?.ipAddress ?? "unknown"
         var slot: ConnectionSlot?
         if let connections = context.connections {
-            switch connections.acquire(address) {
+            switch connections.acquire(address, exemptFromPerAddressLimit: context.exemptFromPerAddressLimit(address)) {
             case .failure:
                 POP3ServerMetrics.refused.increment()
                 context.logger.notice("pop3 connection refused", metadata: ["client": "\(address)", "reason": "too many connections"])

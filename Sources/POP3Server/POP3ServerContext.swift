@@ -26,6 +26,9 @@ public struct POP3ServerContext: Sendable {
     public var failureDelay: TimeAmount
     /// The daemon's connection limits, if POP3 is to count towards them.
     public var connections: ConnectionLimiter?
+    /// Clients exempt from `max_connections_per_ip` (the trusted networks
+    /// of the policy whose passwords POP3 uses, as for SMTP).
+    public var exemptFromPerAddressLimit: @Sendable (String) -> Bool = { _ in false }
     /// The daemon's open sessions, so a shutdown reaches POP3 clients too.
     public var sessions: SessionRegistry?
     /// One POP3 session per maildrop at a time (RFC 1939 §8).

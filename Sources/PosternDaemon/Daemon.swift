@@ -213,14 +213,16 @@ public final class Daemon: Sendable {
         let accounts = MailAccess.accounts(config: config, mover: mover, authListener: authListener,
                                            localMaildir: { [delivery = config.delivery] in delivery.maildirPath(for: $0) })
         let auth = MailAccess.auth(authListener)
+        let trusted = MailAccess.trusted(authListener)
         for (sockets, implicitTLS) in [(sockets.imap, false), (sockets.imapTLS, true)] {
             for socket in sockets {
-                let context = IMAPServerContext(
+                var context = IMAPServerContext(
                     hostname: config.hostname, tls: tls, implicitTLS: implicitTLS,
                     allowPlaintextAuth: config.imap.allowPlaintextAuth,
                     idleTimeout: .seconds(Int64(config.imap.idleTimeoutSeconds)), accounts: accounts, auth: auth,
                     // SMTP's connection limits, as POP3 below: one budget of sockets.
                     connections: smtp.first?.context.connections, logger: logger)
+                context.exemptFromPerAddressLimit = trusted
                 let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
                 channels.append(try await listener.bind(socket: socket))
                 closers.append { listener.closeSessions() }
@@ -233,10 +235,11 @@ public final class Daemon: Sendable {
             limits.idleTimeoutSeconds = config.pop3.idleTimeoutSeconds
             // SMTP's connection limits and session registry: a shutdown
             // reaches POP3 sessions too, and waits for their UPDATE.
-            let pop3 = POP3ServerContext(
+            var pop3 = POP3ServerContext(
                 hostname: config.hostname, tls: tls, allowPlaintextAuth: config.pop3.allowPlaintextAuth,
                 auth: auth, accounts: accounts, logger: logger, limits: limits,
                 connections: smtp.first?.context.connections, sessions: smtp.first?.context.sessions)
+            pop3.exemptFromPerAddressLimit = trusted
             channels += try await POP3Listener.start(plain: sockets.pop3, implicitTLS: sockets.pop3TLS, context: pop3, group: group)
         }
         let all = closers

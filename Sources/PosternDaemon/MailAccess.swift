@@ -1,4 +1,5 @@
 import Delivery
+import DNSModel
 import Logging
 import MailQueue
 import MailStore
@@ -17,6 +18,16 @@ enum MailAccess {
     /// The SMTP listener whose policy serves logins, if any has AUTH.
     static func authListener(_ listeners: [SMTPListener]) -> SMTPListener? {
         listeners.first { $0.context.policy.passwords != nil }
+    }
+
+    /// Whether a client address is in the trusted networks of that listener's
+    /// policy in force (reloads included): exempt from the per-address
+    /// connection limit, as SMTP clients there are.
+    static func trusted(_ listener: SMTPListener?) -> @Sendable (String) -> Bool {
+        { address in
+            guard let listener, let ip = IPAddress(address) else { return false }
+            return listener.context.policy.config.relay.trustedNetworks.contains(ip)
+        }
     }
 
     /// The password file and throttle in force (reloads included).

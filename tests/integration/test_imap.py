@@ -430,3 +430,30 @@ def test_imap_and_pop3_sessions_count_towards_the_connection_limits(held):
     assert again.command("a", f"LOGIN carol {PASSWORDS['carol']}")[-1].startswith(b"a OK")
     log = h.server.stderr_text()
     assert "imap connection refused" in log and "pop3 connection refused" in log
+
+
+def test_trusted_networks_are_exempt_from_the_per_address_limit(held):
+    """As for SMTP (and Postfix's mynetworks): clients in the trusted networks of the
+    policy whose passwords IMAP and POP3 use may open more than max_connections_per_ip;
+    others may not."""
+    pop3_port = free_port()
+    h = held(limits={"max_connections_per_ip": 1}, more=f'\n[pop3]\nlisten = ["127.0.0.1:{pop3_port}"]\n')
+
+    def greeting(port: int, source: str) -> tuple[socket.socket, bytes]:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=15, source_address=(source, 0))
+        return sock, sock.recv(512)
+
+    held_open = []
+    # 127.0.0.1 is in the policy's trusted_networks.
+    for port in (h.imap_port, h.imap_port, pop3_port, h.imap_port):
+        sock, line = greeting(port, "127.0.0.1")
+        held_open.append(sock)
+        assert line.startswith((b"* OK", b"+OK")), line
+    # 127.0.0.2 is not: one session, then BYE / -ERR.
+    sock, line = greeting(h.imap_port, CLIENT)
+    held_open.append(sock)
+    assert line.startswith(b"* OK"), line
+    assert greeting(h.imap_port, CLIENT)[1] == b"* BYE Too many connections, try again later\r\n"
+    assert greeting(pop3_port, CLIENT)[1].startswith(b"-ERR [SYS/TEMP] Too many connections")
+    for sock in held_open:
+        sock.close()
