@@ -5,7 +5,7 @@ LISTEN ?= 127.0.0.1:2525
 QUEUE_DIR ?= ./var/queue
 FUZZ_SECONDS ?= 300
 # One corpus directory under fuzz/ per target; see Sources/PosternFuzzer.
-FUZZ_TARGETS = smtp text mime header toml spf dns reply envelope scanner imap imapmessage pop3 proxy dmarc dkim tlspolicy
+FUZZ_TARGETS = smtp text mime header toml spf dns reply envelope quarantine scanner imap imapmessage pop3 proxy dmarc dkim tlspolicy
 
 .PHONY: run test deps build release unit integration conformance fuzz fuzz-replay bench clean
 

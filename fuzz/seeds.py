@@ -16,6 +16,7 @@
   directly, no query leaves the process) for the suite's zones;
 - reply: the reply parser's test inputs and a few real server dialogues;
 - envelope: envelope files in the format EnvelopeCodec writes;
+- quarantine: quarantine files as QuarantineRecord writes them, with and without DSN fields;
 - imapmessage: the IMAP rendering fixtures, tests/fixtures/imap/*.eml;
 - dkim: the DKIM-Signature values and key records of RFC 6376 and RFC 8463
   (Tests/DKIMTests/RFCExampleTests.swift), tag-list edge cases, and a few
@@ -276,6 +277,32 @@ def envelope_seeds():
     ]
     for number, text in enumerate(envelopes):
         write("envelope", f"seed-envelope-{number:02}.txt", text)
+    # Whole queue records (MessageRecord): body, version-4 envelope, trailer.
+    for number, body in enumerate(["Subject: hi\r\n\r\nbody\r\n", ""]):
+        size = len(body.encode())
+        envelope = ("postern-envelope 4\nid 0006000000000004\ncreated 1764277000.5\nsender r@example.org\n"
+                    f"size {size}\nstate ready\nattempts 0\nclient 127.0.0.1\nprotocol ESMTP\n8bitmime 0\n"
+                    "smtputf8 0\nrcpt pending - a@example.net\nend\n")
+        write("envelope", f"seed-record-{number:02}.txt", body + envelope + f"postern-record {size:016x}\n")
+
+
+def quarantine_seeds():
+    """Quarantine files as QuarantineRecord writes them (with and without
+    DSN fields), and the field lines the unit tests feed it."""
+    top = ("Return-Path: <alice@fail.test>\r\nX-Postern-Quarantine-ID: 0005F1A2B3C4D5E6\r\n"
+           "X-Postern-Sender: <alice@fail.test>\r\nX-Postern-Recipient: <bob@local.test>\r\n"
+           "X-Postern-Recipient: <\"x> NOTIFY=NEVER <y\"@local.test>\r\n")
+    tail = ("X-Postern-Client: 127.0.0.2 (client.test)\r\nX-Postern-Protocol: ESMTPS BODY=8BITMIME SMTPUTF8\r\n"
+            "X-Postern-Reason: SPF fail: 127.0.0.2 is not allowed to send for\r\n fail.test\r\n"
+            "X-Postern-Quarantined: Sat, 6 Dec 2025 05:46:40 +0000\r\n"
+            "Received: from client.test\r\nSubject: hi\r\n\r\nbody\r\n")
+    dsn = ("X-Postern-Recipient-DSN: NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob+20Smith@Local.test <bob@local.test>\r\n"
+           "X-Postern-Recipient-DSN: NOTIFY=NEVER <\"x> NOTIFY=NEVER <y\"@local.test>\r\n"
+           "X-Postern-DSN: RET=FULL ENVID=QQ+20314+2B159+3D<x>\r\n")
+    literals = swift_literals(os.path.join(ROOT, "Tests/MailQueueTests/QuarantineMaildirTests.swift"))
+    fields = [text for text in literals if text.startswith("X-Postern-")]
+    for number, middle in enumerate(["", dsn] + fields):
+        write("quarantine", f"seed-quarantine-{number:02}.txt", top + middle + tail)
 
 
 def imap_message_seeds():
@@ -338,6 +365,7 @@ def main():
     dns_seeds(scenarios)
     reply_seeds()
     envelope_seeds()
+    quarantine_seeds()
     imap_message_seeds()
     proxy_seeds()
     dkim_seeds()

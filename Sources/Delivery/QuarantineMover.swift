@@ -235,10 +235,14 @@ public final class QuarantineMover: Sendable {
             throw error
         }
         var envelope = Envelope(
-            id: spool.id, sender: record.sender, recipients: recipients.map { Envelope.Recipient(address: $0) },
+            id: spool.id, sender: record.sender,
+            recipients: recipients.map { Envelope.Recipient(address: $0, dsn: record.parameters(for: $0)) },
             size: spool.size, clientAddress: record.clientAddress, clientHelo: record.clientHelo,
             receivedProtocol: record.receivedProtocol, eightBitMIME: record.eightBitMIME, smtpUTF8: record.smtpUTF8)
         envelope.releasedFrom = entry.id
+        // RFC 3461: the sender's DSN requests outlive the quarantine.
+        envelope.dsnReturn = record.dsnReturn
+        envelope.envelopeID = record.envelopeID
         let outcome = Mutex<Result<Void, QueueIOError>?>(nil)
         let committed = DispatchSemaphore(value: 0)
         queue.commit(spool, envelope: envelope) { result in

@@ -1,5 +1,6 @@
 import Foundation
 import MailMessage
+import SMTPCore
 
 /// What a quarantine file records about its message, as header fields
 /// written above the message exactly as it would have been delivered:
@@ -8,6 +9,8 @@ import MailMessage
 ///     X-Postern-Quarantine-ID: 0005F1A2B3C4D5E6
 ///     X-Postern-Sender: <alice@example.org>
 ///     X-Postern-Recipient: <bob@example.net>       (one per recipient)
+///     X-Postern-Recipient-DSN: NOTIFY=FAILURE ORCPT=rfc822;bob@example.net <bob@example.net>
+///     X-Postern-DSN: RET=HDRS ENVID=QQ314159
 ///     X-Postern-Client: 192.0.2.7 (mail.example.org)
 ///     X-Postern-Protocol: ESMTPS BODY=8BITMIME SMTPUTF8
 ///     X-Postern-Reason: SPF fail: …
@@ -19,6 +22,12 @@ import MailMessage
 /// unfolded (they read back exactly; RFC 5321 §4.5.3.1.3 keeps a path
 /// within a line); the other values have controls turned into spaces and
 /// are folded, so no reason or HELO name can add a field of its own.
+///
+/// The DSN parameters (RFC 3461 §4) are kept in fields of their own, in
+/// the form MAIL and RCPT gave them (xtext, so no space inside a value):
+/// a record without them reads as before, and a reader that does not know
+/// them still finds every field it needs. Parameters come before the
+/// address, so a quoted local part cannot pass for one.
 public struct QuarantineRecord: Sendable, Equatable {
     public var id: QueueID
     /// The reverse-path without angle brackets; "" is the null sender.
@@ -33,6 +42,11 @@ public struct QuarantineRecord: Sendable, Equatable {
     public var reason: String
     /// When it went into quarantine.
     public var date: Date
+    /// RET= and ENVID= from MAIL (nil: not given).
+    public var dsnReturn: DSNReturn?
+    public var envelopeID: String?
+    /// NOTIFY= and ORCPT= by recipient address; a recipient not here had none.
+    public var recipientParameters: [String: RecipientParameters] = [:]
 
     static let fieldPrefix = "X-Postern-"
     static let lastField = "X-Postern-Quarantined"
@@ -59,6 +73,16 @@ public struct QuarantineRecord: Sendable, Equatable {
                   receivedProtocol: envelope.receivedProtocol, eightBitMIME: envelope.eightBitMIME,
                   smtpUTF8: envelope.smtpUTF8,
                   reason: envelope.quarantineReason ?? "quarantined by the policy (no reason recorded)", date: date)
+        dsnReturn = envelope.dsnReturn
+        envelopeID = envelope.envelopeID
+        for recipient in envelope.recipients where recipient.dsn != RecipientParameters() {
+            if recipientParameters[recipient.address] == nil { recipientParameters[recipient.address] = recipient.dsn }
+        }
+    }
+
+    /// The DSN parameters of `recipient` (none if not recorded).
+    public func parameters(for recipient: String) -> RecipientParameters {
+        recipientParameters[recipient] ?? RecipientParameters()
     }
 
     /// The fields, CRLF-terminated, that go above the message.
@@ -70,6 +94,19 @@ public struct QuarantineRecord: Sendable, Equatable {
         text += HeaderField.line(name: "X-Postern-Quarantine-ID", value: id.description)
         text += address("X-Postern-Sender", sender)
         for recipient in recipients { text += address("X-Postern-Recipient", recipient) }
+        for recipient in recipients {
+            guard let dsn = recipientParameters[recipient] else { continue }
+            var words: [String] = []
+            if let notify = dsn.notify { words.append("NOTIFY=" + notify.parameterValue) }
+            if let original = dsn.originalRecipient { words.append("ORCPT=" + original.parameterValue) }
+            guard !words.isEmpty else { continue }
+            words.append("<\(recipient)>")
+            text += HeaderField.line(name: "X-Postern-Recipient-DSN", value: words.joined(separator: " "), fold: false)
+        }
+        var dsn: [String] = []
+        if let dsnReturn { dsn.append("RET=" + dsnReturn.rawValue) }
+        if let envelopeID { dsn.append("ENVID=" + XText.encode(envelopeID)) }
+        if !dsn.isEmpty { text += HeaderField.line(name: "X-Postern-DSN", value: dsn.joined(separator: " "), fold: false) }
         text += HeaderField.line(name: "X-Postern-Client", value: clientAddress + (clientHelo.map { " (\($0))" } ?? ""))
         var parameters = [receivedProtocol]
         if eightBitMIME { parameters.append("BODY=8BITMIME") }
@@ -109,8 +146,18 @@ public struct QuarantineRecord: Sendable, Equatable {
             guard let field = section.first(name) else { throw .badField(name) }
             return field.value
         }
+        // Text values are written with controls as spaces and folded at
+        // spaces, runs of them as one: read them the same way, so that a
+        // record reads back as what it writes.
+        func text(_ value: String) -> String {
+            String(String.UnicodeScalarView(value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
+                .split(separator: " ").joined(separator: " ")
+        }
         func address(_ text: String, _ name: String) throws(ParseError) -> String {
             guard text.hasPrefix("<"), text.hasSuffix(">"), text.count >= 2 else { throw .badField(name) }
+            // No path SMTP takes holds a control (RFC 5321 §4.1.2): such a
+            // file was not written by us, and could not be written back.
+            guard !text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F }) else { throw .badField(name) }
             return String(text.dropFirst().dropLast())
         }
         guard let id = QueueID(try value("X-Postern-Quarantine-ID")) else { throw .badField("X-Postern-Quarantine-ID") }
@@ -120,17 +167,57 @@ public struct QuarantineRecord: Sendable, Equatable {
             recipients.append(try address(field.value, "X-Postern-Recipient"))
         }
         guard !recipients.isEmpty else { throw .badField("X-Postern-Recipient") }
-        let client = try value("X-Postern-Client")
+        let client = text(try value("X-Postern-Client"))
+        // "ADDRESS (HELO)", as written: the HELO name is what the parentheses
+        // after the address hold (a damaged address may hold one too).
         let clientAddress = String(client.prefix { $0 != " " })
         var helo: String?
-        if let open = client.firstIndex(of: "("), let close = client.lastIndex(of: ")"), open < close {
-            helo = String(client[client.index(after: open)..<close])
+        let afterAddress = client.dropFirst(clientAddress.count + 1)
+        if afterAddress.count >= 2, afterAddress.hasPrefix("("), afterAddress.hasSuffix(")") {
+            helo = String(afterAddress.dropFirst().dropLast())
         }
-        let parameters = (section.first("X-Postern-Protocol")?.value ?? "ESMTP").split(separator: " ")
-        return (QuarantineRecord(id: id, sender: sender, recipients: recipients, clientAddress: clientAddress,
-                                 clientHelo: helo, receivedProtocol: parameters.first.map(String.init) ?? "ESMTP",
-                                 eightBitMIME: parameters.contains("BODY=8BITMIME"), smtpUTF8: parameters.contains("SMTPUTF8"),
-                                 reason: try value("X-Postern-Reason"), date: fileDate), length)
+        let parameters = text(section.first("X-Postern-Protocol")?.value ?? "ESMTP").split(separator: " ")
+        var record = QuarantineRecord(id: id, sender: sender, recipients: recipients, clientAddress: clientAddress,
+                                      clientHelo: helo, receivedProtocol: parameters.first.map(String.init) ?? "ESMTP",
+                                      eightBitMIME: parameters.contains("BODY=8BITMIME"), smtpUTF8: parameters.contains("SMTPUTF8"),
+                                      reason: text(try value("X-Postern-Reason")), date: fileDate)
+        // DSN parameters are kept only when they read back whole and name a
+        // recipient of the record: without them a held message is still
+        // released, reported on as if none had been given.
+        for field in section.all("X-Postern-Recipient-DSN") {
+            guard let (words, path) = dsnWords(field.value, path: true),
+                  case let recipient = String(path.dropFirst().dropLast()), recipients.contains(recipient),
+                  record.recipientParameters[recipient] == nil,
+                  let dsn = try? RecipientParameters(parsing: words) else { continue }
+            record.recipientParameters[recipient] = dsn
+        }
+        if let field = section.first("X-Postern-DSN"), let (words, _) = dsnWords(field.value, path: false),
+           words.allSatisfy({ $0.keyword == "RET" || $0.keyword == "ENVID" }),
+           let mail = try? MailParameters(parsing: words, maxMessageSize: 0) {
+            record.dsnReturn = mail.dsnReturn
+            record.envelopeID = mail.envelopeID
+        }
+        return (record, length)
+    }
+
+    /// "KEYWORD=value" words separated by single spaces, then (`path`) the
+    /// rest from the first "<" to a closing ">" at the end.
+    private static func dsnWords(_ value: String, path: Bool) -> ([ESMTPParameter], String)? {
+        var words: [ESMTPParameter] = []
+        var rest = Substring(value)
+        while !rest.isEmpty, rest.first != "<" {
+            let word = rest.prefix { $0 != " " }
+            rest = rest.dropFirst(word.count).drop { $0 == " " }
+            guard let equals = word.firstIndex(of: "="), equals != word.startIndex else { return nil }
+            words.append(ESMTPParameter(keyword: word[..<equals].uppercased(), value: String(word[word.index(after: equals)...])))
+        }
+        guard !words.isEmpty else { return nil }
+        if path {
+            guard rest.count >= 2, rest.hasSuffix(">") else { return nil }
+        } else if !rest.isEmpty {
+            return nil
+        }
+        return (words, String(rest))
     }
 
     /// Octets from the start through the end of `X-Postern-Quarantined` and

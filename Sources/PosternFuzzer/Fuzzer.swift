@@ -35,6 +35,8 @@ enum FuzzTarget: String, CaseIterable {
     case reply
     /// The queue's envelope files, as read back after a crash.
     case envelope
+    /// The fields a quarantine file starts with, DSN parameters included.
+    case quarantine
     /// clamd, spamd and rspamd replies, and the scan step's use of them.
     case scanner
     /// IMAP command framing (literals) and the command grammar.
@@ -63,6 +65,7 @@ enum FuzzTarget: String, CaseIterable {
         case .dns: DNSTarget.run(bytes)
         case .reply: ReplyTarget.run(bytes)
         case .envelope: EnvelopeTarget.run(bytes)
+        case .quarantine: QuarantineTarget.run(bytes)
         case .scanner: ScannerTarget.run(bytes)
         case .imap: IMAPTarget.run(bytes)
         case .imapmessage: IMAPMessageTarget.run(bytes)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MailQueue
+import SMTPCore
 import Synchronization
 import Testing
 @testable import Delivery
@@ -39,17 +40,23 @@ struct QuarantineMoverTests {
             let spool = queue.makeSpool()
             spool.append("X-Old: replaced\r\n" + Self.body)
             var envelope = Envelope(id: spool.id, sender: "alice@fail.test",
-                                    recipients: [.init(address: "bob@local.test"), .init(address: "carol@local.test")],
+                                    recipients: [.init(address: "bob@local.test", dsn: Self.bobDSN),
+                                                 .init(address: "carol@local.test")],
                                     size: spool.size, state: state, clientAddress: "127.0.0.2", clientHelo: "client.test",
                                     receivedProtocol: "ESMTP", eightBitMIME: true)
             envelope.addedHeaders = ["X-Spam-Flag: YES\r\n"]
             envelope.bodyOffset = "X-Old: replaced\r\n".utf8.count
             envelope.quarantineReason = "SPF fail"
+            envelope.dsnReturn = .headers
+            envelope.envelopeID = "env-42"
             try await queue.commit(spool, envelope: envelope)
             return spool.id
         }
 
         var queued: [Envelope] { (try? queue.envelopes()) ?? [] }
+
+        static let bobDSN = RecipientParameters(notify: [.success, .delay],
+                                                originalRecipient: OriginalRecipient(addressType: "rfc822", address: "Bob@Local.test"))
     }
 
     static let delivered = Array(("X-Spam-Flag: YES\r\n" + Setup.body).utf8)
@@ -157,6 +164,8 @@ struct QuarantineMoverTests {
         #expect(released.recipients.map(\.address) == ["bob@local.test", "carol@local.test"])
         #expect(released.eightBitMIME && !released.smtpUTF8)
         #expect(released.clientAddress == "127.0.0.2" && released.clientHelo == "client.test")
+        #expect(released.recipients.map(\.dsn) == [Setup.bobDSN, RecipientParameters()])
+        #expect(released.dsnReturn == .headers && released.envelopeID == "env-42")
         #expect(try QueueReader(directory: setup.queue.directory).message(released) == Self.delivered)
         #expect(try mover.maildir.entries().isEmpty)
         #expect(await mover.release([id.description]).skipped.count == 1, "released once only")
@@ -205,6 +214,9 @@ struct QuarantineMoverTests {
         #expect(setup.queued.count == 1)
         try await mover.release(id, recipients: ["bob@local.test"], user: "bob")
         #expect(setup.queued.count == 2)
+        // bob's NOTIFY and ORCPT outlived the rewrite that took carol out.
+        let bob = try #require(setup.queued.first { $0.recipients.map(\.address) == ["bob@local.test"] })
+        #expect(bob.recipients[0].dsn == Setup.bobDSN && bob.envelopeID == "env-42")
         #expect(try mover.maildir.entries().isEmpty)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import MailMessage
+import SMTPCore
 import Synchronization
 import Testing
 @testable import MailQueue
@@ -35,6 +36,87 @@ struct QuarantineMaildirTests {
         let parsed = try QuarantineRecord.parse(fields + Self.message, fileDate: Self.date)
         #expect(parsed.record == record)
         #expect(parsed.length == fields.count)
+    }
+
+    /// RET, ENVID, NOTIFY and ORCPT (RFC 3461 §4) survive the quarantine.
+    @Test func dsnParametersReadBackAsWritten() throws {
+        var record = Self.record(recipients: ["bob@local.test", "\"x> NOTIFY=NEVER <y\"@local.test", "carol@local.test"])
+        record.dsnReturn = .full
+        record.envelopeID = "QQ 314+159=<x>"
+        record.recipientParameters = [
+            "bob@local.test": RecipientParameters(notify: [.success, .failure],
+                                                  originalRecipient: OriginalRecipient(addressType: "rfc822", address: "Bob Smith@Local.test")),
+            "\"x> NOTIFY=NEVER <y\"@local.test": RecipientParameters(notify: .never),
+            "gone@local.test": RecipientParameters(notify: .delay), // not a recipient any more: not written
+        ]
+        let text = String(decoding: record.headerFields, as: UTF8.self)
+        #expect(text.contains("X-Postern-Recipient-DSN: NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob+20Smith@Local.test <bob@local.test>\r\n"))
+        #expect(text.contains("X-Postern-DSN: RET=FULL ENVID=QQ+20314+2B159+3D<x>\r\n"))
+        #expect(!text.contains("gone@"))
+        let parsed = try QuarantineRecord.parse(record.headerFields + Self.message, fileDate: Self.date).record
+        #expect(parsed.dsnReturn == .full && parsed.envelopeID == "QQ 314+159=<x>")
+        #expect(parsed.recipients == record.recipients)
+        #expect(parsed.parameters(for: "bob@local.test") == record.recipientParameters["bob@local.test"])
+        #expect(parsed.parameters(for: "\"x> NOTIFY=NEVER <y\"@local.test") == RecipientParameters(notify: .never))
+        #expect(parsed.parameters(for: "carol@local.test") == RecipientParameters())
+        #expect(parsed.recipientParameters.count == 2)
+    }
+
+    /// A record written before DSN fields existed, or with DSN fields that
+    /// do not read back, still reads: its message can be released.
+    @Test(arguments: [
+        "", "X-Postern-Recipient-DSN: NOTIFY=SOMETIMES <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: NOTIFY=NEVER <mallory@local.test>\r\n",
+        "X-Postern-Recipient-DSN: NOTIFY=NEVER bob@local.test\r\n",
+        "X-Postern-Recipient-DSN: <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: SIZE=10 <bob@local.test>\r\n",
+        "X-Postern-DSN: RET=MAYBE\r\n", "X-Postern-DSN: RET=FULL SIZE=10\r\n", "X-Postern-DSN: ENVID=\r\n",
+        "X-Postern-DSN: RET=FULL <bob@local.test>\r\n",
+    ])
+    func unreadableDSNFieldsAreLeftOut(field: String) throws {
+        let record = Self.record()
+        var text = String(decoding: record.headerFields, as: UTF8.self)
+        text = text.replacingOccurrences(of: "X-Postern-Client:", with: field + "X-Postern-Client:")
+        let parsed = try QuarantineRecord.parse(Array(text.utf8) + Self.message, fileDate: Self.date).record
+        #expect(parsed == record)
+    }
+
+    /// Found by the fuzzer: a control in an address (no SMTP path holds
+    /// one) became a space when the record was written back.
+    @Test(arguments: ["X-Postern-Recipient: <\"x <\u{7F}\"@local.test>", "X-Postern-Sender: <a\u{1}b@fail.test>"])
+    func addressesWithControlsAreRefused(field: String) throws {
+        let name = String(field.prefix { $0 != ":" })
+        var text = String(decoding: Self.record().headerFields, as: UTF8.self)
+        text = text.replacingOccurrences(of: name == "X-Postern-Sender" ? "X-Postern-Sender: <alice@fail.test>\r\n"
+                                            : "X-Postern-Client:", with: field + "\r\n" + (name == "X-Postern-Sender" ? "" : "X-Postern-Client:"))
+        #expect(throws: QuarantineRecord.ParseError.badField(name)) {
+            try QuarantineRecord.parse(Array(text.utf8) + Self.message, fileDate: Self.date)
+        }
+    }
+
+    /// Found by the fuzzer: a control in a text value read back as it
+    /// stood, but was written as a space, and a run of spaces as one. They
+    /// read as written now.
+    @Test func controlsInTextValuesReadAsTheSpacesWritten() throws {
+        var text = String(decoding: Self.record().headerFields, as: UTF8.self)
+        text = text.replacingOccurrences(of: "ESMTPS BODY", with: "ES\u{0}\u{7F}MTPS BODY")
+            .replacingOccurrences(of: "SPF fail:", with: "SPF\u{1}fail:")
+            .replacingOccurrences(of: "(client.test)", with: "(client\u{1B} \u{0}test)")
+        let parsed = try QuarantineRecord.parse(Array(text.utf8) + Self.message, fileDate: Self.date).record
+        #expect(parsed.receivedProtocol == "ES" && parsed.reason.hasPrefix("SPF fail:") && parsed.clientHelo == "client test")
+        #expect(try QuarantineRecord.parse(parsed.headerFields, fileDate: Self.date).record == parsed)
+    }
+
+    /// Found by the fuzzer: a "(" inside the client address was taken for
+    /// the start of the HELO name.
+    @Test(arguments: [("127.2.(0.0 (client.test)", "127.2.(0.0", "client.test"), ("192.0.2.1 (a (b) c)", "192.0.2.1", "a (b) c"),
+                      ("192.0.2.1", "192.0.2.1", nil), ("192.0.2.1 x (y)", "192.0.2.1", nil), ("192.0.2.1 ()", "192.0.2.1", "")])
+    func theHeloNameIsWhatFollowsTheAddress(client: String, address: String, helo: String?) throws {
+        var text = String(decoding: Self.record().headerFields, as: UTF8.self)
+        text = text.replacingOccurrences(of: "127.0.0.2 (client.test)", with: client)
+        let parsed = try QuarantineRecord.parse(Array(text.utf8) + Self.message, fileDate: Self.date).record
+        #expect(parsed.clientAddress == address && parsed.clientHelo == helo)
+        #expect(try QuarantineRecord.parse(parsed.headerFields, fileDate: Self.date).record == parsed)
     }
 
     @Test(arguments: ["", "MAILER-DAEMON@x.test", "\"john  doe\"@example.org", "jürgen@bücher.example"])

@@ -295,3 +295,33 @@ def test_kill9_while_quarantining_loses_nothing(start):
     assert len(ids) <= len(accepted) + 4, "at most one unanswered message per client"
     assert list((server.quarantine.dir / "tmp").iterdir()) == []
     assert sink.messages() == []
+
+
+def test_a_release_keeps_the_dsn_parameters(start_postern, zone_server, sinks):  # noqa: F811
+    """RET, ENVID, NOTIFY and ORCPT (RFC 3461) are written into the quarantine
+    file and go with the released message to a next hop that offers DSN."""
+    dns = zone_server(ZONE)
+    sink = sinks("--dsn", name="dsn")
+    server = start_postern(policy=POLICY,
+                           delivery=delivery_config(routes={"local.test": f"[127.0.0.1]:{sink.port}"}, dns_port=dns))
+    with RawSMTP(server.port, source=CLIENT) as c:
+        c.ehlo(HELO)
+        expect(c.cmd("MAIL FROM:<a@fail.test> RET=HDRS ENVID=held+2B1"), 250)
+        expect(c.cmd("RCPT TO:<bob@local.test> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob+40local.test"), 250)
+        expect(c.cmd("RCPT TO:<carol@local.test>"), 250)
+        expect(c.cmd("DATA"), 354)
+        c.send(message().replace(b"\r\n.", b"\r\n..") + b".\r\n")
+        queue_id = queued_id(c.read_reply())
+    server.quarantine.wait_for(queue_id)
+    box = mailbox.Maildir(str(server.quarantine.dir), factory=None, create=False)
+    msg = box[list(box.keys())[0]]
+    assert msg.get_all("X-Postern-Recipient-DSN") == ["NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob@local.test <bob@local.test>"]
+    assert msg["X-Postern-DSN"] == "RET=HDRS ENVID=held+2B1"
+
+    p = server.quarantine.run("release", queue_id)
+    assert p.returncode == 0, p.stderr.decode()
+    [(meta, delivered)] = sink.wait_for(1)
+    assert meta["rcpt_tos"] == RECIPIENTS
+    assert [o for o in meta["raw_mail_options"] if o.split("=")[0] in ("RET", "ENVID")] == ["RET=HDRS", "ENVID=held+2B1"]
+    assert meta["raw_rcpt_options"] == [["NOTIFY=SUCCESS,DELAY", "ORCPT=rfc822;Bob@local.test"], []]
+    assert b"X-Postern-" not in delivered.split(b"\r\n\r\n")[0].replace(b"X-Postern-Reason: a field", b"")
