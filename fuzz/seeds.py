@@ -296,8 +296,8 @@ def quarantine_seeds():
             "X-Postern-Reason: SPF fail: 127.0.0.2 is not allowed to send for\r\n fail.test\r\n"
             "X-Postern-Quarantined: Sat, 6 Dec 2025 05:46:40 +0000\r\n"
             "Received: from client.test\r\nSubject: hi\r\n\r\nbody\r\n")
-    dsn = ("X-Postern-Recipient-DSN: NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob+20Smith@Local.test <bob@local.test>\r\n"
-           "X-Postern-Recipient-DSN: NOTIFY=NEVER <\"x> NOTIFY=NEVER <y\"@local.test>\r\n"
+    dsn = ("X-Postern-Recipient-DSN: 0 NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob+20Smith@Local.test <bob@local.test>\r\n"
+           "X-Postern-Recipient-DSN: 1 NOTIFY=NEVER <\"x> NOTIFY=NEVER <y\"@local.test>\r\n"
            "X-Postern-DSN: RET=FULL ENVID=QQ+20314+2B159+3D<x>\r\n")
     literals = swift_literals(os.path.join(ROOT, "Tests/MailQueueTests/QuarantineMaildirTests.swift"))
     fields = [text for text in literals if text.startswith("X-Postern-")]

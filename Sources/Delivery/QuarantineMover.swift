@@ -210,8 +210,7 @@ public final class QuarantineMover: Sendable {
     /// rest, or removed when none remain.
     private func shrink(_ entry: QuarantineMaildir.Entry, record: QuarantineRecord, offset: Int,
                         removing: [String]) throws {
-        var kept = record
-        kept.recipients = record.recipients.filter { !removing.contains($0) }
+        let kept = record.keeping { !removing.contains($0) }
         if kept.recipients.isEmpty {
             try maildir.remove(entry)
         } else {
@@ -225,7 +224,8 @@ public final class QuarantineMover: Sendable {
     /// `recover` instead of releasing twice.
     private func releaseNow(_ entry: QuarantineMaildir.Entry, only: [String]?, user: String?) throws -> String? {
         let (record, offset) = try maildir.read(entry)
-        let recipients = only.map { wanted in record.recipients.filter(wanted.contains) } ?? record.recipients
+        let released = record.keeping { only?.contains($0) ?? true }
+        let recipients = released.recipients
         guard !recipients.isEmpty else { throw QuarantineActionError.notFor(entry.id) }
         let spool = queue.makeSpool()
         do {
@@ -236,7 +236,7 @@ public final class QuarantineMover: Sendable {
         }
         var envelope = Envelope(
             id: spool.id, sender: record.sender,
-            recipients: recipients.map { Envelope.Recipient(address: $0, dsn: record.parameters(for: $0)) },
+            recipients: recipients.indices.map { Envelope.Recipient(address: recipients[$0], dsn: released.parameters(at: $0)) },
             size: spool.size, clientAddress: record.clientAddress, clientHelo: record.clientHelo,
             receivedProtocol: record.receivedProtocol, eightBitMIME: record.eightBitMIME, smtpUTF8: record.smtpUTF8)
         envelope.releasedFrom = entry.id

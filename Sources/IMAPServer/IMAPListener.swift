@@ -81,6 +81,9 @@ final class RefuseIMAPHandler: ChannelInboundHandler {
         buffer.writeString("* BYE Too many connections, try again later\r\n")
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        // Behind implicit TLS the BYE waits for a handshake that may never
+        // come; a refused client must not hold its socket for ever.
+        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

@@ -9,7 +9,7 @@ import SMTPCore
 ///     X-Postern-Quarantine-ID: 0005F1A2B3C4D5E6
 ///     X-Postern-Sender: <alice@example.org>
 ///     X-Postern-Recipient: <bob@example.net>       (one per recipient)
-///     X-Postern-Recipient-DSN: NOTIFY=FAILURE ORCPT=rfc822;bob@example.net <bob@example.net>
+///     X-Postern-Recipient-DSN: 0 NOTIFY=FAILURE ORCPT=rfc822;bob@example.net <bob@example.net>
 ///     X-Postern-DSN: RET=HDRS ENVID=QQ314159
 ///     X-Postern-Client: 192.0.2.7 (mail.example.org)
 ///     X-Postern-Protocol: ESMTPS BODY=8BITMIME SMTPUTF8
@@ -26,8 +26,11 @@ import SMTPCore
 /// The DSN parameters (RFC 3461 §4) are kept in fields of their own, in
 /// the form MAIL and RCPT gave them (xtext, so no space inside a value):
 /// a record without them reads as before, and a reader that does not know
-/// them still finds every field it needs. Parameters come before the
-/// address, so a quoted local part cannot pass for one.
+/// them still finds every field it needs. A recipient's field names its
+/// position among the `X-Postern-Recipient` fields (an address may be given
+/// twice, with different parameters) and, for the reader, its address;
+/// parameters come before the address, so a quoted local part cannot pass
+/// for one.
 public struct QuarantineRecord: Sendable, Equatable {
     public var id: QueueID
     /// The reverse-path without angle brackets; "" is the null sender.
@@ -45,8 +48,8 @@ public struct QuarantineRecord: Sendable, Equatable {
     /// RET= and ENVID= from MAIL (nil: not given).
     public var dsnReturn: DSNReturn?
     public var envelopeID: String?
-    /// NOTIFY= and ORCPT= by recipient address; a recipient not here had none.
-    public var recipientParameters: [String: RecipientParameters] = [:]
+    /// NOTIFY= and ORCPT= by position in `recipients`; a recipient not here had none.
+    public var recipientParameters: [Int: RecipientParameters] = [:]
 
     static let fieldPrefix = "X-Postern-"
     static let lastField = "X-Postern-Quarantined"
@@ -75,14 +78,26 @@ public struct QuarantineRecord: Sendable, Equatable {
                   reason: envelope.quarantineReason ?? "quarantined by the policy (no reason recorded)", date: date)
         dsnReturn = envelope.dsnReturn
         envelopeID = envelope.envelopeID
-        for recipient in envelope.recipients where recipient.dsn != RecipientParameters() {
-            if recipientParameters[recipient.address] == nil { recipientParameters[recipient.address] = recipient.dsn }
+        for (index, recipient) in envelope.recipients.enumerated() where recipient.dsn != RecipientParameters() {
+            recipientParameters[index] = recipient.dsn
         }
     }
 
-    /// The DSN parameters of `recipient` (none if not recorded).
-    public func parameters(for recipient: String) -> RecipientParameters {
-        recipientParameters[recipient] ?? RecipientParameters()
+    /// The DSN parameters of the recipient at `index` (none if not recorded).
+    public func parameters(at index: Int) -> RecipientParameters {
+        recipientParameters[index] ?? RecipientParameters()
+    }
+
+    /// The record with only the recipients `keep` says yes to, each with its parameters.
+    public func keeping(_ keep: (String) -> Bool) -> QuarantineRecord {
+        var kept = self
+        kept.recipients = []
+        kept.recipientParameters = [:]
+        for (index, recipient) in recipients.enumerated() where keep(recipient) {
+            if let dsn = recipientParameters[index] { kept.recipientParameters[kept.recipients.count] = dsn }
+            kept.recipients.append(recipient)
+        }
+        return kept
     }
 
     /// The fields, CRLF-terminated, that go above the message.
@@ -94,18 +109,22 @@ public struct QuarantineRecord: Sendable, Equatable {
         text += HeaderField.line(name: "X-Postern-Quarantine-ID", value: id.description)
         text += address("X-Postern-Sender", sender)
         for recipient in recipients { text += address("X-Postern-Recipient", recipient) }
-        for recipient in recipients {
-            guard let dsn = recipientParameters[recipient] else { continue }
-            var words: [String] = []
+        for (index, recipient) in recipients.enumerated() {
+            guard let dsn = recipientParameters[index] else { continue }
+            var words = [String(index)]
             if let notify = dsn.notify { words.append("NOTIFY=" + notify.parameterValue) }
             if let original = dsn.originalRecipient { words.append("ORCPT=" + original.parameterValue) }
-            guard !words.isEmpty else { continue }
+            guard words.count > 1 else { continue }
             words.append("<\(recipient)>")
             text += HeaderField.line(name: "X-Postern-Recipient-DSN", value: words.joined(separator: " "), fold: false)
         }
         var dsn: [String] = []
         if let dsnReturn { dsn.append("RET=" + dsnReturn.rawValue) }
-        if let envelopeID { dsn.append("ENVID=" + XText.encode(envelopeID)) }
+        // As RFC 3461 §4.4 allows it (an envelope file could hold anything).
+        if let envelopeID, envelopeID.utf8.allSatisfy({ (32...126).contains($0) }),
+           case let value = XText.encode(envelopeID), !value.isEmpty, value.utf8.count <= SMTPDefaults.maxEnvelopeIDLength {
+            dsn.append("ENVID=" + value)
+        }
         if !dsn.isEmpty { text += HeaderField.line(name: "X-Postern-DSN", value: dsn.joined(separator: " "), fold: false) }
         text += HeaderField.line(name: "X-Postern-Client", value: clientAddress + (clientHelo.map { " (\($0))" } ?? ""))
         var parameters = [receivedProtocol]
@@ -185,17 +204,21 @@ public struct QuarantineRecord: Sendable, Equatable {
         // recipient of the record: without them a held message is still
         // released, reported on as if none had been given.
         for field in section.all("X-Postern-Recipient-DSN") {
-            guard let (words, path) = dsnWords(field.value, path: true),
-                  case let recipient = String(path.dropFirst().dropLast()), recipients.contains(recipient),
-                  record.recipientParameters[recipient] == nil,
+            let position = field.value.prefix { $0 != " " }
+            guard position.count <= 6, position.allSatisfy({ ("0"..."9").contains($0) }), let index = Int(position),
+                  recipients.indices.contains(index), record.recipientParameters[index] == nil,
+                  let (words, path) = dsnWords(String(field.value.dropFirst(position.count + 1)), path: true),
+                  path == "<\(recipients[index])>",
                   let dsn = try? RecipientParameters(parsing: words) else { continue }
-            record.recipientParameters[recipient] = dsn
+            record.recipientParameters[index] = dsn
         }
-        if let field = section.first("X-Postern-DSN"), let (words, _) = dsnWords(field.value, path: false),
-           words.allSatisfy({ $0.keyword == "RET" || $0.keyword == "ENVID" }),
-           let mail = try? MailParameters(parsing: words, maxMessageSize: 0) {
-            record.dsnReturn = mail.dsnReturn
-            record.envelopeID = mail.envelopeID
+        // RET and ENVID each on its own: one unreadable value does not cost the other.
+        if let field = section.first("X-Postern-DSN"), let (words, _) = dsnWords(field.value, path: false) {
+            for word in words where word.keyword == "RET" || word.keyword == "ENVID" {
+                guard let mail = try? MailParameters(parsing: [word], maxMessageSize: 0) else { continue }
+                record.dsnReturn = mail.dsnReturn ?? record.dsnReturn
+                record.envelopeID = mail.envelopeID ?? record.envelopeID
+            }
         }
         return (record, length)
     }

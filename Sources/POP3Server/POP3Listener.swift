@@ -128,6 +128,9 @@ final class RefusePOP3Handler: ChannelInboundHandler {
         POP3Reply.err("Too many connections, try again later", code: .systemTemporary).write(into: &buffer)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        // Behind implicit TLS the -ERR waits for a handshake that may never
+        // come; a refused client must not hold its socket for ever.
+        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}

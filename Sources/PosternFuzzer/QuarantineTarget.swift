@@ -2,7 +2,8 @@
 // for every listing, IMAP/POP3 session and release, whatever a crash, a
 // full disk or an operator's editor left in the file. Invariants: the
 // record read back from what it writes is the same record, DSN parameters
-// included; the fields it writes end where `parse` says they end; and the
+// included (but for a text word too long for a line, which folding splits
+// once); the fields it writes end where `parse` says they end; and the
 // message after them is never taken for fields.
 import Foundation
 import MailQueue
@@ -24,9 +25,14 @@ enum QuarantineTarget {
             return
         }
         invariant(again.length == fields.count, "written fields are \(fields.count) octets, read as \(again.length)")
-        var expected = record
-        // Parameters of addresses that are not recipients are not written.
-        expected.recipientParameters = record.recipientParameters.filter { record.recipients.contains($0.key) }
-        invariant(again.record == expected, "read back \(again.record), not \(expected)")
+        if again.record == record { return }
+        // Folding splits a word longer than a line can be (998 octets): such
+        // a text value reads back with a space in it, once; after that the
+        // record is stable.
+        let texts = [record.clientAddress, record.clientHelo ?? "", record.receivedProtocol, record.reason]
+        invariant(texts.contains { $0.split(separator: " ").contains { $0.utf8.count > 900 } },
+                  "read back \(again.record), not \(record)")
+        let third = try? QuarantineRecord.parse(again.record.headerFields, fileDate: date)
+        invariant(third?.record == again.record, "a record written twice read back \(String(describing: third?.record)), not \(again.record)")
     }
 }

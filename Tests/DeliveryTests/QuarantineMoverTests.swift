@@ -36,12 +36,12 @@ struct QuarantineMoverTests {
         static let body = "Received: from client.test\r\nSubject: held\r\n\r\nThe body.\r\n"
 
         /// Commits a message as the SMTP handler does for a quarantine verdict.
-        func commitQuarantined(state: Envelope.State = .quarantine) async throws -> QueueID {
+        func commitQuarantined(state: Envelope.State = .quarantine, recipients: [Envelope.Recipient]? = nil) async throws -> QueueID {
             let spool = queue.makeSpool()
             spool.append("X-Old: replaced\r\n" + Self.body)
             var envelope = Envelope(id: spool.id, sender: "alice@fail.test",
-                                    recipients: [.init(address: "bob@local.test", dsn: Self.bobDSN),
-                                                 .init(address: "carol@local.test")],
+                                    recipients: recipients ?? [.init(address: "bob@local.test", dsn: Self.bobDSN),
+                                                               .init(address: "carol@local.test")],
                                     size: spool.size, state: state, clientAddress: "127.0.0.2", clientHelo: "client.test",
                                     receivedProtocol: "ESMTP", eightBitMIME: true)
             envelope.addedHeaders = ["X-Spam-Flag: YES\r\n"]
@@ -169,6 +169,23 @@ struct QuarantineMoverTests {
         #expect(try QueueReader(directory: setup.queue.directory).message(released) == Self.delivered)
         #expect(try mover.maildir.entries().isEmpty)
         #expect(await mover.release([id.description]).skipped.count == 1, "released once only")
+    }
+
+    /// An address given twice with different parameters keeps each copy's
+    /// own (NOTIFY=NEVER on one must not silence the other).
+    @Test func aRecipientGivenTwiceKeepsEachCopysParameters() async throws {
+        let setup = try Setup()
+        let never = RecipientParameters(notify: .never)
+        let id = try await setup.commitQuarantined(recipients: [.init(address: "bob@local.test"),
+                                                                .init(address: "bob@local.test", dsn: never),
+                                                                .init(address: "carol@local.test", dsn: Setup.bobDSN)])
+        let mover = setup.mover(setup.maildir())
+        try mover.recover()
+        mover.drain()
+        try await mover.release(id, recipients: ["bob@local.test"], user: "bob")
+        #expect(setup.queued.first?.recipients.map(\.dsn) == [RecipientParameters(), never])
+        try await mover.release(id, recipients: ["carol@local.test"], user: "carol")
+        #expect(setup.queued.contains { $0.recipients.map(\.dsn) == [Setup.bobDSN] })
     }
 
     @Test func deleteRemovesTheFile() async throws {

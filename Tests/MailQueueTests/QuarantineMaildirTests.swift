@@ -38,39 +38,46 @@ struct QuarantineMaildirTests {
         #expect(parsed.length == fields.count)
     }
 
-    /// RET, ENVID, NOTIFY and ORCPT (RFC 3461 §4) survive the quarantine.
+    /// RET, ENVID, NOTIFY and ORCPT (RFC 3461 §4) survive the quarantine,
+    /// by position: an address given twice keeps each copy's own.
     @Test func dsnParametersReadBackAsWritten() throws {
-        var record = Self.record(recipients: ["bob@local.test", "\"x> NOTIFY=NEVER <y\"@local.test", "carol@local.test"])
+        var record = Self.record(recipients: ["bob@local.test", "\"x> NOTIFY=NEVER <y\"@local.test", "carol@local.test",
+                                              "bob@local.test"])
         record.dsnReturn = .full
         record.envelopeID = "QQ 314+159=<x>"
-        record.recipientParameters = [
-            "bob@local.test": RecipientParameters(notify: [.success, .failure],
-                                                  originalRecipient: OriginalRecipient(addressType: "rfc822", address: "Bob Smith@Local.test")),
-            "\"x> NOTIFY=NEVER <y\"@local.test": RecipientParameters(notify: .never),
-            "gone@local.test": RecipientParameters(notify: .delay), // not a recipient any more: not written
-        ]
+        let bob = RecipientParameters(notify: [.success, .failure],
+                                      originalRecipient: OriginalRecipient(addressType: "rfc822", address: "Bob Smith@Local.test"))
+        record.recipientParameters = [0: bob, 1: RecipientParameters(notify: .never), 3: RecipientParameters(notify: .delay),
+                                      7: RecipientParameters(notify: .never)] // no recipient 7: not written
         let text = String(decoding: record.headerFields, as: UTF8.self)
-        #expect(text.contains("X-Postern-Recipient-DSN: NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob+20Smith@Local.test <bob@local.test>\r\n"))
+        #expect(text.contains("X-Postern-Recipient-DSN: 0 NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Bob+20Smith@Local.test <bob@local.test>\r\n"))
+        #expect(text.contains("X-Postern-Recipient-DSN: 3 NOTIFY=DELAY <bob@local.test>\r\n"))
         #expect(text.contains("X-Postern-DSN: RET=FULL ENVID=QQ+20314+2B159+3D<x>\r\n"))
-        #expect(!text.contains("gone@"))
+        #expect(!text.contains("X-Postern-Recipient-DSN: 7"))
         let parsed = try QuarantineRecord.parse(record.headerFields + Self.message, fileDate: Self.date).record
         #expect(parsed.dsnReturn == .full && parsed.envelopeID == "QQ 314+159=<x>")
         #expect(parsed.recipients == record.recipients)
-        #expect(parsed.parameters(for: "bob@local.test") == record.recipientParameters["bob@local.test"])
-        #expect(parsed.parameters(for: "\"x> NOTIFY=NEVER <y\"@local.test") == RecipientParameters(notify: .never))
-        #expect(parsed.parameters(for: "carol@local.test") == RecipientParameters())
-        #expect(parsed.recipientParameters.count == 2)
+        #expect(parsed.recipientParameters == [0: bob, 1: RecipientParameters(notify: .never), 3: RecipientParameters(notify: .delay)])
+        #expect(parsed.parameters(at: 2) == RecipientParameters())
+        // Taking recipients out keeps the others' parameters with them.
+        let kept = parsed.keeping { $0 != "\"x> NOTIFY=NEVER <y\"@local.test" }
+        #expect(kept.recipients == ["bob@local.test", "carol@local.test", "bob@local.test"])
+        #expect(kept.recipientParameters == [0: bob, 2: RecipientParameters(notify: .delay)])
     }
 
     /// A record written before DSN fields existed, or with DSN fields that
     /// do not read back, still reads: its message can be released.
     @Test(arguments: [
-        "", "X-Postern-Recipient-DSN: NOTIFY=SOMETIMES <bob@local.test>\r\n",
-        "X-Postern-Recipient-DSN: NOTIFY=NEVER <mallory@local.test>\r\n",
-        "X-Postern-Recipient-DSN: NOTIFY=NEVER bob@local.test\r\n",
-        "X-Postern-Recipient-DSN: <bob@local.test>\r\n",
-        "X-Postern-Recipient-DSN: SIZE=10 <bob@local.test>\r\n",
-        "X-Postern-DSN: RET=MAYBE\r\n", "X-Postern-DSN: RET=FULL SIZE=10\r\n", "X-Postern-DSN: ENVID=\r\n",
+        "", "X-Postern-Recipient-DSN: 0 NOTIFY=SOMETIMES <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: 0 NOTIFY=NEVER <carol@local.test>\r\n",
+        "X-Postern-Recipient-DSN: 2 NOTIFY=NEVER <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: NOTIFY=NEVER <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: -1 NOTIFY=NEVER <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: 0 NOTIFY=NEVER bob@local.test\r\n",
+        "X-Postern-Recipient-DSN: 0 <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: 0 SIZE=10 <bob@local.test>\r\n",
+        "X-Postern-Recipient-DSN: 99999999999999999999 NOTIFY=NEVER <bob@local.test>\r\n",
+        "X-Postern-DSN: RET=MAYBE\r\n", "X-Postern-DSN: SIZE=10\r\n", "X-Postern-DSN: ENVID=\r\n",
         "X-Postern-DSN: RET=FULL <bob@local.test>\r\n",
     ])
     func unreadableDSNFieldsAreLeftOut(field: String) throws {
@@ -79,6 +86,20 @@ struct QuarantineMaildirTests {
         text = text.replacingOccurrences(of: "X-Postern-Client:", with: field + "X-Postern-Client:")
         let parsed = try QuarantineRecord.parse(Array(text.utf8) + Self.message, fileDate: Self.date).record
         #expect(parsed == record)
+    }
+
+    /// RET and ENVID are read each on its own, and an ENVID RFC 3461 would
+    /// not allow is not written.
+    @Test func retAndEnvidStandAlone() throws {
+        var text = String(decoding: Self.record().headerFields, as: UTF8.self)
+        text = text.replacingOccurrences(of: "X-Postern-Client:", with: "X-Postern-DSN: RET=HDRS ENVID=+ZZ\r\nX-Postern-Client:")
+        let parsed = try QuarantineRecord.parse(Array(text.utf8) + Self.message, fileDate: Self.date).record
+        #expect(parsed.dsnReturn == .headers && parsed.envelopeID == nil)
+        var record = Self.record()
+        record.envelopeID = String(repeating: "x", count: 101)
+        #expect(!String(decoding: record.headerFields, as: UTF8.self).contains("X-Postern-DSN"))
+        record.envelopeID = "tab\there"
+        #expect(!String(decoding: record.headerFields, as: UTF8.self).contains("X-Postern-DSN"))
     }
 
     /// Found by the fuzzer: a control in an address (no SMTP path holds

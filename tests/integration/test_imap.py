@@ -414,6 +414,11 @@ def test_imap_and_pop3_sessions_count_towards_the_connection_limits(held):
     with pytest.raises(EOFError):
         over.line()
     assert RawIMAP(h.imaps_port, h.context()).greeting.startswith(b"* BYE Too many connections")
+    # A refused client that never starts its TLS handshake is not kept waiting for ever.
+    silent = socket.create_connection(("127.0.0.1", h.imaps_port), timeout=20)
+    started = time.monotonic()
+    assert silent.recv(512) == b""
+    assert 5 < time.monotonic() - started < 15
     refused = socket.create_connection(("127.0.0.1", pop3_port), timeout=15)
     assert refused.recv(512).startswith(b"-ERR [SYS/TEMP] Too many connections")
     with RawSMTP(h.server.port) as smtp:

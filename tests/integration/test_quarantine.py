@@ -315,7 +315,7 @@ def test_a_release_keeps_the_dsn_parameters(start_postern, zone_server, sinks): 
     server.quarantine.wait_for(queue_id)
     box = mailbox.Maildir(str(server.quarantine.dir), factory=None, create=False)
     msg = box[list(box.keys())[0]]
-    assert msg.get_all("X-Postern-Recipient-DSN") == ["NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob@local.test <bob@local.test>"]
+    assert msg.get_all("X-Postern-Recipient-DSN") == ["0 NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Bob@local.test <bob@local.test>"]
     assert msg["X-Postern-DSN"] == "RET=HDRS ENVID=held+2B1"
 
     p = server.quarantine.run("release", queue_id)
