@@ -31,6 +31,11 @@ public struct IMAPServerContext: Sendable {
     /// Clients exempt from `max_connections_per_ip` (the trusted networks
     /// of the policy whose passwords IMAP uses, as for SMTP).
     public var exemptFromPerAddressLimit: @Sendable (String) -> Bool = { _ in false }
+    /// The login timeout while the connection table is nearly full (SMTP's
+    /// stress mode, `[limits] stress_timeout`): sessions that have not
+    /// logged in hold their places no longer than SMTP sessions do. Logged-in
+    /// sessions keep the idle timeout RFC 3501 §5.4 asks for.
+    public var stressLoginTimeout: TimeAmount = .seconds(10)
     public var logger: Logger
 
     public init(hostname: String, tls: NIOSSLContext?, implicitTLS: Bool, allowPlaintextAuth: Bool,

@@ -257,11 +257,13 @@ final class IMAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Autologout (RFC 3501 §5.4) after the idle timeout; before login
-    /// the shorter login timeout.
+    /// the shorter login timeout, shorter still under stress.
     private func armTimeout(context: ChannelHandlerContext) {
         timeout?.cancel()
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-        let limit = loggedIn ? server.idleTimeout : server.loginTimeout
+        let stressed = server.connections?.isStressed == true
+        let limit = loggedIn ? server.idleTimeout
+            : stressed ? min(server.loginTimeout, server.stressLoginTimeout) : server.loginTimeout
         timeout = context.eventLoop.scheduleTask(in: limit) {
             let (handler, context) = loopBound.value
             handler.write(Array("* BYE Autologout; idle for too long\r\n".utf8), context: context)

@@ -223,6 +223,7 @@ public final class Daemon: Sendable {
                     // SMTP's connection limits, as POP3 below: one budget of sockets.
                     connections: smtp.first?.context.connections, logger: logger)
                 context.exemptFromPerAddressLimit = trusted
+                context.stressLoginTimeout = .seconds(Int64(config.limits.stressTimeoutSeconds))
                 let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
                 channels.append(try await listener.bind(socket: socket))
                 closers.append { listener.closeSessions() }

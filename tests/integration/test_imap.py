@@ -462,3 +462,22 @@ def test_trusted_networks_are_exempt_from_the_per_address_limit(held):
     assert greeting(pop3_port, CLIENT)[1].startswith(b"-ERR [SYS/TEMP] Too many connections")
     for sock in held_open:
         sock.close()
+
+
+def test_under_stress_sessions_not_logged_in_get_the_stress_timeout(held):
+    """SMTP's stress mode reaches IMAP's login timeout: with the connection table nearly
+    full, a session that has not logged in is closed after stress_timeout, not the usual
+    minute; a logged-in session keeps its idle timeout (RFC 3501 §5.4)."""
+    h = held(limits={"max_connections": 10, "stress_threshold": 20, "stress_timeout": 2})
+    calm = RawIMAP(h.imap_port)  # one place taken: below the threshold of two
+    logged_in = RawIMAP(h.imap_port)
+    assert logged_in.command("a", f"LOGIN carol {PASSWORDS['carol']}")[-1].startswith(b"a OK")
+    started = time.monotonic()
+    stressed = RawIMAP(h.imap_port)
+    assert stressed.greeting.startswith(b"* OK")
+    assert stressed.line() == b"* BYE Autologout; idle for too long"
+    assert 1 < time.monotonic() - started < 10
+    time.sleep(1)
+    assert logged_in.command("b", "NOOP")[-1].startswith(b"b OK")
+    assert calm.command("c", "NOOP")[-1].startswith(b"c OK")
+    assert "stress mode on" in h.server.stderr_text()
