@@ -49,7 +49,9 @@ public final class IMAPListener: Sendable {
                             IMAPServerMetrics.refused.increment()
                             context.logger.notice("imap connection refused", metadata: [
                                 "client": "\(address)", "reason": "too many connections"])
-                            return try channel.pipeline.syncOperations.addHandler(RefuseIMAPHandler())
+                            // RFC 3501 §7.1.5: BYE as the greeting refuses the connection.
+                            return try channel.pipeline.syncOperations.addHandler(
+                                RefuseConnectionHandler(greeting: "* BYE Too many connections, try again later\r\n"))
                         case .success(let slot):
                             channel.closeFuture.whenComplete { _ in slot.release() }
                         }
@@ -68,23 +70,4 @@ public final class IMAPListener: Sendable {
             channel.pipeline.fireUserInboundEventTriggered(IMAPServerHandler.ShuttingDown())
         }
     }
-}
-
-/// Greets a client over the connection limits with BYE and hangs up
-/// (RFC 3501 §7.1.5: BYE as the greeting refuses the connection).
-final class RefuseIMAPHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    func channelActive(context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        buffer.writeString("* BYE Too many connections, try again later\r\n")
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
-        // Behind implicit TLS the BYE waits for a handshake that may never
-        // come; a refused client must not hold its socket for ever.
-        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

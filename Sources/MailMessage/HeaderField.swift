@@ -97,4 +97,11 @@ extension HeaderField {
         let text = "\(name): \(DSNFormat.oneLine(value))"
         return (fold ? DSNFormat.fold(text) : text) + "\r\n"
     }
+
+    /// `value` as a folded `line(name:value:)` field reads back unfolded:
+    /// controls as spaces, runs of spaces as one (but for a word longer than
+    /// a line, which folding splits).
+    public static func foldedValue(_ value: String) -> String {
+        DSNFormat.oneLine(value).split(separator: " ").joined(separator: " ")
+    }
 }

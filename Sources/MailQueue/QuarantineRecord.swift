@@ -165,13 +165,9 @@ public struct QuarantineRecord: Sendable, Equatable {
             guard let field = section.first(name) else { throw .badField(name) }
             return field.value
         }
-        // Text values are written with controls as spaces and folded at
-        // spaces, runs of them as one: read them the same way, so that a
-        // record reads back as what it writes.
-        func text(_ value: String) -> String {
-            String(String.UnicodeScalarView(value.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? " " : $0 }))
-                .split(separator: " ").joined(separator: " ")
-        }
+        // Text values read as the writer writes them, so that a record
+        // reads back as what it writes.
+        let text = HeaderField.foldedValue
         func address(_ text: String, _ name: String) throws(ParseError) -> String {
             guard text.hasPrefix("<"), text.hasSuffix(">"), text.count >= 2 else { throw .badField(name) }
             // No path SMTP takes holds a control (RFC 5321 §4.1.2): such a

@@ -107,7 +107,9 @@ public final class POP3Listener: Sendable {
             case .failure:
                 POP3ServerMetrics.refused.increment()
                 context.logger.notice("pop3 connection refused", metadata: ["client": "\(address)", "reason": "too many connections"])
-                return try pipeline.addHandler(RefusePOP3Handler())
+                var refusal = channel.allocator.buffer(capacity: 64)
+                POP3Reply.err("Too many connections, try again later", code: .systemTemporary).write(into: &refusal)
+                return try pipeline.addHandler(RefuseConnectionHandler(greeting: refusal))
             case .success(let acquired):
                 slot = acquired
                 channel.closeFuture.whenComplete { _ in acquired.release() }
@@ -116,22 +118,4 @@ public final class POP3Listener: Sendable {
         context.sessions?.add(channel)
         try pipeline.addHandler(POP3ServerHandler(server: context, clientAddress: address, implicitTLS: implicitTLS, slot: slot))
     }
-}
-
-/// Greets a client over the connection limits with -ERR and hangs up.
-final class RefusePOP3Handler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-
-    func channelActive(context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: 64)
-        POP3Reply.err("Too many connections, try again later", code: .systemTemporary).write(into: &buffer)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
-        // Behind implicit TLS the -ERR waits for a handshake that may never
-        // come; a refused client must not hold its socket for ever.
-        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }

@@ -109,7 +109,12 @@ public final class SMTPListener: Sendable {
         switch context.connections.acquire(address, exemptFromPerAddressLimit: trusted) {
         case .failure(let refusal):
             metrics.refused(refusal)
-            try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(refusal: refusal, hostname: context.hostname))
+            // RFC 5321 §3.8: 421 as the greeting.
+            let text = refusal == .tooManyConnections ? "Too many connections" : "Too many connections from your address"
+            var reply = channel.allocator.buffer(capacity: 80)
+            SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 7, 0), text: "\(context.hostname) \(text), try again later")
+                .write(into: &reply)
+            try channel.pipeline.syncOperations.addHandler(RefuseConnectionHandler(greeting: reply))
             return
         case .success(let acquired):
             slot = acquired
@@ -125,27 +130,31 @@ public final class SMTPListener: Sendable {
     }
 }
 
-/// Greets a client over the connection limits with 421 and hangs up
-/// (RFC 5321 §3.8).
-final class RefuseConnectionHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
-    let refusal: ConnectionLimiter.Refusal
-    let hostname: String
+/// Greets a client over the connection limits with a refusal (SMTP's 421,
+/// IMAP's BYE, POP3's -ERR) and hangs up. Behind implicit TLS the greeting
+/// waits for a handshake that may never come, so it closes after 10 s in
+/// any case: a refused client must not hold its socket for ever.
+public final class RefuseConnectionHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+    let greeting: ByteBuffer
 
-    init(refusal: ConnectionLimiter.Refusal, hostname: String) {
-        self.refusal = refusal
-        self.hostname = hostname
+    /// `greeting`: the whole refusal, CRLF included.
+    public init(greeting: ByteBuffer) {
+        self.greeting = greeting
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        let text = refusal == .tooManyConnections ? "Too many connections" : "Too many connections from your address"
-        var buffer = context.channel.allocator.buffer(capacity: 80)
-        SMTPReply(code: 421, enhanced: EnhancedStatusCode(4, 7, 0), text: "\(hostname) \(text), try again later")
-            .write(into: &buffer)
+    public convenience init(greeting: String) {
+        self.init(greeting: ByteBuffer(string: greeting))
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
         let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+        context.writeAndFlush(wrapOutboundOut(greeting)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+        context.eventLoop.scheduleTask(in: .seconds(10)) { channel.close(promise: nil) }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 }
