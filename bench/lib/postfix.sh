@@ -283,12 +283,19 @@ pf_stop() {
 }
 
 pf_discard() {
-	local dir=${1:-$PF_DIR} i
+	local dir=${1:-$PF_DIR}
 	[[ -n $dir && -d $dir ]] || return 0
 	[[ -n ${PF_KEEP:-} ]] && return 0
 	rm -rf "$dir"
+	pf_forget "$dir"
+}
+
+# pf_forget DIR: a stopped instance's files are gone or moved; pf_cleanup
+# leaves them alone.
+pf_forget() {
+	local i
 	for i in "${!PF_INSTANCES[@]}"; do
-		[[ ${PF_INSTANCES[$i]} == "$dir" ]] && unset 'PF_INSTANCES[i]'
+		[[ ${PF_INSTANCES[$i]} == "$1" ]] && unset 'PF_INSTANCES[i]'
 	done
 	return 0
 }
