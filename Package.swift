@@ -170,7 +170,7 @@ let package = Package(
             "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
         ]),
         .testTarget(name: "IMAPServerTests", dependencies: [
-            "IMAPServer", "IMAPCore", "MailStore", .product(name: "NIOCore", package: "swift-nio"),
+            "IMAPServer", "IMAPCore", "MailStore", "SMTPServer", .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "MailStoreTests", dependencies: ["MailStore", "MailQueue", "Policy"]),

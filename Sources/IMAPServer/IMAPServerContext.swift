@@ -36,6 +36,8 @@ public struct IMAPServerContext: Sendable {
     /// logged in hold their places no longer than SMTP sessions do. Logged-in
     /// sessions keep the idle timeout RFC 3501 §5.4 asks for.
     public var stressLoginTimeout: TimeAmount = .seconds(10)
+    /// Logged-in sessions per user and client address (nil: no limit).
+    public var userSessions: IMAPUserSessions?
     public var logger: Logger
 
     public init(hostname: String, tls: NIOSSLContext?, implicitTLS: Bool, allowPlaintextAuth: Bool,

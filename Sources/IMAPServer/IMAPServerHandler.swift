@@ -57,6 +57,8 @@ final class IMAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         timeout?.cancel()
         idlePoll?.cancel()
         mode = .closing
+        let session = self.session
+        Task { await session.ended() }
         context.fireChannelInactive()
     }
 

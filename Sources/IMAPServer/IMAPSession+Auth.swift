@@ -86,6 +86,18 @@ extension IMAPSession {
         }
         switch await passwords.verify(user: user, password: password) {
         case .valid:
+            if let sessions = context.userSessions {
+                guard sessions.acquire(user: user, address: clientAddress) else {
+                    IMAPServerMetrics.login(.limited)
+                    logger.notice("login refused: too many sessions for this user from this address", metadata: [
+                        "user": "\(Self.printable(user))", "limit": "\(sessions.limit)",
+                    ])
+                    out.tagged(tag, .no, code: "UNAVAILABLE", "Maximum number of connections from user+IP exceeded")
+                    return
+                }
+                userSessionKey = (user, clientAddress)
+                if hasEnded { ended() }
+            }
             let account = context.accounts.account(for: user)
             state = .authenticated(account)
             IMAPServerMetrics.login(.success)

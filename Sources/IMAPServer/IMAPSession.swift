@@ -33,6 +33,10 @@ actor IMAPSession {
     /// The tag of an AUTHENTICATE waiting for the client's response.
     var pendingAuthentication: String?
     var logger: Logger
+    /// The place this session holds in `context.userSessions` once logged in.
+    var userSessionKey: (user: String, address: String)?
+    /// The connection is gone (`ended()`): a login still running gives its place back.
+    var hasEnded = false
     /// Consecutive commands answered BAD; a client that only sends garbage is dropped.
     var badCommands = 0
     static let maxBadCommands = 10
@@ -45,6 +49,15 @@ actor IMAPSession {
         logger[metadataKey: "client"] = "\(clientAddress)"
         logger[metadataKey: "proto"] = "imap"
         self.logger = logger
+    }
+
+    /// The connection closed: gives back the session's place in `userSessions`.
+    func ended() {
+        hasEnded = true
+        if let key = userSessionKey {
+            context.userSessions?.release(user: key.user, address: key.address)
+            userSessionKey = nil
+        }
     }
 
     var isAuthenticated: Bool {

@@ -214,6 +214,8 @@ public final class Daemon: Sendable {
                                            localMaildir: { [delivery = config.delivery] in delivery.maildirPath(for: $0) })
         let auth = MailAccess.auth(authListener)
         let trusted = MailAccess.trusted(authListener)
+        // One count for the plain and the implicit-TLS listeners.
+        let userSessions = config.imap.maxConnectionsPerUser > 0 ? IMAPUserSessions(limit: config.imap.maxConnectionsPerUser) : nil
         for (sockets, implicitTLS) in [(sockets.imap, false), (sockets.imapTLS, true)] {
             for socket in sockets {
                 var context = IMAPServerContext(
@@ -224,6 +226,7 @@ public final class Daemon: Sendable {
                     connections: smtp.first?.context.connections, logger: logger)
                 context.exemptFromPerAddressLimit = trusted
                 context.stressLoginTimeout = .seconds(Int64(config.limits.stressTimeoutSeconds))
+                context.userSessions = userSessions
                 let listener = IMAPListener(host: socket.host, port: socket.port, context: context, group: group)
                 channels.append(try await listener.bind(socket: socket))
                 closers.append { listener.closeSessions() }

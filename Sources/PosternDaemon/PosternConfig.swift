@@ -109,6 +109,10 @@ public struct PosternConfig: Sendable {
         /// Seconds a session may sit idle (RFC 3501 §5.4: ≥ 30 min for an
         /// authenticated IMAP session; RFC 1939 §3: ≥ 10 min for POP3).
         public var idleTimeoutSeconds: Double
+        /// IMAP only: logged-in sessions per user and client address (0: no
+        /// limit; Dovecot's `mail_max_userip_connections`, also 10). POP3
+        /// allows one session per maildrop anyway (RFC 1939 §8).
+        public var maxConnectionsPerUser = 10
 
         public init(idleTimeoutSeconds: Double) {
             self.idleTimeoutSeconds = idleTimeoutSeconds

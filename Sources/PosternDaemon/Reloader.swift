@@ -144,6 +144,7 @@ final class Reloader: Sendable {
             notes.append("connection limits changed: restart to apply")
         }
         if old.control != new.control { notes.append("[control] changed: restart to apply") }
+        if old.imap != new.imap || old.pop3 != new.pop3 { notes.append("[imap] or [pop3] changed: restart to apply") }
         if old.quarantineDirectory != new.quarantineDirectory { notes.append("[quarantine] changed: restart to apply") }
         if old.hostname != new.hostname { notes.append("hostname changed: restart to apply") }
         if !resolverAvailable && new.listeners.contains(where: { $0.policy?.spf.enabled == true }) {

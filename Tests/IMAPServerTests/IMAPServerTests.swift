@@ -5,6 +5,7 @@ import MailStore
 import NIOCore
 import Testing
 @testable import IMAPServer
+import SMTPServer
 
 @Suite("IMAP server pieces")
 struct IMAPServerTests {
@@ -64,5 +65,76 @@ struct IMAPServerTests {
         #expect(String(decoding: out.bytes, as: UTF8.self) == "a NO [PRIVACYREQUIRED] Use STARTTLS first\r\n")
         let select = await session.handle(TaggedCommand(tag: "b", command: .select("INBOX")))
         #expect(String(decoding: select.bytes, as: UTF8.self) == "b BAD Log in first\r\n")
+    }
+}
+
+@Suite("IMAP sessions per user and address")
+struct IMAPUserSessionTests {
+    struct Accounts: MailAccounts {
+        struct Account: MailAccount {
+            let user: String
+            var isAdministrator: Bool { false }
+            func mailboxes() -> [MailboxInfo] { [] }
+            func open(_ name: String) throws(MailStoreError) -> any MailboxView { throw .noSuchMailbox(name) }
+        }
+        func account(for user: String) -> any MailAccount { Account(user: user) }
+    }
+
+    static let passwords: PasswordFile = {
+        let path = NSTemporaryDirectory() + "postern-imap-passwd-" + UUID().uuidString
+        let hash = try! PasswordHash.make(password: "secret", scheme: .sha512)
+        try! "alice:\(hash)\nbob:\(hash)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return PasswordFile(path: path)
+    }()
+
+    static func session(_ sessions: IMAPUserSessions, from address: String = "192.0.2.7") -> IMAPSession {
+        var context = IMAPServerContext(hostname: "mx.test", tls: nil, implicitTLS: false, allowPlaintextAuth: true,
+                                        accounts: Accounts(), auth: { (Self.passwords, nil) }, logger: Logger(label: "test"))
+        context.userSessions = sessions
+        return IMAPSession(context: context, clientAddress: address, isTLS: false)
+    }
+
+    static func login(_ session: IMAPSession, _ user: String, _ password: String = "secret") async -> String {
+        let out = await session.handle(TaggedCommand(tag: "a", command: .login(username: user, password: SecretBytes(password))))
+        return String(decoding: out.bytes, as: UTF8.self)
+    }
+
+    @Test func theLimitCountsPerUserAndAddress() {
+        let sessions = IMAPUserSessions(limit: 2)
+        #expect(sessions.acquire(user: "alice", address: "192.0.2.7"))
+        #expect(sessions.acquire(user: "alice", address: "192.0.2.7"))
+        #expect(!sessions.acquire(user: "alice", address: "192.0.2.7"))
+        #expect(sessions.acquire(user: "alice", address: "192.0.2.8"))
+        #expect(sessions.acquire(user: "bob", address: "192.0.2.7"))
+        sessions.release(user: "alice", address: "192.0.2.7")
+        #expect(sessions.acquire(user: "alice", address: "192.0.2.7"))
+        // A release without a place held changes nothing.
+        sessions.release(user: "carol", address: "192.0.2.7")
+        #expect(sessions.held(user: "carol", address: "192.0.2.7") == 0)
+    }
+
+    @Test func aLoginOverTheLimitIsRefusedAndAnEndedSessionGivesItsPlaceBack() async {
+        let sessions = IMAPUserSessions(limit: 2)
+        let first = Self.session(sessions), second = Self.session(sessions), third = Self.session(sessions)
+        #expect(await Self.login(first, "alice").hasPrefix("a OK "))
+        #expect(await Self.login(second, "alice").hasPrefix("a OK "))
+        #expect(await Self.login(third, "alice") == "a NO [UNAVAILABLE] Maximum number of connections from user+IP exceeded\r\n")
+        #expect(await !third.isAuthenticated)
+        // A wrong password takes no place; another user and another address have their own.
+        #expect(await Self.login(third, "alice", "wrong").hasPrefix("a NO [AUTHENTICATIONFAILED]"))
+        #expect(await Self.login(Self.session(sessions), "bob").hasPrefix("a OK "))
+        #expect(await Self.login(Self.session(sessions, from: "192.0.2.8"), "alice").hasPrefix("a OK "))
+        #expect(sessions.held(user: "alice", address: "192.0.2.7") == 2)
+        await first.ended()
+        await first.ended() // twice: given back once
+        #expect(sessions.held(user: "alice", address: "192.0.2.7") == 1)
+        #expect(await Self.login(third, "alice").hasPrefix("a OK "))
+        // A session that ended while its login ran gives the place back at once.
+        await second.ended()
+        await third.ended()
+        let late = Self.session(sessions)
+        await late.ended()
+        #expect(await Self.login(late, "alice").hasPrefix("a OK "))
+        #expect(sessions.held(user: "alice", address: "192.0.2.7") == 0)
     }
 }

@@ -76,7 +76,7 @@ class Held:
 
 @pytest.fixture
 def held(start_postern, zone_server, sinks, tls_cert, tmp_path, postern_bin):  # noqa: F811
-    def start(allow_plaintext: bool = True, limits: dict | None = None, more: str = "") -> Held:
+    def start(allow_plaintext: bool = True, limits: dict | None = None, more: str = "", imap_more: str = "") -> Held:
         name = f"imap{len(list(tmp_path.glob('imap*')))}"
         (tmp_path / name).mkdir()
         for user, password in PASSWORDS.items():
@@ -85,7 +85,7 @@ def held(start_postern, zone_server, sinks, tls_cert, tmp_path, postern_bin):  #
         sink = sinks()
         imap_port, imaps_port = free_port(), free_port()
         extra = (f'[imap]\nlisten = ["127.0.0.1:{imap_port}"]\nlisten_tls = ["127.0.0.1:{imaps_port}"]\n'
-                 f"allow_plaintext_auth = {'true' if allow_plaintext else 'false'}\n\n"
+                 f"allow_plaintext_auth = {'true' if allow_plaintext else 'false'}\n{imap_more}\n"
                  '[quarantine]\nadmins = ["postmaster"]\n' + more)
         server = start_postern(policy=POLICY, tls=tls_cert, name=name, extra=extra, limits=limits,
                                delivery=delivery_config(routes={"local.test": f"[127.0.0.1]:{sink.port}",
@@ -226,8 +226,9 @@ def test_expunge_drops_for_that_user_only(held):
 
 
 class RawIMAP:
-    def __init__(self, port: int, context: ssl.SSLContext | None = None):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+    def __init__(self, port: int, context: ssl.SSLContext | None = None, source: str | None = None):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=15,
+                                             source_address=(source, 0) if source else None)
         if context:
             self.sock = context.wrap_socket(self.sock, server_hostname="localhost")
         self.buffer = b""
@@ -462,6 +463,40 @@ def test_trusted_networks_are_exempt_from_the_per_address_limit(held):
     assert greeting(pop3_port, CLIENT)[1].startswith(b"-ERR [SYS/TEMP] Too many connections")
     for sock in held_open:
         sock.close()
+
+
+def test_logged_in_sessions_per_user_and_address_are_limited(held):
+    """[imap] max_connections_per_user (Dovecot's mail_max_userip_connections): a
+    user's logins from one address beyond the limit are told NO [UNAVAILABLE]
+    (RFC 5530) and stay unauthenticated; plain and TLS sessions count together,
+    other users and other addresses have their own count, and a session that
+    ends gives its place back."""
+    h = held(imap_more="max_connections_per_user = 2")
+    first = h.login("carol")
+    second = h.login("carol", tls=False)
+    over = imaplib.IMAP4_SSL("127.0.0.1", h.imaps_port, ssl_context=h.context(), timeout=15)
+    with pytest.raises(imaplib.IMAP4.error, match=r"\[UNAVAILABLE\] Maximum number of connections from user\+IP exceeded"):
+        over.login("carol", PASSWORDS["carol"])
+    assert over.state == "NONAUTH"
+    # Another user, and the same user from another address, are not held back.
+    h.login("dave@home.test").logout()
+    other = RawIMAP(h.imap_port, source=CLIENT)
+    assert other.command("a", f"LOGIN carol {PASSWORDS['carol']}")[-1].startswith(b"a OK")
+    first.logout()
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            typ, _ = over.login("carol", PASSWORDS["carol"])
+            break
+        except imaplib.IMAP4.error:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert typ == "OK"
+    assert over.select("INBOX")[0] == "OK"
+    for client in (second, over):
+        client.logout()
+    assert "login refused: too many sessions for this user from this address" in h.server.stderr_text()
 
 
 def test_under_stress_sessions_not_logged_in_get_the_stress_timeout(held):
