@@ -57,8 +57,10 @@ final class IMAPServerHandler: ChannelInboundHandler, RemovableChannelHandler {
         timeout?.cancel()
         idlePoll?.cancel()
         mode = .closing
-        let session = self.session
-        Task { await session.ended() }
+        if server.userSessions != nil {
+            let session = self.session
+            Task { await session.ended() }
+        }
         context.fireChannelInactive()
     }
 

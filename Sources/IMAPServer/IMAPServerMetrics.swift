@@ -7,7 +7,7 @@ public enum IMAPServerMetrics {
     public static let help: [String: String] = [
         "postern_imap_sessions_total": "IMAP connections accepted.",
         "postern_imap_connections_refused_total": "IMAP connections refused with BYE over [limits] max_connections or max_connections_per_ip.",
-        "postern_imap_logins_total": "IMAP logins, by result (success, failure, error, throttled, limited: over [imap] max_connections_per_user).",
+        "postern_imap_logins_total": "IMAP logins, by result (success, failure, error, throttled, limited: over [imap] max_connections_per_user_ip).",
         "postern_imap_released_total": "Held messages released by their users (COPY or MOVE to Release).",
         "postern_imap_expunged_total": "Messages removed by users (EXPUNGE, CLOSE).",
     ]

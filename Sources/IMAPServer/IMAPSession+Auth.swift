@@ -86,7 +86,9 @@ extension IMAPSession {
         }
         switch await passwords.verify(user: user, password: password) {
         case .valid:
-            if let sessions = context.userSessions {
+            // A session holds at most one place (LOGIN after LOGOUT is not
+            // possible today: the connection closes).
+            if let sessions = context.userSessions, userSessionKey == nil {
                 guard sessions.acquire(user: user, address: clientAddress) else {
                     IMAPServerMetrics.login(.limited)
                     logger.notice("login refused: too many sessions for this user from this address", metadata: [

@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Logged-in IMAP sessions per user and client address (`[imap]
-/// max_connections_per_user`, Dovecot's `mail_max_userip_connections`): one
+/// max_connections_per_user_ip`, Dovecot's `mail_max_userip_connections`): one
 /// user's clients, or a stolen password, cannot fill the daemon's shared
 /// connection table with sessions that may idle for 30 minutes each
 /// (RFC 3501 §5.4). Shared by every IMAP listener.

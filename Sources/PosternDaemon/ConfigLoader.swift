@@ -345,11 +345,11 @@ struct TableReader {
     }
 
     /// `[imap]` / `[pop3]`: listen, listen_tls, allow_plaintext_auth, idle_timeout;
-    /// `[imap]` also max_connections_per_user.
+    /// `[imap]` also max_connections_per_user_ip.
     mutating func readMailAccess(_ table: TOMLTable, _ name: String, into settings: inout PosternConfig.MailAccessSettings) {
         let prefix = name + "."
         checkKeys(table, allowed: Set(["listen", "listen_tls", "allow_plaintext_auth", "idle_timeout"]
-                                      + (name == "imap" ? ["max_connections_per_user"] : [])), prefix: prefix)
+                                      + (name == "imap" ? ["max_connections_per_user_ip"] : [])), prefix: prefix)
         for (key, tls) in [("listen", false), ("listen_tls", true)] {
             guard let texts = strings(table, key, prefix: prefix) else { continue }
             var listeners: [PosternConfig.Listener] = []
@@ -364,11 +364,11 @@ struct TableReader {
         }
         if let allow = bool(table, "allow_plaintext_auth", prefix: prefix) { settings.allowPlaintextAuth = allow }
         if let idle = number(table, "idle_timeout", prefix: prefix, range: 60...86_400) { settings.idleTimeoutSeconds = idle }
-        if let entry = table.entry("max_connections_per_user") {
+        if name == "imap", let entry = table.entry("max_connections_per_user_ip") {
             if let value = entry.value.integerValue, (0...100_000).contains(Int(value)) {
-                settings.maxConnectionsPerUser = Int(value)
+                settings.maxConnectionsPerUserIP = Int(value)
             } else {
-                issue(table, "max_connections_per_user", "must be an integer between 0 and 100000", prefix: prefix)
+                issue(table, "max_connections_per_user_ip", "must be an integer between 0 and 100000", prefix: prefix)
             }
         }
     }

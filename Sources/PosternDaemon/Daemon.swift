@@ -215,7 +215,7 @@ public final class Daemon: Sendable {
         let auth = MailAccess.auth(authListener)
         let trusted = MailAccess.trusted(authListener)
         // One count for the plain and the implicit-TLS listeners.
-        let userSessions = config.imap.maxConnectionsPerUser > 0 ? IMAPUserSessions(limit: config.imap.maxConnectionsPerUser) : nil
+        let userSessions = config.imap.maxConnectionsPerUserIP > 0 ? IMAPUserSessions(limit: config.imap.maxConnectionsPerUserIP) : nil
         for (sockets, implicitTLS) in [(sockets.imap, false), (sockets.imapTLS, true)] {
             for socket in sockets {
                 var context = IMAPServerContext(

@@ -112,7 +112,7 @@ public struct PosternConfig: Sendable {
         /// IMAP only: logged-in sessions per user and client address (0: no
         /// limit; Dovecot's `mail_max_userip_connections`, also 10). POP3
         /// allows one session per maildrop anyway (RFC 1939 §8).
-        public var maxConnectionsPerUser = 10
+        public var maxConnectionsPerUserIP = 10
 
         public init(idleTimeoutSeconds: Double) {
             self.idleTimeoutSeconds = idleTimeoutSeconds

@@ -135,15 +135,15 @@ struct ConfigLoaderTests {
 
     @Test func imapSessionsPerUser() throws {
         let base = "[[listener]]\naddress = \"0.0.0.0:25\"\n[imap]\nallow_plaintext_auth = false\n"
-        #expect(try ConfigLoader.load(text: base, file: "p.toml").imap.maxConnectionsPerUser == 10)
-        let set = try ConfigLoader.load(text: base + "max_connections_per_user = 3\n", file: "p.toml")
-        #expect(set.imap.maxConnectionsPerUser == 3)
-        #expect(try ConfigLoader.load(text: base + "max_connections_per_user = 0\n", file: "p.toml").imap.maxConnectionsPerUser == 0)
+        #expect(try ConfigLoader.load(text: base, file: "p.toml").imap.maxConnectionsPerUserIP == 10)
+        let set = try ConfigLoader.load(text: base + "max_connections_per_user_ip = 3\n", file: "p.toml")
+        #expect(set.imap.maxConnectionsPerUserIP == 3)
+        #expect(try ConfigLoader.load(text: base + "max_connections_per_user_ip = 0\n", file: "p.toml").imap.maxConnectionsPerUserIP == 0)
         for (text, expected) in [
-            (base + "max_connections_per_user = 2.5\n", "p.toml:5: imap.max_connections_per_user: must be an integer between 0 and 100000"),
-            (base + "max_connections_per_user = -1\n", "p.toml:5: imap.max_connections_per_user: must be an integer between 0 and 100000"),
-            ("[pop3]\nmax_connections_per_user = 3\n",
-             "p.toml:2: pop3.max_connections_per_user: unknown key (expected one of: allow_plaintext_auth, idle_timeout, listen, listen_tls)"),
+            (base + "max_connections_per_user_ip = 2.5\n", "p.toml:5: imap.max_connections_per_user_ip: must be an integer between 0 and 100000"),
+            (base + "max_connections_per_user_ip = -1\n", "p.toml:5: imap.max_connections_per_user_ip: must be an integer between 0 and 100000"),
+            ("[pop3]\nmax_connections_per_user_ip = 3\n",
+             "p.toml:2: pop3.max_connections_per_user_ip: unknown key (expected one of: allow_plaintext_auth, idle_timeout, listen, listen_tls)"),
         ] {
             do {
                 _ = try ConfigLoader.load(text: text, file: "p.toml")

@@ -466,12 +466,12 @@ def test_trusted_networks_are_exempt_from_the_per_address_limit(held):
 
 
 def test_logged_in_sessions_per_user_and_address_are_limited(held):
-    """[imap] max_connections_per_user (Dovecot's mail_max_userip_connections): a
+    """[imap] max_connections_per_user_ip (Dovecot's mail_max_userip_connections): a
     user's logins from one address beyond the limit are told NO [UNAVAILABLE]
     (RFC 5530) and stay unauthenticated; plain and TLS sessions count together,
     other users and other addresses have their own count, and a session that
     ends gives its place back."""
-    h = held(imap_more="max_connections_per_user = 2")
+    h = held(imap_more="max_connections_per_user_ip = 2")
     first = h.login("carol")
     second = h.login("carol", tls=False)
     over = imaplib.IMAP4_SSL("127.0.0.1", h.imaps_port, ssl_context=h.context(), timeout=15)
