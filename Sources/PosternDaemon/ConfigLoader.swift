@@ -210,16 +210,7 @@ struct TableReader {
             else { issue(table, "long_lines", "must be one of: split, refuse", prefix: "limits.") }
         }
         for (key, path, range) in keys {
-            guard let entry = table.entry(key) else { continue }
-            guard let value = entry.value.integerValue else {
-                issue(table, key, "must be an integer, not \(entry.value.typeName)", prefix: "limits.")
-                continue
-            }
-            guard range.contains(Int(value)) else {
-                issue(table, key, "must be between \(range.lowerBound) and \(range.upperBound)", prefix: "limits.")
-                continue
-            }
-            config[keyPath: path] = Int(value)
+            if let value = integer(table, key, prefix: "limits.", range: range) { config[keyPath: path] = value }
         }
     }
 
@@ -309,6 +300,20 @@ struct TableReader {
         return text.isEmpty || text.contains(" ") ? nil : (text, nil, true)
     }
 
+    /// An integer (not a float) within `range`.
+    mutating func integer(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Int>) -> Int? {
+        guard let entry = table.entry(key) else { return nil }
+        guard let value = entry.value.integerValue else {
+            issue(table, key, "must be an integer, not \(entry.value.typeName)", prefix: prefix)
+            return nil
+        }
+        guard range.contains(Int(value)) else {
+            issue(table, key, "must be between \(range.lowerBound) and \(range.upperBound)", prefix: prefix)
+            return nil
+        }
+        return Int(value)
+    }
+
     /// An integer or float within `range`.
     mutating func number(_ table: TOMLTable, _ key: String, prefix: String, range: ClosedRange<Double>) -> Double? {
         guard let entry = table.entry(key) else { return nil }
@@ -364,12 +369,8 @@ struct TableReader {
         }
         if let allow = bool(table, "allow_plaintext_auth", prefix: prefix) { settings.allowPlaintextAuth = allow }
         if let idle = number(table, "idle_timeout", prefix: prefix, range: 60...86_400) { settings.idleTimeoutSeconds = idle }
-        if name == "imap", let entry = table.entry("max_connections_per_user_ip") {
-            if let value = entry.value.integerValue, (0...100_000).contains(Int(value)) {
-                settings.maxConnectionsPerUserIP = Int(value)
-            } else {
-                issue(table, "max_connections_per_user_ip", "must be an integer between 0 and 100000", prefix: prefix)
-            }
+        if name == "imap", let limit = integer(table, "max_connections_per_user_ip", prefix: prefix, range: 0...100_000) {
+            settings.maxConnectionsPerUserIP = limit
         }
     }
 

@@ -140,8 +140,8 @@ struct ConfigLoaderTests {
         #expect(set.imap.maxConnectionsPerUserIP == 3)
         #expect(try ConfigLoader.load(text: base + "max_connections_per_user_ip = 0\n", file: "p.toml").imap.maxConnectionsPerUserIP == 0)
         for (text, expected) in [
-            (base + "max_connections_per_user_ip = 2.5\n", "p.toml:5: imap.max_connections_per_user_ip: must be an integer between 0 and 100000"),
-            (base + "max_connections_per_user_ip = -1\n", "p.toml:5: imap.max_connections_per_user_ip: must be an integer between 0 and 100000"),
+            (base + "max_connections_per_user_ip = 2.5\n", "p.toml:5: imap.max_connections_per_user_ip: must be an integer, not float"),
+            (base + "max_connections_per_user_ip = -1\n", "p.toml:5: imap.max_connections_per_user_ip: must be between 0 and 100000"),
             ("[pop3]\nmax_connections_per_user_ip = 3\n",
              "p.toml:2: pop3.max_connections_per_user_ip: unknown key (expected one of: allow_plaintext_auth, idle_timeout, listen, listen_tls)"),
         ] {
