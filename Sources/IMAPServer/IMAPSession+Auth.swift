@@ -88,7 +88,7 @@ extension IMAPSession {
         case .valid:
             // A session holds at most one place (LOGIN after LOGOUT is not
             // possible today: the connection closes).
-            if let sessions = context.userSessions, userSessionKey == nil {
+            if let sessions = context.userSessions, placeHeldFor == nil {
                 guard sessions.acquire(user: user, address: clientAddress) else {
                     IMAPServerMetrics.login(.limited)
                     logger.notice("login refused: too many sessions for this user from this address", metadata: [
@@ -97,7 +97,7 @@ extension IMAPSession {
                     out.tagged(tag, .no, code: "UNAVAILABLE", "Maximum number of connections from user+IP exceeded")
                     return
                 }
-                userSessionKey = (user, clientAddress)
+                placeHeldFor = user
                 if hasEnded { ended() }
             }
             let account = context.accounts.account(for: user)

@@ -33,8 +33,9 @@ actor IMAPSession {
     /// The tag of an AUTHENTICATE waiting for the client's response.
     var pendingAuthentication: String?
     var logger: Logger
-    /// The place this session holds in `context.userSessions` once logged in.
-    var userSessionKey: (user: String, address: String)?
+    /// The user whose place (from `clientAddress`) this session holds in
+    /// `context.userSessions` once logged in.
+    var placeHeldFor: String?
     /// The connection is gone (`ended()`): a login still running gives its place back.
     var hasEnded = false
     /// Consecutive commands answered BAD; a client that only sends garbage is dropped.
@@ -54,9 +55,9 @@ actor IMAPSession {
     /// The connection closed: gives back the session's place in `userSessions`.
     func ended() {
         hasEnded = true
-        if let key = userSessionKey {
-            context.userSessions?.release(user: key.user, address: key.address)
-            userSessionKey = nil
+        if let user = placeHeldFor {
+            context.userSessions?.release(user: user, address: clientAddress)
+            placeHeldFor = nil
         }
     }
 
