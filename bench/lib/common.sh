@@ -399,24 +399,25 @@ check_targets() {
 # With less than 4 GiB free the files are deleted as before. Then a sync,
 # so that one run's writeback does not spill into the next.
 server_discard() {
-	local aside
 	if [[ -z ${KEEP_TMP:-} ]]; then
-		if (( $(df -Pk "$RUN_TMP" | awk 'NR == 2 { print $4 }') > 4 * 1024 * 1024 )); then
-			aside=$RUN_TMP/set-aside
-			mkdir -p "$aside"
-			aside=$(mktemp -d "$aside/$1.XXXXXX")
-			case $1 in
-			postern) mv "$SRV_DIR" "$aside/" ;;
-			postfix) [[ -n ${PF_KEEP:-} ]] || { mv "$SRV_DIR" "$aside/" && pf_forget "$SRV_DIR"; } ;;
-			esac
-		else
-			case $1 in
-			postern) rm -rf "$SRV_DIR" ;;
-			postfix) pf_discard "$SRV_DIR" ;;
-			esac
-		fi
+		case $1 in
+		postern) bench_set_aside "$SRV_DIR" ;;
+		postfix) [[ -n ${PF_KEEP:-} ]] || { bench_set_aside "$SRV_DIR"; pf_forget "$SRV_DIR"; } ;;
+		esac
 	fi
 	sync
+}
+
+# bench_set_aside DIR: rename DIR into RUN_TMP/set-aside (see server_discard),
+# or delete it when the disk has less than 4 GiB free.
+bench_set_aside() {
+	[[ -d $1 ]] || return 0
+	if (( $(df -Pk "$RUN_TMP" | awk 'NR == 2 { print $4 }') > 4 * 1024 * 1024 )); then
+		mkdir -p "$RUN_TMP/set-aside"
+		mv "$1" "$(mktemp -d "$RUN_TMP/set-aside/XXXXXX")/"
+	else
+		rm -rf "$1"
+	fi
 }
 
 # count_for SIZE: messages per timed run for a body of SIZE octets.
