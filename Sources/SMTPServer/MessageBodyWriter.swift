@@ -63,23 +63,34 @@ struct MessageBodyWriter {
             } else {
                 textCheck.scan(raw)
             }
-            guard headerBytes != nil else {
-                spool.append(raw)
-                return
+            var offset = 0
+            while headerBytes != nil && offset < raw.count {
+                offset += appendHeaderPart(UnsafeRawBufferPointer(rebasing: raw[offset...]))
             }
-            headerBytes!.append(contentsOf: raw)
-            if let length = HeaderSection.headerBlockLength(in: headerBytes!, isComplete: false) {
-                writeHeaders(blockLength: length)
-            } else if headerBytes!.count > maxHeaderBytes {
-                // Not a header section we can make sense of: pass it on untouched.
-                headerOverflow = true
-                let trace = traceBytes
-                addedPlain = addedPlain && Self.isPlain(trace)
-                spool.append(trace)
-                spool.append(headerBytes!)
-                headerBytes = nil
-            }
+            if offset < raw.count { spool.append(UnsafeRawBufferPointer(rebasing: raw[offset...])) }
         }
+    }
+
+    /// Takes a part of `raw` into the held header section and returns how
+    /// much. A read can bring the header section and 64 KiB of body at
+    /// once: the parts grow from 4 KiB, so the body after the header
+    /// section goes to the spool without passing through `headerBytes`
+    /// (issue #15).
+    private mutating func appendHeaderPart(_ raw: UnsafeRawBufferPointer) -> Int {
+        let step = min(raw.count, max(4096, headerBytes!.count))
+        headerBytes!.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[..<step]))
+        if let length = HeaderSection.headerBlockLength(in: headerBytes!, isComplete: false) {
+            writeHeaders(blockLength: length)
+        } else if headerBytes!.count > maxHeaderBytes {
+            // Not a header section we can make sense of: pass it on untouched.
+            headerOverflow = true
+            let trace = traceBytes
+            addedPlain = addedPlain && Self.isPlain(trace)
+            spool.append(trace)
+            spool.append(headerBytes!)
+            headerBytes = nil
+        }
+        return step
     }
 
     /// The message is complete; returns the spool ready to commit.
@@ -124,7 +135,7 @@ struct MessageBodyWriter {
             let rest = bytes[blockLength...]
             // A body with no empty line before it gets one (RFC 5322 §2.1).
             if rest.first != UInt8(ascii: "\r") && rest.first != UInt8(ascii: "\n") { spool.append("\r\n") }
-            spool.append(Array(rest))
+            rest.withUnsafeBytes { spool.append($0) }
         }
     }
 

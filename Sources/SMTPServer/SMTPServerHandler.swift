@@ -272,9 +272,11 @@ public final class SMTPServerHandler: ChannelInboundHandler {
         case .startData(let reply):
             openBody(chunked: false)
             decoder.beginData()
+            readContentInLargeBuffers(context: context)
             write(reply, context: context)
         case .startChunk(let size):
             if body == nil { openBody(chunked: true) }
+            readContentInLargeBuffers(context: context)
             decoder.beginChunk(size: size)
         case .discardChunk(let size, let reply):
             discardReply = reply
@@ -298,6 +300,18 @@ public final class SMTPServerHandler: ChannelInboundHandler {
             startAuthentication(mechanism: mechanism, initialResponse: initialResponse, context: context)
         }
     }
+
+    /// NIO's adaptive receive buffer starts at 2 KiB and halves after small
+    /// reads, so by DATA the commands have shrunk it to 512 octets and a
+    /// 4 KiB body took four reads, a 100 KiB one ten and three trips
+    /// through epoll. Message content starts again at the largest size;
+    /// the commands after it shrink it as before (issue #15).
+    private func readContentInLargeBuffers(context: ChannelHandlerContext) {
+        try? context.channel.syncOptions?.setOption(.recvAllocator, value: Self.contentReceiveBuffers)
+    }
+
+    private static let contentReceiveBuffers = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 65536,
+                                                                               maximum: 65536)
 
     private func openBody(chunked: Bool) {
         let spool = server.queue.makeSpool()

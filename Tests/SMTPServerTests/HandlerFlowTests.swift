@@ -105,6 +105,38 @@ struct HandlerFlowTests {
         #expect(try h.body(try h.queued()[0].id).hasSuffix("\r\n\r\n\(long)\r\n"))
     }
 
+    /// One read bringing a header section of several 4 KiB parts and a
+    /// large body (MessageBodyWriter takes the header in growing parts and
+    /// passes the body on): every octet lands once and in order.
+    @Test(arguments: [1, 60, 200])
+    func headerAndBodyInOneReadAreSpooledWhole(headerFields: Int) async throws {
+        let h = try await HandlerHarness()
+        let fields = (0..<headerFields).map { "X-Field-\($0): \(String(repeating: "v", count: 70))\r\n" }.joined()
+        let body = (0..<3000).map { "line \($0) \(String(repeating: "b", count: $0 % 90))\r\n" }.joined()
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(11)
+        try await h.send("Subject: x\r\n" + fields + "\r\n" + body + ".\r\n")
+        #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0 Ok: queued as "))
+        let stored = try h.body(try h.queued()[0].id)
+        #expect(stored.hasPrefix("Received: "))
+        #expect(stored.contains("\r\nSubject: x\r\n" + fields))
+        #expect(stored.hasSuffix("\r\n\r\n" + body))
+    }
+
+    /// A header section past max_header_size, in one read with its body,
+    /// goes through unparsed, octet for octet.
+    @Test func anOversizedHeaderSectionInOneReadPassesUnchanged() async throws {
+        let h = try await HandlerHarness { $0.maxHeaderBytes = 1024 }
+        let fields = (0..<100).map { "X-Field-\($0): \(String(repeating: "v", count: 70))\r\n" }.joined()
+        let body = (0..<2000).map { "line \($0)\r\n" }.joined()
+        try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n")
+        _ = try await h.replies(11)
+        try await h.send("Subject: x\r\n" + fields + "\r\n" + body + ".\r\n")
+        #expect(try await h.replies(1)[0].hasPrefix("250 2.0.0 Ok: queued as "))
+        let stored = try h.body(try h.queued()[0].id)
+        #expect(stored.hasSuffix("\r\nSubject: x\r\n" + fields + "\r\n" + body))
+    }
+
     @Test func nulInBdatIsRefused() async throws {
         let h = try await HandlerHarness()
         try await h.send("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n")
