@@ -1,7 +1,8 @@
 """deploy/: the systemd unit passes `systemd-analyze verify` without a
 warning and scores at most 2.0 in `systemd-analyze security`; the unit,
 the production example and the Dockerfile agree on user, paths and ports;
-the production example passes `postern config check`; and the daemon runs
+the production example passes `postern config check`; the commented
+example names every key `config check` knows and passes it; and the daemon runs
 under two of the unit's restrictions that Swift could trip over:
 MemoryDenyWriteExecute (emulated with PR_SET_MDWE) and the system call
 filter (every call it makes, traced with strace, is in the allowed set).
@@ -175,6 +176,65 @@ def test_production_example_passes_config_check(tmp_path, postern_bin, tls_cert)
     assert p.stdout.strip() == (
         f"{config}: OK (hostname relay.example.edu, listeners 0.0.0.0:25 policy {etc}/policies/outbound.toml, "
         f"0.0.0.0:587 policy {etc}/policies/strict.toml, queue /var/spool/postern, user postern:postern)"), p.stdout
+
+
+# --------------------------------------------------------------------------
+# The commented example
+
+EXAMPLE = DEPLOY / "postern.toml"
+# Tables of the main file, as `config check` names them ("" is the top level).
+CONFIG_TABLES = ["", "listener", "queue", "quarantine", "limits", "tls", "log", "delivery", "dns",
+                 "control", "metrics", "daemon", "imap", "pop3"]
+
+
+def allowed_keys(binary: str, tmp_path: Path, table: str) -> set[str]:
+    """The keys `config check` accepts in one table, read from its "unknown key" message."""
+    path = tmp_path / f"probe-{table or 'top'}.toml"
+    header = {"": "", "listener": "[[listener]]\naddress = \"127.0.0.1:2525\"\n"}.get(table, f"[{table}]\n")
+    path.write_text(header + "zz_not_a_key = 1\n")
+    p = config_check(binary, path)
+    m = re.search(r"zz_not_a_key: unknown key \(expected one of: ([^)]*)\)", p.stdout)
+    assert p.returncode == 1 and m, p.stdout + p.stderr
+    return set(m.group(1).split(", "))
+
+
+def example_keys() -> dict[str, set[str]]:
+    """Every key the example names, set or commented out, by table."""
+    keys: dict[str, set[str]] = {"": set()}
+    table = ""
+    for line in EXAMPLE.read_text().splitlines():
+        text = line.lstrip("#").strip()
+        if m := re.fullmatch(r"\[\[?([a-z0-9_.]+)\]\]?(\s*#.*)?", text):
+            table = m.group(1)
+            keys.setdefault(table, set())
+            if "." in table:  # [delivery.routes]: its keys are domains
+                parent, child = table.split(".", 1)
+                keys.setdefault(parent, set()).add(child)
+        elif m := re.match(r"([a-z_]+) = ", text):
+            keys[table].add(m.group(1))
+    return keys
+
+
+def test_commented_example_names_every_key_and_passes_config_check(tmp_path, postern_bin):
+    # The README promises "a commented example with every key".
+    named = example_keys()
+    missing = []
+    for table in CONFIG_TABLES:
+        allowed = allowed_keys(postern_bin, tmp_path, table)
+        if table == "":
+            allowed -= set(CONFIG_TABLES)  # the tables themselves
+        missing += [f"{table + '.' if table else ''}{key}" for key in sorted(allowed - named.get(table, set()))]
+    assert not missing, f"keys postern knows but {EXAMPLE.name} does not name: {missing}"
+    # Nothing it names is unknown, and the file as shipped is valid.
+    for table, keys in named.items():
+        if table in CONFIG_TABLES:
+            unknown = keys - allowed_keys(postern_bin, tmp_path, table) - set(CONFIG_TABLES)
+            assert not unknown, f"{EXAMPLE.name} [{table}] names keys postern does not know: {unknown}"
+    config = tmp_path / "postern.toml"
+    config.write_text(EXAMPLE.read_text().replace('directory = "/var/spool/postern"',
+                                                  f'directory = "{tmp_path / "queue"}"'))
+    p = config_check(postern_bin, config)
+    assert p.returncode == 0, p.stdout + p.stderr
 
 
 # --------------------------------------------------------------------------
