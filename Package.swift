@@ -208,6 +208,7 @@ let package = Package(
 // compiler's static checks and the debug builds every test runs: the dynamic
 // check on each class-property access (a thread-local access set) was about
 // a tenth of the instructions per relayed message (issue #15, bench/README).
+// `make release` passes the same flag for the dependencies.
 for target in package.targets where target.type == .regular || target.type == .executable {
     target.swiftSettings = (target.swiftSettings ?? []) + [
         .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Accept-throughput benchmark: Postern vs Postfix, interleaved.
 #
-#   swift build -c release && bench/accept.sh
+#   make release && bench/accept.sh
 #   TARGETS=postfix ROUNDS=1 COUNT_4K=300 COUNT_100K=100 bench/accept.sh   # quick, Postfix only
 #
 # For each case (message size x concurrent sessions) it runs ROUNDS rounds of

@@ -3,7 +3,7 @@
 # context switches (thread hand-offs) and system calls by kind, for one
 # release-build Postern relaying smtp-source -> Postern -> smtp-sink.
 #
-#   swift build -c release && bench/budget.sh
+#   make release && bench/budget.sh
 #
 # One daemon, three phases after a warm-up:
 #   1. COUNT messages untraced: CPU µs per message (the daemon's threads'

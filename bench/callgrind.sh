@@ -2,7 +2,7 @@
 # Instructions per relayed message (issue #15 "Done means"), counted by
 # valgrind's callgrind: repeatable on a noisy shared machine, unlike seconds.
 #
-#   swift build -c release && bench/callgrind.sh
+#   make release && bench/callgrind.sh
 #   CG_COUNTS="50 250" bench/callgrind.sh        # quicker
 #
 # Two runs of the release daemon under `valgrind --tool=callgrind`, each

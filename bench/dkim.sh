@@ -6,7 +6,7 @@
 # (bench/relay.sh) with Postern signing every message beside Postfix (which
 # does not sign).
 #
-#   swift build -c release --product postern && bench/dkim.sh
+#   make release && bench/dkim.sh
 #
 # Environment (all optional):
 #   POSTERN      Postern binary (default .build/release/postern)
@@ -32,7 +32,7 @@ POSTERN=${POSTERN:-.build/release/postern}
 COUNT_4K=${COUNT_4K:-2000}
 COUNT_1M=${COUNT_1M:-100}
 RUNS=${RUNS:-3}
-[[ -x $POSTERN ]] || { echo "dkim.sh: no $POSTERN (swift build -c release --product postern)"; exit 1; }
+[[ -x $POSTERN ]] || { echo "dkim.sh: no $POSTERN (make release)"; exit 1; }
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 

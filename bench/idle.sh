@@ -4,7 +4,7 @@
 # fast a new client is greeted meanwhile. Postfix beside it, with fewer
 # sessions (one smtpd process per session; see bench/README.md).
 #
-#   swift build -c release && bench/idle.sh
+#   make release && bench/idle.sh
 #   TARGETS=postern IDLE_COUNT=2000 bench/idle.sh     # quick
 #
 # Environment (all optional):

@@ -5,11 +5,11 @@
 # time of each server's processes, printed as a table. The work is done by
 # bench/imap.py; see its docstring for what is measured.
 #
-#   swift build -c release && bench/imap.sh
+#   make release && bench/imap.sh
 #   TARGETS=dovecot ROUNDS=3 bench/imap.sh          # Dovecot only, no build
 #
 # Environment (all optional):
-#   POSTERN      binary to test; unset: `swift build -c release --product postern`
+#   POSTERN      binary to test; unset: `make release`
 #                (unless TARGETS has no postern) and use .build/release/postern
 #   TARGETS      "dovecot postern" (default) or one of them; the Postern arm is
 #                skipped with a message while the binary has no [imap] support
@@ -40,7 +40,7 @@ if [[ -z ${POSTERN:-} ]]; then
 	POSTERN=$REPO/.build/release/postern
 	if [[ " $TARGETS " == *" postern "* ]]; then
 		bench_log "building the release binary"
-		(cd "$REPO" && swift build -c release --product postern) || { bench_log "swift build failed"; exit 1; }
+		(cd "$REPO" && make release) || { bench_log "make release failed"; exit 1; }
 	fi
 fi
 POSTERN=$(cd "$(dirname "$POSTERN")" 2>/dev/null && pwd)/$(basename "$POSTERN")

@@ -2,7 +2,7 @@
 # End-to-end relay benchmark: smtp-source -> server -> smtp-sink, Postern vs
 # Postfix, interleaved.
 #
-#   swift build -c release && bench/relay.sh
+#   make release && bench/relay.sh
 #   TARGETS=postfix ROUNDS=1 COUNT_4K=300 COUNT_100K=100 bench/relay.sh   # quick, Postfix only
 #
 # For each case (message size x concurrent sessions) it runs ROUNDS rounds of

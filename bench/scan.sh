@@ -9,7 +9,7 @@
 #      Postfix + clamav-milter + the same clamd, smtp-source as the load,
 #      interleaved like bench/accept.sh.
 #
-#   swift build -c release && bench/scan.sh
+#   make release && bench/scan.sh
 #   PARTS=cost bench/scan.sh                                       # (a) only, ~4 min
 #   PARTS=accept TARGETS=postfix ROUNDS=1 COUNT_4K=300 COUNT_100K=150 bench/scan.sh
 #

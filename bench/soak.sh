@@ -9,7 +9,7 @@
 #   DURATION=60 POSTERN=/path/to/postern bench/soak.sh
 #
 # Environment (all optional):
-#   POSTERN       binary to test; unset: `swift build -c release --product postern`
+#   POSTERN       binary to test; unset: `make release`
 #                 and use .build/release/postern
 #   DURATION      seconds of load (default 300)
 #   SENDERS       normal sender threads (8); SENDER_PAUSE seconds between their messages (0.05)
@@ -38,7 +38,7 @@ source "$BENCH_DIR/lib/common.sh"
 # Build first (SwiftPM may need its package cache), then isolate.
 if [[ -z ${POSTERN:-} ]]; then
 	bench_log "building the release binary"
-	(cd "$REPO" && swift build -c release --product postern) || { bench_log "swift build failed"; exit 1; }
+	(cd "$REPO" && make release) || { bench_log "make release failed"; exit 1; }
 	POSTERN=$REPO/.build/release/postern
 fi
 if [[ ! -x $POSTERN ]]; then
