@@ -126,7 +126,7 @@ struct TableReader {
         if let metrics = table(root, "metrics") { readMetrics(metrics, into: &config) }
         if let daemon = table(root, "daemon") { readDaemon(daemon, into: &config) }
         // sockaddr_un holds 108 bytes with the terminating NUL.
-        if config.controlSocketPath.utf8.count > 107 {
+        if config.controlSocketPath.utf8.count > ControlServer.maxPathBytes {
             issues.append(ConfigIssue(file: file, line: nil, key: "control.socket",
                                       message: "\(config.controlSocketPath) is longer than the 107 bytes a Unix socket path may have; set [control] socket"))
         }

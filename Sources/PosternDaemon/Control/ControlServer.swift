@@ -36,6 +36,9 @@ public final class ControlServer: Sendable {
         }
     }
 
+    /// sun_path holds 108 bytes with the terminating NUL.
+    public static let maxPathBytes = 107
+
     let settings: Settings
     let logger: Logger
     let handle: @Sendable (ControlRequest) async -> ControlReply
@@ -61,16 +64,28 @@ public final class ControlServer: Sendable {
                         ControlConnectionHandler(server: self, allowedGroup: allowedGroup))
                 }
             }
+        // Bound under a temporary name, given its group and mode, then
+        // renamed into place: the socket never appears with the mode the
+        // umask gave it (a client that connects as soon as it exists finds
+        // it as configured). A path at the length limit is bound in place.
+        let staging = path.utf8.count + 4 <= Self.maxPathBytes ? path + ".new" : path
+        if staging != path { unlink(staging) } // left by a start that died here
         let channel: Channel
         do {
-            channel = try await bootstrap.bind(unixDomainSocketPath: path).get()
+            channel = try await bootstrap.bind(unixDomainSocketPath: staging).get()
         } catch {
             throw StartError.cannotBind(path, error)
         }
-        if let group = settings.group, chown(path, uid_t.max, group) != 0 {
+        if let group = settings.group, chown(staging, uid_t.max, group) != 0 {
             logger.warning("cannot set the control socket's group", metadata: ["path": "\(path)", "errno": "\(errno)"])
         }
-        chmod(path, settings.mode)
+        chmod(staging, settings.mode)
+        if staging != path && rename(staging, path) != 0 {
+            let error = errno
+            try? await channel.close()
+            unlink(staging)
+            throw StartError.cannotBind(path, IOError(errnoCode: error, reason: "rename"))
+        }
         return channel
     }
 
