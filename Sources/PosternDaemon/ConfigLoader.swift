@@ -125,10 +125,9 @@ struct TableReader {
         if let control = table(root, "control") { readControl(control, into: &config) }
         if let metrics = table(root, "metrics") { readMetrics(metrics, into: &config) }
         if let daemon = table(root, "daemon") { readDaemon(daemon, into: &config) }
-        // sockaddr_un holds 108 bytes with the terminating NUL.
         if config.controlSocketPath.utf8.count > ControlServer.maxPathBytes {
             issues.append(ConfigIssue(file: file, line: nil, key: "control.socket",
-                                      message: "\(config.controlSocketPath) is longer than the 107 bytes a Unix socket path may have; set [control] socket"))
+                                      message: "\(config.controlSocketPath) is longer than the \(ControlServer.maxPathBytes) bytes a Unix socket path may have; set [control] socket"))
         }
         if let log = table(root, "log") {
             checkKeys(log, allowed: ["level", "format"], prefix: "log.")
