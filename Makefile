@@ -10,7 +10,7 @@ FUZZ_SECONDS ?= 300
 # instructions per relayed message (issue #15, bench/README).
 RELEASE_FLAGS ?= -Xswiftc -enforce-exclusivity=unchecked
 # One corpus directory under fuzz/ per target; see Sources/PosternFuzzer.
-FUZZ_TARGETS = smtp text mime header toml spf dns reply envelope quarantine scanner imap imapmessage pop3 proxy dmarc dkim tlspolicy
+FUZZ_TARGETS = smtp text mime header toml spf dns reply envelope journal quarantine scanner imap imapmessage pop3 proxy dmarc dkim tlspolicy
 
 .PHONY: run test deps build release unit integration conformance fuzz fuzz-replay bench clean
 

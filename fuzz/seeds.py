@@ -16,6 +16,8 @@
   directly, no query leaves the process) for the suite's zones;
 - reply: the reply parser's test inputs and a few real server dialogues;
 - envelope: envelope files in the format EnvelopeCodec writes;
+- journal: commit journals as CommitJournal writes them (header, commit
+  and removal records, a torn last record, a record of an old generation);
 - quarantine: quarantine files as QuarantineRecord writes them, with and without DSN fields;
 - imapmessage: the IMAP rendering fixtures, tests/fixtures/imap/*.eml;
 - dkim: the DKIM-Signature values and key records of RFC 6376 and RFC 8463
@@ -286,6 +288,46 @@ def envelope_seeds():
         write("envelope", f"seed-record-{number:02}.txt", body + envelope + f"postern-record {size:016x}\n")
 
 
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def journal_seeds():
+    """Journals in CommitJournal's layout: a 32-octet header padded to 4 KiB,
+    then records (magic, kind, generation, queue ID, length, CRC-32C)."""
+    import struct
+
+    def header(generation):
+        head = b"postern-journal\n" + struct.pack("<IQ", 1, generation)
+        return (head + struct.pack("<I", crc32c(head))).ljust(4096, b"\0")
+
+    def record(kind, queue_id, generation, payload=b""):
+        head = b"PJR1" + bytes([kind, 0, 0, 0]) + struct.pack("<QQI", generation, queue_id, len(payload))
+        return head + struct.pack("<I", crc32c(payload, crc32c(head))) + payload
+
+    body = "Subject: hi\r\n\r\nbody\r\n"
+    envelope = ("postern-envelope 4\nid 0006000000000004\ncreated 1764277000.5\nsender r@example.org\n"
+                f"size {len(body)}\nstate ready\nattempts 0\nclient 127.0.0.1\nprotocol ESMTP\n8bitmime 0\n"
+                "smtputf8 0\nrcpt pending - a@example.net\nend\n")
+    message = (body + envelope + f"postern-record {len(body):016x}\n").encode()
+    one = header(7) + record(1, 0x0006000000000004, 7, message)
+    seeds = [
+        header(1),
+        one,
+        one + record(2, 0x0006000000000004, 7) + record(1, 0x0006000000000005, 7, message),
+        one + record(1, 0x0006000000000005, 7, message)[:-9],   # torn
+        one + record(1, 0x0006000000000005, 6, message),        # an older generation's
+        header(9) + record(2, 0x0006000000000001, 9) + record(2, 0x0006000000000002, 9),
+    ]
+    for number, seed in enumerate(seeds):
+        write("journal", f"seed-journal-{number:02}.bin", seed)
+
+
 def quarantine_seeds():
     """Quarantine files as QuarantineRecord writes them (with and without
     DSN fields), and the field lines the unit tests feed it."""
@@ -365,11 +407,12 @@ def main():
     dns_seeds(scenarios)
     reply_seeds()
     envelope_seeds()
+    journal_seeds()
     quarantine_seeds()
     imap_message_seeds()
     proxy_seeds()
     dkim_seeds()
-    for target in ["text", "mime", "header", "toml", "spf", "dns", "reply", "envelope", "imapmessage", "proxy", "dkim"]:
+    for target in ["text", "mime", "header", "toml", "spf", "dns", "reply", "envelope", "journal", "imapmessage", "proxy", "dkim"]:
         print(f"{target}: {len(os.listdir(os.path.join(ROOT, 'fuzz', target)))} files")
     return 0 if count else 1
 

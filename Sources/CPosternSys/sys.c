@@ -86,3 +86,47 @@ int postern_set_thread_credentials(pid_t tid, uid_t uid, gid_t gid, const gid_t 
     return -ENOSYS;
 #endif
 }
+
+// CRC-32C. Written here rather than taken from a library: none of the Swift
+// packages on hand has one, and zlib's crc32 is the other polynomial.
+static uint32_t crc32c_table[256];
+
+static void crc32c_make_table(void) {
+    for (uint32_t n = 0; n < 256; n++) {
+        uint32_t c = n;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
+        crc32c_table[n] = c;
+    }
+}
+
+static uint32_t crc32c_soft(uint32_t crc, const uint8_t *p, size_t n) {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, crc32c_make_table);
+    while (n--) crc = crc32c_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2")))
+static uint32_t crc32c_sse42(uint32_t crc, const uint8_t *p, size_t n) {
+    uint64_t c = crc;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        c = __builtin_ia32_crc32di(c, word);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--) c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return c32;
+}
+#endif
+
+uint32_t postern_crc32c(uint32_t crc, const void *bytes, size_t count) {
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("sse4.2")) return ~crc32c_sse42(crc, bytes, count);
+#endif
+    return ~crc32c_soft(crc, bytes, count);
+}

@@ -1,5 +1,6 @@
 import CPosternSys
 import Foundation
+import NIOCore
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -36,10 +37,13 @@ final class GroupCommitter: @unchecked Sendable {
 
     /// Records to overwrite instead of creating files.
     private let spares: SpareFiles?
+    /// Where batches of small records are made durable, if on.
+    let journal: CommitJournal?
 
     init(incomingPath: String, messagesPath: String, syncMode: MailQueue.SyncMode,
-         commitDelay: Double = 0, spares: SpareFiles? = nil) throws(QueueIOError) {
+         commitDelay: Double = 0, spares: SpareFiles? = nil, journal: CommitJournal? = nil) throws(QueueIOError) {
         self.spares = spares
+        self.journal = journal
         self.commitDelay = commitDelay
         self.incomingPath = incomingPath
         self.messagesPath = messagesPath
@@ -107,6 +111,8 @@ final class GroupCommitter: @unchecked Sendable {
             condition.lock()
             while pending.isEmpty && !stopping { condition.wait() }
             if pending.isEmpty && stopping {
+                // A clean stop leaves nothing to replay.
+                try? journal?.checkpoint()
                 running = false
                 condition.broadcast()
                 condition.unlock()
@@ -157,13 +163,18 @@ final class GroupCommitter: @unchecked Sendable {
     /// the number of sync calls made. Each message is one file, its record
     /// (`MessageRecord`): body, envelope, trailer; so one rename each.
     private func commitBatch(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
+        let suffixes = batch.map { MessageRecord.suffix(for: $0.envelope) }
+        if let journal, batch.allSatisfy({ $0.spool.isInMemory }),
+           journal.fits(zip(batch, suffixes).reduce(0) { $0 + $1.0.spool.size + $1.1.count + CommitJournal.recordHeaderSize }) {
+            return commitToJournal(batch, suffixes: suffixes, journal: journal)
+        }
         var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
         var syncs = 0
         let perFileSync = syncMode == .fsync
         // 1. The whole record in incoming/.
         for (index, job) in batch.enumerated() {
             do {
-                try job.spool.finish(appending: MessageRecord.suffix(for: job.envelope), fsync: perFileSync,
+                try job.spool.finish(appending: suffixes[index], fsync: perFileSync,
                                      spares: spares, incoming: incomingFD)
                 if perFileSync { syncs += 1 }
             } catch {
@@ -203,6 +214,50 @@ final class GroupCommitter: @unchecked Sendable {
                 }
             } else {
                 spares?.promote(moved)
+            }
+        }
+        for (index, job) in batch.enumerated() where !isSuccess(results[index]) {
+            job.spool.discard()
+        }
+        return (results, syncs)
+    }
+
+    /// A batch of bodies still in memory: records written to incoming/
+    /// unsynced, then appended to the journal and synced there (one
+    /// fdatasync), then renamed into msg/ with no directory fsync: a replay
+    /// after a crash writes them again (`CommitJournal`).
+    private func commitToJournal(_ batch: [Job], suffixes: [[UInt8]],
+                                 journal: CommitJournal) -> ([Result<Void, QueueIOError>], Int) {
+        var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
+        var syncs = 0
+        var commits: [(id: QueueID, body: ByteBuffer, suffix: [UInt8])] = []
+        var indices: [Int] = []
+        for (index, job) in batch.enumerated() {
+            do {
+                try job.spool.finish(appending: suffixes[index], fsync: false, spares: spares, incoming: incomingFD)
+                commits.append((job.envelope.id, job.spool.committedBytes ?? ByteBuffer(), suffixes[index]))
+                indices.append(index)
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        if !commits.isEmpty {
+            // Counted before the removals are taken: each of these spares
+            // had its removal noted before it was moved (MailQueue.remove).
+            let moved = spares?.pendingNow() ?? 0
+            do {
+                syncs = try journal.append(commits, movedSpares: moved)
+            } catch {
+                for index in indices { results[index] = .failure(error) }
+                // Perhaps on disk all the same: a replay must not bring them back.
+                for commit in commits { _ = journal.noteRemoval(commit.id) }
+            }
+        }
+        for (index, job) in batch.enumerated() where isSuccess(results[index]) {
+            let name = "\(job.envelope.id).msg"
+            if postern_rename_noreplace(incomingFD, name, messagesFD, name) != 0 {
+                results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
+                _ = journal.noteRemoval(job.envelope.id)
             }
         }
         for (index, job) in batch.enumerated() where !isSuccess(results[index]) {

@@ -13,6 +13,8 @@ import Glibc
 ///     DIR/corrupt/    messages that could not be read, set aside
 ///     DIR/spare/      delivered records kept to be overwritten by new ones
 ///                     (`SpareFiles`); never read as messages
+///     DIR/journal     the commit journal (`CommitJournal`): small records
+///                     synced there before their 250, replayed at start
 ///
 /// `commit` promises durability: the completion reports success only after
 /// body, envelope and the directory entry are on stable storage. A message
@@ -46,7 +48,7 @@ public final class MailQueue: @unchecked Sendable {
     private let idGenerator: QueueIDGenerator
     /// What the start-up scan found.
     public let recovery: RecoveryReport
-    private let committer: GroupCommitter
+    let committer: GroupCommitter
     /// Delivered records kept for reuse (`DIR/spare/`).
     let spares: SpareFiles
 
@@ -54,10 +56,18 @@ public final class MailQueue: @unchecked Sendable {
     /// commit's commit delay; issue #15): 1 ms.
     public static let defaultCommitDelay = 0.001
 
+    /// The commit journal's size: 32 MiB.
+    public static let defaultJournalSize = CommitJournal.defaultCapacity
+    /// Smaller journals are refused by the configuration.
+    public static let minimumJournalSize = 1 << 20
+
     /// Opens (creating if needed) the queue at `directory`, purges
     /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
+    /// `journalSize`: octets of the commit journal (`CommitJournal`); 0
+    /// turns it off (each batch then syncs the filesystem and `msg/`).
     public init(directory: String, syncMode: SyncMode = .syncfs, spoolMemoryLimit: Int = 128 * 1024,
-                commitDelay: Double = MailQueue.defaultCommitDelay) throws {
+                commitDelay: Double = MailQueue.defaultCommitDelay,
+                journalSize: Int = MailQueue.defaultJournalSize) throws {
         self.directory = directory
         self.syncMode = syncMode
         self.spoolMemoryLimit = spoolMemoryLimit
@@ -66,11 +76,20 @@ public final class MailQueue: @unchecked Sendable {
         corruptPath = directory + "/corrupt"
         for path in [directory, incomingPath, messagesPath, corruptPath] { try FileIO.makeDirectory(path) }
         for name in try FileIO.list(incomingPath) { unlink(incomingPath + "/" + name) }
-        recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
+        // Before anything reads msg/: records whose 250 went out but whose
+        // files a crash lost are written back from the journal first.
+        let journal = try CommitJournal(directory: directory, capacity: journalSize)
+        let replay = try journal.replay()
+        var recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
+        recovery.journalRestored = replay.restored
+        recovery.journalRemoved = replay.removed
+        self.recovery = recovery
         idGenerator = QueueIDGenerator(after: recovery.highestID)
         spares = try SpareFiles(path: directory + "/spare", messagesPath: messagesPath)
+        journal.spares = spares
         committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode,
-                                       commitDelay: commitDelay, spares: spares)
+                                       commitDelay: commitDelay, spares: spares,
+                                       journal: journalSize > 0 ? journal : nil)
         committer.start()
     }
 

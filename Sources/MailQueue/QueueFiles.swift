@@ -23,4 +23,10 @@ enum QueueFiles {
         if unlink(envelope) != 0 && errno != ENOENT { throw QueueIOError(operation: "unlink", path: envelope, errno: errno) }
         unlink("\(messagesPath)/\(name).eml")
     }
+
+    /// Unlinks whatever files `id` has in the directory `messagesFD` (a
+    /// journal replay's removal record).
+    static func removeAll(_ id: QueueID, in messagesFD: Int32) {
+        for suffix in [".msg", ".env", ".eml"] { unlinkat(messagesFD, "\(id)\(suffix)", 0) }
+    }
 }

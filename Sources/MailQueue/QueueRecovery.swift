@@ -13,6 +13,10 @@ public struct RecoveryReport: Sendable, Equatable {
     /// sidecar whose record was removed; deleted.
     public var orphanBodies = 0
     public var highestID: QueueID?
+    /// Records written back from the commit journal (a crash lost them).
+    public var journalRestored = 0
+    /// Messages whose removal the journal recorded, removed again.
+    public var journalRemoved = 0
 }
 
 /// The start-up scan of `msg/`. Both layouts are read as they are, never

@@ -43,8 +43,18 @@ extension MailQueue {
     /// may be kept as a spare for the next small message to overwrite
     /// (`SpareFiles`) instead of unlinked. An operator's delete or a
     /// quarantine move always unlinks.
+    ///
+    /// With the commit journal on, the removal is recorded there too, so a
+    /// replay does not bring the message back: a delivered message's with
+    /// the next batch (noted before its record becomes a spare, which the
+    /// spare's reuse relies on); an operator's delete or a quarantine move
+    /// synced before the files go, since those must never come back.
     public func remove(_ id: QueueID, sidecar: Bool = true, finished: Bool = false) throws(QueueIOError) {
-        try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: finished ? spares : nil)
+        var keepSpare = finished
+        if let journal = committer.journal {
+            if finished { keepSpare = journal.noteRemoval(id) } else { try journal.removeDurably(id) }
+        }
+        try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: keepSpare ? spares : nil)
     }
 
     /// Every readable envelope in the queue, oldest first (for the scheduler

@@ -94,6 +94,9 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
+    /// The body never left memory (the committer may journal it).
+    var isInMemory: Bool { writer == nil }
+
     /// Octets waiting for the disk above which the session stops reading.
     public var backlogLimit: Int { memoryLimit * 4 }
 

@@ -66,13 +66,17 @@ struct TableReader {
             }
         }
         if let queue = table(root, "queue") {
-            checkKeys(queue, allowed: ["directory", "sync", "commit_delay_ms"], prefix: "queue.")
+            checkKeys(queue, allowed: ["directory", "sync", "commit_delay_ms", "journal_size_mb"], prefix: "queue.")
             if let directory = string(queue, "directory", prefix: "queue.") { config.queueDirectory = resolve(directory) }
             if let sync = string(queue, "sync", prefix: "queue.") {
                 if let mode = MailQueue.SyncMode(rawValue: sync) { config.syncMode = mode }
                 else { issue(queue, "sync", "must be one of: syncfs, fsync", prefix: "queue.") }
             }
             if let delay = number(queue, "commit_delay_ms", prefix: "queue.", range: 0...100) { config.commitDelayMilliseconds = delay }
+            if let size = number(queue, "journal_size_mb", prefix: "queue.", range: 0...4096) {
+                if size != size.rounded() { issue(queue, "journal_size_mb", "must be 0 (off) or a whole number of MiB from 1 to 4096", prefix: "queue.") }
+                else { config.journalSizeMiB = Int(size) }
+            }
         }
         if let quarantine = table(root, "quarantine") {
             checkKeys(quarantine, allowed: ["directory", "admins"], prefix: "quarantine.")

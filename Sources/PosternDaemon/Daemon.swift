@@ -66,11 +66,12 @@ public final class Daemon: Sendable {
         // Bound while still root, accepting only once [daemon] user is taken on (Privileges.swift).
         let listenSockets = try Privileges.bindListenersThenDrop(config: config, logger: logger)
         let queue = try MailQueue(directory: config.queueDirectory, syncMode: config.syncMode,
-                                  commitDelay: config.commitDelayMilliseconds / 1000)
+                                  commitDelay: config.commitDelayMilliseconds / 1000, journalSize: config.journalSizeMiB << 20)
         let recovery = queue.recovery
         logger.info("queue opened", metadata: [
             "dir": "\(config.queueDirectory)", "sync": "\(config.syncMode.rawValue)", "messages": "\(recovery.loaded)",
             "corrupt": "\(recovery.corrupt.count)", "orphans_removed": "\(recovery.orphanBodies)",
+            "journal_restored": "\(recovery.journalRestored)", "journal_removed": "\(recovery.journalRemoved)",
         ])
         for id in recovery.corrupt {
             logger.warning("unreadable envelope moved to corrupt/", metadata: ["id": "\(id)"])

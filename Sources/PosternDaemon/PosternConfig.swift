@@ -41,6 +41,8 @@ public struct PosternConfig: Sendable {
     public var syncMode: MailQueue.SyncMode = .syncfs
     /// Milliseconds a commit may wait for bodies still arriving (`[queue] commit_delay_ms`).
     public var commitDelayMilliseconds = MailQueue.defaultCommitDelay * 1000
+    /// MiB of the commit journal, 0: off (`[queue] journal_size_mb`).
+    public var journalSizeMiB = MailQueue.defaultJournalSize >> 20
     public var limits = SMTPLimits()
     public var tls: TLS?
     public var logLevel: Logger.Level = .info

@@ -133,7 +133,8 @@ final class Reloader: Sendable {
         func address(_ listener: PosternConfig.Listener) -> String { "\(listener.host):\(listener.port)" }
         if old.listeners.map(address) != new.listeners.map(address) { notes.append("listener addresses changed: restart to apply") }
         if old.queueDirectory != new.queueDirectory || old.syncMode != new.syncMode
-            || old.commitDelayMilliseconds != new.commitDelayMilliseconds { notes.append("[queue] changed: restart to apply") }
+            || old.commitDelayMilliseconds != new.commitDelayMilliseconds
+            || old.journalSizeMiB != new.journalSizeMiB { notes.append("[queue] changed: restart to apply") }
         var oldDelivery = old.delivery, newDelivery = new.delivery
         (oldDelivery.routes, oldDelivery.relayhost) = (newDelivery.routes, newDelivery.relayhost) // these apply now
         if oldDelivery != newDelivery || old.dnsServers != new.dnsServers || old.dnsTimeoutSeconds != new.dnsTimeoutSeconds {

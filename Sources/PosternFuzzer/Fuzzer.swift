@@ -35,6 +35,8 @@ enum FuzzTarget: String, CaseIterable {
     case reply
     /// The queue's envelope files, as read back after a crash.
     case envelope
+    /// The commit journal, as replayed after a crash.
+    case journal
     /// The fields a quarantine file starts with, DSN parameters included.
     case quarantine
     /// clamd, spamd and rspamd replies, and the scan step's use of them.
@@ -65,6 +67,7 @@ enum FuzzTarget: String, CaseIterable {
         case .dns: DNSTarget.run(bytes)
         case .reply: ReplyTarget.run(bytes)
         case .envelope: EnvelopeTarget.run(bytes)
+        case .journal: JournalTarget.run(bytes)
         case .quarantine: QuarantineTarget.run(bytes)
         case .scanner: ScannerTarget.run(bytes)
         case .imap: IMAPTarget.run(bytes)

@@ -60,11 +60,12 @@ def start_postern(request, tmp_path, postern_bin):
 
     def start(limits: dict | None = None, tls: tuple[str, str] | None = None, ipv6: bool = False,
               name: str | None = None, delivery: str | None = None, policy: str | None = None,
-              extra: str = "") -> PosternServer:
+              extra: str = "", queue: dict | None = None) -> PosternServer:
         name = name or f"postern{len(servers)}"
         server = PosternServer(postern_bin, tmp_path / name, limits=limits, tls=tls, ipv6=ipv6, name=name,
                                delivery=delivery, policy=policy)
         server.extra_config = extra  # more TOML tables, e.g. [metrics]
+        server.queue_settings = queue or {}  # more [queue] keys
         servers.append(server)
         server.start()
         return server

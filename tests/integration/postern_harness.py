@@ -455,12 +455,13 @@ class Quarantine:
 
 def render_config(port: int, queue_dir: str, *, limits: dict | None = None,
                   tls: tuple[str, str] | None = None, ipv6: bool = False, extra: str = "",
-                  delivery: str | None = None, policy: bool = False, control_socket: str | None = None) -> str:
+                  delivery: str | None = None, policy: bool = False, control_socket: str | None = None,
+                  queue: dict | None = None) -> str:
     policy_line = ['policy = "policy.toml"'] if policy else []
     lines = [f'hostname = "{HOSTNAME}"', "", "[[listener]]", f'address = "127.0.0.1:{port}"', *policy_line, ""]
     if ipv6:
         lines += ["[[listener]]", f'address = "[::1]:{port}"', *policy_line, ""]
-    lines += ["[queue]", f'directory = "{queue_dir}"', ""]
+    lines += ["[queue]", f'directory = "{queue_dir}"', *(f"{k} = {v}" for k, v in (queue or {}).items()), ""]
     if control_socket:
         # pytest's directories are too deep for a Unix socket path (107 bytes).
         lines += ["[control]", f'socket = "{control_socket}"', ""]
@@ -503,6 +504,8 @@ class PosternServer:
         self.control_dir = Path(tempfile.mkdtemp(prefix="pst"))
         self.control_socket = self.control_dir / "control.sock"
         self.extra_config = ""
+        # More [queue] settings, e.g. {"journal_size_mb": 64}.
+        self.queue_settings: dict = {}
         # Runs the daemon through another program, e.g. setpriv to start it as another user.
         self.command_prefix: list[str] = []
         self.queue = Queue(binary, self.queue_dir, self.control_socket)
@@ -520,7 +523,7 @@ class PosternServer:
                                                        ipv6=self.ipv6, delivery=self.delivery,
                                                        policy=self.policy is not None,
                                                        control_socket=str(self.control_socket),
-                                                       extra=self.extra_config))
+                                                       extra=self.extra_config, queue=self.queue_settings))
             self.starts += 1
             with open(self.stderr_path, "ab") as err:
                 err.write(f"----- start #{self.starts} on port {self.port}\n".encode())

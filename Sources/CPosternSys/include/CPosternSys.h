@@ -15,6 +15,7 @@ void postern_name_this_thread(const char *name);
 
 #include <sys/types.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /// Gives thread `tid` of this process the groups, gid and uid (real,
 /// effective and saved) by making it run setgroups/setresgid/setresuid
@@ -25,5 +26,11 @@ void postern_name_this_thread(const char *name);
 /// within `timeout_ms`).
 int postern_set_thread_credentials(pid_t tid, uid_t uid, gid_t gid, const gid_t *groups, size_t count,
                                    int timeout_ms);
+
+/// CRC-32C (Castagnoli, as iSCSI and ext4 use it) of `count` octets,
+/// continuing from `crc` (0 to start): the commit journal's check that a
+/// record was written whole. SSE4.2's crc32 instruction where the CPU has
+/// it, a table otherwise.
+uint32_t postern_crc32c(uint32_t crc, const void *bytes, size_t count);
 
 #endif
