@@ -14,6 +14,7 @@
 #   POSTERN      Postern binary (default .build/release/postern, relative to the
 #                current directory)
 #   TARGETS      "postern postfix" (default), or just one of them
+#   POSTERN_JOURNAL  Postern [queue] journal_size_mb (default: Postern's own; 0: off)
 #   ROUNDS       rounds per case (default 3)
 #   SIZES        message body sizes in bytes (default "4096 102400")
 #   SESSIONS     concurrent sessions (default "10 100")
@@ -115,6 +116,7 @@ server_start() {
 			max_connections_per_ip = 1000
 			[queue]
 			sync = "${POSTERN_SYNC:-syncfs}"
+			${POSTERN_JOURNAL:+journal_size_mb = $POSTERN_JOURNAL}
 			[delivery]
 			enabled = false
 		EOF

@@ -24,6 +24,7 @@
 #   STRACE_COUNT  messages in the strace phase (default 500)
 #   SESSIONS      concurrent smtp-source sessions (default 10)
 #   SIZE          body size in bytes (default 4096)
+#   POSTERN_JOURNAL  [queue] journal_size_mb (default: Postern's own; 0: off)
 #   BENCH_NETNS   auto (default): as root, re-run in a loopback-only namespace; 0 = never
 
 set -uo pipefail

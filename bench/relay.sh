@@ -31,6 +31,7 @@
 #                connection per message
 #   POSTERN_SYNC           Postern [queue] sync (default syncfs)
 #   POSTERN_COMMIT_DELAY   Postern [queue] commit_delay_ms (default: Postern's own)
+#   POSTERN_JOURNAL        Postern [queue] journal_size_mb (default: Postern's own; 0: off)
 #   POSTERN_WORKERS        Postern [delivery] workers (default 32)
 #   POSTERN_PER_DEST       Postern [delivery] per_destination (default 16)
 #   POSTERN_DKIM           ed25519 or rsa: Postern signs every message with a
@@ -197,6 +198,7 @@ server_start() {
 			[queue]
 			sync = "$POSTERN_SYNC"
 			${POSTERN_COMMIT_DELAY:+commit_delay_ms = $POSTERN_COMMIT_DELAY}
+			${POSTERN_JOURNAL:+journal_size_mb = $POSTERN_JOURNAL}
 			[delivery]
 			enabled = true
 			workers = $POSTERN_WORKERS
@@ -401,7 +403,7 @@ record() {
 		"messages/run: $COUNT_4K (<=16KiB), $COUNT_100K (larger)"
 	echo "client: smtp-source ${SRC_OPTS[*]} ($( [[ $REUSE == 1 ]] && echo "connections reused" || echo "one connection per message"))"
 	echo "sink: smtp-sink -c, a fresh one per run"
-	has_target postern && echo "postern: $POSTERN (sync $POSTERN_SYNC${POSTERN_COMMIT_DELAY:+, commit delay $POSTERN_COMMIT_DELAY ms}, workers $POSTERN_WORKERS, per_destination $POSTERN_PER_DEST)"
+	has_target postern && echo "postern: $POSTERN (sync $POSTERN_SYNC${POSTERN_COMMIT_DELAY:+, commit delay $POSTERN_COMMIT_DELAY ms}${POSTERN_JOURNAL:+, journal $POSTERN_JOURNAL MiB}, workers $POSTERN_WORKERS, per_destination $POSTERN_PER_DEST)"
 	has_target postfix && echo "postfix: $(postconf -d -h mail_version 2>/dev/null), relayhost = [127.0.0.1]:SINKPORT, default durability and concurrency"
 	echo "CPU accounting: $(bench_cpu_method); network namespace: $([[ -n ${BENCH_IN_NETNS:-} ]] && echo "private (loopback only)" || echo "host")"
 	echo "per-run results: $RESULTS"

@@ -237,29 +237,43 @@ final class CommitJournal: @unchecked Sendable {
             }
         }
         try checkpointFiles()
-        // Without a valid header the octets are unknown: cleared, so no old
-        // record can ever follow the new generation's last one.
-        if size != capacity || !valid {
-            guard ftruncate(fd, 0) == 0 else { throw QueueIOError(operation: "ftruncate", path: path, errno: errno) }
-            if capacity > 0 {
-                // Written, not fallocate'd: an fdatasync into unwritten
-                // extents would have to write their metadata too.
-                let zeros = [UInt8](repeating: 0, count: 1 << 20)
-                var written = 0
-                while written < capacity {
-                    let count = min(zeros.count, capacity - written)
-                    try Self.pwriteAll(fd, zeros[0..<count], at: written, path: path)
-                    written += count
-                }
-                try FileIO.fsync(fd, path: path)
-            }
+        // Everything replayed is durable now: whatever happens to the
+        // journal below, nothing it held can be lost any more.
+        do {
+            if size != capacity || !valid { try layOut() }
+            if capacity > 0 { try startGeneration(generation &+ 1) }
+        } catch {
+            // No room for it (a small queue filesystem): the queue runs
+            // with the classic commit, which needs no space of its own.
+            unavailable = error
         }
-        if capacity == 0 {
+        if capacity == 0 || unavailable != nil {
+            ftruncate(fd, 0)
             unlink(path)
-        } else {
-            try startGeneration(generation &+ 1)
         }
         return report
+    }
+
+    /// Why the journal could not be laid out at start, if it could not (the
+    /// queue then runs without it).
+    private(set) var unavailable: QueueIOError?
+
+    /// The file cleared and, for a journal in use, written out to its
+    /// capacity. Written, not fallocate'd: an fdatasync into unwritten
+    /// extents would have to write their metadata too. Cleared even when
+    /// the size is right but the header was not valid: the octets are then
+    /// unknown, and no old record may ever follow the new generation's last.
+    private func layOut() throws(QueueIOError) {
+        guard ftruncate(fd, 0) == 0 else { throw QueueIOError(operation: "ftruncate", path: path, errno: errno) }
+        guard capacity > 0 else { return }
+        let zeros = [UInt8](repeating: 0, count: 1 << 20)
+        var written = 0
+        while written < capacity {
+            let count = min(zeros.count, capacity - written)
+            try Self.pwriteAll(fd, zeros[0..<count], at: written, path: path)
+            written += count
+        }
+        try FileIO.fsync(fd, path: path)
     }
 
     /// One record file written back whole, synced by the checkpoint after.
@@ -322,6 +336,7 @@ final class CommitJournal: @unchecked Sendable {
                     + removed.count * Self.recordHeaderSize
                 if state.offset + needed > capacity - Self.removalReserve {
                     syncs += try checkpoint(&state)
+                    QueueMetrics.journalCheckpoints.increment()
                 }
                 var bytes: [UInt8] = []
                 bytes.reserveCapacity(needed)
@@ -351,13 +366,17 @@ final class CommitJournal: @unchecked Sendable {
     /// must never undo (an operator's delete, a quarantine move).
     func removeDurably(_ id: QueueID) throws(QueueIOError) {
         try state.withLock { (state) throws(QueueIOError) in
-            if state.offset + Self.recordHeaderSize > capacity { _ = try checkpoint(&state) }
+            if state.offset + Self.recordHeaderSize > capacity {
+                _ = try checkpoint(&state)
+                QueueMetrics.journalCheckpoints.increment()
+            }
             try write(Self.recordHeader(.removal, id: id, generation: state.generation), &state)
         }
     }
 
     /// Checkpoint and a new generation now (the queue closes cleanly, so
-    /// the next start replays nothing).
+    /// the next start replays nothing; not counted as one forced by a full
+    /// journal).
     func checkpoint() throws(QueueIOError) {
         try state.withLock { (state) throws(QueueIOError) in _ = try checkpoint(&state) }
     }

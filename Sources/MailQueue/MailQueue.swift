@@ -83,13 +83,14 @@ public final class MailQueue: @unchecked Sendable {
         var recovery = try QueueRecovery.run(directory: directory, corruptPath: corruptPath)
         recovery.journalRestored = replay.restored
         recovery.journalRemoved = replay.removed
+        recovery.journalUnavailable = journal.unavailable?.description
         self.recovery = recovery
         idGenerator = QueueIDGenerator(after: recovery.highestID)
         spares = try SpareFiles(path: directory + "/spare", messagesPath: messagesPath)
         journal.spares = spares
         committer = try GroupCommitter(incomingPath: incomingPath, messagesPath: messagesPath, syncMode: syncMode,
                                        commitDelay: commitDelay, spares: spares,
-                                       journal: journalSize > 0 ? journal : nil)
+                                       journal: journalSize > 0 && journal.unavailable == nil ? journal : nil)
         committer.start()
     }
 

@@ -9,7 +9,8 @@ public enum QueueMetrics {
     /// Name → help text, for the exporter's `# HELP` lines.
     public static let help: [String: String] = [
         "postern_queue_commit_batch_messages": "Messages made durable together by one group commit.",
-        "postern_queue_commit_syncs": "fsync/syncfs calls made by one group commit (directory syncs included).",
+        "postern_queue_commit_syncs": "fsync/fdatasync/syncfs calls made by one group commit (directory syncs and checkpoints included).",
+        "postern_queue_journal_checkpoints_total": "Commit journal checkpoints made because it was full (syncfs, directory fsync, new generation).",
         "postern_queue_commit_duration_seconds": "Time one group commit took to write, sync and rename its batch.",
         "postern_queue_commit_failures_total": "Messages whose commit failed (the client got a 4xx).",
         "postern_queue_messages": "Messages in the queue, by state (unscanned: beyond the census limit).",
@@ -32,6 +33,7 @@ public enum QueueMetrics {
     static let batchSyncs = Recorder(label: "postern_queue_commit_syncs")
     static let commitDuration = Timer(label: "postern_queue_commit_duration_seconds")
     static let commitFailures = Counter(label: "postern_queue_commit_failures_total")
+    static let journalCheckpoints = Counter(label: "postern_queue_journal_checkpoints_total")
     static let byState: [Envelope.State: Meter] = Dictionary(uniqueKeysWithValues: Envelope.State.allCases.map {
         ($0, Meter(label: "postern_queue_messages", dimensions: [("state", $0.rawValue)]))
     })
@@ -41,7 +43,7 @@ public enum QueueMetrics {
 
     /// Makes the series that exist from the start, so a scrape shows them at zero.
     public static func prepare() {
-        _ = (batchMessages, batchSyncs, commitDuration, commitFailures, byState, unscanned, oldestAge, unreadable)
+        _ = (batchMessages, batchSyncs, commitDuration, commitFailures, journalCheckpoints, byState, unscanned, oldestAge, unreadable)
     }
 
     /// Sets the queue gauges from a census.

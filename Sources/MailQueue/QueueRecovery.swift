@@ -17,6 +17,9 @@ public struct RecoveryReport: Sendable, Equatable {
     public var journalRestored = 0
     /// Messages whose removal the journal recorded, removed again.
     public var journalRemoved = 0
+    /// Why the commit journal is off although configured (no room to lay
+    /// it out): every batch then takes the classic commit.
+    public var journalUnavailable: String?
 }
 
 /// The start-up scan of `msg/`. Both layouts are read as they are, never

@@ -73,6 +73,9 @@ public final class Daemon: Sendable {
             "corrupt": "\(recovery.corrupt.count)", "orphans_removed": "\(recovery.orphanBodies)",
             "journal_restored": "\(recovery.journalRestored)", "journal_removed": "\(recovery.journalRemoved)",
         ])
+        if let reason = recovery.journalUnavailable {
+            logger.warning("commit journal off: each batch syncs the filesystem instead", metadata: ["reason": "\(reason)"])
+        }
         for id in recovery.corrupt {
             logger.warning("unreadable envelope moved to corrupt/", metadata: ["id": "\(id)"])
         }

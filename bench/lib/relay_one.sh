@@ -28,6 +28,7 @@ ro_start() {
 		max_connections_per_ip = 1000
 		[queue]
 		sync = "${POSTERN_SYNC:-syncfs}"
+		${POSTERN_JOURNAL:+journal_size_mb = $POSTERN_JOURNAL}
 		[delivery]
 		enabled = true
 		workers = 32

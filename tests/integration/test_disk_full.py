@@ -27,6 +27,10 @@ def tiny_queue_server(tmp_path, postern_bin):
 
 def test_full_disk_answers_451_and_keeps_what_was_promised(tiny_queue_server):
     server = tiny_queue_server
+    # No room for the commit journal's 32 MiB: the daemon starts all the
+    # same, says so, and commits the classic way.
+    assert "commit journal off" in server.stderr_text()
+    assert not (server.queue_dir / "journal").exists()
     body = ("z" * 98 + "\r\n") * 2000  # about 200 KiB: spilled to disk while it arrives
     accepted, refused = [], 0
     with server.connect() as c:

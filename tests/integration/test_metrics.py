@@ -166,7 +166,9 @@ def test_counters_follow_the_traffic(start_postern, sinks):
     # The queue: three messages in group commits, one delivered and removed, two deferred.
     assert delta(before, after, "postern_queue_commit_batch_messages_sum") == 3
     assert delta(before, after, "postern_queue_commit_batch_messages_count") >= 1
-    assert delta(before, after, "postern_queue_commit_syncs_sum") >= 2
+    # At least one sync a commit (one fdatasync of the journal for these small ones).
+    assert delta(before, after, "postern_queue_commit_syncs_sum") >= delta(before, after, "postern_queue_commit_batch_messages_count")
+    assert after.value("postern_queue_journal_checkpoints_total") == 0
     assert after.value("postern_queue_commit_failures_total") == 0
     assert after.value("postern_queue_messages", state="ready") == 0
     assert after.value("postern_queue_messages", state="hold") == 0
