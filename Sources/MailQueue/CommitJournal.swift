@@ -63,6 +63,7 @@ final class CommitJournal: @unchecked Sendable {
         var payload: Range<Int>
     }
 
+    let directory: String
     let path: String
     let capacity: Int
     private let fd: Int32
@@ -87,6 +88,7 @@ final class CommitJournal: @unchecked Sendable {
     /// Opens (creating) the journal in `directory`; `replay` next, before
     /// anything else touches the queue. `capacity` 0: replay, then remove it.
     init(directory: String, capacity: Int) throws(QueueIOError) {
+        self.directory = directory
         path = directory + "/" + Self.fileName
         self.capacity = capacity
         incomingFD = try FileIO.open(directory + "/incoming", flags: O_RDONLY | O_DIRECTORY)
@@ -248,6 +250,11 @@ final class CommitJournal: @unchecked Sendable {
             unavailable = error
         }
         if capacity == 0 || unavailable != nil {
+            // Its header first: were the unlink undone by a crash, a journal
+            // still naming its generation would be replayed again later,
+            // bringing back messages delivered meanwhile.
+            _ = try? Self.pwriteAll(fd, [UInt8](repeating: 0, count: 32)[...], at: 0, path: path)
+            fdatasync(fd)
             ftruncate(fd, 0)
             unlink(path)
         }
@@ -274,6 +281,7 @@ final class CommitJournal: @unchecked Sendable {
             written += count
         }
         try FileIO.fsync(fd, path: path)
+        try FileIO.syncDirectory(directory) // a new file's name, too
     }
 
     /// One record file written back whole, synced by the checkpoint after.
@@ -358,7 +366,10 @@ final class CommitJournal: @unchecked Sendable {
             removals.withLock { $0.insert(contentsOf: removed, at: 0) }
             throw error
         }
-        spares?.promote(movedSpares)
+        // A checkpoint on the way promoted every spare moved before it,
+        // these among them; promoting `movedSpares` more would take spares
+        // moved since, whose removals are not durable yet.
+        if syncs == 1 { spares?.promote(movedSpares) }
         return syncs
     }
 
