@@ -48,6 +48,14 @@ final class CommitJournal: @unchecked Sendable {
     /// beyond, they go unrecorded (a crash may deliver those again) and
     /// their records are unlinked rather than kept as spares.
     static let pendingRemovalLimit = 8192
+    /// Larger batches take the classic commit. The journal pays where a
+    /// sync's latency is most of a batch's cost; it writes every octet
+    /// twice and fills, forcing a checkpoint (a syncfs of all written
+    /// since). Relaying 100 KiB messages it gained 12 % over 10 sessions
+    /// (batches of ~3) and lost 6 % over 100 (batches of 10–14), so a batch
+    /// of more than 512 KiB is synced the classic way (bench/README.md,
+    /// seventh pass).
+    static let batchLimit = 512 * 1024
     /// 32 MiB: about 7,000 records of 4 KiB between checkpoints.
     static let defaultCapacity = 32 << 20
 

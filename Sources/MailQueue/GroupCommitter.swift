@@ -164,9 +164,11 @@ final class GroupCommitter: @unchecked Sendable {
     /// (`MessageRecord`): body, envelope, trailer; so one rename each.
     private func commitBatch(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
         let suffixes = batch.map { MessageRecord.suffix(for: $0.envelope) }
-        if let journal, batch.allSatisfy({ $0.spool.isInMemory }),
-           journal.fits(zip(batch, suffixes).reduce(0) { $0 + $1.0.spool.size + $1.1.count + CommitJournal.recordHeaderSize }) {
-            return commitToJournal(batch, suffixes: suffixes, journal: journal)
+        if let journal, batch.allSatisfy({ $0.spool.isInMemory }) {
+            let octets = zip(batch, suffixes).reduce(0) { $0 + $1.0.spool.size + $1.1.count + CommitJournal.recordHeaderSize }
+            if octets <= CommitJournal.batchLimit, journal.fits(octets) {
+                return commitToJournal(batch, suffixes: suffixes, journal: journal)
+            }
         }
         var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
         var syncs = 0

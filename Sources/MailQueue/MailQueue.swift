@@ -64,10 +64,13 @@ public final class MailQueue: @unchecked Sendable {
     /// Opens (creating if needed) the queue at `directory`, purges
     /// `incoming/`, and sets unreadable envelopes aside in `corrupt/`.
     /// `journalSize`: octets of the commit journal (`CommitJournal`); 0
-    /// turns it off (each batch then syncs the filesystem and `msg/`).
+    /// turns it off (each batch then syncs the filesystem and `msg/`). The
+    /// daemon passes `[queue] journal_size_mb` (32 MiB unless set); left
+    /// out, the smallest (1 MiB), which is laid out (written) at every
+    /// start: cheap for the many queues tests open.
     public init(directory: String, syncMode: SyncMode = .syncfs, spoolMemoryLimit: Int = 128 * 1024,
                 commitDelay: Double = MailQueue.defaultCommitDelay,
-                journalSize: Int = MailQueue.defaultJournalSize) throws {
+                journalSize: Int = MailQueue.minimumJournalSize) throws {
         self.directory = directory
         self.syncMode = syncMode
         self.spoolMemoryLimit = spoolMemoryLimit

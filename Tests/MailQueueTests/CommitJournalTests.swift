@@ -144,7 +144,7 @@ struct CommitJournalTests {
     /// and goes on; a crash then replays only what came after.
     @Test func aFullJournalCheckpointsAndGoesOn() async throws {
         let dir = TemporaryDirectory()
-        let queue = try MailQueue(directory: dir.path, journalSize: MailQueue.minimumJournalSize)
+        let queue = try MailQueue(directory: dir.path) // the smallest journal, 1 MiB
         defer { queue.close() }
         let line = String(repeating: "x", count: 78) + "\r\n"
         let body = "Subject: big\r\n\r\n" + String(repeating: line, count: 250) // ~20 KiB
@@ -172,6 +172,22 @@ struct CommitJournalTests {
         defer { queue.close() }
         _ = try await commit(queue, "Subject: x\r\n\r\n" + String(repeating: "y", count: 4000) + "\r\n")
         #expect(queue.stats.syncCalls == 2)
+        _ = try await commit(queue, "Subject: small\r\n\r\nz\r\n")
+        #expect(queue.stats.syncCalls == 3)
+    }
+
+    /// A batch of more than `batchLimit` octets, in memory or not, takes
+    /// the classic commit too: there the journal's second copy costs more
+    /// than its shorter sync saves.
+    @Test func aLargeBatchTakesTheClassicCommit() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path, spoolMemoryLimit: 4 << 20)
+        defer { queue.close() }
+        let spool = queue.makeSpool()
+        spool.append("Subject: x\r\n\r\n" + String(repeating: String(repeating: "y", count: 98) + "\r\n", count: 6000))
+        #expect(spool.isInMemory && spool.size > CommitJournal.batchLimit)
+        try await queue.commit(spool, envelope: envelope(for: spool))
+        #expect(queue.stats.syncCalls == 2) // syncfs and directory fsync
         _ = try await commit(queue, "Subject: small\r\n\r\nz\r\n")
         #expect(queue.stats.syncCalls == 3)
     }
@@ -213,7 +229,7 @@ struct CommitJournalTests {
         defer { reopened.close() }
         #expect(reopened.recovery.journalRestored == 0 && reopened.recovery.loaded == 1)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        #expect(bytes.count == MailQueue.defaultJournalSize)
+        #expect(bytes.count == MailQueue.minimumJournalSize)
         #expect(bytes[8192..<8200].allSatisfy { $0 == 0 })
     }
 }
