@@ -1,4 +1,5 @@
 import CPosternSys
+import Dispatch
 import NIOCore
 import Synchronization
 #if canImport(Glibc)
@@ -85,13 +86,20 @@ final class CommitJournal: @unchecked Sendable {
         var generation: UInt64
         var offset: Int
         var checkpoints = 0
+        var broken = false
+    }
+
+    private struct Removals {
+        var ids: [QueueID] = []
+        /// When the oldest was noted (uptime nanoseconds).
+        var since: UInt64 = 0
     }
 
     /// Guards the file's end: the committer appends batches, other threads
     /// durable removals. Held across the fdatasync; only operator actions
     /// ever wait on it.
     private let state: Mutex<State>
-    private let removals = Mutex<[QueueID]>([])
+    private let removals = Mutex(Removals())
 
     /// Opens (creating) the journal in `directory`; `replay` next, before
     /// anything else touches the queue. `capacity` 0: replay, then remove it.
@@ -232,7 +240,11 @@ final class CommitJournal: @unchecked Sendable {
                         if live[record.id] == nil { order.append(record.id) }
                         live[record.id] = record.payload
                     case .removal:
-                        if live.removeValue(forKey: record.id) != nil { report.removed += 1 } else { removed.append(record.id) }
+                        // Its files go whether or not its commit is in this
+                        // generation: the unlink itself may not have
+                        // reached the disk.
+                        live.removeValue(forKey: record.id)
+                        removed.append(record.id)
                     }
                 }
                 for id in order {
@@ -240,7 +252,7 @@ final class CommitJournal: @unchecked Sendable {
                     try restore(id, bytes[payload])
                     report.restored += 1
                 }
-                for id in removed {
+                for id in Set(removed) {
                     QueueFiles.removeAll(id, in: messagesFD)
                     report.removed += 1
                 }
@@ -326,28 +338,44 @@ final class CommitJournal: @unchecked Sendable {
         octets <= capacity - Self.headerSize - Self.removalReserve - Self.pendingRemovalLimit * Self.recordHeaderSize
     }
 
-    /// Notes that a delivered message's files are about to go; written with
-    /// the next batch. False when too many wait: remove without a spare then.
-    func noteRemoval(_ id: QueueID) -> Bool {
+    /// False once a checkpoint's header could not be synced: the disk may
+    /// hold either generation, so nothing more is written to the journal
+    /// (batches take the classic commit, durable removals fail) until a
+    /// start lays it out anew.
+    var isUsable: Bool { state.withLock { !$0.broken } }
+
+    /// A delivered message's removal: `remove` runs (given whether the
+    /// removal was recorded) while the pending removals are held, so a batch
+    /// never takes the record before the files have gone; the record is
+    /// written with the next batch. Not recorded when too many wait: a
+    /// crash may deliver that one again, and its record must be unlinked,
+    /// not kept as a spare.
+    func noteRemoval<T>(_ id: QueueID, _ remove: (_ recorded: Bool) -> T) -> T {
         removals.withLock {
-            guard $0.count < Self.pendingRemovalLimit else { return false }
-            $0.append(id)
-            return true
+            let recorded = $0.ids.count < Self.pendingRemovalLimit
+            if recorded {
+                if $0.ids.isEmpty { $0.since = DispatchTime.now().uptimeNanoseconds }
+                $0.ids.append(id)
+            }
+            return remove(recorded)
         }
     }
 
     /// Appends a batch of commit records (body and suffix each) and the
-    /// pending removals, syncs them, and returns the syncs made (1, or 3
-    /// with a checkpoint first). `movedSpares`: spares counted before the
-    /// removals were taken, which may be promoted once they are durable.
-    func append(_ commits: [(id: QueueID, body: ByteBuffer, suffix: [UInt8])], movedSpares: Int) throws(QueueIOError) -> Int {
-        let removed = removals.withLock { pending in
-            defer { pending = [] }
-            return pending
-        }
+    /// pending removals, syncs them, then runs `durable` (the renames into
+    /// `msg/`) before any checkpoint can begin: a checkpoint that retired
+    /// the generation before the renames would leave them unsynced and out
+    /// of every replay. Returns the syncs made (1, or 4 with a checkpoint
+    /// first). `movedSpares`: the spares' mark taken before the removals
+    /// were, promoted once they are durable.
+    func append(_ commits: [(id: QueueID, body: ByteBuffer, suffix: [UInt8])], movedSpares: UInt64,
+                durable: () -> Void) throws(QueueIOError) -> Int {
+        let removed = takeRemovals()
+        if commits.isEmpty && removed.isEmpty { return 0 }
         var syncs = 0
         do {
             try state.withLock { (state) throws(QueueIOError) in
+                guard !state.broken else { throw QueueIOError(operation: "write", path: path, errno: EIO) }
                 let needed = commits.reduce(0) { $0 + Self.recordHeaderSize + $1.body.readableBytes + $1.suffix.count }
                     + removed.count * Self.recordHeaderSize
                 if state.offset + needed > capacity - Self.removalReserve {
@@ -368,28 +396,63 @@ final class CommitJournal: @unchecked Sendable {
                 for id in removed { bytes += Self.recordHeader(.removal, id: id, generation: state.generation) }
                 try write(bytes, &state)
                 syncs += 1
+                durable()
             }
         } catch {
-            // Not written: they wait for the next batch.
-            removals.withLock { $0.insert(contentsOf: removed, at: 0) }
+            putBack(removed)
             throw error
         }
-        // A checkpoint on the way promoted every spare moved before it,
-        // these among them; promoting `movedSpares` more would take spares
-        // moved since, whose removals are not durable yet.
-        if syncs == 1 { spares?.promote(movedSpares) }
+        spares?.promote(movedSpares)
         return syncs
     }
 
-    /// Writes one removal record and syncs it, for a removal that a replay
-    /// must never undo (an operator's delete, a quarantine move).
-    func removeDurably(_ id: QueueID) throws(QueueIOError) {
+    /// An operator's delete or a quarantine move: the removal record is
+    /// written and synced, then `remove` unlinks the files, both before any
+    /// checkpoint can begin (a checkpoint in between would retire the record
+    /// while the unlink was not yet durable).
+    func removeDurably(_ id: QueueID, _ remove: () throws(QueueIOError) -> Void) throws(QueueIOError) {
         try state.withLock { (state) throws(QueueIOError) in
+            guard !state.broken else { throw QueueIOError(operation: "write", path: path, errno: EIO) }
             if state.offset + Self.recordHeaderSize > capacity {
                 _ = try checkpoint(&state)
                 QueueMetrics.journalCheckpoints.increment()
             }
             try write(Self.recordHeader(.removal, id: id, generation: state.generation), &state)
+            try remove()
+        }
+    }
+
+    /// Writes and syncs the pending removals when the oldest has waited
+    /// `seconds` (the committer calls this between batches and when idle):
+    /// on a quiet queue, or one whose batches all take the classic commit,
+    /// they would otherwise wait for the next journal batch, and a crash
+    /// meanwhile would deliver those messages again.
+    func flushRemovals(olderThan seconds: Double) {
+        let due = removals.withLock { pending in
+            pending.ids.isEmpty ? false : DispatchTime.now().uptimeNanoseconds - pending.since >= UInt64(seconds * 1e9)
+        }
+        guard due else { return }
+        let moved = spares?.pendingNow() ?? 0
+        do {
+            _ = try append([], movedSpares: moved) {}
+        } catch {
+            // Left pending (put back by append) for the next batch.
+        }
+    }
+
+    private func takeRemovals() -> [QueueID] {
+        removals.withLock { pending in
+            defer { pending.ids = [] }
+            return pending.ids
+        }
+    }
+
+    private func putBack(_ removed: [QueueID]) {
+        guard !removed.isEmpty else { return }
+        removals.withLock { pending in
+            let room = max(0, Self.pendingRemovalLimit - pending.ids.count)
+            pending.ids.insert(contentsOf: removed.suffix(room), at: 0)
+            pending.since = DispatchTime.now().uptimeNanoseconds
         }
     }
 
@@ -397,13 +460,20 @@ final class CommitJournal: @unchecked Sendable {
     /// the next start replays nothing; not counted as one forced by a full
     /// journal).
     func checkpoint() throws(QueueIOError) {
-        try state.withLock { (state) throws(QueueIOError) in _ = try checkpoint(&state) }
+        try state.withLock { (state) throws(QueueIOError) in
+            guard !state.broken else { return }
+            _ = try checkpoint(&state)
+        }
     }
 
+    /// The offset moves only once the sync succeeded: after a failed one the
+    /// range's content is unknown (Linux may have dropped the pages), and
+    /// the next batch writes over it again rather than after a hole that
+    /// would end every later replay there.
     private func write(_ bytes: [UInt8], _ state: inout State) throws(QueueIOError) {
         try Self.pwriteAll(fd, bytes[...], at: state.offset, path: path)
-        state.offset += bytes.count
         guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
+        state.offset += bytes.count
     }
 
     private func checkpoint(_ state: inout State) throws(QueueIOError) -> Int {
@@ -411,8 +481,13 @@ final class CommitJournal: @unchecked Sendable {
         try checkpointFiles()
         spares?.promote(moved)
         let next = state.generation &+ 1
-        try Self.pwriteAll(fd, Self.header(generation: next)[...], at: 0, path: path)
-        guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
+        do throws(QueueIOError) {
+            try Self.pwriteAll(fd, Self.header(generation: next)[...], at: 0, path: path)
+            guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
+        } catch {
+            state.broken = true
+            throw error
+        }
         state.generation = next
         state.offset = Self.headerSize
         state.checkpoints += 1

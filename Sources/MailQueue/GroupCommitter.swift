@@ -109,7 +109,16 @@ final class GroupCommitter: @unchecked Sendable {
         postern_name_this_thread("postern-commit")
         while true {
             condition.lock()
-            while pending.isEmpty && !stopping { condition.wait() }
+            while pending.isEmpty && !stopping {
+                guard let journal else { condition.wait(); continue }
+                // Woken at least once a second to write removals that no
+                // journal batch took (CommitJournal.flushRemovals).
+                if !condition.wait(until: Date(timeIntervalSinceNow: 1)) {
+                    condition.unlock()
+                    journal.flushRemovals(olderThan: 1)
+                    condition.lock()
+                }
+            }
             if pending.isEmpty && stopping {
                 // A clean stop leaves nothing to replay.
                 try? journal?.checkpoint()
@@ -156,6 +165,7 @@ final class GroupCommitter: @unchecked Sendable {
             }
             condition.unlock()
             for (job, result) in zip(batch, results) { job.completion(result) }
+            journal?.flushRemovals(olderThan: 1)
         }
     }
 
@@ -164,7 +174,7 @@ final class GroupCommitter: @unchecked Sendable {
     /// (`MessageRecord`): body, envelope, trailer; so one rename each.
     private func commitBatch(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
         let suffixes = batch.map { MessageRecord.suffix(for: $0.envelope) }
-        if let journal, batch.allSatisfy({ $0.spool.isInMemory }) {
+        if let journal, journal.isUsable, batch.allSatisfy({ $0.spool.isInMemory }) {
             let octets = zip(batch, suffixes).reduce(0) { $0 + $1.0.spool.size + $1.1.count + CommitJournal.recordHeaderSize }
             if octets <= CommitJournal.batchLimit, journal.fits(octets) {
                 return commitToJournal(batch, suffixes: suffixes, journal: journal)
@@ -244,22 +254,24 @@ final class GroupCommitter: @unchecked Sendable {
             }
         }
         if !commits.isEmpty {
-            // Counted before the removals are taken: each of these spares
-            // had its removal noted before it was moved (MailQueue.remove).
+            // Marked before the removals are taken: each of these spares
+            // was moved while its removal was being noted (MailQueue.remove).
             let moved = spares?.pendingNow() ?? 0
             do {
-                syncs = try journal.append(commits, movedSpares: moved)
+                syncs = try journal.append(commits, movedSpares: moved) {
+                    for (index, job) in batch.enumerated() where isSuccess(results[index]) {
+                        let name = "\(job.envelope.id).msg"
+                        if postern_rename_noreplace(incomingFD, name, messagesFD, name) != 0 {
+                            results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
+                            // Durable in the journal all the same: a replay must not bring it back.
+                            journal.noteRemoval(job.envelope.id) { _ in }
+                        }
+                    }
+                }
             } catch {
                 for index in indices { results[index] = .failure(error) }
                 // Perhaps on disk all the same: a replay must not bring them back.
-                for commit in commits { _ = journal.noteRemoval(commit.id) }
-            }
-        }
-        for (index, job) in batch.enumerated() where isSuccess(results[index]) {
-            let name = "\(job.envelope.id).msg"
-            if postern_rename_noreplace(incomingFD, name, messagesFD, name) != 0 {
-                results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
-                _ = journal.noteRemoval(job.envelope.id)
+                for commit in commits { journal.noteRemoval(commit.id) { _ in } }
             }
         }
         for (index, job) in batch.enumerated() where !isSuccess(results[index]) {

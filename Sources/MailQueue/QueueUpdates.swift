@@ -31,9 +31,10 @@ extension MailQueue {
     }
 
     /// Removes a message now (delivered, an operator's delete, a quarantine
-    /// move). No directory fsync: if a crash undoes the unlink the message is
-    /// only delivered again, never lost (Postfix makes the same trade), and a
-    /// sync per delivered message would halve relay throughput. Done inline:
+    /// move). A delivered message's unlink is not synced: if a crash undoes
+    /// it the message is only delivered again, never lost (Postfix makes the
+    /// same trade), and a sync per delivered message would halve relay
+    /// throughput. Done inline:
     /// handing it to a thread of its own cost ~10 futex calls and 1.5 context
     /// switches per message (bench/README.md "Cost budget"). `sidecar: false`
     /// (the envelope as committed was never updated) saves looking for an
@@ -46,15 +47,35 @@ extension MailQueue {
     ///
     /// With the commit journal on, the removal is recorded there too, so a
     /// replay does not bring the message back: a delivered message's with
-    /// the next batch (noted before its record becomes a spare, which the
-    /// spare's reuse relies on); an operator's delete or a quarantine move
-    /// synced before the files go, since those must never come back.
+    /// the next batch (noted while its record becomes a spare, so no batch
+    /// takes the note before the move, which the spare's reuse relies on);
+    /// an operator's delete or a quarantine move synced before the files
+    /// go, since those must never come back.
+    ///
+    /// Without the journal, an operator's delete or a quarantine move
+    /// syncs `msg/` after the unlinks, for the same reason.
     public func remove(_ id: QueueID, sidecar: Bool = true, finished: Bool = false) throws(QueueIOError) {
-        var keepSpare = finished
-        if let journal = committer.journal {
-            if finished { keepSpare = journal.noteRemoval(id) } else { try journal.removeDurably(id) }
+        let messagesPath = self.messagesPath, spares = self.spares
+        guard let journal = committer.journal, journal.isUsable else {
+            try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: finished ? spares : nil)
+            if !finished { try FileIO.syncDirectory(messagesPath) }
+            return
         }
-        try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: keepSpare ? spares : nil)
+        if finished {
+            let result: Result<Void, QueueIOError> = journal.noteRemoval(id) { recorded in
+                do throws(QueueIOError) {
+                    try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: recorded ? spares : nil)
+                    return .success(())
+                } catch {
+                    return .failure(error)
+                }
+            }
+            try result.get()
+        } else {
+            try journal.removeDurably(id) { () throws(QueueIOError) in
+                try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar)
+            }
+        }
     }
 
     /// Every readable envelope in the queue, oldest first (for the scheduler

@@ -29,11 +29,19 @@ final class SpareFiles: Sendable {
     static let maxSize = 256 * 1024
 
     private struct Lists {
-        /// Moved out of `msg/`, not yet known to be durably gone from it.
-        var pending: [String] = []
+        /// Moved out of `msg/`, not yet known to be durably gone from it,
+        /// each with its place in the order of moves.
+        var pending: [(mark: UInt64, name: String)] = []
         /// Safe to overwrite.
         var ready: [String] = []
+        /// The mark of the next move.
+        var next: UInt64 = 0
         var count: Int { pending.count + ready.count }
+
+        mutating func append(_ name: String) {
+            pending.append((next, name))
+            next += 1
+        }
     }
 
     private let directoryFD: Int32
@@ -53,7 +61,9 @@ final class SpareFiles: Sendable {
                 kept.append(name)
             }
         }
-        lists = Mutex(Lists(pending: kept))
+        var lists = Lists()
+        for name in kept { lists.append(name) }
+        self.lists = Mutex(lists)
     }
 
     deinit { close(directoryFD) }
@@ -69,22 +79,25 @@ final class SpareFiles: Sendable {
         guard stat(path, &status) == 0, Int(status.st_size) <= Self.maxSize else { return false }
         guard lists.withLock({ $0.count < Self.limit }) else { return false }
         guard renameat(AT_FDCWD, path, directoryFD, spare) == 0 else { return false }
-        lists.withLock { $0.pending.append(spare) }
+        lists.withLock { $0.append(spare) }
         return true
     }
 
-    /// The spares moved so far: call before a directory fsync of `msg/`,
-    /// and hand them to `promote` once it succeeded.
-    func pendingNow() -> Int {
-        lists.withLock { $0.pending.count }
+    /// A mark for the spares moved so far: take it before a directory fsync
+    /// of `msg/` (or a journal sync of their removals) and hand it to
+    /// `promote` once that succeeded. A mark, not a count: promotes from two
+    /// threads (the committer's batch, a checkpoint) then never reach past
+    /// what each one's sync covered.
+    func pendingNow() -> UInt64 {
+        lists.withLock { $0.next }
     }
 
-    /// The first `count` pending spares are durably gone from `msg/`.
-    func promote(_ count: Int) {
-        guard count > 0 else { return }
+    /// The spares moved before `mark` are durably gone from `msg/`.
+    func promote(_ mark: UInt64) {
         lists.withLock { lists in
-            let moved = min(count, lists.pending.count)
-            lists.ready.append(contentsOf: lists.pending.prefix(moved))
+            let moved = lists.pending.prefix { $0.mark < mark }.count
+            guard moved > 0 else { return }
+            lists.ready.append(contentsOf: lists.pending.prefix(moved).map(\.name))
             lists.pending.removeFirst(moved)
         }
     }

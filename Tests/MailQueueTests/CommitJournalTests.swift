@@ -128,6 +128,57 @@ struct CommitJournalTests {
         #expect(third.recovery.journalRestored == 0 && third.recovery.loaded == 5)
     }
 
+    /// A removal record wins over the file it names, whatever a crash left:
+    /// an operator's delete whose unlink was lost, and a delivered record
+    /// reused as a spare whose move out of msg/ was lost (its old name would
+    /// otherwise show the new message's octets). Both are in the same
+    /// generation as their commits here.
+    @Test func removalsWinOverFilesACrashBroughtBack() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path)
+        defer { queue.close() }
+        let deleted = try await commit(queue, "Subject: deleted\r\n\r\nx\r\n")
+        let delivered = try await commit(queue, "Subject: delivered\r\n\r\ny\r\n")
+        let msg = dir.path + "/msg/"
+        let deletedBytes = try Data(contentsOf: URL(fileURLWithPath: msg + "\(deleted).msg"))
+        try queue.remove(deleted) // an operator's delete
+        try queue.remove(delivered, sidecar: false, finished: true) // kept as a spare
+        _ = try await commit(queue, "Subject: next\r\n\r\nz\r\n") // takes the removal, promotes the spare
+        #expect(queue.spares.readyCount == 1)
+        let reuser = try await commit(queue, "Subject: reuses the spare\r\n\r\nw\r\n")
+        #expect(queue.spares.readyCount == 0)
+
+        let crashed = try crashCopy(of: dir)
+        let crashedMsg = crashed.path + "/msg/"
+        try deletedBytes.write(to: URL(fileURLWithPath: crashedMsg + "\(deleted).msg"))
+        try FileManager.default.copyItem(atPath: crashedMsg + "\(reuser).msg", toPath: crashedMsg + "\(delivered).msg")
+        let reopened = try MailQueue(directory: crashed.path)
+        defer { reopened.close() }
+        let listed = try QueueReader(directory: crashed.path).messageIDs()
+        #expect(!listed.contains(deleted) && !listed.contains(delivered))
+        #expect(listed.contains(reuser) && reopened.recovery.corrupt.isEmpty)
+    }
+
+    /// On a queue that takes no new mail, a delivered message's removal is
+    /// still written within about a second, not left for the next batch.
+    @Test func removalsAreWrittenWhenNoBatchComes() async throws {
+        let dir = TemporaryDirectory()
+        let queue = try MailQueue(directory: dir.path)
+        defer { queue.close() }
+        let id = try await commit(queue, "Subject: a\r\n\r\nb\r\n")
+        let path = dir.path + "/msg/\(id).msg"
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        let syncs = queue.stats.syncCalls
+        try queue.remove(id, sidecar: false, finished: true)
+        try await Task.sleep(for: .milliseconds(2500))
+        let crashed = try crashCopy(of: dir)
+        try bytes.write(to: URL(fileURLWithPath: crashed.path + "/msg/\(id).msg")) // the unlink lost
+        let reopened = try MailQueue(directory: crashed.path)
+        defer { reopened.close() }
+        #expect(try QueueReader(directory: crashed.path).messageIDs().isEmpty)
+        #expect(queue.stats.syncCalls == syncs) // not a batch: the committer's own write
+    }
+
     @Test func aCleanCloseLeavesNothingToReplay() async throws {
         let dir = TemporaryDirectory()
         do {
