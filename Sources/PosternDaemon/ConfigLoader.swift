@@ -73,8 +73,8 @@ struct TableReader {
                 else { issue(queue, "sync", "must be one of: syncfs, fsync", prefix: "queue.") }
             }
             if let delay = number(queue, "commit_delay_ms", prefix: "queue.", range: 0...100) { config.commitDelayMilliseconds = delay }
-            if let size = number(queue, "journal_size_mb", prefix: "queue.", range: 0...4096) {
-                if size != size.rounded() { issue(queue, "journal_size_mb", "must be 0 (off) or a whole number of MiB from 1 to 4096", prefix: "queue.") }
+            if let size = number(queue, "journal_size_mb", prefix: "queue.", range: 0...1024) {
+                if size != size.rounded() { issue(queue, "journal_size_mb", "must be 0 (off) or a whole number of MiB from 1 to 1024", prefix: "queue.") }
                 else { config.journalSizeMiB = Int(size) }
             }
         }

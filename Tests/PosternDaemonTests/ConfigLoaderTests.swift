@@ -16,6 +16,7 @@ struct ConfigLoaderTests {
             directory = "spool"   # relative to the file
             sync = "fsync"
             commit_delay_ms = 0.5
+            journal_size_mb = 64
 
             [limits]
             max_message_size = 1048576
@@ -32,11 +33,25 @@ struct ConfigLoaderTests {
         #expect(config.syncMode == .fsync)
         #expect(config.commitDelayMilliseconds == 0.5)
         #expect(PosternConfig().commitDelayMilliseconds == 1)
+        #expect(config.journalSizeMiB == 64 && PosternConfig().journalSizeMiB == 32)
         #expect(config.limits.maxMessageSize == 1_048_576)
         #expect(config.limits.maxRecipients == 50)
         #expect(config.limits.commandTimeoutSeconds == 60)
         #expect(config.logLevel == .debug)
         #expect(config.logFormat == .json)
+    }
+
+    @Test func journalSizeIsWholeMiBUpTo1024() {
+        #expect((try? ConfigLoader.load(text: "[queue]\njournal_size_mb = 0", file: "p.toml"))?.journalSizeMiB == 0)
+        for (value, message) in [("1.5", "p.toml:2: queue.journal_size_mb: must be 0 (off) or a whole number of MiB from 1 to 1024"),
+                                 ("2048", "p.toml:2: queue.journal_size_mb: must be between 0 and 1024")] {
+            do {
+                _ = try ConfigLoader.load(text: "[queue]\njournal_size_mb = \(value)", file: "p.toml")
+                Issue.record("journal_size_mb = \(value) was taken")
+            } catch {
+                #expect(error.description.contains(message), "\(error)")
+            }
+        }
     }
 
     @Test func defaultsAreLoopbackOnly() {
