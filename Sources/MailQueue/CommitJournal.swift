@@ -31,10 +31,15 @@ import Glibc
 /// generation: older generations' octets are never cleared, only passed.
 ///
 /// A removal record keeps a replay from bringing back a message removed
-/// after its commit. Removals of delivered messages ride on the next
-/// batch's sync (a crash before it delivers them again, as an unsynced
-/// unlink always could); an operator's delete or a quarantine move is
-/// written and synced before its files go (`removeDurably`).
+/// after its commit; a replay unlinks the files every removal record names,
+/// since the unlink itself may not have reached the disk. Removals of
+/// delivered messages ride on the next batch's sync, or are written within
+/// a second when none comes (a crash before that delivers them again, as
+/// an unsynced unlink always could); an operator's delete or a quarantine
+/// move is written and synced before its files go (`removeDurably`).
+/// Whatever must not be split by a checkpoint (a record and its unlink, a
+/// batch's sync and its renames) runs under the journal's lock, which a
+/// checkpoint takes too.
 final class CommitJournal: @unchecked Sendable {
     static let fileName = "journal"
     static let headerSize = 4096
