@@ -65,18 +65,6 @@ final class CommitJournal: @unchecked Sendable {
     /// 32 MiB: about 7,000 records of 4 KiB between checkpoints.
     static let defaultCapacity = 32 << 20
 
-    enum Kind: UInt8 {
-        case commit = 1
-        case removal = 2
-    }
-
-    struct Record: Equatable {
-        var kind: Kind
-        var id: QueueID
-        /// The payload's place in the scanned bytes.
-        var payload: Range<Int>
-    }
-
     let directory: String
     let path: String
     let capacity: Int
@@ -137,80 +125,6 @@ final class CommitJournal: @unchecked Sendable {
 
     var generation: UInt64 { state.withLock { $0.generation } }
     var checkpoints: Int { state.withLock { $0.checkpoints } }
-
-    // MARK: - Format
-
-    static func header(generation: UInt64) -> [UInt8] {
-        var bytes = headerMagic
-        append(version, to: &bytes)
-        append(generation, to: &bytes)
-        append(crc(bytes), to: &bytes)
-        return bytes
-    }
-
-    /// The generation a header names, or nil if `bytes` starts with none.
-    static func generation(header bytes: UnsafeRawBufferPointer) -> UInt64? {
-        guard bytes.count >= 32, bytes.prefix(16).elementsEqual(headerMagic),
-              load(UInt32.self, bytes, 16) == version,
-              load(UInt32.self, bytes, 28) == postern_crc32c(0, bytes.baseAddress, 28) else { return nil }
-        return load(UInt64.self, bytes, 20)
-    }
-
-    /// A record's header; its CRC covers `payload` too.
-    static func recordHeader(_ kind: Kind, id: QueueID, generation: UInt64,
-                             payload: UnsafeRawBufferPointer...) -> [UInt8] {
-        var bytes = recordMagic + [kind.rawValue, 0, 0, 0]
-        append(generation, to: &bytes)
-        append(id.value, to: &bytes)
-        append(UInt32(payload.reduce(0) { $0 + $1.count }), to: &bytes)
-        var sum = crc(bytes)
-        for part in payload { sum = postern_crc32c(sum, part.baseAddress, part.count) }
-        append(sum, to: &bytes)
-        return bytes
-    }
-
-    /// The whole records of `generation` from `start`, in order, up to the
-    /// first that is not (torn, another generation's, or past the end).
-    static func records(in bytes: UnsafeRawBufferPointer, from start: Int = headerSize, generation: UInt64) -> [Record] {
-        var found: [Record] = []
-        var offset = start
-        while offset >= 0, bytes.count - offset >= recordHeaderSize {
-            let head = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + recordHeaderSize)])
-            guard head.prefix(4).elementsEqual(recordMagic), let kind = Kind(rawValue: head[4]),
-                  head[5] == 0, head[6] == 0, head[7] == 0,
-                  load(UInt64.self, head, 8) == generation else { break }
-            let length = Int(load(UInt32.self, head, 24))
-            let payloadStart = offset + recordHeaderSize
-            guard length <= bytes.count - payloadStart, kind == .commit || length == 0 else { break }
-            var sum = postern_crc32c(0, head.baseAddress, 28)
-            sum = postern_crc32c(sum, bytes.baseAddress.map { $0 + payloadStart }, length)
-            guard sum == load(UInt32.self, head, 28) else { break }
-            found.append(Record(kind: kind, id: QueueID(value: load(UInt64.self, head, 16)),
-                                payload: payloadStart..<(payloadStart + length)))
-            offset = payloadStart + length
-        }
-        return found
-    }
-
-    /// The records of a whole journal file's octets (header and records),
-    /// or nil when it has no valid header: what `replay` acts on, and what
-    /// the fuzzer feeds.
-    static func parse(_ bytes: UnsafeRawBufferPointer) -> (generation: UInt64, records: [Record])? {
-        guard let generation = generation(header: bytes) else { return nil }
-        return (generation, records(in: bytes, generation: generation))
-    }
-
-    private static func crc(_ bytes: [UInt8]) -> UInt32 {
-        bytes.withUnsafeBytes { postern_crc32c(0, $0.baseAddress, $0.count) }
-    }
-
-    private static func append<T: FixedWidthInteger>(_ value: T, to bytes: inout [UInt8]) {
-        withUnsafeBytes(of: value.littleEndian) { bytes += $0 }
-    }
-
-    private static func load<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferPointer, _ offset: Int) -> T {
-        T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
-    }
 
     // MARK: - Start
 
@@ -278,8 +192,7 @@ final class CommitJournal: @unchecked Sendable {
             // Its header first: were the unlink undone by a crash, a journal
             // still naming its generation would be replayed again later,
             // bringing back messages delivered meanwhile.
-            _ = try? Self.pwriteAll(fd, [UInt8](repeating: 0, count: 32)[...], at: 0, path: path)
-            fdatasync(fd)
+            try? writeSynced([UInt8](repeating: 0, count: 32))
             ftruncate(fd, 0)
             unlink(path)
         }
@@ -302,7 +215,7 @@ final class CommitJournal: @unchecked Sendable {
         var written = 0
         while written < capacity {
             let count = min(zeros.count, capacity - written)
-            try Self.pwriteAll(fd, zeros[0..<count], at: written, path: path)
+            try FileIO.writeAll(fd, zeros[0..<count], at: written, path: path)
             written += count
         }
         try FileIO.fsync(fd, path: path)
@@ -314,7 +227,7 @@ final class CommitJournal: @unchecked Sendable {
         let name = "\(id).msg"
         let file = try FileIO.open(name, flags: O_WRONLY | O_CREAT | O_TRUNC, at: incomingFD)
         defer { close(file) }
-        try Self.pwriteAll(file, record, at: 0, path: name)
+        try FileIO.writeAll(file, record, at: 0, path: name)
         // A sidecar ID.env, if any, still supersedes the embedded envelope.
         guard renameat(incomingFD, name, messagesFD, name) == 0 else {
             throw QueueIOError(operation: "rename", path: name, errno: errno)
@@ -322,12 +235,18 @@ final class CommitJournal: @unchecked Sendable {
     }
 
     private func startGeneration(_ generation: UInt64) throws(QueueIOError) {
-        try Self.pwriteAll(fd, Self.header(generation: generation)[...], at: 0, path: path)
-        guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
+        try writeSynced(Self.header(generation: generation))
         state.withLock {
             $0.generation = generation
             $0.offset = Self.headerSize
         }
+    }
+
+    /// `bytes` written at `offset` and synced (records, or a header at 0:
+    /// a new generation's, or zeros to retire the journal).
+    private func writeSynced(_ bytes: [UInt8], at offset: Int = 0) throws(QueueIOError) {
+        try FileIO.writeAll(fd, bytes[...], at: offset, path: path)
+        guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
     }
 
     /// Every record file written so far, and its name in `msg/`, durable.
@@ -355,14 +274,14 @@ final class CommitJournal: @unchecked Sendable {
     /// written with the next batch. Not recorded when too many wait: a
     /// crash may deliver that one again, and its record must be unlinked,
     /// not kept as a spare.
-    func noteRemoval<T>(_ id: QueueID, _ remove: (_ recorded: Bool) -> T) -> T {
-        removals.withLock {
-            let recorded = $0.ids.count < Self.pendingRemovalLimit
+    func noteRemoval<T, E: Error>(_ id: QueueID, _ remove: (_ recorded: Bool) throws(E) -> T) throws(E) -> T {
+        try removals.withLock { (pending) throws(E) in
+            let recorded = pending.ids.count < Self.pendingRemovalLimit
             if recorded {
-                if $0.ids.isEmpty { $0.since = DispatchTime.now().uptimeNanoseconds }
-                $0.ids.append(id)
+                if pending.ids.isEmpty { pending.since = DispatchTime.now().uptimeNanoseconds }
+                pending.ids.append(id)
             }
-            return remove(recorded)
+            return try remove(recorded)
         }
     }
 
@@ -476,8 +395,7 @@ final class CommitJournal: @unchecked Sendable {
     /// the next batch writes over it again rather than after a hole that
     /// would end every later replay there.
     private func write(_ bytes: [UInt8], _ state: inout State) throws(QueueIOError) {
-        try Self.pwriteAll(fd, bytes[...], at: state.offset, path: path)
-        guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
+        try writeSynced(bytes, at: state.offset)
         state.offset += bytes.count
     }
 
@@ -487,8 +405,7 @@ final class CommitJournal: @unchecked Sendable {
         spares?.promote(moved)
         let next = state.generation &+ 1
         do throws(QueueIOError) {
-            try Self.pwriteAll(fd, Self.header(generation: next)[...], at: 0, path: path)
-            guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
+            try writeSynced(Self.header(generation: next))
         } catch {
             state.broken = true
             throw error
@@ -497,21 +414,5 @@ final class CommitJournal: @unchecked Sendable {
         state.offset = Self.headerSize
         state.checkpoints += 1
         return 3
-    }
-
-    private static func pwriteAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, at offset: Int, path: String) throws(QueueIOError) {
-        let failed: Int32? = bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                done += n
-            }
-            return nil
-        }
-        if let failed { throw QueueIOError(operation: "write", path: path, errno: failed) }
     }
 }

@@ -76,6 +76,24 @@ enum FileIO {
         try result.get()
     }
 
+    /// `bytes` at `offset` of an open file (pwrite), resumed after a short
+    /// write: `read(_:count:at:path:)`'s other half.
+    static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, at offset: Int, path: String) throws(QueueIOError) {
+        let failed: Int32? = bytes.withUnsafeBytes { raw in
+            var done = 0
+            while done < raw.count {
+                let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                done += n
+            }
+            return nil
+        }
+        if let failed { throw QueueIOError(operation: "write", path: path, errno: failed) }
+    }
+
     static func fsync(_ fd: Int32, path: String) throws(QueueIOError) {
         #if canImport(Darwin)
         let result = fcntl(fd, F_FULLFSYNC)

@@ -174,15 +174,10 @@ final class GroupCommitter: @unchecked Sendable {
     /// (`MessageRecord`): body, envelope, trailer; so one rename each.
     private func commitBatch(_ batch: [Job]) -> ([Result<Void, QueueIOError>], Int) {
         let suffixes = batch.map { MessageRecord.suffix(for: $0.envelope) }
-        if let journal, journal.isUsable, batch.allSatisfy({ $0.spool.isInMemory }) {
-            let octets = zip(batch, suffixes).reduce(0) { $0 + $1.0.spool.size + $1.1.count + CommitJournal.recordHeaderSize }
-            if octets <= CommitJournal.batchLimit, journal.fits(octets) {
-                return commitToJournal(batch, suffixes: suffixes, journal: journal)
-            }
-        }
+        let journal = journal(for: batch, suffixes: suffixes)
         var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
         var syncs = 0
-        let perFileSync = syncMode == .fsync
+        let perFileSync = journal == nil && syncMode == .fsync
         // 1. The whole record in incoming/.
         for (index, job) in batch.enumerated() {
             do {
@@ -193,6 +188,29 @@ final class GroupCommitter: @unchecked Sendable {
                 results[index] = .failure(error)
             }
         }
+        if let journal {
+            syncs += syncToJournal(batch, suffixes: suffixes, results: &results, journal: journal)
+        } else {
+            syncs += syncAndRename(batch, results: &results)
+        }
+        for (index, job) in batch.enumerated() where !isSuccess(results[index]) {
+            job.spool.discard()
+        }
+        return (results, syncs)
+    }
+
+    /// The journal, when it takes this batch: on and usable, every body
+    /// still in memory, and at most `CommitJournal.batchLimit` octets.
+    private func journal(for batch: [Job], suffixes: [[UInt8]]) -> CommitJournal? {
+        guard let journal, journal.isUsable, batch.allSatisfy({ $0.spool.isInMemory }) else { return nil }
+        let octets = zip(batch, suffixes).reduce(0) { $0 + $1.0.spool.size + $1.1.count + CommitJournal.recordHeaderSize }
+        return octets <= CommitJournal.batchLimit && journal.fits(octets) ? journal : nil
+    }
+
+    /// The classic commit of records written to incoming/: one syncfs (in
+    /// syncfs mode), the renames into msg/, one directory fsync.
+    private func syncAndRename(_ batch: [Job], results: inout [Result<Void, QueueIOError>]) -> Int {
+        var syncs = 0
         // 2. One syncfs covers every file of the batch.
         if syncMode == .syncfs, results.contains(where: isSuccess) {
             syncs += 1
@@ -228,56 +246,39 @@ final class GroupCommitter: @unchecked Sendable {
                 spares?.promote(moved)
             }
         }
-        for (index, job) in batch.enumerated() where !isSuccess(results[index]) {
-            job.spool.discard()
-        }
-        return (results, syncs)
+        return syncs
     }
 
-    /// A batch of bodies still in memory: records written to incoming/
-    /// unsynced, then appended to the journal and synced there (one
-    /// fdatasync), then renamed into msg/ with no directory fsync: a replay
-    /// after a crash writes them again (`CommitJournal`).
-    private func commitToJournal(_ batch: [Job], suffixes: [[UInt8]],
-                                 journal: CommitJournal) -> ([Result<Void, QueueIOError>], Int) {
-        var results = [Result<Void, QueueIOError>](repeating: .success(()), count: batch.count)
-        var syncs = 0
-        var commits: [(id: QueueID, body: ByteBuffer, suffix: [UInt8])] = []
-        var indices: [Int] = []
-        for (index, job) in batch.enumerated() {
-            do {
-                try job.spool.finish(appending: suffixes[index], fsync: false, spares: spares, incoming: incomingFD)
-                commits.append((job.envelope.id, job.spool.committedBytes ?? ByteBuffer(), suffixes[index]))
-                indices.append(index)
-            } catch {
-                results[index] = .failure(error)
-            }
-        }
-        if !commits.isEmpty {
-            // Marked before the removals are taken: each of these spares
-            // was moved while its removal was being noted (MailQueue.remove).
-            let moved = spares?.pendingNow() ?? 0
-            do {
-                syncs = try journal.append(commits, movedSpares: moved) {
-                    for (index, job) in batch.enumerated() where isSuccess(results[index]) {
-                        let name = "\(job.envelope.id).msg"
-                        if postern_rename_noreplace(incomingFD, name, messagesFD, name) != 0 {
-                            results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
-                            // Durable in the journal all the same: a replay must not bring it back.
-                            journal.noteRemoval(job.envelope.id) { _ in }
-                        }
+    /// A batch of bodies still in memory, written to incoming/ unsynced:
+    /// appended to the journal and synced there (one fdatasync), then
+    /// renamed into msg/ with no directory fsync: a replay after a crash
+    /// writes them again (`CommitJournal`).
+    private func syncToJournal(_ batch: [Job], suffixes: [[UInt8]], results: inout [Result<Void, QueueIOError>],
+                               journal: CommitJournal) -> Int {
+        let written = batch.indices.filter { isSuccess(results[$0]) }
+        guard !written.isEmpty else { return 0 }
+        let commits = written.map { (id: batch[$0].envelope.id, body: batch[$0].spool.committedBytes ?? ByteBuffer(),
+                                     suffix: suffixes[$0]) }
+        // Marked before the removals are taken: each of these spares
+        // was moved while its removal was being noted (MailQueue.remove).
+        let moved = spares?.pendingNow() ?? 0
+        do {
+            return try journal.append(commits, movedSpares: moved) {
+                for index in written {
+                    let name = "\(batch[index].envelope.id).msg"
+                    if postern_rename_noreplace(incomingFD, name, messagesFD, name) != 0 {
+                        results[index] = .failure(QueueIOError(operation: "rename", path: name, errno: errno))
+                        // Durable in the journal all the same: a replay must not bring it back.
+                        journal.noteRemoval(batch[index].envelope.id) { _ in }
                     }
                 }
-            } catch {
-                for index in indices { results[index] = .failure(error) }
-                // Perhaps on disk all the same: a replay must not bring them back.
-                for commit in commits { journal.noteRemoval(commit.id) { _ in } }
             }
+        } catch {
+            for index in written { results[index] = .failure(error) }
+            // Perhaps on disk all the same: a replay must not bring them back.
+            for commit in commits { journal.noteRemoval(commit.id) { _ in } }
+            return 0
         }
-        for (index, job) in batch.enumerated() where !isSuccess(results[index]) {
-            job.spool.discard()
-        }
-        return (results, syncs)
     }
 
     private func isSuccess(_ result: Result<Void, QueueIOError>) -> Bool {

@@ -62,15 +62,9 @@ extension MailQueue {
             return
         }
         if finished {
-            let result: Result<Void, QueueIOError> = journal.noteRemoval(id) { recorded in
-                do throws(QueueIOError) {
-                    try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: recorded ? spares : nil)
-                    return .success(())
-                } catch {
-                    return .failure(error)
-                }
+            try journal.noteRemoval(id) { (recorded) throws(QueueIOError) in
+                try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar, spares: recorded ? spares : nil)
             }
-            try result.get()
         } else {
             try journal.removeDurably(id) { () throws(QueueIOError) in
                 try QueueFiles.remove(id, in: messagesPath, sidecar: sidecar)

@@ -179,13 +179,17 @@ struct CommitJournalTests {
         #expect(queue.stats.syncCalls == syncs) // not a batch: the committer's own write
     }
 
-    @Test func aCleanCloseLeavesNothingToReplay() async throws {
+    /// A queue that took one message and was closed cleanly.
+    private func queueClosedWithOneMessage() async throws -> TemporaryDirectory {
         let dir = TemporaryDirectory()
-        do {
-            let queue = try MailQueue(directory: dir.path)
-            _ = try await commit(queue, "Subject: a\r\n\r\nb\r\n")
-            queue.close()
-        }
+        let queue = try MailQueue(directory: dir.path)
+        _ = try await commit(queue, "Subject: a\r\n\r\nb\r\n")
+        queue.close()
+        return dir
+    }
+
+    @Test func aCleanCloseLeavesNothingToReplay() async throws {
+        let dir = try await queueClosedWithOneMessage()
         let reopened = try MailQueue(directory: dir.path)
         defer { reopened.close() }
         #expect(reopened.recovery.journalRestored == 0 && reopened.recovery.loaded == 1)
@@ -263,12 +267,7 @@ struct CommitJournalTests {
     /// A journal whose header a crash tore is not read, and is laid out
     /// anew (cleared, so no old record can follow the new ones).
     @Test func aTornHeaderReplaysNothingAndIsCleared() async throws {
-        let dir = TemporaryDirectory()
-        do {
-            let queue = try MailQueue(directory: dir.path)
-            _ = try await commit(queue, "Subject: a\r\n\r\nb\r\n")
-            queue.close()
-        }
+        let dir = try await queueClosedWithOneMessage()
         let path = dir.path + "/journal"
         let handle = try #require(FileHandle(forUpdatingAtPath: path))
         try handle.seek(toOffset: 4)
