@@ -10,8 +10,8 @@ import Glibc
 /// small records are appended to, one `fdatasync` per batch, before their
 /// 250. That is one write and one cache flush on blocks already allocated,
 /// where the classic commit makes every new file durable with a `syncfs`
-/// and its name with a directory fsync (0.16 ms against 0.64 ms on the
-/// benchmark machine, timed alone). The record files are still written to
+/// and its name with a directory fsync (0.17 ms against 0.84 ms at the
+/// median on the benchmark machine, timed alone by bench/synclat.py). The record files are still written to
 /// `incoming/` and renamed into `msg/`, unsynced; they become durable at a
 /// checkpoint (`syncfs`, directory fsync, then a new generation), when the
 /// journal is full or the queue closes. After a crash the records of the
