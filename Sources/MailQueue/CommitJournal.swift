@@ -79,7 +79,6 @@ final class CommitJournal: @unchecked Sendable {
         var generation: UInt64
         var offset: Int
         var checkpoints = 0
-        var broken = false
     }
 
     private struct Removals {
@@ -93,6 +92,10 @@ final class CommitJournal: @unchecked Sendable {
     /// ever wait on it.
     private let state: Mutex<State>
     private let removals = Mutex(Removals())
+    /// Set (under `state`) when a checkpoint's header could not be synced;
+    /// atomic so a delivered message's removal can ask without waiting for
+    /// the committer's fdatasync.
+    private let broken = Atomic<Bool>(false)
 
     /// Opens (creating) the journal in `directory`; `replay` next, before
     /// anything else touches the queue. `capacity` 0: replay, then remove it.
@@ -246,6 +249,10 @@ final class CommitJournal: @unchecked Sendable {
     /// a new generation's, or zeros to retire the journal).
     private func writeSynced(_ bytes: [UInt8], at offset: Int = 0) throws(QueueIOError) {
         try FileIO.writeAll(fd, bytes[...], at: offset, path: path)
+        try dataSync()
+    }
+
+    private func dataSync() throws(QueueIOError) {
         guard fdatasync(fd) == 0 else { throw QueueIOError(operation: "fdatasync", path: path, errno: errno) }
     }
 
@@ -266,7 +273,7 @@ final class CommitJournal: @unchecked Sendable {
     /// hold either generation, so nothing more is written to the journal
     /// (batches take the classic commit, durable removals fail) until a
     /// start lays it out anew.
-    var isUsable: Bool { state.withLock { !$0.broken } }
+    var isUsable: Bool { !broken.load(ordering: .acquiring) }
 
     /// A delivered message's removal: `remove` runs (given whether the
     /// removal was recorded) while the pending removals are held, so a batch
@@ -299,26 +306,14 @@ final class CommitJournal: @unchecked Sendable {
         var syncs = 0
         do {
             try state.withLock { (state) throws(QueueIOError) in
-                guard !state.broken else { throw QueueIOError(operation: "write", path: path, errno: EIO) }
+                guard isUsable else { throw QueueIOError(operation: "write", path: path, errno: EIO) }
                 let needed = commits.reduce(0) { $0 + Self.recordHeaderSize + $1.body.readableBytes + $1.suffix.count }
                     + removed.count * Self.recordHeaderSize
                 if state.offset + needed > capacity - Self.removalReserve {
                     syncs += try checkpoint(&state)
                     QueueMetrics.journalCheckpoints.increment()
                 }
-                var bytes: [UInt8] = []
-                bytes.reserveCapacity(needed)
-                for commit in commits {
-                    commit.body.withUnsafeReadableBytes { body in
-                        commit.suffix.withUnsafeBytes { suffix in
-                            bytes += Self.recordHeader(.commit, id: commit.id, generation: state.generation, payload: body, suffix)
-                            bytes += body
-                            bytes += suffix
-                        }
-                    }
-                }
-                for id in removed { bytes += Self.recordHeader(.removal, id: id, generation: state.generation) }
-                try write(bytes, &state)
+                try write(commits, removed: removed, octets: needed, &state)
                 syncs += 1
                 durable()
             }
@@ -336,7 +331,7 @@ final class CommitJournal: @unchecked Sendable {
     /// while the unlink was not yet durable).
     func removeDurably(_ id: QueueID, _ remove: () throws(QueueIOError) -> Void) throws(QueueIOError) {
         try state.withLock { (state) throws(QueueIOError) in
-            guard !state.broken else { throw QueueIOError(operation: "write", path: path, errno: EIO) }
+            guard isUsable else { throw QueueIOError(operation: "write", path: path, errno: EIO) }
             if state.offset + Self.recordHeaderSize > capacity {
                 _ = try checkpoint(&state)
                 QueueMetrics.journalCheckpoints.increment()
@@ -385,7 +380,7 @@ final class CommitJournal: @unchecked Sendable {
     /// journal).
     func checkpoint() throws(QueueIOError) {
         try state.withLock { (state) throws(QueueIOError) in
-            guard !state.broken else { return }
+            guard isUsable else { return }
             _ = try checkpoint(&state)
         }
     }
@@ -399,6 +394,51 @@ final class CommitJournal: @unchecked Sendable {
         state.offset += bytes.count
     }
 
+    /// A batch's records: the headers and suffixes gathered in one small
+    /// buffer, the bodies written from where they are (pwritev), so a
+    /// 100 KiB body is not copied once more on its way to the journal.
+    private func write(_ commits: [(id: QueueID, body: ByteBuffer, suffix: [UInt8])], removed: [QueueID],
+                       octets: Int, _ state: inout State) throws(QueueIOError) {
+        var small: [UInt8] = []
+        var bodies: [(UnsafeRawBufferPointer, Unmanaged<AnyObject>)] = []
+        var ends: [(header: Int, suffix: Int)] = []
+        for commit in commits {
+            let body = commit.body.withUnsafeReadableBytesWithStorageManagement { pointer, storage in
+                (pointer, storage.retain())
+            }
+            bodies.append(body)
+            commit.suffix.withUnsafeBytes { suffix in
+                small += Self.recordHeader(.commit, id: commit.id, generation: state.generation, payload: body.0, suffix)
+            }
+            let header = small.count
+            small += commit.suffix
+            ends.append((header, small.count))
+        }
+        defer { for body in bodies { body.1.release() } }
+        for id in removed { small += Self.recordHeader(.removal, id: id, generation: state.generation) }
+        let result: Result<Void, QueueIOError> = small.withUnsafeBytes { small in
+            var parts: [UnsafeRawBufferPointer] = []
+            parts.reserveCapacity(commits.count * 3 + 1)
+            var start = 0
+            for (index, end) in ends.enumerated() {
+                parts.append(UnsafeRawBufferPointer(rebasing: small[start..<end.header]))
+                parts.append(bodies[index].0)
+                parts.append(UnsafeRawBufferPointer(rebasing: small[end.header..<end.suffix]))
+                start = end.suffix
+            }
+            parts.append(UnsafeRawBufferPointer(rebasing: small[start...]))
+            do throws(QueueIOError) {
+                try FileIO.writeAll(fd, parts, at: state.offset, path: path)
+                try dataSync()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+        state.offset += octets
+    }
+
     private func checkpoint(_ state: inout State) throws(QueueIOError) -> Int {
         let moved = spares?.pendingNow() ?? 0
         try checkpointFiles()
@@ -407,7 +447,7 @@ final class CommitJournal: @unchecked Sendable {
         do throws(QueueIOError) {
             try writeSynced(Self.header(generation: next))
         } catch {
-            state.broken = true
+            broken.store(true, ordering: .releasing)
             throw error
         }
         state.generation = next

@@ -94,6 +94,32 @@ enum FileIO {
         if let failed { throw QueueIOError(operation: "write", path: path, errno: failed) }
     }
 
+    /// `parts` one after another at `offset` (pwritev, at most 1,024
+    /// vectors a call: Linux's UIO_MAXIOV), resumed after a short write: a batch's records go
+    /// out without first being copied into one buffer.
+    static func writeAll(_ fd: Int32, _ parts: [UnsafeRawBufferPointer], at offset: Int, path: String) throws(QueueIOError) {
+        var vectors = parts.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
+        var first = 0, position = offset
+        while first < vectors.count {
+            let count = Int32(min(vectors.count - first, 1024))
+            let written = vectors.withUnsafeBufferPointer { pwritev(fd, $0.baseAddress! + first, count, off_t(position)) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw QueueIOError(operation: "write", path: path, errno: errno)
+            }
+            position += written
+            var left = written
+            while first < vectors.count, left >= vectors[first].iov_len {
+                left -= vectors[first].iov_len
+                first += 1
+            }
+            if left > 0 {
+                vectors[first].iov_base += left
+                vectors[first].iov_len -= left
+            }
+        }
+    }
+
     static func fsync(_ fd: Int32, path: String) throws(QueueIOError) {
         #if canImport(Darwin)
         let result = fcntl(fd, F_FULLFSYNC)
