@@ -205,9 +205,10 @@ public final class DeliveryAgent: Sendable {
             switch outcome {
             case .delivered(let reply):
                 envelope.recipients[index].status = .delivered
-                envelope.recipients[index].lastReply = "\(reply)"
+                let replyText = reply.description
+                envelope.recipients[index].lastReply = replyText
                 var metadata: Logger.Metadata = ["id": "\(id)", "to": "<\(envelope.recipients[index].address)>",
-                                                 "relay": "\(remote ?? "-")", "reply": "\(reply)"]
+                                                 "relay": "\(remote ?? "-")", "reply": "\(replyText)"]
                 if let session = tls[index] {
                     metadata["tls"] = "\(session.version ?? "none")"
                     if let cipher = session.cipher { metadata["tls_cipher"] = "\(cipher)" }

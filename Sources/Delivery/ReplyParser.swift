@@ -52,6 +52,12 @@ public struct ReplyParser: Sendable {
     /// Most octets of text in one reply, all its lines together.
     public var maxReplyLength: Int
 
+    /// One-line replies of printable ASCII (MAIL, RCPT, DATA, the end of
+    /// data: nearly every reply of a delivery) are read straight from their
+    /// octets; false sends every reply through the general path (the reply
+    /// fuzz target checks that both read the same).
+    public var oneLineFastPath = true
+
     private var pendingLines: [(code: Int, text: Substring)] = []
     private var pendingLength = 0
 
@@ -67,6 +73,13 @@ public struct ReplyParser: Sendable {
     /// Takes the next complete reply out of `buffer`, or returns nil and
     /// leaves an incomplete line in place until more bytes arrive.
     public mutating func next(_ buffer: inout ByteBuffer) throws(ReplyParseError) -> SMTPReply? {
+        if oneLineFastPath, pendingLines.isEmpty, maxLines >= 1,
+           let (reply, consumed) = buffer.withUnsafeReadableBytes({
+               Self.oneLineReply($0, maxLineLength: maxLineLength, maxReplyLength: maxReplyLength)
+           }) {
+            buffer.moveReaderIndex(forwardBy: consumed)
+            return reply
+        }
         while let line = try Self.takeLine(&buffer, limit: maxLineLength) {
             let (code, isLast, text) = try Self.parseLine(line)
             if let first = pendingLines.first?.code, first != code {
@@ -85,6 +98,38 @@ public struct ReplyParser: Sendable {
             }
         }
         return nil
+    }
+
+    /// A whole one-line reply at the front of `bytes` and the octets it took,
+    /// or nil for anything else (no line end yet, a continuation line, a
+    /// control or non-ASCII octet, a malformed or over-long line), which the
+    /// general path then reads or refuses. What it returns is what the
+    /// general path would: the code, the enhanced code when its class
+    /// matches, the text after them. ~4 k instructions a reply less (issue #15).
+    static func oneLineReply(_ bytes: UnsafeRawBufferPointer, maxLineLength: Int, maxReplyLength: Int) -> (SMTPReply, Int)? {
+        guard let lf = bytes.prefix(maxLineLength).firstIndex(of: UInt8(ascii: "\n")), lf + 1 <= maxLineLength else { return nil }
+        var end = lf
+        if end > 0 && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        guard end >= 3, end <= maxReplyLength,
+              (UInt8(ascii: "2")...UInt8(ascii: "5")).contains(bytes[0]),
+              (UInt8(ascii: "0")...UInt8(ascii: "5")).contains(bytes[1]),
+              (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[2]),
+              end == 3 || bytes[3] == UInt8(ascii: " ") else { return nil }
+        let textStart = min(4, end)
+        guard !bytes[textStart..<end].contains(where: { $0 < 0x20 || $0 > 0x7E }) else { return nil }
+        let code = Int(bytes[0] - 0x30) * 100 + Int(bytes[1] - 0x30) * 10 + Int(bytes[2] - 0x30)
+        // RFC 2034 §4: "X.Y.Z" then one SP (or the end), of the reply's class.
+        let token = bytes[textStart..<end].firstIndex(of: UInt8(ascii: " ")) ?? end
+        var enhanced: EnhancedStatusCode?
+        var lineStart = textStart
+        if token - textStart >= 5,
+           let found = EnhancedStatusCode(Substring(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[textStart..<token]), as: UTF8.self))),
+           Int(found.klass) == code / 100 {
+            enhanced = found
+            lineStart = min(token + 1, end)
+        }
+        let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<end]), as: UTF8.self)
+        return (SMTPReply(code: code, enhanced: enhanced, lines: [line]), lf + 1)
     }
 
     /// One line without its line end, or nil when no line end has arrived yet.

@@ -2,7 +2,8 @@
 // RFC 2034) over whatever a next hop sends. Invariants:
 // - fed byte by byte, it reads the same replies and stops at the same error
 //   as fed at once;
-// - the replies it read, written as a server writes them, read back equal.
+// - the replies it read, written as a server writes them, read back equal;
+// - the one-line fast path reads what the general path reads.
 import Delivery
 import NIOCore
 import SMTPCore
@@ -21,6 +22,12 @@ enum ReplyTarget {
         var parser = ReplyParser(maxLineLength: maxLineLength, maxLines: maxLines)
         var buffer = ByteBuffer(bytes: bytes)
         let whole = read(&buffer, with: &parser)
+
+        var generalParser = ReplyParser(maxLineLength: maxLineLength, maxLines: maxLines)
+        generalParser.oneLineFastPath = false
+        var generalBuffer = ByteBuffer(bytes: bytes)
+        let general = read(&generalBuffer, with: &generalParser)
+        invariant(general == whole, "general path: \(general), with the fast path: \(whole)")
 
         var dripParser = ReplyParser(maxLineLength: maxLineLength, maxLines: maxLines)
         var drip = Outcome()

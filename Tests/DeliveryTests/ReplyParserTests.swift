@@ -44,6 +44,43 @@ struct ReplyParserTests {
         #expect(buffer.readableBytes == 0)
     }
 
+    /// The one-line fast path reads what the general path reads, over
+    /// lines built from the octets that matter (digits, SP, "-", ".", CR,
+    /// LF, a tab, a non-ASCII octet) and tight limits.
+    @Test func fastPathReadsWhatTheGeneralPathReads() {
+        let alphabet = Array("2505.1.0 -\r\n\tx".utf8) + [0xC3, 0xA9, 0x7F]
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        func random(_ bound: Int) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int((state >> 33) % UInt64(bound))
+        }
+        var fastAnswered = 0
+        for _ in 0..<20_000 {
+            var input: [UInt8] = random(4) == 0 ? [] : Array(["250 ", "550 5.1.1 ", "451 4.", "250-", "354"][random(5)].utf8)
+            for _ in 0..<random(24) { input.append(alphabet[random(alphabet.count)]) }
+            if random(3) > 0 { input += [0x0D, 0x0A] }
+            let limits = (line: [8, 16, 4096][random(3)], reply: [6, 64 * 1024][random(2)])
+            func read(fast: Bool) -> (replies: [SMTPReply], error: ReplyParseError?, left: Int) {
+                var parser = ReplyParser(maxLineLength: limits.line, maxLines: 3, maxReplyLength: limits.reply)
+                parser.oneLineFastPath = fast
+                var buffer = ByteBuffer(bytes: input)
+                var replies: [SMTPReply] = []
+                do {
+                    while let reply = try parser.next(&buffer) { replies.append(reply) }
+                } catch {
+                    return (replies, error, buffer.readableBytes)
+                }
+                return (replies, nil, buffer.readableBytes)
+            }
+            let fast = read(fast: true), general = read(fast: false)
+            #expect(fast.replies == general.replies && fast.error == general.error && fast.left == general.left,
+                    "\(input): fast \(fast), general \(general)")
+            let oneLine = input.withUnsafeBytes { ReplyParser.oneLineReply($0, maxLineLength: limits.line, maxReplyLength: limits.reply) }
+            if oneLine != nil { fastAnswered += 1 }
+        }
+        #expect(fastAnswered > 1_000) // the fast path was taken often enough to mean something
+    }
+
     @Test("parses byte by byte", arguments: good)
     func dripFed(_ example: Case) throws {
         var parser = ReplyParser()
