@@ -30,18 +30,26 @@ final class SpareFiles: Sendable {
 
     private struct Lists {
         /// Moved out of `msg/`, not yet known to be durably gone from it,
-        /// each with its place in the order of moves.
-        var pending: [(mark: UInt64, name: String)] = []
+        /// each with its place in the order of moves and its length.
+        var pending: [(mark: UInt64, spare: Spare)] = []
         /// Safe to overwrite.
-        var ready: [String] = []
+        var ready: [Spare] = []
         /// The mark of the next move.
         var next: UInt64 = 0
         var count: Int { pending.count + ready.count }
 
-        mutating func append(_ name: String) {
-            pending.append((next, name))
+        mutating func append(_ spare: Spare) {
+            pending.append((next, spare))
             next += 1
         }
+    }
+
+    /// A spare's name and length in octets (`Int.max` when unknown: one
+    /// left by an earlier run), so a record at least as long needs no
+    /// ftruncate after it is written over the spare.
+    struct Spare {
+        var name: String
+        var size: Int
     }
 
     private let directoryFD: Int32
@@ -62,7 +70,7 @@ final class SpareFiles: Sendable {
             }
         }
         var lists = Lists()
-        for name in kept { lists.append(name) }
+        for name in kept { lists.append(Spare(name: name, size: .max)) }
         self.lists = Mutex(lists)
     }
 
@@ -79,7 +87,7 @@ final class SpareFiles: Sendable {
         guard stat(path, &status) == 0, Int(status.st_size) <= Self.maxSize else { return false }
         guard lists.withLock({ $0.count < Self.limit }) else { return false }
         guard renameat(AT_FDCWD, path, directoryFD, spare) == 0 else { return false }
-        lists.withLock { $0.append(spare) }
+        lists.withLock { $0.append(Spare(name: spare, size: Int(status.st_size))) }
         return true
     }
 
@@ -97,16 +105,17 @@ final class SpareFiles: Sendable {
         lists.withLock { lists in
             let moved = lists.pending.prefix { $0.mark < mark }.count
             guard moved > 0 else { return }
-            lists.ready.append(contentsOf: lists.pending.prefix(moved).map(\.name))
+            lists.ready.append(contentsOf: lists.pending.prefix(moved).map(\.spare))
             lists.pending.removeFirst(moved)
         }
     }
 
-    /// Renames a ready spare to `name` in `directory`; false when there is none.
-    func take(as name: String, into directory: Int32) -> Bool {
+    /// Renames a ready spare to `name` in `directory` and returns its
+    /// length; nil when there is none.
+    func take(as name: String, into directory: Int32) -> Int? {
         while let spare = lists.withLock({ $0.ready.popLast() }) {
-            if renameat(directoryFD, spare, directory, name) == 0 { return true }
+            if renameat(directoryFD, spare.name, directory, name) == 0 { return spare.size }
         }
-        return false
+        return nil
     }
 }

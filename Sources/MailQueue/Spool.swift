@@ -180,11 +180,11 @@ public final class Spool: @unchecked Sendable {
             writer.state.withLock { $0.fd = -1 }
         }
         defer { if fd >= 0 { close(fd) } }
-        var reused = false
-        if fd < 0, let spares, spares.take(as: "\(id).msg", into: incoming) {
+        var spareSize: Int?
+        if fd < 0, let spares, let size = spares.take(as: "\(id).msg", into: incoming) {
             do {
                 fd = try FileIO.open(path, flags: O_WRONLY)
-                reused = true
+                spareSize = size
             } catch {
                 unlink(path) // an unusable spare (e.g. another owner's): a new file instead
             }
@@ -192,7 +192,10 @@ public final class Spool: @unchecked Sendable {
         if fd < 0 { fd = try FileIO.open(path, flags: O_WRONLY | O_CREAT | O_EXCL) }
         // One writev for body and suffix: no copy of the body to join them.
         try FileIO.writeAll(fd, buffer, suffix, path: path)
-        if reused, ftruncate(fd, off_t(buffer.readableBytes + suffix.count)) != 0 {
+        // Cut only a spare longer than the new record: one no shorter is
+        // now exactly its length (a system call less per relayed message).
+        let length = buffer.readableBytes + suffix.count
+        if let spareSize, spareSize > length, ftruncate(fd, off_t(length)) != 0 {
             throw QueueIOError(operation: "ftruncate", path: path, errno: errno)
         }
         if writer == nil { committedBytes = buffer }

@@ -261,6 +261,41 @@ struct MailQueueTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/msg").isEmpty)
     }
 
+    /// A spare no longer than the new record is written over without an
+    /// ftruncate and ends exactly at the record's end; one whose length is
+    /// unknown (left by an earlier run) is always cut.
+    @Test func sparesAreCutOnlyWhenLonger() async throws {
+        let dir = TemporaryDirectory()
+        var queue: MailQueue? = try MailQueue(directory: dir.path)
+        func commit(_ text: String) async throws -> (QueueID, stat) {
+            let spool = queue!.makeSpool()
+            spool.append(text)
+            try await queue!.commit(spool, envelope: envelope(for: spool))
+            var status = stat()
+            #expect(stat(dir.path + "/msg/\(spool.id).msg", &status) == 0)
+            #expect(try QueueReader(directory: dir.path).body(id: spool.id) == Array(text.utf8))
+            return (spool.id, status)
+        }
+        let (small, smallFile) = try await commit("Subject: small\r\n\r\nhi\r\n")
+        try queue!.remove(small, sidecar: false, finished: true)
+        _ = try await commit("Subject: filler\r\n\r\nf\r\n") // promotes the spare
+        let longer = "Subject: longer\r\n\r\n" + String(repeating: "l", count: 3000) + "\r\n"
+        let (grown, grownFile) = try await commit(longer)
+        #expect(grownFile.st_ino == smallFile.st_ino) // the spare, written over
+        let record = try FileIO.readAll(dir.path + "/msg/\(grown).msg")
+        #expect(Int(grownFile.st_size) == record.count && record.count > longer.utf8.count)
+
+        // Kept across a restart: its length is not known, so it is cut.
+        try queue!.remove(grown, sidecar: false, finished: true)
+        queue!.close()
+        queue = try MailQueue(directory: dir.path)
+        defer { queue!.close() }
+        _ = try await commit("Subject: filler 2\r\n\r\nf\r\n")
+        let (_, shortFile) = try await commit("Subject: short\r\n\r\ns\r\n")
+        #expect(shortFile.st_ino == grownFile.st_ino)
+        #expect(Int(shortFile.st_size) < 1000)
+    }
+
     @Test func failedCommitReportsAndLeavesNothing() async throws {
         let dir = TemporaryDirectory()
         let queue = try MailQueue(directory: dir.path)
