@@ -45,6 +45,15 @@ extension CommitJournal {
         return bytes
     }
 
+    /// A record header of `generation`: its kind and payload length, or
+    /// nil when the 32 octets are not one (the CRC is the caller's check).
+    private static func recordHead(_ head: UnsafeRawBufferPointer, generation: UInt64) -> (kind: Kind, length: Int)? {
+        guard head.prefix(4).elementsEqual(recordMagic), let kind = Kind(rawValue: head[4]),
+              head[5] == 0, head[6] == 0, head[7] == 0,
+              load(UInt64.self, head, 8) == generation else { return nil }
+        return (kind, Int(load(UInt32.self, head, 24)))
+    }
+
     /// The whole records of `generation` from `start`, in order, up to the
     /// first that is not (torn, another generation's, or past the end).
     static func records(in bytes: UnsafeRawBufferPointer, from start: Int = headerSize, generation: UInt64) -> [Record] {
@@ -52,10 +61,7 @@ extension CommitJournal {
         var offset = start
         while offset >= 0, bytes.count - offset >= recordHeaderSize {
             let head = UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + recordHeaderSize)])
-            guard head.prefix(4).elementsEqual(recordMagic), let kind = Kind(rawValue: head[4]),
-                  head[5] == 0, head[6] == 0, head[7] == 0,
-                  load(UInt64.self, head, 8) == generation else { break }
-            let length = Int(load(UInt32.self, head, 24))
+            guard let (kind, length) = recordHead(head, generation: generation) else { break }
             let payloadStart = offset + recordHeaderSize
             guard length <= bytes.count - payloadStart, kind == .commit || length == 0 else { break }
             var sum = postern_crc32c(0, head.baseAddress, 28)
@@ -68,9 +74,44 @@ extension CommitJournal {
         return found
     }
 
+    /// The same walk over a journal file of `fileSize` octets, read at most
+    /// `window` octets at a time through `read(offset, count)` (one larger
+    /// read for a record longer than the window), so a replay holds one
+    /// window rather than the whole file (up to 1 GiB; after a clean stop it
+    /// holds a header alone). Payload ranges are the file's offsets.
+    static func records(fileSize: Int, generation: UInt64, window: Int,
+                        read: (_ offset: Int, _ count: Int) throws(QueueIOError) -> [UInt8]) throws(QueueIOError) -> [Record] {
+        var found: [Record] = []
+        var offset = headerSize, want = max(window, recordHeaderSize)
+        while fileSize - offset >= recordHeaderSize {
+            let count = min(want, fileSize - offset)
+            let bytes = try read(offset, count)
+            guard bytes.count == count else { break }
+            want = max(window, recordHeaderSize)
+            let (batch, next): ([Record], (kind: Kind, length: Int)?) = bytes.withUnsafeBytes { raw in
+                let batch = records(in: raw, from: 0, generation: generation)
+                let stop = batch.last?.payload.upperBound ?? 0
+                guard raw.count - stop >= recordHeaderSize else { return (batch, nil) }
+                return (batch, recordHead(UnsafeRawBufferPointer(rebasing: raw[stop..<(stop + recordHeaderSize)]), generation: generation))
+            }
+            let stop = batch.last?.payload.upperBound ?? 0
+            found += batch.map { Record(kind: $0.kind, id: $0.id, payload: ($0.payload.lowerBound + offset)..<($0.payload.upperBound + offset)) }
+            // The walk stopped at the file's end, or at a record that is whole
+            // in this window and not valid: that is where the journal ends.
+            if offset + count == fileSize { break }
+            if bytes.count - stop >= recordHeaderSize {
+                guard let next, bytes.count - stop < recordHeaderSize + next.length,
+                      next.length <= fileSize - offset - stop - recordHeaderSize else { break }
+                want = max(want, recordHeaderSize + next.length) // runs past the window: read it whole
+            }
+            offset += stop
+        }
+        return found
+    }
+
     /// The records of a whole journal file's octets (header and records),
-    /// or nil when it has no valid header: what `replay` acts on, and what
-    /// the fuzzer feeds.
+    /// or nil when it has no valid header, all in memory: what the fuzzer
+    /// feeds, and what `replay`'s windowed walk must agree with.
     static func parse(_ bytes: UnsafeRawBufferPointer) -> (generation: UInt64, records: [Record])? {
         guard let generation = generation(header: bytes) else { return nil }
         return (generation, records(in: bytes, generation: generation))

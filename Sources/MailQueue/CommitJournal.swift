@@ -47,6 +47,8 @@ final class CommitJournal: @unchecked Sendable {
     static let version: UInt32 = 1
     static let recordMagic = Array("PJR1".utf8)
     static let recordHeaderSize = 32
+    /// A replay reads the journal this much at a time.
+    static let replayWindow = 1 << 20
     /// Space kept for removal records of operator deletes and quarantine
     /// moves, which cannot wait for a checkpoint.
     static let removalReserve = 64 * 1024
@@ -149,14 +151,18 @@ final class CommitJournal: @unchecked Sendable {
         var generation: UInt64 = 0
         var valid = false
         if size >= Self.headerSize {
-            let bytes = try FileIO.read(fd, count: size, at: 0, path: path)
-            if let parsed = bytes.withUnsafeBytes({ Self.parse($0) }) {
-                generation = parsed.generation
+            let header = try FileIO.read(fd, count: 32, at: 0, path: path)
+            if let found = header.withUnsafeBytes({ Self.generation(header: $0) }) {
+                generation = found
                 valid = true
+                let (fd, path) = (self.fd, self.path)
+                let records = try Self.records(fileSize: size, generation: found, window: Self.replayWindow) { (offset, count) throws(QueueIOError) in
+                    try FileIO.read(fd, count: count, at: offset, path: path)
+                }
                 var live: [QueueID: Range<Int>] = [:]
                 var order: [QueueID] = []
                 var removed: [QueueID] = []
-                for record in parsed.records {
+                for record in records {
                     switch record.kind {
                     case .commit:
                         if live[record.id] == nil { order.append(record.id) }
@@ -171,7 +177,7 @@ final class CommitJournal: @unchecked Sendable {
                 }
                 for id in order {
                     guard let payload = live[id] else { continue }
-                    try restore(id, bytes[payload])
+                    try restore(id, try FileIO.read(fd, count: payload.count, at: payload.lowerBound, path: path)[...])
                     report.restored += 1
                 }
                 for id in Set(removed) {

@@ -2,8 +2,9 @@
 // whatever a torn write or a bad disk left in it. Invariants: the records
 // found lie one after another from the header's end, each inside the input;
 // each one's header is what the writer makes for its kind, ID and payload;
-// a journal rebuilt from the records found parses to the same records; and
-// a journal cut inside its last record parses to the ones before it.
+// a journal rebuilt from the records found parses to the same records; a
+// journal cut inside its last record parses to the ones before it; and the
+// replay's walk a window at a time finds what the walk over the whole does.
 // Each input is checked as it is, then with every CRC it has room for set
 // right (header, then record by record as their lengths lead): mutations
 // would otherwise almost never get past the checksums to the record walker.
@@ -50,6 +51,12 @@ enum JournalTarget {
 
     static func check(_ bytes: UnsafeRawBufferPointer) {
         guard let (generation, records) = CommitJournal.parse(bytes) else { return }
+        for window in [32, 33, 100, 4096] {
+            let windowed = try? CommitJournal.records(fileSize: bytes.count, generation: generation, window: window) { offset, count in
+                Array(bytes[offset..<min(offset + count, bytes.count)])
+            }
+            invariant(windowed == records, "read \(window) octets at a time: \(windowed ?? []), whole: \(records)")
+        }
         var expectedStart = CommitJournal.headerSize
         var rebuilt = CommitJournal.header(generation: generation)
         rebuilt += [UInt8](repeating: 0, count: CommitJournal.headerSize - rebuilt.count)

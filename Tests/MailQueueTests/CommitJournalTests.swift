@@ -61,6 +61,40 @@ struct CommitJournalTests {
         #expect(badHeader.withUnsafeBytes { CommitJournal.parse($0) } == nil)
     }
 
+    /// The replay reads the file a window at a time: every window size,
+    /// including ones that cut headers and payloads and ones smaller than a
+    /// record, finds the records the walk over the whole file finds, and
+    /// stops at the same torn, flipped or impossibly long record.
+    @Test func aWindowedWalkFindsWhatTheWholeWalkFinds() throws {
+        let payloads = [300, 0, 5000, 17, 1, 4096].map { length in (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ length) } }
+        let records = payloads.enumerated().map { (CommitJournal.Kind.commit, UInt64($0.offset + 1), $0.element) }
+            + [(.removal, 3, [])]
+        let whole = journal(generation: 9, records)
+        var variants = [whole, Array(whole.dropLast(1)), Array(whole.dropLast(2000))]
+        var flipped = whole
+        flipped[whole.count - 40] ^= 1 // inside the last payload
+        variants.append(flipped)
+        var huge = whole
+        let last = CommitJournal.headerSize + payloads.reduce(0) { $0 + CommitJournal.recordHeaderSize + $1.count }
+        huge.replaceSubrange((last + 24)..<(last + 28), with: [0xFF, 0xFF, 0xFF, 0x7F]) // a length past the end
+        variants.append(huge)
+        for bytes in variants {
+            let expected = try #require(bytes.withUnsafeBytes { CommitJournal.parse($0) }).records
+            var reads = 0
+            for window in [32, 33, 64, 1000, 4096, 5031, 1 << 20] {
+                let windowed = try CommitJournal.records(fileSize: bytes.count, generation: 9, window: window) { offset, count in
+                    reads += 1
+                    return Array(bytes[offset..<min(offset + count, bytes.count)])
+                }
+                #expect(windowed == expected, "window \(window)")
+            }
+            #expect(reads > 7) // small windows took several reads
+        }
+        #expect(try CommitJournal.records(fileSize: whole.count, generation: 9, window: 64) { offset, count in
+            Array(whole[offset..<min(offset + count, whole.count)])
+        }.count == 7)
+    }
+
     /// The fuzz seeds are written by fuzz/seeds.py with its own CRC-32C:
     /// they parse as it meant them to.
     @Test func seedsWrittenByPythonParse() throws {
