@@ -118,15 +118,12 @@ public struct ReplyParser: Sendable {
         let textStart = min(4, end)
         guard !bytes[textStart..<end].contains(where: { $0 < 0x20 || $0 > 0x7E }) else { return nil }
         let code = Int(bytes[0] - 0x30) * 100 + Int(bytes[1] - 0x30) * 10 + Int(bytes[2] - 0x30)
-        // RFC 2034 §4: "X.Y.Z" then one SP (or the end), of the reply's class.
-        let token = bytes[textStart..<end].firstIndex(of: UInt8(ascii: " ")) ?? end
         var enhanced: EnhancedStatusCode?
         var lineStart = textStart
-        if token - textStart >= 5,
-           let found = EnhancedStatusCode(Substring(String(decoding: UnsafeRawBufferPointer(rebasing: bytes[textStart..<token]), as: UTF8.self))),
-           Int(found.klass) == code / 100 {
-            enhanced = found
-            lineStart = min(token + 1, end)
+        if let found = leadingEnhancedCode(UnsafeRawBufferPointer(rebasing: bytes[textStart..<end])),
+           Int(found.code.klass) == code / 100 {
+            enhanced = found.code
+            lineStart = textStart + found.textStart
         }
         let line = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[lineStart..<end]), as: UTF8.self)
         return (SMTPReply(code: code, enhanced: enhanced, lines: [line]), lf + 1)
@@ -192,9 +189,18 @@ public struct ReplyParser: Sendable {
     static func leadingEnhancedCode(_ text: Substring) -> (code: EnhancedStatusCode, rest: Substring)? {
         // By octets: the Character view (grapheme breaking) cost ~7 k
         // instructions per reply line (issue #15).
-        let utf8 = text.utf8
-        let end = utf8.firstIndex(of: UInt8(ascii: " ")) ?? utf8.endIndex
-        guard utf8.distance(from: utf8.startIndex, to: end) >= 5, let code = EnhancedStatusCode(text[..<end]) else { return nil }
-        return (code, end == utf8.endIndex ? text[end...] : text[utf8.index(after: end)...])
+        let found = text.utf8.withContiguousStorageIfAvailable { leadingEnhancedCode(UnsafeRawBufferPointer($0)) }
+            ?? Array(text.utf8).withUnsafeBytes { leadingEnhancedCode($0) }
+        guard let found else { return nil }
+        return (found.code, text[text.utf8.index(text.startIndex, offsetBy: found.textStart)...])
+    }
+
+    /// The same over a line's text as octets: the code and the offset of
+    /// the text after it (the one-line fast path's and the general path's
+    /// one rule).
+    static func leadingEnhancedCode(_ octets: UnsafeRawBufferPointer) -> (code: EnhancedStatusCode, textStart: Int)? {
+        let end = octets.firstIndex(of: UInt8(ascii: " ")) ?? octets.count
+        guard end >= 5, let code = EnhancedStatusCode(octets: octets[..<end]) else { return nil }
+        return (code, min(end + 1, octets.count))
     }
 }

@@ -88,18 +88,14 @@ extension CommitJournal {
             let bytes = try read(offset, count)
             guard bytes.count == count else { break }
             want = max(window, recordHeaderSize)
-            let (batch, next): ([Record], (kind: Kind, length: Int)?) = bytes.withUnsafeBytes { raw in
-                let batch = records(in: raw, from: 0, generation: generation)
-                let stop = batch.last?.payload.upperBound ?? 0
-                guard raw.count - stop >= recordHeaderSize else { return (batch, nil) }
-                return (batch, recordHead(UnsafeRawBufferPointer(rebasing: raw[stop..<(stop + recordHeaderSize)]), generation: generation))
-            }
+            let batch = bytes.withUnsafeBytes { records(in: $0, from: 0, generation: generation) }
             let stop = batch.last?.payload.upperBound ?? 0
             found += batch.map { Record(kind: $0.kind, id: $0.id, payload: ($0.payload.lowerBound + offset)..<($0.payload.upperBound + offset)) }
             // The walk stopped at the file's end, or at a record that is whole
             // in this window and not valid: that is where the journal ends.
             if offset + count == fileSize { break }
             if bytes.count - stop >= recordHeaderSize {
+                let next = bytes.withUnsafeBytes { recordHead(UnsafeRawBufferPointer(rebasing: $0[stop..<(stop + recordHeaderSize)]), generation: generation) }
                 guard let next, bytes.count - stop < recordHeaderSize + next.length,
                       next.length <= fileSize - offset - stop - recordHeaderSize else { break }
                 want = max(want, recordHeaderSize + next.length) // runs past the window: read it whole

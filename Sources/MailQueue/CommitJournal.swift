@@ -155,7 +155,6 @@ final class CommitJournal: @unchecked Sendable {
             if let found = header.withUnsafeBytes({ Self.generation(header: $0) }) {
                 generation = found
                 valid = true
-                let (fd, path) = (self.fd, self.path)
                 let records = try Self.records(fileSize: size, generation: found, window: Self.replayWindow) { (offset, count) throws(QueueIOError) in
                     try FileIO.read(fd, count: count, at: offset, path: path)
                 }

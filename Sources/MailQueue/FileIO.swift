@@ -76,22 +76,13 @@ enum FileIO {
         try result.get()
     }
 
-    /// `bytes` at `offset` of an open file (pwrite), resumed after a short
-    /// write: `read(_:count:at:path:)`'s other half.
+    /// `bytes` at `offset` of an open file, resumed after a short write:
+    /// `read(_:count:at:path:)`'s other half.
     static func writeAll(_ fd: Int32, _ bytes: ArraySlice<UInt8>, at offset: Int, path: String) throws(QueueIOError) {
-        let failed: Int32? = bytes.withUnsafeBytes { raw in
-            var done = 0
-            while done < raw.count {
-                let n = pwrite(fd, raw.baseAddress! + done, raw.count - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                done += n
-            }
-            return nil
+        let result: Result<Void, QueueIOError> = bytes.withUnsafeBytes { raw in
+            do throws(QueueIOError) { try writeAll(fd, [raw], at: offset, path: path); return .success(()) } catch { return .failure(error) }
         }
-        if let failed { throw QueueIOError(operation: "write", path: path, errno: failed) }
+        try result.get()
     }
 
     /// `parts` one after another at `offset` (pwritev, at most 1,024

@@ -13,12 +13,19 @@ public struct EnhancedStatusCode: Sendable, Hashable, CustomStringConvertible {
 
     public var description: String { "\(klass).\(subject).\(detail)" }
 
-    /// Parses "X.Y.Z" (RFC 3463 §2); nil if malformed. Octet by octet:
-    /// every reply of every delivery passes here (issue #15).
+    /// Parses "X.Y.Z" (RFC 3463 §2); nil if malformed.
     public init?(_ text: Substring) {
+        self.init(octets: text.utf8)
+    }
+
+    /// The same from the text's octets. Octet by octet, inlinable so that
+    /// callers in other modules get it specialised: every reply of every
+    /// delivery passes here (issue #15).
+    @inlinable
+    public init?(octets: some Sequence<UInt8>) {
         var parts: (UInt16, UInt16, UInt16) = (0, 0, 0)
         var part = 0, digits = 0
-        for octet in text.utf8 {
+        for octet in octets {
             if octet == UInt8(ascii: ".") {
                 guard digits > 0, part < 2 else { return nil }
                 part += 1
